@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import { BACKUP_FORMATS_ALL } from './formats.ts';
+
+export const BACKUP_STATUSES = ['valid', 'verification_failed', 'missing', 'corrupt'] as const;
+export type BackupStatus = (typeof BACKUP_STATUSES)[number];
+
+const isoDate = z.string().datetime({ offset: true });
+
+export const migrationStateSchema = z.object({
+  tool: z.string(),
+  table: z.string().nullable(),
+  applied_count: z.number().int().nonnegative(),
+  last_migration: z.string().nullable(),
+  migrations_list: z.array(z.string()),
+});
+export type MigrationState = z.infer<typeof migrationStateSchema>;
+
+export const verificationSchema = z.object({
+  integrity_check: z.enum(['passed', 'failed', 'not_run']),
+  file_readable: z.boolean(),
+  file_exists: z.boolean(),
+  verified_at: isoDate.nullable(),
+  restore_test: z
+    .object({
+      status: z.enum(['passed', 'failed']),
+      tested_at: isoDate,
+      duration_ms: z.number().nonnegative(),
+      details: z.string().optional(),
+    })
+    .nullable(),
+  checks: z.array(z.string()).optional(),
+});
+export type Verification = z.infer<typeof verificationSchema>;
+
+/** One backup, as the catalog and its sidecar manifest record it (SPEC §4). */
+export const backupEntrySchema = z.object({
+  backup_id: z.string().regex(/^backup-\d{8}-\d{6}(-[a-z0-9-]+)?$/),
+  project: z.string(),
+  environment: z.string(),
+  provider: z.enum(['postgresql', 'mysql', 'sqlite']),
+  database_name: z.string(),
+  created_at: isoDate,
+  label: z.string().nullable(),
+  reason: z.string().nullable(),
+  /** Relative to the workspace root, with forward slashes. */
+  file_path: z.string(),
+  size_bytes: z.number().int().nonnegative(),
+  /** Bytes the dump tool produced before compression. */
+  uncompressed_bytes: z.number().int().nonnegative(),
+  compressed: z.boolean(),
+  compression: z.enum(['zstd', 'gzip', 'none']),
+  compression_ratio: z.number().nonnegative(),
+  format: z.enum(BACKUP_FORMATS_ALL),
+  backup_method: z.string(),
+  checksum: z.object({
+    algorithm: z.literal('sha256'),
+    /** SHA-256 of the bytes on disk (single-file formats), so `sha256sum <file>` matches. */
+    value: z.string().regex(/^[0-9a-f]{64}$/),
+    /** SHA-256 of the uncompressed dump: verify checks that the decoded stream still yields it. */
+    content_value: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+    /** Directory format: one checksum per file, keyed by its path inside the directory. */
+    files: z.record(z.string(), z.string().regex(/^[0-9a-f]{64}$/)).optional(),
+  }),
+  tool_versions: z.object({ client: z.string(), server: z.string() }),
+  migrations: migrationStateSchema,
+  /** Exact row count per table in the backed-up snapshot, for restore drills. */
+  table_row_counts: z.record(z.string(), z.number().int().nonnegative()).optional(),
+  retention_days: z.number().int().positive(),
+  expires_at: isoDate,
+  status: z.enum(BACKUP_STATUSES),
+  pinned: z.boolean(),
+  verification: verificationSchema,
+  duration_ms: z.number().nonnegative(),
+  created_by: z.string(),
+  tags: z.array(z.string()),
+});
+export type BackupEntry = z.infer<typeof backupEntrySchema>;
+
+export const catalogSchema = z.object({
+  schema_version: z.literal('1.0'),
+  backups: z.array(backupEntrySchema),
+});
+export type CatalogFile = z.infer<typeof catalogSchema>;

@@ -1,0 +1,18 @@
+const URL_WITH_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/)([^:/?#@\s]*):([^@\s]*)@/gi;
+
+/** `postgres://app:secret@db/app` → `postgres://app:***@db/app`. Works on whole messages too. */
+export function redactUrls(text: string): string {
+  return text.replace(URL_WITH_PASSWORD, (_match, scheme: string, user: string) => `${scheme}${user}:***@`);
+}
+
+/** Removes every occurrence of each secret (and its URL-encoded form) from a text. */
+export function redactSecrets(text: string, secrets: readonly string[]): string {
+  let out = redactUrls(text);
+  for (const secret of secrets) {
+    if (!secret) continue;
+    for (const form of new Set([secret, encodeURIComponent(secret)])) {
+      out = out.split(form).join('***');
+    }
+  }
+  return out;
+}
