@@ -1,0 +1,72 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { z } from 'zod';
+import { FaberError } from '../output/errors.ts';
+import { findDuplicateKey } from './json-duplicates.ts';
+import { configSchema, type FaberConfig } from './schema.ts';
+
+export const CONFIG_RELATIVE_PATH = '.fractary/plugins/faber-db/config.json';
+
+export interface LoadedConfig {
+  config: FaberConfig;
+  /** Absolute path of the file that was read. */
+  path: string;
+}
+
+/** The project's config if it has one, else the workspace's (SPEC §3). */
+export async function loadConfig(workspaceRoot: string, projectRoot?: string): Promise<LoadedConfig> {
+  const candidates = [projectRoot ? path.join(workspaceRoot, projectRoot, CONFIG_RELATIVE_PATH) : undefined, path.join(workspaceRoot, CONFIG_RELATIVE_PATH)]
+    .filter((candidate): candidate is string => candidate !== undefined)
+    .filter((candidate, index, all) => all.indexOf(candidate) === index);
+  for (const candidate of candidates) {
+    const text = await readFile(candidate, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw new FaberError('CONFIG_INVALID', `Cannot read ${candidate}: ${error.message}`, { cause: error });
+    });
+    if (text !== undefined) return { config: parseConfig(text, candidate), path: candidate };
+  }
+  throw new FaberError('CONFIG_NOT_FOUND', `No faber-db config found (looked for ${candidates.join(' and ')})`, {
+    result: { searched: candidates },
+    suggestions: [
+      `Create one with: nx g @faber-db/nx:configuration --project=<project>`,
+      `Or write ${CONFIG_RELATIVE_PATH} by hand (see the README's configuration section)`,
+    ],
+  });
+}
+
+/** Parses and validates config text; every error names the file, the JSON path and what was expected. */
+export function parseConfig(text: string, file: string): FaberConfig {
+  const relative = path.relative(process.cwd(), file);
+  const name = relative && !relative.startsWith('..') ? relative : file;
+  if (text.charCodeAt(0) === 0xfeff) {
+    throw invalid(`${name} starts with a byte-order mark (BOM)`, file, ['Save the file as UTF-8 without BOM']);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw invalid(`${name} is not valid JSON: ${(error as Error).message}`, file, ['Fix the JSON syntax (a trailing comma or a missing quote is the usual cause)']);
+  }
+  const duplicate = findDuplicateKey(text);
+  if (duplicate) {
+    throw invalid(`${name}: ${duplicate} is defined twice`, file, ['Remove one of the two definitions: JSON keeps only the last, silently']);
+  }
+  const parsed = configSchema.safeParse(data);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(describeIssue);
+    throw invalid(`${name} is invalid:\n  - ${problems.join('\n  - ')}`, file, [
+      `Fix ${name} as the messages say; the JSON Schema (its "$schema") gives editors completion and checks`,
+    ], problems);
+  }
+  return parsed.data;
+}
+
+function invalid(message: string, file: string, suggestions: string[], problems?: string[]): FaberError {
+  return new FaberError('CONFIG_INVALID', message, { result: { config_file: file, ...(problems ? { problems } : {}) }, suggestions });
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const where = issue.path.length ? issue.path.map(String).join('.') : '(root)';
+  if (issue.code === 'unrecognized_keys') return `${where}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => `"${key}"`).join(', ')}`;
+  return `${where}: ${issue.message}`;
+}

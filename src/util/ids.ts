@@ -1,0 +1,61 @@
+import { FaberError } from '../output/errors.ts';
+
+const MAX_LABEL_LENGTH = 64;
+export const BACKUP_ID_PATTERN = /^backup-\d{8}-\d{6}(?:-[a-z0-9]+(?:-[a-z0-9]+)*)?$/;
+
+/** "Pre V2 Migration!" → "pre-v2-migration". Refuses labels that slug to nothing. */
+export function slugLabel(label: string): string {
+  const slug = label
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, MAX_LABEL_LENGTH)
+    .replace(/-+$/, '');
+  if (!slug) {
+    throw new FaberError('INVALID_OPTION', `The label "${label}" has no letters or digits to keep`, {
+      result: { label },
+      suggestions: ['Use a label made of letters, digits and dashes, e.g. --label=pre-v2-migration'],
+    });
+  }
+  return slug;
+}
+
+function timestamp(date: Date): string {
+  const iso = date.toISOString(); // 2025-01-24T14:00:00.000Z
+  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}-${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}`;
+}
+
+/** `backup-YYYYMMDD-HHMMSS[-label]` in UTC. */
+export function backupId(date: Date, label?: string | null): string {
+  return label ? `backup-${timestamp(date)}-${label}` : `backup-${timestamp(date)}`;
+}
+
+/**
+ * An id not yet taken: `isTaken` is asked for the plain id, then `-2`, `-3`, ... The caller
+ * reserves the result (creates its .partial file with O_EXCL) so two processes cannot pick the same.
+ */
+export async function uniqueBackupId(
+  date: Date,
+  label: string | null,
+  isTaken: (id: string) => Promise<boolean>,
+): Promise<string> {
+  const base = backupId(date, label);
+  for (let n = 1; n < 1000; n++) {
+    const id = n === 1 ? base : `${base}-${n}`;
+    if (!(await isTaken(id))) return id;
+  }
+  throw new FaberError('BACKUP_FAILED', `Could not find a free backup id for ${base}`);
+}
+
+/** Rejects ids that are not ours (and so could name a path outside the backup directory). */
+export function assertBackupId(id: string): string {
+  if (!BACKUP_ID_PATTERN.test(id)) {
+    throw new FaberError('INVALID_OPTION', `"${id}" is not a backup id`, {
+      result: { backup_id: id },
+      suggestions: ['Backup ids look like backup-20250124-140000 or backup-20250124-140000-my-label', 'List them with the list-backups target'],
+    });
+  }
+  return id;
+}
