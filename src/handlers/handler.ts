@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ConnectionInfo } from '../config/connection.ts';
-import type { MigrationTool, Provider } from '../config/schema.ts';
+import type { Compression, MigrationTool, Provider } from '../config/schema.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
 import type { MigrationState } from '../catalog/schema.ts';
 
@@ -89,6 +89,11 @@ export interface DumpRequest {
   directory?: string;
   /** Directory format: pg_dump -j. */
   parallelJobs?: number;
+  /**
+   * Directory format only (single-file dumps are compressed by our pipeline, so the tool must
+   * write them uncompressed): 'none' → pg_dump -Z0, anything else → pg_dump's gzip at level 1.
+   */
+  compression?: Compression;
   migrations: MigrationLookup;
   /** Aborting kills the dump tool; `finished` then rejects with CANCELLED. */
   signal: AbortSignal;

@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
@@ -9,6 +9,7 @@ import { execa } from 'execa';
 import type { Compression, Provider } from '../config/schema.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
 import { createDecompressor } from './compression.ts';
+import { hashDirectory } from './directory.ts';
 import { EdgeTap, HashingTap } from './taps.ts';
 
 export interface VerifyTarget {
@@ -240,28 +241,19 @@ function sqliteIntegritySink(): FormatSink {
 
 async function verifyDirectory(target: VerifyTarget, report: VerifyReport): Promise<void> {
   const expectedFiles = target.expected.files ?? {};
-  const present = await readdir(target.path).catch(() => undefined);
-  if (!present) {
+  const actual = await hashDirectory(target.path).catch(() => undefined);
+  if (!actual) {
     report.problems.push('the backup directory cannot be read');
     return;
   }
   report.file_readable = true;
-  for (const name of present) if (!(name in expectedFiles)) report.problems.push(`unexpected file in the backup directory: ${name}`);
-  let total = 0;
+  for (const name of Object.keys(actual.checksums)) if (!(name in expectedFiles)) report.problems.push(`unexpected file in the backup directory: ${name}`);
   for (const [name, expectedHash] of Object.entries(expectedFiles)) {
-    const file = path.join(target.path, name);
-    const tap = new HashingTap();
-    try {
-      await pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), tap, new Writable({ write: (_c, _e, cb) => cb() }));
-    } catch {
-      report.problems.push(`missing or unreadable: ${name}`);
-      continue;
-    }
-    total += tap.bytes;
-    if (tap.digest() !== expectedHash) report.problems.push(`checksum mismatch: ${name}`);
+    if (!(name in actual.checksums)) report.problems.push(`missing from the backup directory: ${name}`);
+    else if (actual.checksums[name] !== expectedHash) report.problems.push(`checksum mismatch: ${name}`);
   }
-  report.size_bytes = total;
-  if (total !== target.expected.sizeBytes) report.problems.push(`size is ${total} bytes, the catalog recorded ${target.expected.sizeBytes}`);
+  report.size_bytes = Object.values(actual.sizes).reduce((sum, bytes) => sum + bytes, 0);
+  if (report.size_bytes !== target.expected.sizeBytes) report.problems.push(`size is ${report.size_bytes} bytes, the catalog recorded ${target.expected.sizeBytes}`);
   if (report.problems.length === 0) report.checks.push(`${Object.keys(expectedFiles).length} files match their checksums`);
   const list = await execa('pg_restore', ['--list', target.path], { env: target.env, extendEnv: false, reject: false, stdout: 'ignore' });
   if (list.exitCode === 0) report.checks.push('pg_restore --list reads the archive');

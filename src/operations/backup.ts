@@ -1,0 +1,405 @@
+import { constants } from 'node:fs';
+import { access, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import checkDiskSpace from 'check-disk-space';
+import dayjs from 'dayjs';
+import { effectiveCompression, effectiveFormat, effectiveRetentionDays } from '../config/environment.ts';
+import type { Compression } from '../config/schema.ts';
+import type { StoredFormat } from '../catalog/formats.ts';
+import { writeManifest } from '../catalog/manifest.ts';
+import type { BackupEntry } from '../catalog/schema.ts';
+import type { DatabaseHandler, DumpSession, ServerInfo } from '../handlers/handler.ts';
+import { FaberError } from '../output/errors.ts';
+import { humanBytes, humanDuration } from '../output/format.ts';
+import { success, type OperationResult } from '../output/result.ts';
+import { writeArchive, type ArchiveStats } from '../pipeline/archive.ts';
+import { compressionSuffix, DEFAULT_ZSTD_LEVEL } from '../pipeline/compression.ts';
+import { directoryDigest, verifyBackupFile, type VerifyReport } from '../pipeline/verify.ts';
+import { hashDirectory } from '../pipeline/directory.ts';
+import { backupId, slugLabel } from '../util/ids.ts';
+import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.ts';
+import { parseBackupOptions, type BackupOptions } from './backup-options.ts';
+import { backupDirectory, catalogPath, openDatabase, openWorkspace, type OperationContext, type Workspace } from './context.ts';
+import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
+
+export type { BackupOptions } from './backup-options.ts';
+
+/** Compressed dumps of typical data are about 30 % of the database size (SPEC §5 step 5). */
+const COMPRESSED_SIZE_FACTOR = 0.3;
+const SIZE_BUFFER = 1.2;
+
+export interface BackupResultData {
+  backup_id: string;
+  label: string | null;
+  reason: string | null;
+  file_path: string;
+  size_bytes: number;
+  size_human: string;
+  compressed: boolean;
+  compression: Compression;
+  compression_ratio: number;
+  format: StoredFormat;
+  checksum: BackupEntry['checksum'];
+  migrations: { applied_count: number; last_migration: string | null };
+  retention_days: number;
+  expires_at: string;
+  verification: { integrity_check: 'passed'; file_readable: boolean };
+  duration_ms: number;
+  restore_command: string;
+}
+
+export interface SkippedBackupData {
+  skipped: true;
+  reason: string;
+}
+
+/** Creates a verified, cataloged backup of one project's database in one environment. */
+export async function createBackup(
+  rawOptions: BackupOptions,
+  ctx: OperationContext,
+): Promise<OperationResult<BackupResultData | SkippedBackupData>> {
+  const environmentName = rawOptions.environment;
+  const scope = { operation: 'create-backup', project: ctx.projectName, environment: environmentName };
+  ctx.reporter.start(BANNER_TITLE, {
+    Project: ctx.projectName,
+    Environment: environmentName,
+    Operation: 'create-backup',
+    Label: rawOptions.label,
+  });
+  return runOperation<BackupResultData | SkippedBackupData>(scope, ctx, async (run) => {
+    const options = parseBackupOptions(rawOptions);
+    const workspace = await openWorkspace(ctx, options.environment);
+    if (options.skipIfNotRequired && !workspace.environment.settings.backup_before_migrate) {
+      const reason = `backup_before_migrate is false for ${workspace.environment.name}`;
+      ctx.reporter.step(`Backup skipped: ${reason}`);
+      ctx.reporter.complete(BANNER_TITLE, { Environment: workspace.environment.name, Result: 'skipped (not required)' });
+      return success<SkippedBackupData>(scope, { skipped: true, reason }, `Backup skipped for ${workspace.environment.name}: ${reason}`);
+    }
+    const { handler, connection } = await openDatabase(ctx, workspace);
+    run.secrets.add(connection.password);
+    try {
+      return await backupWith(handler, workspace, options, ctx, run, scope);
+    } finally {
+      await handler.close();
+    }
+  });
+}
+
+interface Plan {
+  id: string;
+  label: string | null;
+  reason: string | null;
+  format: StoredFormat;
+  compression: Compression;
+  retentionDays: number;
+  directory: string;
+  finalPath: string;
+  partialPath: string;
+}
+
+async function backupWith(
+  handler: DatabaseHandler,
+  workspace: Workspace,
+  options: BackupOptions,
+  ctx: OperationContext,
+  run: OperationRun,
+  scope: { operation: string; project: string; environment: string | undefined },
+) {
+  const started = Date.now();
+  const now = ctx.now?.() ?? new Date();
+  const label = options.label ? slugLabel(options.label) : null;
+  const format = storedFormat(handler, effectiveFormat(workspace.config, workspace.environment, options.format));
+  const compression = effectiveCompression(workspace.config, workspace.environment, options.compression);
+
+  const server = await handler.preflight();
+  ctx.reporter.step(`Pre-checks passed: ${server.clientTool} ${server.clientVersion}, server ${server.serverVersion}, database ${handler.live.display}`);
+  const directory = backupDirectory(workspace.backupRoot, ctx.projectName, workspace.environment.name);
+  await ensureWritableDirectory(directory);
+  await checkSpace(ctx, directory, server, compression, workspace);
+  await confirmIfRequired(ctx, workspace, server, options);
+
+  const plan = await reserveBackupId(directory, now, label, handler, format, compression);
+  ctx.reporter.step(`Backup ID generated: ${plan.id}`);
+  const finish = {
+    ...plan,
+    reason: options.reason ?? null,
+    retentionDays: effectiveRetentionDays(workspace.config, workspace.environment, options.retentionDays, options.reason),
+  };
+  try {
+    ctx.reporter.step(`Creating backup with ${handler.backupMethod(format)} (${format}, ${compression === 'none' ? 'uncompressed' : compression})`);
+    const dumped = await dump(handler, workspace, finish, server, ctx, run);
+    ctx.reporter.step(`Backup file created: ${humanBytes(dumped.stats.sizeBytes)} (${humanBytes(dumped.stats.uncompressedBytes)} before compression)`);
+    ctx.reporter.step('Verifying backup integrity');
+    const report = await verifyPartial(finish, dumped, handler, ctx, run);
+    const entry = buildEntry({ plan: finish, workspace, ctx, handler, server, dumped, report, now, started, tags: options.tags ?? [] });
+    await rename(finish.partialPath, finish.finalPath);
+    ctx.reporter.step('Recording metadata');
+    await writeManifest(entry, ctx.workspaceRoot);
+    await workspace.catalog.add(entry);
+    const result = resultData(entry, ctx.projectName);
+    ctx.reporter.complete(
+      BANNER_TITLE,
+      {
+        Environment: entry.environment,
+        'Backup ID': entry.backup_id,
+        File: entry.file_path,
+        Size: `${result.size_human}${entry.compressed ? ` (${compression}, ratio ${entry.compression_ratio})` : ''}`,
+        Migrations: `${entry.migrations.applied_count} applied${entry.migrations.last_migration ? ` (last: ${entry.migrations.last_migration})` : ''}`,
+        Retention: `${entry.retention_days} days (expires: ${entry.expires_at.slice(0, 10)})`,
+        Duration: humanDuration(entry.duration_ms),
+      },
+      ['To restore from this backup:', `  ${result.restore_command}`],
+    );
+    return success(scope, result, `Backup created successfully for ${entry.environment}`);
+  } catch (error) {
+    await rm(finish.partialPath, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** SQLite backups are database files whatever format the config names; MySQL has only SQL dumps. */
+function storedFormat(handler: DatabaseHandler, format: StoredFormat): StoredFormat {
+  if (handler.provider === 'sqlite') return 'sqlite';
+  if (handler.provider === 'mysql' && format !== 'sql') {
+    throw new FaberError('INVALID_OPTION', `The ${format} format is PostgreSQL-only; MySQL/MariaDB backups are SQL dumps`, {
+      result: { format, provider: handler.provider },
+      suggestions: ['Use --format=sql (the default), or remove "format" from the config'],
+    });
+  }
+  return format;
+}
+
+async function ensureWritableDirectory(directory: string): Promise<void> {
+  try {
+    await mkdir(directory, { recursive: true, mode: 0o700 });
+    await access(directory, constants.W_OK);
+  } catch (error) {
+    const mode = await stat(directory).then((info) => (info.mode & 0o777).toString(8)).catch(() => 'missing');
+    throw new FaberError('DIRECTORY_NOT_WRITABLE', `Cannot write to the backup directory ${directory}: ${(error as Error).message}`, {
+      cause: error,
+      result: { backup_directory: directory, permissions: mode },
+      suggestions: [
+        `Fix the permissions: chmod 700 ${directory} (owned by the user who runs the backup)`,
+        'Or point backup.directory in config.json at a writable place',
+      ],
+    });
+  }
+}
+
+async function checkSpace(ctx: OperationContext, directory: string, server: ServerInfo, compression: Compression, workspace: Workspace) {
+  const estimate = Math.ceil(server.databaseSizeBytes * SIZE_BUFFER * (compression === 'none' ? 1 : COMPRESSED_SIZE_FACTOR));
+  const free = ctx.freeSpace ? await ctx.freeSpace(directory) : (await checkDiskSpace(directory)).free;
+  if (free < estimate) {
+    const gb = (bytes: number) => Math.round((bytes / 1024 ** 3) * 100) / 100;
+    throw new FaberError('INSUFFICIENT_DISK_SPACE', `Insufficient disk space for backup: need about ${humanBytes(estimate)}, ${humanBytes(free)} available`, {
+      result: {
+        required_space_gb: gb(estimate),
+        available_space_gb: gb(free),
+        backup_size_estimate_gb: gb(server.databaseSizeBytes),
+        backup_directory: directory,
+      },
+      suggestions: [
+        `Free up disk space: df -h ${directory}`,
+        `Clean up old backups: nx run <project>:cleanup-backups:${workspace.environment.name}`,
+        compression === 'none' ? 'Use compression: --compression=zstd' : 'Point backup.directory at a larger disk',
+      ],
+    });
+  }
+  ctx.reporter.step(`Disk space check: ${humanBytes(free)} available (need ${humanBytes(estimate)})`);
+}
+
+async function confirmIfRequired(ctx: OperationContext, workspace: Workspace, server: ServerInfo, options: BackupOptions) {
+  const threshold = workspace.config.backup.confirm_above_bytes;
+  if (!workspace.environment.settings.require_approval || server.databaseSizeBytes <= threshold || options.yes) return;
+  const question = `The ${workspace.environment.name} database is ${humanBytes(server.databaseSizeBytes)} (above ${humanBytes(threshold)}). Back it up now?`;
+  if (ctx.interactive && ctx.confirm) {
+    if (await ctx.confirm(question)) return;
+    throw new FaberError('CANCELLED', 'Backup cancelled at the confirmation prompt', { suggestions: ['Run it again and answer yes, or pass --yes'] });
+  }
+  throw new FaberError('CONFIRMATION_REQUIRED', `${question} Confirmation is required and there is no terminal to ask`, {
+    result: { database_size_bytes: server.databaseSizeBytes, confirm_above_bytes: threshold },
+    suggestions: ['Pass --yes to confirm (e.g. in CI)', 'Or raise backup.confirm_above_bytes in config.json'],
+  });
+}
+
+/**
+ * Picks the first free id and claims it by creating its .partial file (or directory)
+ * exclusively, so two backups started in the same second never share an id.
+ */
+async function reserveBackupId(directory: string, now: Date, label: string | null, handler: DatabaseHandler, format: StoredFormat, compression: Compression) {
+  const base = backupId(now, label);
+  const existing = new Set(await readdir(directory));
+  for (let n = 1; n < 1000; n++) {
+    const id = n === 1 ? base : `${base}-${n}`;
+    const names = fileNames(id, handler, format, compression);
+    if (existing.has(names.final) || existing.has(names.partial) || existing.has(`${id}.manifest.json`)) continue;
+    const partialPath = path.join(directory, names.partial);
+    try {
+      if (format === 'directory') await mkdir(partialPath, { mode: 0o700 });
+      else await (await open(partialPath, 'wx', 0o600)).close();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw error;
+    }
+    return { id, label, format, compression, directory, finalPath: path.join(directory, names.final), partialPath };
+  }
+  throw new FaberError('BACKUP_FAILED', `No free backup id for ${base}`);
+}
+
+function fileNames(id: string, handler: DatabaseHandler, format: StoredFormat, compression: Compression) {
+  const final = format === 'directory' ? id : `${id}.${handler.extension(format)}${compressionSuffix(compression)}`;
+  return { final, partial: `${final}.partial` };
+}
+
+interface Dumped {
+  stats: ArchiveStats;
+  session: DumpSession;
+  fileChecksums?: Record<string, string>;
+}
+
+async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, server: ServerInfo, ctx: OperationContext, run: OperationRun): Promise<Dumped> {
+  const started = Date.now();
+  const session = await handler.startDump({
+    format: plan.format,
+    ...(plan.format === 'directory' ? { directory: plan.partialPath, parallelJobs: workspace.config.backup.parallel_jobs ?? defaultJobs() } : {}),
+    compression: plan.compression,
+    migrations: { tool: workspace.config.database.migration_tool, table: workspace.config.migrations.table },
+    signal: run.signal,
+  });
+  try {
+    if (!session.stream) {
+      await session.finished;
+      const files = await hashDirectory(plan.partialPath);
+      const size = Object.values(files.sizes).reduce((sum, bytes) => sum + bytes, 0);
+      const stats = { uncompressedBytes: size, sizeBytes: size, sha256: directoryDigest(files.checksums), contentSha256: directoryDigest(files.checksums) };
+      return { stats, session, fileChecksums: files.checksums };
+    }
+    const onProgress = (bytes: number) => ctx.reporter.progress({ bytes, expectedBytes: server.databaseSizeBytes, elapsedMs: Date.now() - started });
+    const level = plan.compression === 'zstd' ? (workspace.config.backup.compression_level ?? DEFAULT_ZSTD_LEVEL) : workspace.config.backup.compression_level;
+    const [stats] = await Promise.all([
+      writeArchive(session.stream, plan.partialPath, { compression: plan.compression, ...(level ? { level } : {}), signal: run.signal, onProgress }),
+      session.finished,
+    ]);
+    return { stats, session };
+  } catch (error) {
+    throw run.signal.aborted ? (run.signal.reason ?? error) : error;
+  } finally {
+    await session.dispose();
+  }
+}
+
+function defaultJobs(): number {
+  return Math.max(1, Math.min(8, os.availableParallelism()));
+}
+
+async function verifyPartial(plan: Plan, { stats, fileChecksums }: Dumped, handler: DatabaseHandler, ctx: OperationContext, run: OperationRun): Promise<VerifyReport> {
+  const report = await verifyBackupFile({
+    path: plan.partialPath,
+    provider: handler.provider,
+    format: plan.format,
+    compression: plan.format === 'directory' ? 'none' : plan.compression,
+    expected: { sizeBytes: stats.sizeBytes, sha256: stats.sha256, contentSha256: stats.contentSha256, files: fileChecksums },
+    env: ctx.env,
+    signal: run.signal,
+  });
+  if (!report.passed) {
+    throw new FaberError('VERIFICATION_FAILED', `Backup verification failed - file may be corrupted: ${report.problems.join('; ')}`, {
+      result: { backup_file: path.basename(plan.finalPath), problems: report.problems, size_bytes: report.size_bytes, file_readable: report.file_readable },
+      suggestions: ['Retry the backup', 'Check disk space and the disk for errors (dmesg)', 'Verify the database connection is stable'],
+    });
+  }
+  for (const check of report.checks) ctx.reporter.info(`✓ ${check}`);
+  return report;
+}
+
+interface EntryFacts {
+  plan: Plan;
+  workspace: Workspace;
+  ctx: OperationContext;
+  handler: DatabaseHandler;
+  server: ServerInfo;
+  dumped: Dumped;
+  report: VerifyReport;
+  now: Date;
+  started: number;
+  tags: string[];
+}
+
+function buildEntry(facts: EntryFacts): BackupEntry {
+  const { plan, workspace, ctx, handler, server, dumped, report, now } = facts;
+  const { stats, session } = dumped;
+  const verifiedAt = new Date().toISOString();
+  const isDirectory = plan.format === 'directory';
+  return {
+    backup_id: plan.id,
+    project: ctx.projectName,
+    environment: workspace.environment.name,
+    provider: handler.provider,
+    database_name: path.basename(handler.live.name),
+    created_at: now.toISOString(),
+    label: plan.label,
+    reason: plan.reason,
+    file_path: catalogPath(ctx.workspaceRoot, plan.finalPath),
+    size_bytes: stats.sizeBytes,
+    uncompressed_bytes: stats.uncompressedBytes,
+    compressed: isDirectory ? plan.compression !== 'none' : plan.compression !== 'none',
+    compression: isDirectory ? (plan.compression === 'none' ? 'none' : 'gzip') : plan.compression,
+    compression_ratio: stats.uncompressedBytes > 0 ? Math.round((stats.sizeBytes / stats.uncompressedBytes) * 1000) / 1000 : 1,
+    format: plan.format,
+    backup_method: handler.backupMethod(plan.format),
+    checksum: {
+      algorithm: 'sha256',
+      value: stats.sha256,
+      ...(isDirectory ? { files: dumped.fileChecksums ?? {} } : { content_value: stats.contentSha256 }),
+    },
+    tool_versions: { client: `${server.clientTool} ${server.clientVersion}`, server: server.serverVersion },
+    migrations: session.snapshot.migrations,
+    table_row_counts: session.snapshot.tableRowCounts,
+    retention_days: plan.retentionDays,
+    expires_at: dayjs(now).add(plan.retentionDays, 'day').toISOString(),
+    status: 'valid',
+    pinned: false,
+    verification: {
+      integrity_check: 'passed',
+      file_readable: report.file_readable,
+      file_exists: report.file_exists,
+      verified_at: verifiedAt,
+      restore_test: null,
+      checks: report.checks,
+    },
+    duration_ms: Date.now() - facts.started,
+    created_by: `${PACKAGE_NAME}@${PACKAGE_VERSION} (${safeUserName()})`,
+    tags: [...new Set([workspace.environment.name, ...(plan.reason ? [plan.reason] : []), ...facts.tags])],
+  };
+}
+
+function safeUserName(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function resultData(entry: BackupEntry, projectName: string): BackupResultData {
+  return {
+    backup_id: entry.backup_id,
+    label: entry.label,
+    reason: entry.reason,
+    file_path: entry.file_path,
+    size_bytes: entry.size_bytes,
+    size_human: humanBytes(entry.size_bytes),
+    compressed: entry.compressed,
+    compression: entry.compression,
+    compression_ratio: entry.compression_ratio,
+    format: entry.format,
+    checksum: entry.checksum,
+    migrations: { applied_count: entry.migrations.applied_count, last_migration: entry.migrations.last_migration },
+    retention_days: entry.retention_days,
+    expires_at: entry.expires_at,
+    verification: { integrity_check: 'passed', file_readable: entry.verification.file_readable },
+    duration_ms: entry.duration_ms,
+    restore_command: `nx run ${projectName}:restore:${entry.environment} --from=${entry.backup_id}`,
+  };
+}

@@ -1,0 +1,71 @@
+import path from 'node:path';
+import type { Reporter } from '../output/reporter.ts';
+import { loadConfig } from '../config/load.ts';
+import { resolveConnection, resolveEnvironment, type ResolvedEnvironment } from '../config/environment.ts';
+import type { ConnectionInfo } from '../config/connection.ts';
+import type { FaberConfig } from '../config/schema.ts';
+import { createHandler, type DatabaseHandler } from '../handlers/index.ts';
+import { Catalog } from '../catalog/catalog.ts';
+
+/** What every operation needs from its caller (the Nx executor, or a program using the API). */
+export interface OperationContext {
+  workspaceRoot: string;
+  projectName: string;
+  /** Project root relative to the workspace root; its config file wins over the workspace's. */
+  projectRoot?: string | undefined;
+  /** Environment for reading connection URLs and for child processes. */
+  env: NodeJS.ProcessEnv;
+  reporter: Reporter;
+  /** A person is at a terminal who can answer questions. */
+  interactive: boolean;
+  verbose?: boolean | undefined;
+  now?: () => Date;
+  /** Asks a yes/no question (or for a typed word when `expected` is given). */
+  confirm?: (question: string, expected?: string) => Promise<boolean>;
+  /** Free bytes where the backup goes; injectable for tests. */
+  freeSpace?: (directory: string) => Promise<number>;
+  signal?: AbortSignal | undefined;
+}
+
+/** Config, environment and catalog: what every operation resolves first. */
+export interface Workspace {
+  config: FaberConfig;
+  configPath: string;
+  environment: ResolvedEnvironment;
+  backupRoot: string;
+  catalog: Catalog;
+}
+
+export async function openWorkspace(ctx: OperationContext, environmentName: string | undefined, steps = true): Promise<Workspace> {
+  const { config, path: configPath } = await loadConfig(ctx.workspaceRoot, ctx.projectRoot);
+  if (steps) ctx.reporter.step(`Configuration loaded (${path.relative(ctx.workspaceRoot, configPath)})`);
+  const environment = resolveEnvironment(config, environmentName, ctx.projectName);
+  if (steps) ctx.reporter.step(`Environment validated: ${environment.name}`);
+  const backupRoot = path.resolve(ctx.workspaceRoot, config.backup.directory);
+  return { config, configPath, environment, backupRoot, catalog: new Catalog({ backupRoot, workspaceRoot: ctx.workspaceRoot }) };
+}
+
+export async function openDatabase(ctx: OperationContext, workspace: Workspace, connectionEnv?: string): Promise<{ connection: ConnectionInfo; handler: DatabaseHandler }> {
+  const connection = resolveConnection(workspace.config, workspace.environment, ctx.env, ctx.workspaceRoot, connectionEnv);
+  const handler = await createHandler(connection, { env: ctx.env, tempDirectory: path.join(workspace.backupRoot, '.tmp') });
+  return { connection, handler };
+}
+
+/** Project names may contain "/" (npm scopes); one path segment per project keeps the layout flat. */
+export function projectSegment(projectName: string): string {
+  return projectName.replace(/[/\\]/g, '__').replace(/^\.+/, '_');
+}
+
+export function backupDirectory(backupRoot: string, projectName: string, environment: string): string {
+  return path.join(backupRoot, projectSegment(projectName), environment);
+}
+
+/** Catalog paths are relative to the workspace root with forward slashes, or absolute when outside it. */
+export function catalogPath(workspaceRoot: string, absolute: string): string {
+  const relative = path.relative(workspaceRoot, absolute);
+  return relative.startsWith('..') || path.isAbsolute(relative) ? absolute : relative.split(path.sep).join('/');
+}
+
+export function absoluteBackupPath(workspaceRoot: string, filePath: string): string {
+  return path.resolve(workspaceRoot, filePath);
+}
