@@ -81,3 +81,10 @@ export const catalogSchema = z.object({
   backups: z.array(backupEntrySchema),
 });
 export type CatalogFile = z.infer<typeof catalogSchema>;
+
+/** The sidecar `<id>.manifest.json` beside each backup: its catalog entry, so the catalog can be rebuilt. */
+export const manifestSchema = z.object({
+  schema_version: z.literal('1.0'),
+  backup: backupEntrySchema,
+});
+export type ManifestFile = z.infer<typeof manifestSchema>;

@@ -1,0 +1,307 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { FaberError, isFaberError } from '../output/errors.ts';
+import { ensurePrivateDir, writeFileAtomic } from './atomic-file.ts';
+import { mapWithConcurrency } from './concurrency.ts';
+import { describeIssues } from './describe-issues.ts';
+import { withLock } from './lock.ts';
+import { manifestPathFor, scanManifests, writeManifest } from './manifest.ts';
+import { sortEntries } from './order.ts';
+import { type BackupEntry, backupEntrySchema, catalogSchema } from './schema.ts';
+
+export const CATALOG_FILE_NAME = 'backups.json';
+const MANIFEST_WRITE_CONCURRENCY = 8;
+
+export interface CatalogOptions {
+  /** Absolute path of the backup directory; the catalog is `<backupRoot>/backups.json`. */
+  backupRoot: string;
+  /** Absolute path of the workspace root: entries' `file_path` is relative to it. */
+  workspaceRoot: string;
+  lockTimeoutMs?: number;
+  /** Where `update()` reports a rebuild of a missing or broken catalog. Defaults to stderr. */
+  onWarning?: (message: string) => void;
+}
+
+export interface CatalogReadResult {
+  entries: BackupEntry[];
+  /** True when the catalog was missing or broken and was rebuilt from the sidecar manifests. */
+  rebuilt: boolean;
+  /** Messages for the user: the rebuild, and manifests that could not be used. */
+  warnings: string[];
+}
+
+interface EntrySnapshot {
+  json: string;
+  manifestPath: string;
+}
+
+type LoadedCatalog =
+  | { kind: 'valid'; entries: BackupEntry[] }
+  | { kind: 'missing' }
+  | { kind: 'invalid'; reason: string };
+
+/**
+ * The list of every backup (`backups.json`) and the sidecar manifests beside the backups.
+ * Writes are serialised across processes with a lock file and replace the catalog atomically, so
+ * parallel Nx tasks never lose an entry; every write keeps each entry's manifest in step, so a
+ * lost or broken catalog can be rebuilt from them.
+ */
+export class Catalog {
+  readonly backupRoot: string;
+  readonly workspaceRoot: string;
+  readonly catalogPath: string;
+  readonly lockPath: string;
+  readonly #lockTimeoutMs: number | undefined;
+  readonly #onWarning: (message: string) => void;
+
+  constructor(options: CatalogOptions) {
+    if (!path.isAbsolute(options.backupRoot) || !path.isAbsolute(options.workspaceRoot)) {
+      throw new FaberError('INTERNAL_ERROR', 'Catalog needs absolute backupRoot and workspaceRoot paths', {
+        result: { backup_root: options.backupRoot, workspace_root: options.workspaceRoot },
+      });
+    }
+    this.backupRoot = path.resolve(options.backupRoot);
+    this.workspaceRoot = path.resolve(options.workspaceRoot);
+    this.catalogPath = path.join(this.backupRoot, CATALOG_FILE_NAME);
+    this.lockPath = `${this.catalogPath}.lock`;
+    this.#lockTimeoutMs = options.lockTimeoutMs;
+    this.#onWarning = options.onWarning ?? ((message) => console.warn(`⚠️  ${message}`));
+  }
+
+  /**
+   * The current entries, oldest first. A missing or broken catalog is rebuilt from the manifests
+   * (and saved, keeping the broken file); `warnings` says so.
+   */
+  async read(): Promise<CatalogReadResult> {
+    const loaded = await this.#load();
+    if (loaded.kind === 'valid') return { entries: loaded.entries, rebuilt: false, warnings: [] };
+    if (loaded.kind === 'missing') {
+      // Nothing to rebuild from: do not create the backup directory just to say so.
+      const scan = await scanManifests(this.backupRoot);
+      if (scan.entries.length === 0 && scan.problems.length === 0) return { entries: [], rebuilt: false, warnings: [] };
+    }
+    return this.#saveRebuildOrExplain();
+  }
+
+  /**
+   * Runs `mutate` on fresh entries under the lock and saves what it leaves in the array (edit it
+   * in place: push, splice, replace or change entries). Added and changed entries are validated
+   * and their manifests rewritten; removed entries lose their manifests.
+   */
+  async update<T>(mutate: (entries: BackupEntry[]) => T | Promise<T>): Promise<T> {
+    await ensurePrivateDir(this.backupRoot);
+    return withLock(
+      this.lockPath,
+      async () => {
+        const current = await this.#loadOrRebuild();
+        for (const warning of current.warnings) this.#onWarning(warning);
+        const before = this.#snapshot(current.entries);
+        const entries = current.entries;
+        const result = await mutate(entries);
+        const changed = this.#validateChanges(entries, before);
+        await mapWithConcurrency(changed, MANIFEST_WRITE_CONCURRENCY, (entry) => this.#writeManifestIfDirectoryExists(entry));
+        await this.#write(entries);
+        await this.#removeStaleManifests(entries, before);
+        return result;
+      },
+      { timeoutMs: this.#lockTimeoutMs },
+    );
+  }
+
+  /** Records a new backup; its id must not be in the catalog yet. */
+  async add(entry: BackupEntry): Promise<void> {
+    await this.update((entries) => {
+      if (entries.some((existing) => existing.backup_id === entry.backup_id)) {
+        throw new FaberError('INTERNAL_ERROR', `The catalog already has a backup with id ${entry.backup_id}`, {
+          result: { backup_id: entry.backup_id, catalog: this.catalogPath },
+        });
+      }
+      entries.push(entry);
+    });
+  }
+
+  /** Removes the entries with these ids (and their manifests); returns the entries removed. */
+  async remove(ids: readonly string[]): Promise<BackupEntry[]> {
+    const wanted = new Set(ids);
+    return this.update((entries) => {
+      const removed = entries.filter((entry) => wanted.has(entry.backup_id));
+      const remaining = entries.filter((entry) => !wanted.has(entry.backup_id));
+      entries.splice(0, entries.length, ...remaining);
+      return removed;
+    });
+  }
+
+  /** Changes one entry: `change` edits it in place or returns a replacement. Returns the saved entry. */
+  async patch(id: string, change: (entry: BackupEntry) => BackupEntry | void): Promise<BackupEntry> {
+    return this.update((entries) => {
+      const index = entries.findIndex((entry) => entry.backup_id === id);
+      const entry = entries[index];
+      if (entry === undefined) throw this.#notFound(id);
+      const patched = change(entry) ?? entry;
+      entries[index] = patched;
+      return patched;
+    });
+  }
+
+  async find(id: string): Promise<BackupEntry | undefined> {
+    const { entries } = await this.read();
+    return entries.find((entry) => entry.backup_id === id);
+  }
+
+  async #load(): Promise<LoadedCatalog> {
+    let text: string;
+    try {
+      text = await fs.readFile(this.catalogPath, 'utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return { kind: 'missing' };
+      return { kind: 'invalid', reason: `it cannot be read (${code ?? (error as Error).message})` };
+    }
+    return parseCatalog(text);
+  }
+
+  /** Under the lock: the catalog as it is, or rebuilt from the manifests and saved. */
+  async #loadOrRebuild(): Promise<CatalogReadResult> {
+    const loaded = await this.#load();
+    if (loaded.kind === 'valid') return { entries: loaded.entries, rebuilt: false, warnings: [] };
+    const scan = await scanManifests(this.backupRoot);
+    const problems = scan.problems.map((problem) => `Skipped a manifest: ${problem.message}`);
+    if (loaded.kind === 'missing' && scan.entries.length === 0) return { entries: [], rebuilt: false, warnings: problems };
+    let headline = `The backup catalog ${this.catalogPath} was missing; rebuilt it from ${countOf(scan.entries.length, 'backup manifest')}.`;
+    if (loaded.kind === 'invalid') {
+      const keptAs = await this.#setAsideBrokenCatalog();
+      headline =
+        `The backup catalog ${this.catalogPath} was unusable (${loaded.reason}); ` +
+        `rebuilt it from ${countOf(scan.entries.length, 'backup manifest')}. The broken file was kept as ${keptAs}.`;
+    }
+    await this.#write(scan.entries);
+    return { entries: scan.entries, rebuilt: true, warnings: [headline, ...problems] };
+  }
+
+  /**
+   * A read must work on a read-only backup directory too: then the rebuilt entries are returned
+   * unsaved, with a warning, instead of failing the read.
+   */
+  async #saveRebuildOrExplain(): Promise<CatalogReadResult> {
+    try {
+      await ensurePrivateDir(this.backupRoot);
+      return await withLock(this.lockPath, () => this.#loadOrRebuild(), { timeoutMs: this.#lockTimeoutMs });
+    } catch (error) {
+      if (isFaberError(error) || !isPermissionError(error)) throw error;
+      const scan = await scanManifests(this.backupRoot);
+      return {
+        entries: scan.entries,
+        rebuilt: true,
+        warnings: [
+          `The backup catalog ${this.catalogPath} is missing or unusable and could not be rewritten ` +
+            `(${(error as Error).message}); showing the ${countOf(scan.entries.length, 'backup')} found in the manifests.`,
+          ...scan.problems.map((problem) => `Skipped a manifest: ${problem.message}`),
+        ],
+      };
+    }
+  }
+
+  async #setAsideBrokenCatalog(): Promise<string> {
+    const stamp = new Date().toISOString().replace(/[-:.]/g, '');
+    const keptAs = `${this.catalogPath}.corrupt-${stamp}`;
+    await fs.rename(this.catalogPath, keptAs);
+    return keptAs;
+  }
+
+  async #write(entries: BackupEntry[]): Promise<void> {
+    const sorted = sortEntries([...entries]);
+    await writeFileAtomic(this.catalogPath, `${JSON.stringify({ schema_version: '1.0', backups: sorted }, null, 2)}\n`);
+  }
+
+  /** Returns the added and changed entries, after checking they are valid and ids stay unique. */
+  #validateChanges(entries: BackupEntry[], before: Map<string, EntrySnapshot>): BackupEntry[] {
+    const ids = new Set<string>();
+    const changed: BackupEntry[] = [];
+    for (const entry of entries) {
+      if (ids.has(entry.backup_id)) {
+        throw new FaberError('INTERNAL_ERROR', `Refusing to save the catalog: backup id ${entry.backup_id} appears twice`);
+      }
+      ids.add(entry.backup_id);
+      if (before.get(entry.backup_id)?.json === JSON.stringify(entry)) continue;
+      const parsed = backupEntrySchema.safeParse(entry);
+      if (!parsed.success) {
+        throw new FaberError('INTERNAL_ERROR', `Refusing to save an invalid catalog entry ${String(entry.backup_id)}: ${describeIssues(parsed.error)}`);
+      }
+      this.#assertInsideBackupRoot(entry);
+      changed.push(entry);
+    }
+    return changed;
+  }
+
+  #assertInsideBackupRoot(entry: BackupEntry): void {
+    if (!isInside(this.backupRoot, manifestPathFor(entry, this.workspaceRoot))) {
+      throw new FaberError('INTERNAL_ERROR', `Refusing to save ${entry.backup_id}: its file_path ${entry.file_path} is outside the backup directory ${this.backupRoot}`);
+    }
+  }
+
+  /** A backup whose directory is gone (deleted by hand) keeps its catalog entry but gets no manifest. */
+  async #writeManifestIfDirectoryExists(entry: BackupEntry): Promise<void> {
+    try {
+      await writeManifest(entry, this.workspaceRoot);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+
+  /** Manifests of removed entries, and the old manifest of an entry whose file moved. */
+  async #removeStaleManifests(entries: BackupEntry[], before: Map<string, EntrySnapshot>): Promise<void> {
+    const current = new Set(entries.map((entry) => manifestPathFor(entry, this.workspaceRoot)));
+    const stale = [...before.values()]
+      .map((snapshot) => snapshot.manifestPath)
+      .filter((manifestPath) => !current.has(manifestPath) && isInside(this.backupRoot, manifestPath));
+    await mapWithConcurrency(stale, MANIFEST_WRITE_CONCURRENCY, (manifestPath) => fs.rm(manifestPath, { force: true }));
+  }
+
+  #snapshot(entries: BackupEntry[]): Map<string, EntrySnapshot> {
+    return new Map(
+      entries.map((entry) => [
+        entry.backup_id,
+        { json: JSON.stringify(entry), manifestPath: manifestPathFor(entry, this.workspaceRoot) },
+      ]),
+    );
+  }
+
+  #notFound(id: string): FaberError {
+    return new FaberError('BACKUP_NOT_FOUND', `No backup with id ${id} in the catalog ${this.catalogPath}`, {
+      result: { backup_id: id, catalog: this.catalogPath },
+      suggestions: ['List the backups with the list-backups target, e.g. nx run <project>:list-backups:<environment>'],
+    });
+  }
+}
+
+/** Parses the catalog file's text; anything short of a valid catalog with unique ids is `invalid`. */
+export function parseCatalog(text: string): LoadedCatalog {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    return { kind: 'invalid', reason: `it is not valid JSON: ${(error as Error).message}` };
+  }
+  const parsed = catalogSchema.safeParse(json);
+  if (!parsed.success) return { kind: 'invalid', reason: describeIssues(parsed.error) };
+  const ids = new Set<string>();
+  for (const entry of parsed.data.backups) {
+    if (ids.has(entry.backup_id)) return { kind: 'invalid', reason: `backup id ${entry.backup_id} appears twice` };
+    ids.add(entry.backup_id);
+  }
+  return { kind: 'valid', entries: sortEntries(parsed.data.backups) };
+}
+
+function isInside(root: string, candidate: string): boolean {
+  const relative = path.relative(root, candidate);
+  return relative !== '' && relative !== '..' && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative);
+}
+
+function isPermissionError(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EACCES' || code === 'EPERM' || code === 'EROFS';
+}
+
+function countOf(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
