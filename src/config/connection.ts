@@ -57,9 +57,11 @@ export function parseConnectionUrl(raw: string, expected: Provider, workspaceRoo
   }
   if (provider === 'sqlite') return parseSqlite(trimmed, workspaceRoot, redacted);
 
+  // libpq allows `postgres://user@/db?host=/socket` (no host); WHATWG URL does not, so give it a stand-in.
+  const hostless = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@\//i.test(trimmed);
   let url: URL;
   try {
-    url = new URL(trimmed);
+    url = new URL(hostless ? trimmed.replace(/@\//, '@faber-no-host/') : trimmed);
   } catch {
     throw invalid(`The connection URL is not a valid URL (${redacted})`, redacted);
   }
@@ -73,7 +75,7 @@ export function parseConnectionUrl(raw: string, expected: Provider, workspaceRoo
   delete params.host;
   delete params.socket;
   const info: ConnectionInfo = { provider, redacted, database, params };
-  if (url.hostname) info.host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (url.hostname && !hostless) info.host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   if (url.port) info.port = Number(url.port);
   if (socket) info.socket = socket;
   if (url.username) info.user = decodeURIComponent(url.username);

@@ -1,4 +1,5 @@
-const URL_WITH_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/)([^:/?#@\s]*):([^@\s]*)@/gi;
+// The password runs to the last "@" of the authority, so an unencoded "@" in it is hidden too.
+const URL_WITH_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/)([^:/?#@\s]*):([^\s/?#]*)@/gi;
 
 /** `postgres://app:secret@db/app` → `postgres://app:***@db/app`. Works on whole messages too. */
 export function redactUrls(text: string): string {

@@ -1,0 +1,79 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, open, readFile, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { writeArchive } from '../../src/pipeline/archive.ts';
+import { openDecodedStream, verifyBackupFile } from '../../src/pipeline/verify.ts';
+import type { Compression } from '../../src/config/schema.ts';
+
+const TRAILER = '\n--\n-- PostgreSQL database dump complete\n--\n';
+
+async function dumpLike(bytes: number): Promise<Buffer> {
+  const body = Buffer.from(Array.from({ length: Math.ceil(bytes / 64) }, (_, i) => `INSERT INTO t VALUES (${i}, '${randomBytes(12).toString('hex')}');\n`).join(''));
+  return Buffer.concat([Buffer.from('-- PostgreSQL database dump\n'), body, Buffer.from(TRAILER)]);
+}
+
+async function reserve(file: string): Promise<void> {
+  await (await open(file, 'wx', 0o600)).close();
+}
+
+async function collect(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+describe.each(['zstd', 'gzip', 'none'] as Compression[])('archive with %s', (compression) => {
+  it('writes once, hashes what is on disk, decodes to the same bytes and verifies', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'faber-archive-'));
+    const file = path.join(dir, 'b.sql.partial');
+    const content = await dumpLike(3 * 1024 * 1024);
+    await reserve(file);
+    const stats = await writeArchive(Readable.from([content.subarray(0, 1000), content.subarray(1000)]), file, { compression });
+    const onDisk = await readFile(file);
+    expect(stats.sizeBytes).toBe(onDisk.length);
+    expect(stats.sha256).toBe(createHash('sha256').update(onDisk).digest('hex'));
+    expect(stats.uncompressedBytes).toBe(content.length);
+    expect(stats.contentSha256).toBe(createHash('sha256').update(content).digest('hex'));
+    expect(((await stat(file)).mode & 0o777).toString(8)).toBe('600');
+    if (compression !== 'none') expect(onDisk.length).toBeLessThan(content.length * 0.7);
+    expect((await collect(openDecodedStream(file, compression))).equals(content)).toBe(true);
+
+    const expected = { sizeBytes: stats.sizeBytes, sha256: stats.sha256, contentSha256: stats.contentSha256 };
+    const good = await verifyBackupFile({ path: file, provider: 'postgresql', format: 'sql', compression, expected, env: process.env });
+    expect(good.problems).toEqual([]);
+    expect(good.passed).toBe(true);
+
+    // A single flipped byte anywhere must fail verification.
+    const flipped = Buffer.from(onDisk);
+    const at = Math.floor(flipped.length / 2);
+    flipped[at] = (flipped[at] ?? 0) ^ 0x01;
+    await writeFile(file, flipped);
+    const bad = await verifyBackupFile({ path: file, provider: 'postgresql', format: 'sql', compression, expected, env: process.env });
+    expect(bad.passed).toBe(false);
+
+    // A truncated file must fail too.
+    await writeFile(file, onDisk.subarray(0, onDisk.length - 100));
+    const cut = await verifyBackupFile({ path: file, provider: 'postgresql', format: 'sql', compression, expected, env: process.env });
+    expect(cut.passed).toBe(false);
+  });
+});
+
+describe('verification of dumps cut short', () => {
+  it('fails a dump without its completion trailer even when checksums match', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'faber-archive-'));
+    const file = path.join(dir, 'b.sql.zst.partial');
+    await reserve(file);
+    const stats = await writeArchive(Readable.from([Buffer.from('-- PostgreSQL database dump\nCREATE TABLE t();\n')]), file, { compression: 'zstd' });
+    const report = await verifyBackupFile({ path: file, provider: 'postgresql', format: 'sql', compression: 'zstd', expected: { sizeBytes: stats.sizeBytes, sha256: stats.sha256 }, env: process.env });
+    expect(report.passed).toBe(false);
+    expect(report.problems.join()).toMatch(/trailer/);
+  });
+
+  it('reports a missing file', async () => {
+    const report = await verifyBackupFile({ path: '/nonexistent/x.sql', provider: 'mysql', format: 'sql', compression: 'none', expected: { sizeBytes: 1, sha256: 'a'.repeat(64) }, env: process.env });
+    expect(report).toMatchObject({ passed: false, file_exists: false });
+  });
+});
