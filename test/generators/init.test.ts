@@ -1,0 +1,78 @@
+import { readJson, readNxJson, updateNxJson, type Tree } from '@nx/devkit';
+import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { initGenerator } from '../../generators/init/generator.ts';
+import { PACKAGE_VERSION } from '../../src/version.ts';
+import { treeFiles } from './tree-files.ts';
+
+const PLUGIN = '@faber-db/nx/plugin';
+
+describe('init generator', () => {
+  let tree: Tree;
+
+  beforeEach(() => {
+    tree = createTreeWithEmptyWorkspace({ formatter: 'none' });
+  });
+
+  it('registers the plugin, ignores the backups directory and records the package', async () => {
+    await initGenerator(tree, {});
+
+    expect(readNxJson(tree)?.plugins).toEqual([{ plugin: PLUGIN, options: {} }]);
+    expect(tree.read('.gitignore', 'utf-8')).toContain('\n.fractary/plugins/faber-db/backups/\n');
+    expect(readJson(tree, 'package.json').devDependencies).toEqual({ '@faber-db/nx': `^${PACKAGE_VERSION}` });
+  });
+
+  it('changes nothing on a second run', async () => {
+    await initGenerator(tree, {});
+    const first = treeFiles(tree);
+
+    await initGenerator(tree, {});
+
+    expect(treeFiles(tree)).toEqual(first);
+  });
+
+  it('keeps an existing plugin entry in its string form and other plugins in place', async () => {
+    updateNxJson(tree, { ...readNxJson(tree), plugins: ['@nx/js/typescript', PLUGIN] });
+
+    await initGenerator(tree, {});
+
+    expect(readNxJson(tree)?.plugins).toEqual(['@nx/js/typescript', PLUGIN]);
+  });
+
+  it('appends to an existing .gitignore, once, whatever spelling it already uses', async () => {
+    tree.write('.gitignore', 'node_modules');
+    await initGenerator(tree, {});
+    expect(tree.read('.gitignore', 'utf-8')).toMatch(/^node_modules\n\n# faber-db .*\n\.fractary\/plugins\/faber-db\/backups\/\n$/);
+
+    tree.write('.gitignore', 'dist/\n/.fractary/plugins/faber-db/backups\n');
+    await initGenerator(tree, {});
+    expect(tree.read('.gitignore', 'utf-8')).toBe('dist/\n/.fractary/plugins/faber-db/backups\n');
+  });
+
+  it('leaves package.json alone with skipPackageJson, or when the package is already a dependency', async () => {
+    const before = tree.read('package.json', 'utf-8');
+    await initGenerator(tree, { skipPackageJson: true });
+    expect(tree.read('package.json', 'utf-8')).toBe(before);
+
+    tree.write('package.json', JSON.stringify({ name: 'ws', dependencies: { '@faber-db/nx': '0.0.9' } }));
+    await initGenerator(tree, {});
+    expect(readJson(tree, 'package.json')).toEqual({ name: 'ws', dependencies: { '@faber-db/nx': '0.0.9' } });
+  });
+
+  it('sorts the new devDependency among the existing ones', async () => {
+    tree.write('package.json', JSON.stringify({ name: 'ws', devDependencies: { nx: '24.0.6', '@nx/devkit': '24.0.0' } }));
+
+    await initGenerator(tree, {});
+
+    expect(Object.keys(readJson(tree, 'package.json').devDependencies)).toEqual(['@faber-db/nx', '@nx/devkit', 'nx']);
+  });
+
+  it('does not add the plugin to a workspace that turned inference plugins off', async () => {
+    updateNxJson(tree, { ...readNxJson(tree), useInferencePlugins: false });
+
+    await initGenerator(tree, {});
+
+    expect(readNxJson(tree)?.plugins).toBeUndefined();
+    expect(tree.read('.gitignore', 'utf-8')).toContain('.fractary/plugins/faber-db/backups/');
+  });
+});
