@@ -1,0 +1,21 @@
+import { formatFiles, type Tree } from '@nx/devkit';
+import { addDirectoryToGitignore } from '../utils/gitignore.ts';
+import { backupDirectoryOf, environmentNames, writeConfigFile } from './lib/config-file.ts';
+import { normalizeOptions } from './lib/normalize-options.ts';
+import { addProjectTargets } from './lib/project-targets.ts';
+import type { ConfigurationGeneratorOptions } from './schema.d.ts';
+
+/**
+ * Sets a project up for backups. Works on the Tree only, so --dry-run is safe, and a second run
+ * with the same options changes nothing.
+ */
+export async function configurationGenerator(tree: Tree, schema: ConfigurationGeneratorOptions): Promise<void> {
+  const options = normalizeOptions(tree, schema);
+  const config = writeConfigFile(tree, options);
+  const backupDirectory = backupDirectoryOf(config);
+  if (backupDirectory !== undefined) addDirectoryToGitignore(tree, backupDirectory);
+  addProjectTargets(tree, options, environmentNames(config));
+  if (!options.skipFormat) await formatFiles(tree);
+}
+
+export default configurationGenerator;

@@ -1,0 +1,159 @@
+import {
+  logger,
+  readProjectConfiguration,
+  updateProjectConfiguration,
+  type TargetConfiguration,
+  type TargetDependencyConfig,
+  type Tree,
+} from '@nx/devkit';
+import type { MigrationTool } from '../../../src/config/schema.ts';
+import { createBackupTargets, PRE_MIGRATE_BACKUP_TARGET } from '../../../src/nx/targets.ts';
+import type { NormalizedOptions } from './normalize-options.ts';
+
+type Targets = Record<string, TargetConfiguration>;
+
+function describeTarget(target: TargetConfiguration): string {
+  return target.executor ?? (target.command === undefined ? 'no executor' : `the command "${target.command}"`);
+}
+
+/**
+ * Our target over an existing one of the same name: a target of ours keeps what the user set and
+ * gains missing configurations; someone else's target is left alone unless --force.
+ */
+function mergeTarget(
+  project: string,
+  name: string,
+  existing: TargetConfiguration | undefined,
+  desired: TargetConfiguration,
+  force: boolean,
+): TargetConfiguration {
+  if (existing === undefined || force) return desired;
+  if (existing.executor !== desired.executor) {
+    logger.warn(
+      `${project} already has a target "${name}" that runs ${describeTarget(existing)}; it was left unchanged. Rename it, or run with --force to replace it.`,
+    );
+    return existing;
+  }
+  return {
+    ...existing,
+    cache: false,
+    options: existing.options ?? desired.options,
+    configurations: { ...existing.configurations, ...withoutKeys(desired.configurations, existing.configurations) },
+    ...(existing.defaultConfiguration === undefined && desired.defaultConfiguration !== undefined
+      ? { defaultConfiguration: desired.defaultConfiguration }
+      : {}),
+  };
+}
+
+function withoutKeys<T>(source: Record<string, T> | undefined, present: Record<string, unknown> | undefined): Record<string, T> {
+  return Object.fromEntries(Object.entries(source ?? {}).filter(([key]) => !(present && key in present)));
+}
+
+/** Nx does not hand migrate's default configuration to its dependencies: the backups need it too. */
+function defaultConfigurationFrom(
+  project: string,
+  migrateTarget: string,
+  migrate: TargetConfiguration | undefined,
+  environments: readonly string[],
+): string | undefined {
+  const inherited = migrate?.defaultConfiguration;
+  if (inherited === undefined || environments.includes(inherited)) return inherited;
+  logger.warn(
+    `${project}:${migrateTarget} defaults to the configuration "${inherited}", which is not a faber-db environment (${environments.join(', ')}). ` +
+      `"nx run ${project}:${migrateTarget}" will run ${PRE_MIGRATE_BACKUP_TARGET} without an environment; add "${inherited}" to the config file's environments.`,
+  );
+  return undefined;
+}
+
+function dependsOnPreMigrateBackup(dependency: string | TargetDependencyConfig): boolean {
+  if (typeof dependency === 'string') return dependency === PRE_MIGRATE_BACKUP_TARGET;
+  return dependency.target === PRE_MIGRATE_BACKUP_TARGET && !dependency.dependencies && dependency.projects === undefined;
+}
+
+function withPreMigrateDependency(migrate: TargetConfiguration): TargetConfiguration {
+  const dependsOn = migrate.dependsOn ?? [];
+  if (dependsOn.some(dependsOnPreMigrateBackup)) return migrate;
+  return { ...migrate, dependsOn: [...dependsOn, PRE_MIGRATE_BACKUP_TARGET] };
+}
+
+function warnAboutUncoveredConfigurations(
+  project: string,
+  migrateTarget: string,
+  migrate: TargetConfiguration,
+  environments: readonly string[],
+): void {
+  const uncovered = Object.keys(migrate.configurations ?? {}).filter((name) => !environments.includes(name));
+  if (uncovered.length === 0) return;
+  logger.warn(
+    `${project}:${migrateTarget} has configurations with no faber-db environment: ${uncovered.join(', ')}. ` +
+      `Running migrate with them runs ${PRE_MIGRATE_BACKUP_TARGET} without that environment; add them to the config file's environments.`,
+  );
+}
+
+const MIGRATE_COMMANDS: Readonly<Record<MigrationTool, string>> = {
+  prisma: 'npx prisma migrate deploy',
+  knex: 'npx knex migrate:latest',
+  drizzle: 'npx drizzle-kit migrate',
+  flyway: 'flyway migrate',
+  // No command that works without knowing the project: fail loudly until someone writes it.
+  typeorm: 'echo "Replace this placeholder with: npx typeorm migration:run -d <your data source>" && exit 1',
+  none: 'echo "Replace this placeholder with the command that migrates the database" && exit 1',
+};
+
+function placeholderMigrateTarget(options: NormalizedOptions, environments: readonly string[]): TargetConfiguration {
+  return {
+    executor: 'nx:run-commands',
+    cache: false,
+    dependsOn: [PRE_MIGRATE_BACKUP_TARGET],
+    options: { command: MIGRATE_COMMANDS[options.migrationTool], cwd: '{projectRoot}' },
+    configurations: Object.fromEntries(environments.map((name) => [name, {}])),
+  };
+}
+
+function wireMigrateTarget(targets: Targets, options: NormalizedOptions, environments: readonly string[]): void {
+  const { project, migrateTarget } = options;
+  const migrate = targets[migrateTarget];
+  if (migrate !== undefined) {
+    warnAboutUncoveredConfigurations(project, migrateTarget, migrate, environments);
+    targets[migrateTarget] = withPreMigrateDependency(migrate);
+    return;
+  }
+  if (options.createMigrateTarget) {
+    targets[migrateTarget] = placeholderMigrateTarget(options, environments);
+    logger.info(
+      `Created ${project}:${migrateTarget} running "${MIGRATE_COMMANDS[options.migrationTool]}". Each configuration must reach its own ` +
+        `database: Nx loads .env.<configuration> files (e.g. .env.production) into the task.`,
+    );
+    return;
+  }
+  logger.warn(
+    `${project} has no "${migrateTarget}" target in its project configuration, so nothing runs ${PRE_MIGRATE_BACKUP_TARGET} yet. ` +
+      `Add "dependsOn": ["${PRE_MIGRATE_BACKUP_TARGET}"] to the target that migrates the database (this also works in project.json ` +
+      `for a target another plugin infers), pass --migrateTarget=<name>, or rerun with --createMigrateTarget.`,
+  );
+}
+
+/**
+ * Adds the backup targets (one configuration per environment) and makes the migrate target
+ * depend on pre-migrate-backup. Writes the project configuration only when something changed.
+ */
+export function addProjectTargets(tree: Tree, options: NormalizedOptions, environments: readonly string[]): void {
+  const project = readProjectConfiguration(tree, options.project);
+  const before = JSON.stringify(project);
+  const targets: Targets = { ...project.targets };
+
+  const defaultConfiguration = defaultConfigurationFrom(
+    options.project,
+    options.migrateTarget,
+    targets[options.migrateTarget],
+    environments,
+  );
+  const desired = createBackupTargets({ environments, ...(defaultConfiguration === undefined ? {} : { defaultConfiguration }) });
+  for (const [name, target] of Object.entries(desired)) {
+    targets[name] = mergeTarget(options.project, name, targets[name], target, options.force);
+  }
+  wireMigrateTarget(targets, options, environments);
+
+  const updated = { ...project, targets };
+  if (JSON.stringify(updated) !== before) updateProjectConfiguration(tree, options.project, updated);
+}
