@@ -20,7 +20,7 @@ export interface RunningChild {
  * tests exercise real cross-process locking. `shellPrefix` runs it through `sh -c` (e.g. `ulimit`).
  */
 export function runFixture(script: string, args: string[], shellPrefix?: string): RunningChild {
-  const scriptPath = path.join(import.meta.dirname, 'fixtures', script);
+  const scriptPath = path.join(__dirname, 'fixtures', script);
   const nodeArgs = ['--disable-warning=MODULE_TYPELESS_PACKAGE_JSON', scriptPath, ...args];
   const child =
     shellPrefix === undefined
