@@ -29,7 +29,7 @@ describe('createNodes', () => {
     return file;
   }
 
-  const infer = (files: string[]) => createNodes[1](files, {}, context);
+  const infer = async (files: string[]) => createNodes[1](files, {}, context);
 
   it('matches config files anywhere, and exports the same tuple under both names', () => {
     expect(createNodes[0]).toBe('**/.fractary/plugins/faber-db/config.json');
