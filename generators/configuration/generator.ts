@@ -1,5 +1,6 @@
 import { formatFiles, type Tree } from '@nx/devkit';
 import { addDirectoryToGitignore } from '../utils/gitignore.ts';
+import { warnAboutCachedBackupTargets } from '../utils/nx-json.ts';
 import { backupDirectoryOf, environmentNames, writeConfigFile } from './lib/config-file.ts';
 import { normalizeOptions } from './lib/normalize-options.ts';
 import { addProjectTargets } from './lib/project-targets.ts';
@@ -15,6 +16,7 @@ export async function configurationGenerator(tree: Tree, schema: ConfigurationGe
   const backupDirectory = backupDirectoryOf(config);
   if (backupDirectory !== undefined) addDirectoryToGitignore(tree, backupDirectory);
   addProjectTargets(tree, options, environmentNames(config));
+  warnAboutCachedBackupTargets(tree);
   if (!options.skipFormat) await formatFiles(tree);
 }
 

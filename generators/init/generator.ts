@@ -1,13 +1,14 @@
 import { formatFiles, type Tree } from '@nx/devkit';
 import { DEFAULT_BACKUP_DIRECTORY } from '../../src/config/schema.ts';
 import { addDirectoryToGitignore } from '../utils/gitignore.ts';
-import { registerPlugin } from '../utils/nx-json.ts';
+import { registerPlugin, warnAboutCachedBackupTargets } from '../utils/nx-json.ts';
 import { addPluginToDevDependencies } from '../utils/package-json.ts';
 import type { InitGeneratorOptions } from './schema.d.ts';
 
 /** `nx add @faber-db/nx` runs this. Every step is idempotent: a second run changes nothing. */
 export async function initGenerator(tree: Tree, options: InitGeneratorOptions = {}): Promise<void> {
   registerPlugin(tree);
+  warnAboutCachedBackupTargets(tree);
   addDirectoryToGitignore(tree, DEFAULT_BACKUP_DIRECTORY);
   if (!options.skipPackageJson) addPluginToDevDependencies(tree);
   if (!options.skipFormat) await formatFiles(tree);

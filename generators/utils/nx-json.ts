@@ -1,5 +1,5 @@
 import { logger, readNxJson, updateNxJson, type Tree } from '@nx/devkit';
-import { PLUGIN_ENTRY } from '../../src/nx/targets.ts';
+import { PLUGIN_ENTRY, TARGET_EXECUTORS, TARGET_NAMES } from '../../src/nx/targets.ts';
 
 function inferenceDisabled(tree: Tree): boolean {
   return process.env['NX_ADD_PLUGINS'] === 'false' || readNxJson(tree)?.useInferencePlugins === false;
@@ -24,4 +24,25 @@ export function registerPlugin(tree: Tree): boolean {
   nxJson.plugins = [...(nxJson.plugins ?? []), { plugin: PLUGIN_ENTRY, options: {} }];
   updateNxJson(tree, nxJson);
   return true;
+}
+
+function turnsCachingOn(value: unknown): boolean {
+  const entries: unknown[] = Array.isArray(value) ? value : [value];
+  return entries.some((entry) => typeof entry === 'object' && entry !== null && 'cache' in entry && entry.cache === true);
+}
+
+/**
+ * targetDefaults outrank inferred targets, so `cache: true` there would make a backup a replay of
+ * an old log. Explicit targets in project.json outrank targetDefaults and keep `cache: false`.
+ */
+export function warnAboutCachedBackupTargets(tree: Tree): void {
+  const ours = new Set<string>([...TARGET_NAMES, ...Object.values(TARGET_EXECUTORS)]);
+  const keys = Object.entries(readNxJson(tree)?.targetDefaults ?? {})
+    .filter(([key, value]) => ours.has(key) && turnsCachingOn(value))
+    .map(([key]) => key);
+  if (keys.length === 0) return;
+  logger.warn(
+    `nx.json targetDefaults turn caching on for ${keys.map((key) => `"${key}"`).join(', ')}. A cached backup is a backup that never ran, ` +
+      `and inferred targets take their cache setting from targetDefaults: remove "cache": true there.`,
+  );
 }

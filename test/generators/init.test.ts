@@ -1,6 +1,6 @@
-import { readJson, readNxJson, updateNxJson, type Tree } from '@nx/devkit';
+import { logger, readJson, readNxJson, updateNxJson, type Tree } from '@nx/devkit';
 import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { initGenerator } from '../../generators/init/generator.ts';
 import { PACKAGE_VERSION } from '../../src/version.ts';
 import { treeFiles } from './tree-files.ts';
@@ -10,9 +10,16 @@ const PLUGIN = '@faber-db/nx/plugin';
 describe('init generator', () => {
   let tree: Tree;
 
+  let warnings: string[];
+
   beforeEach(() => {
     tree = createTreeWithEmptyWorkspace({ formatter: 'none' });
+    warnings = [];
+    vi.spyOn(logger, 'warn').mockImplementation((message: unknown) => void warnings.push(String(message)));
+    vi.spyOn(logger, 'info').mockImplementation(() => undefined);
   });
+
+  afterEach(() => vi.restoreAllMocks());
 
   it('registers the plugin, ignores the backups directory and records the package', async () => {
     await initGenerator(tree, {});
@@ -74,5 +81,25 @@ describe('init generator', () => {
 
     expect(readNxJson(tree)?.plugins).toBeUndefined();
     expect(tree.read('.gitignore', 'utf-8')).toContain('.fractary/plugins/faber-db/backups/');
+  });
+
+  it('warns when targetDefaults would cache backups, and only then', async () => {
+    const nxJson = readNxJson(tree) ?? {};
+    await initGenerator(tree, {});
+    expect(warnings).toEqual([]);
+
+    updateNxJson(tree, {
+      ...nxJson,
+      targetDefaults: {
+        ...nxJson.targetDefaults,
+        backup: { cache: true },
+        '@faber-db/nx:restore': [{ filter: { projects: ['api'] }, cache: true }],
+        'list-backups': { cache: false },
+      },
+    });
+    await initGenerator(tree, {});
+
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/caching on for "backup", "@faber-db\/nx:restore"\. A cached backup is a backup that never ran/);
   });
 });
