@@ -197,6 +197,16 @@ describe('configuration generator', () => {
     });
   });
 
+  it('makes a package.json migrate script depend on pre-migrate-backup', async () => {
+    addApi(tree);
+    tree.write('apps/api/package.json', JSON.stringify({ name: 'api', scripts: { migrate: 'prisma migrate deploy' } }));
+
+    await run(tree);
+
+    expect(targetsOf(tree)['migrate']).toEqual({ dependsOn: ['pre-migrate-backup'] });
+    expect(warnings).toEqual([]);
+  });
+
   it('wires a migrate target of another name', async () => {
     addApi(tree, { 'db-migrate': runCommandsMigrate() });
 
@@ -310,6 +320,14 @@ describe('configuration generator', () => {
       expect(config.$schema).toBe('../../../node_modules/@faber-db/nx/schemas/config.schema.json');
       expect(configSchema.safeParse(config).success).toBe(true);
       expect(targetsOf(tree)['backup']?.executor).toBe('@faber-db/nx:backup');
+    });
+
+    it('project at the workspace root: writes the config at the root', async () => {
+      addProjectConfiguration(tree, 'root-app', { root: '.', targets: {} });
+
+      await run(tree, { project: 'root-app' });
+
+      expect(readJson(tree, WORKSPACE_CONFIG).$schema).toBe('../../../node_modules/@faber-db/nx/schemas/config.schema.json');
     });
 
     it('project: writes the config in the project root only', async () => {

@@ -1,5 +1,7 @@
 import {
+  joinPathFragments,
   logger,
+  readJson,
   readProjectConfiguration,
   updateProjectConfiguration,
   type TargetConfiguration,
@@ -110,12 +112,25 @@ function placeholderMigrateTarget(options: NormalizedOptions, environments: read
   };
 }
 
-function wireMigrateTarget(targets: Targets, options: NormalizedOptions, environments: readonly string[]): void {
+/** Nx turns the scripts of a project's package.json into targets the project configuration does not list. */
+function hasPackageScript(tree: Tree, projectRoot: string, script: string): boolean {
+  const path = joinPathFragments(projectRoot, 'package.json');
+  if (!tree.exists(path)) return false;
+  const scripts = readJson<{ scripts?: Record<string, unknown> }>(tree, path).scripts;
+  return typeof scripts?.[script] === 'string';
+}
+
+function wireMigrateTarget(tree: Tree, targets: Targets, options: NormalizedOptions, environments: readonly string[]): void {
   const { project, migrateTarget } = options;
   const migrate = targets[migrateTarget];
   if (migrate !== undefined) {
     warnAboutUncoveredConfigurations(project, migrateTarget, migrate, environments);
     targets[migrateTarget] = withPreMigrateDependency(migrate);
+    return;
+  }
+  if (hasPackageScript(tree, options.projectRoot, migrateTarget)) {
+    // Only dependsOn: Nx merges it with the target it infers from the script.
+    targets[migrateTarget] = { dependsOn: [PRE_MIGRATE_BACKUP_TARGET] };
     return;
   }
   if (options.createMigrateTarget) {
@@ -152,7 +167,7 @@ export function addProjectTargets(tree: Tree, options: NormalizedOptions, enviro
   for (const [name, target] of Object.entries(desired)) {
     targets[name] = mergeTarget(options.project, name, targets[name], target, options.force);
   }
-  wireMigrateTarget(targets, options, environments);
+  wireMigrateTarget(tree, targets, options, environments);
 
   const updated = { ...project, targets };
   if (JSON.stringify(updated) !== before) updateProjectConfiguration(tree, options.project, updated);
