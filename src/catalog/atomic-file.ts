@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { faultPoint } from '../util/fault.ts';
 
 /** Creates `dir` and any missing parents with mode 0700 (backups hold whole databases). */
 export async function ensurePrivateDir(dir: string): Promise<void> {
@@ -22,6 +23,7 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
   const temp = tempPathFor(target);
   try {
     await writeAndSync(temp, data, mode);
+    faultPoint(`atomic-write:${path.basename(target)}`);
     await fs.rename(temp, target);
   } catch (error) {
     await fs.rm(temp, { force: true });

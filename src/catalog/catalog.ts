@@ -5,6 +5,7 @@ import { ensurePrivateDir, writeFileAtomic } from './atomic-file.ts';
 import { mapWithConcurrency } from './concurrency.ts';
 import { describeIssues } from './describe-issues.ts';
 import { withLock } from './lock.ts';
+import { faultPoint } from '../util/fault.ts';
 import { manifestPathFor, scanManifests, writeManifest } from './manifest.ts';
 import { sortEntries } from './order.ts';
 import { type BackupEntry, backupEntrySchema, catalogSchema } from './schema.ts';
@@ -30,9 +31,10 @@ export interface CatalogReadResult {
   warnings: string[];
 }
 
+/** What an entry was before a mutation: to see whether it changed, and where its manifest was. */
 interface EntrySnapshot {
   json: string;
-  manifestPath: string;
+  file_path: string;
 }
 
 type LoadedCatalog =
@@ -93,13 +95,14 @@ export class Catalog {
     return withLock(
       this.lockPath,
       async () => {
+        faultPoint('catalog:locked');
         const current = await this.#loadOrRebuild();
         for (const warning of current.warnings) this.#onWarning(warning);
         const before = this.#snapshot(current.entries);
         const entries = current.entries;
         const result = await mutate(entries);
         const changed = this.#validateChanges(entries, before);
-        await mapWithConcurrency(changed, MANIFEST_WRITE_CONCURRENCY, (entry) => this.#writeManifestIfDirectoryExists(entry));
+        await this.#writeManifests(changed);
         await this.#write(entries);
         await this.#removeStaleManifests(entries, before);
         return result;
@@ -213,23 +216,27 @@ export class Catalog {
     await writeFileAtomic(this.catalogPath, `${JSON.stringify({ schema_version: '1.0', backups: sorted }, null, 2)}\n`);
   }
 
-  /** Returns the added and changed entries, after checking they are valid and ids stay unique. */
+  /**
+   * Returns the added and changed entries, after checking that they are valid and that ids stay
+   * unique. Each is replaced by its parsed form, so nothing outside the schema reaches the file.
+   */
   #validateChanges(entries: BackupEntry[], before: Map<string, EntrySnapshot>): BackupEntry[] {
     const ids = new Set<string>();
     const changed: BackupEntry[] = [];
-    for (const entry of entries) {
+    entries.forEach((entry, index) => {
       if (ids.has(entry.backup_id)) {
         throw new FaberError('INTERNAL_ERROR', `Refusing to save the catalog: backup id ${entry.backup_id} appears twice`);
       }
       ids.add(entry.backup_id);
-      if (before.get(entry.backup_id)?.json === JSON.stringify(entry)) continue;
+      if (before.get(entry.backup_id)?.json === JSON.stringify(entry)) return;
       const parsed = backupEntrySchema.safeParse(entry);
       if (!parsed.success) {
         throw new FaberError('INTERNAL_ERROR', `Refusing to save an invalid catalog entry ${String(entry.backup_id)}: ${describeIssues(parsed.error)}`);
       }
-      this.#assertInsideBackupRoot(entry);
-      changed.push(entry);
-    }
+      this.#assertInsideBackupRoot(parsed.data);
+      entries[index] = parsed.data;
+      changed.push(parsed.data);
+    });
     return changed;
   }
 
@@ -240,30 +247,31 @@ export class Catalog {
   }
 
   /** A backup whose directory is gone (deleted by hand) keeps its catalog entry but gets no manifest. */
-  async #writeManifestIfDirectoryExists(entry: BackupEntry): Promise<void> {
-    try {
-      await writeManifest(entry, this.workspaceRoot);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
+  async #writeManifests(changed: BackupEntry[]): Promise<void> {
+    const directories = [...new Set(changed.map((entry) => path.dirname(manifestPathFor(entry, this.workspaceRoot))))];
+    const existing = new Set((await mapWithConcurrency(directories, MANIFEST_WRITE_CONCURRENCY, existingDirectory)).filter((dir) => dir !== undefined));
+    const writable = changed.filter((entry) => existing.has(path.dirname(manifestPathFor(entry, this.workspaceRoot))));
+    await mapWithConcurrency(writable, MANIFEST_WRITE_CONCURRENCY, async (entry) => {
+      try {
+        await writeManifest(entry, this.workspaceRoot);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+    });
   }
 
   /** Manifests of removed entries, and the old manifest of an entry whose file moved. */
   async #removeStaleManifests(entries: BackupEntry[], before: Map<string, EntrySnapshot>): Promise<void> {
-    const current = new Set(entries.map((entry) => manifestPathFor(entry, this.workspaceRoot)));
-    const stale = [...before.values()]
-      .map((snapshot) => snapshot.manifestPath)
-      .filter((manifestPath) => !current.has(manifestPath) && isInside(this.backupRoot, manifestPath));
+    const filePaths = new Map(entries.map((entry) => [entry.backup_id, entry.file_path]));
+    const stale = [...before]
+      .filter(([id, snapshot]) => filePaths.get(id) !== snapshot.file_path)
+      .map(([id, snapshot]) => manifestPathFor({ backup_id: id, file_path: snapshot.file_path }, this.workspaceRoot))
+      .filter((manifestPath) => isInside(this.backupRoot, manifestPath));
     await mapWithConcurrency(stale, MANIFEST_WRITE_CONCURRENCY, (manifestPath) => fs.rm(manifestPath, { force: true }));
   }
 
   #snapshot(entries: BackupEntry[]): Map<string, EntrySnapshot> {
-    return new Map(
-      entries.map((entry) => [
-        entry.backup_id,
-        { json: JSON.stringify(entry), manifestPath: manifestPathFor(entry, this.workspaceRoot) },
-      ]),
-    );
+    return new Map(entries.map((entry) => [entry.backup_id, { json: JSON.stringify(entry), file_path: entry.file_path }]));
   }
 
   #notFound(id: string): FaberError {
@@ -290,6 +298,15 @@ export function parseCatalog(text: string): LoadedCatalog {
     ids.add(entry.backup_id);
   }
   return { kind: 'valid', entries: sortEntries(parsed.data.backups) };
+}
+
+async function existingDirectory(dir: string): Promise<string | undefined> {
+  try {
+    return (await fs.stat(dir)).isDirectory() ? dir : undefined;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
 }
 
 function isInside(root: string, candidate: string): boolean {

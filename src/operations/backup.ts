@@ -18,6 +18,7 @@ import { compressionSuffix, DEFAULT_ZSTD_LEVEL } from '../pipeline/compression.t
 import { directoryDigest, verifyBackupFile, type VerifyReport } from '../pipeline/verify.ts';
 import { hashDirectory } from '../pipeline/directory.ts';
 import { backupId, slugLabel } from '../util/ids.ts';
+import { faultPoint, faultPointPast } from '../util/fault.ts';
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.ts';
 import { parseBackupOptions, type BackupOptions } from './backup-options.ts';
 import { backupDirectory, catalogPath, openDatabase, openWorkspace, type OperationContext, type Workspace } from './context.ts';
@@ -120,6 +121,7 @@ async function backupWith(
   await confirmIfRequired(ctx, workspace, server, options);
 
   const plan = await reserveBackupId(directory, now, label, handler, format, compression);
+  faultPoint('backup:reserved');
   ctx.reporter.step(`Backup ID generated: ${plan.id}`);
   const finish = {
     ...plan,
@@ -129,14 +131,19 @@ async function backupWith(
   try {
     ctx.reporter.step(`Creating backup with ${handler.backupMethod(format)} (${format}, ${compression === 'none' ? 'uncompressed' : compression})`);
     const dumped = await dump(handler, workspace, finish, server, ctx, run);
+    faultPoint('backup:dumped');
     ctx.reporter.step(`Backup file created: ${humanBytes(dumped.stats.sizeBytes)} (${humanBytes(dumped.stats.uncompressedBytes)} before compression)`);
     ctx.reporter.step('Verifying backup integrity');
     const report = await verifyPartial(finish, dumped, handler, ctx, run);
+    faultPoint('backup:verified');
     const entry = buildEntry({ plan: finish, workspace, ctx, handler, server, dumped, report, now, started, tags: options.tags ?? [] });
     await rename(finish.partialPath, finish.finalPath);
+    faultPoint('backup:renamed');
     ctx.reporter.step('Recording metadata');
     await writeManifest(entry, ctx.workspaceRoot);
+    faultPoint('backup:manifest-written');
     await workspace.catalog.add(entry);
+    faultPoint('backup:cataloged');
     const result = resultData(entry, ctx.projectName);
     ctx.reporter.complete(
       BANNER_TITLE,
@@ -267,6 +274,7 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
     migrations: { tool: workspace.config.database.migration_tool, table: workspace.config.migrations.table },
     signal: run.signal,
   });
+  faultPoint('backup:dump-started');
   try {
     if (!session.stream) {
       await session.finished;
@@ -275,7 +283,7 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
       const stats = { uncompressedBytes: size, sizeBytes: size, sha256: directoryDigest(files.checksums), contentSha256: directoryDigest(files.checksums) };
       return { stats, session, fileChecksums: files.checksums };
     }
-    const onProgress = (bytes: number) => ctx.reporter.progress({ bytes, expectedBytes: server.databaseSizeBytes, elapsedMs: Date.now() - started });
+    const onProgress = (bytes: number) => { faultPointPast('backup:streaming', bytes); ctx.reporter.progress({ bytes, expectedBytes: server.databaseSizeBytes, elapsedMs: Date.now() - started }); };
     const level = plan.compression === 'zstd' ? (workspace.config.backup.compression_level ?? DEFAULT_ZSTD_LEVEL) : workspace.config.backup.compression_level;
     const [stats] = await Promise.all([
       writeArchive(session.stream, plan.partialPath, { compression: plan.compression, ...(level ? { level } : {}), signal: run.signal, onProgress }),
