@@ -13,7 +13,7 @@ export interface ConfigurationGeneratorOptions {
    */
   provider: 'postgresql' | 'mysql' | 'sqlite';
   /**
-   * Comma-separated environment names; each becomes an Nx configuration of the backup targets (nx run app:backup:production).
+   * Comma-separated environment names; each becomes an Nx configuration of the backup targets (nx run app:backup:production). Default: dev,staging,production for a new config; for an existing config, its own environments (environments named here that it lacks are added).
    */
   environments?: string;
   /**

@@ -257,6 +257,15 @@ describe('configuration generator', () => {
       expect(tree.read(PROJECT_CONFIG, 'utf-8')).toBe(before);
     });
 
+    it('without --environments, keeps the environments the config has', async () => {
+      const before = tree.read(PROJECT_CONFIG, 'utf-8');
+
+      await run(tree, { provider: 'mysql' });
+
+      expect(tree.read(PROJECT_CONFIG, 'utf-8')).toBe(before);
+      expect(Object.keys(targetsOf(tree)['backup']?.configurations ?? {})).toEqual(['dev']);
+    });
+
     it('gives the targets the environments of the config file, not only those of the options', async () => {
       await run(tree, { environments: 'staging', provider: 'mysql' });
 

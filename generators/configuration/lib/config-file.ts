@@ -164,7 +164,7 @@ export function writeConfigFile(tree: Tree, options: NormalizedOptions): JsonObj
   }
   const existing = readExistingConfig(tree, options.configPath);
   warnAboutDifferences(options.configPath, existing, fresh);
-  const merged = mergeMissingEnvironments(existing, fresh);
+  const merged = options.environmentsGiven ? mergeMissingEnvironments(existing, fresh) : existing;
   if (merged !== existing) {
     writeJson(tree, options.configPath, merged);
     logger.info(`Added environments to ${options.configPath}: ${addedEnvironments(existing, merged).join(', ')}`);

@@ -13,6 +13,8 @@ export interface NormalizedOptions {
   projectRoot: string;
   provider: Provider;
   environments: EnvironmentSetting[];
+  /** Whether --environments was given: only then does an existing config gain environments. */
+  environmentsGiven: boolean;
   migrateTarget: string;
   createMigrateTarget: boolean;
   migrationTool: MigrationTool;
@@ -79,6 +81,7 @@ export function normalizeOptions(tree: Tree, options: ConfigurationGeneratorOpti
       name,
       connectionStringEnv: explicit.get(name) ?? defaultConnectionStringEnv(name),
     })),
+    environmentsGiven: options.environments !== undefined,
     migrateTarget: options.migrateTarget?.trim() || 'migrate',
     createMigrateTarget: options.createMigrateTarget ?? false,
     migrationTool: options.migrationTool ?? 'prisma',
