@@ -105,6 +105,7 @@ export class Catalog {
         await this.#writeManifests(changed);
         await this.#write(entries);
         await this.#removeStaleManifests(entries, before);
+        await this.#removeOrphanedTempFiles();
         return result;
       },
       { timeoutMs: this.#lockTimeoutMs },
@@ -268,6 +269,16 @@ export class Catalog {
       .map(([id, snapshot]) => manifestPathFor({ backup_id: id, file_path: snapshot.file_path }, this.workspaceRoot))
       .filter((manifestPath) => isInside(this.backupRoot, manifestPath));
     await mapWithConcurrency(stale, MANIFEST_WRITE_CONCURRENCY, (manifestPath) => fs.rm(manifestPath, { force: true }));
+  }
+
+  /**
+   * Every catalog write happens under the lock, so a catalog temp file seen while holding it was
+   * left by a writer that died between writing and renaming it.
+   */
+  async #removeOrphanedTempFiles(): Promise<void> {
+    const prefix = `${CATALOG_FILE_NAME}.tmp-`;
+    const orphans = (await fs.readdir(this.backupRoot)).filter((name) => name.startsWith(prefix));
+    await Promise.all(orphans.map((name) => fs.rm(path.join(this.backupRoot, name), { force: true })));
   }
 
   #snapshot(entries: BackupEntry[]): Map<string, EntrySnapshot> {
