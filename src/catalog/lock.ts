@@ -1,6 +1,8 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FaberError } from '../output/errors.ts';
 
@@ -27,14 +29,22 @@ export const DEFAULT_LOCK_STALE_MS = 5_000;
 const FIRST_RETRY_MS = 5;
 const MAX_RETRY_MS = 100;
 
+/** The locks the current async call chain holds, to refuse a nested withLock that would wait for itself. */
+const heldLocks = new AsyncLocalStorage<ReadonlySet<string>>();
+
 /**
  * Runs `fn` while holding a lock file that every process on this machine (and on machines that
  * share the directory) respects. The lock is released however `fn` ends.
  */
 export async function withLock<T>(lockPath: string, fn: () => T | Promise<T>, options: LockOptions = {}): Promise<T> {
+  const key = path.resolve(lockPath);
+  const held = heldLocks.getStore() ?? new Set<string>();
+  if (held.has(key)) {
+    throw new FaberError('INTERNAL_ERROR', `The lock ${lockPath} was requested again by the code that holds it; that would wait forever`);
+  }
   const holder = await acquireLock(lockPath, options);
   try {
-    return await fn();
+    return await heldLocks.run(new Set([...held, key]), fn);
   } finally {
     await releaseLock(lockPath, holder);
   }
@@ -159,7 +169,11 @@ async function removeAbandonedLock(lockPath: string, staleMs: number): Promise<b
   }
 }
 
-/** The guard is held for a few file operations; one left behind means its holder died there. */
+/**
+ * The guard is held for a few file operations; one left behind means its holder died there.
+ * (Two waiters clearing the same dead guard could both enter it; the re-check under the guard
+ * still stops all but one of them in practice. It takes two crashes in a row to get here.)
+ */
 async function clearAbandonedGuard(guardPath: string, staleMs: number): Promise<boolean> {
   const observed = await observeLock(guardPath);
   if (!isAbandoned(observed, staleMs)) return false;

@@ -66,6 +66,16 @@ describe('withLock', () => {
     }
   });
 
+  it('refuses a nested withLock on the same lock at once instead of waiting for itself', async () => {
+    const started = Date.now();
+    const nested = withLock(lockPath, () => withLock(lockPath, () => 'inner'));
+    await expect(nested).rejects.toMatchObject({ code: 'INTERNAL_ERROR' });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(await exists(lockPath)).toBe(false);
+    const otherLock = path.join(dir, 'other.lock');
+    expect(await withLock(lockPath, () => withLock(otherLock, () => 'both'))).toBe('both');
+  });
+
   it('takes over a lock left by a process that has died', async () => {
     const pid = await deadPid();
     await writeLock(JSON.stringify({ pid, hostname: os.hostname(), acquired_at: new Date().toISOString() }));
