@@ -7,7 +7,6 @@ import dayjs from 'dayjs';
 import { effectiveCompression, effectiveFormat, effectiveRetentionDays } from '../config/environment.ts';
 import type { Compression } from '../config/schema.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
-import { writeManifest } from '../catalog/manifest.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
 import type { DatabaseHandler, DumpSession, ServerInfo } from '../handlers/handler.ts';
 import { FaberError } from '../output/errors.ts';
@@ -120,6 +119,7 @@ async function backupWith(
   await checkSpace(ctx, directory, server, compression, workspace);
   await confirmIfRequired(ctx, workspace, server, options);
 
+  run.signal.throwIfAborted();
   const plan = await reserveBackupId(directory, now, label, handler, format, compression);
   faultPoint('backup:reserved');
   ctx.reporter.step(`Backup ID generated: ${plan.id}`);
@@ -137,10 +137,10 @@ async function backupWith(
     const report = await verifyPartial(finish, dumped, handler, ctx, run);
     faultPoint('backup:verified');
     const entry = buildEntry({ plan: finish, workspace, ctx, handler, server, dumped, report, now, started, tags: options.tags ?? [] });
+    run.signal.throwIfAborted();
     await rename(finish.partialPath, finish.finalPath);
     faultPoint('backup:renamed');
     ctx.reporter.step('Recording metadata');
-    await writeManifest(entry, ctx.workspaceRoot);
     faultPoint('backup:manifest-written');
     await workspace.catalog.add(entry);
     faultPoint('backup:cataloged');

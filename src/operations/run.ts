@@ -31,11 +31,12 @@ export async function runOperation<T>(
   body: (run: OperationRun) => Promise<SuccessResult<T>>,
 ): Promise<OperationResult<T>> {
   const controller = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => controller.abort(new FaberError('CANCELLED', `Cancelled by ${signal}`));
-  const onAbort = () => controller.abort(new FaberError('CANCELLED', 'Cancelled'));
+  const onSignal = (signal: NodeJS.Signals) => controller.abort(cancelled(undefined, scope, ` by ${signal}`));
+  const onAbort = () => controller.abort(cancelled(undefined, scope));
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  ctx.signal?.addEventListener('abort', onAbort, { once: true });
+  if (ctx.signal?.aborted) onAbort();
+  else ctx.signal?.addEventListener('abort', onAbort, { once: true });
   const secrets = new SecretList();
   try {
     return await body({ signal: controller.signal, secrets });
@@ -51,10 +52,10 @@ export async function runOperation<T>(
   }
 }
 
-function cancelled(thrown: unknown, scope: ResultScope): FaberError {
+function cancelled(thrown: unknown, scope: ResultScope, how = ''): FaberError {
   if (thrown instanceof FaberError && thrown.code === 'CANCELLED') return thrown;
-  return new FaberError('CANCELLED', `The ${scope.operation} was cancelled; nothing was recorded and partial files were removed`, {
-    cause: thrown,
+  return new FaberError('CANCELLED', `The ${scope.operation} was cancelled${how}; nothing was recorded and partial files were removed`, {
+    ...(thrown === undefined ? {} : { cause: thrown }),
     suggestions: ['Run the target again when ready'],
   });
 }
