@@ -1,0 +1,234 @@
+import { accessSync, constants, statSync } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { execa } from 'execa';
+import { FaberError, type ErrorCode } from '../output/errors.ts';
+import { cancelled, toolFailure } from './failures.ts';
+
+/**
+ * Client tools (pg_dump, mariadb-dump, ...): found on the PATH of the environment the handler
+ * was given, run with execa (never through a shell), with stderr collected for error messages.
+ */
+
+export type ToolRole = 'pg_dump' | 'pg_restore' | 'psql' | 'mysql-dump' | 'mysql-client';
+type ToolFamily = 'postgresql' | 'mysql';
+
+const TOOLS: Record<ToolRole, { candidates: readonly string[]; family: ToolFamily }> = {
+  pg_dump: { candidates: ['pg_dump'], family: 'postgresql' },
+  pg_restore: { candidates: ['pg_restore'], family: 'postgresql' },
+  psql: { candidates: ['psql'], family: 'postgresql' },
+  'mysql-dump': { candidates: ['mariadb-dump', 'mysqldump'], family: 'mysql' },
+  'mysql-client': { candidates: ['mariadb', 'mysql'], family: 'mysql' },
+};
+
+const INSTALL_SUGGESTIONS: Record<ToolFamily, string[]> = {
+  postgresql: [
+    'Debian/Ubuntu: apt-get install postgresql-client (the PostgreSQL apt repository has clients for newer servers)',
+    'macOS: brew install libpq && brew link --force libpq',
+    'Alpine: apk add postgresql-client',
+    'Or add the directory that holds the PostgreSQL client tools to PATH',
+  ],
+  mysql: [
+    'Debian/Ubuntu: apt-get install mariadb-client (or mysql-client)',
+    'macOS: brew install mariadb (or brew install mysql-client)',
+    'Alpine: apk add mariadb-client',
+    'Or add the directory that holds mariadb-dump/mysqldump to PATH',
+  ],
+};
+
+/** Time between SIGTERM and SIGKILL when a tool is stopped. */
+const KILL_GRACE_MS = 3000;
+/** How much of a tool's stderr is kept: its beginning and its end. */
+const STDERR_HEAD_BYTES = 8 * 1024;
+const STDERR_TAIL_BYTES = 8 * 1024;
+
+export interface ClientTool {
+  role: ToolRole;
+  /** The executable's name as found: `mariadb-dump` or `mysqldump`, ... */
+  name: string;
+  path: string;
+}
+
+function pathOf(env: NodeJS.ProcessEnv): string {
+  const key = Object.keys(env).find((name) => name.toUpperCase() === 'PATH');
+  return (key && env[key]) || '';
+}
+
+function isExecutableFile(candidate: string): boolean {
+  try {
+    if (!statSync(candidate).isFile()) return false;
+    accessSync(candidate, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function executableNames(name: string, env: NodeJS.ProcessEnv): string[] {
+  if (process.platform !== 'win32') return [name];
+  const extensions = (env.PATHEXT ?? '.EXE;.CMD;.BAT').split(';').filter(Boolean);
+  return extensions.map((extension) => name + extension.toLowerCase());
+}
+
+/** Like `which`, over `env.PATH`: the first candidate name wins over later ones wherever it is. */
+export function findTool(role: ToolRole, env: NodeJS.ProcessEnv): ClientTool | undefined {
+  const directories = pathOf(env).split(path.delimiter).filter(Boolean);
+  for (const name of TOOLS[role].candidates) {
+    for (const directory of directories) {
+      for (const fileName of executableNames(name, env)) {
+        const candidate = path.join(directory, fileName);
+        if (isExecutableFile(candidate)) return { role, name, path: candidate };
+      }
+    }
+  }
+  return undefined;
+}
+
+export function requireTool(role: ToolRole, env: NodeJS.ProcessEnv): ClientTool {
+  const found = findTool(role, env);
+  if (found) return found;
+  const { candidates, family } = TOOLS[role];
+  const names = candidates.join(' or ');
+  return throwToolNotFound(names, family);
+}
+
+function throwToolNotFound(names: string, family: ToolFamily): never {
+  throw new FaberError('TOOL_NOT_FOUND', `${names} was not found on PATH; it is needed to back up and restore ${family === 'postgresql' ? 'PostgreSQL' : 'MySQL/MariaDB'} databases`, {
+    result: { tool: names },
+    suggestions: INSTALL_SUGGESTIONS[family],
+  });
+}
+
+/** First line of `<tool> --version`, e.g. `pg_dump (PostgreSQL) 16.2`. */
+export async function toolVersion(tool: ClientTool, env: NodeJS.ProcessEnv): Promise<string> {
+  const result = await execa(tool.path, ['--version'], { env, extendEnv: false, reject: false, timeout: 15_000, stdin: 'ignore' });
+  const firstLine = String(result.stdout ?? '').split('\n')[0]?.trim();
+  if (result.failed || !firstLine) {
+    throw new FaberError('TOOL_NOT_FOUND', `${tool.path} --version failed: ${String(result.stderr ?? '').trim() || result.shortMessage}`, {
+      result: { tool: tool.name },
+      suggestions: INSTALL_SUGGESTIONS[TOOLS[tool.role].family],
+    });
+  }
+  return firstLine;
+}
+
+/** Keeps the first and the last few kilobytes of a stream of text. */
+class BoundedText {
+  #head = '';
+  #tail = '';
+  #dropped = false;
+
+  add(chunk: Buffer | string): void {
+    const text = chunk.toString();
+    const roomInHead = STDERR_HEAD_BYTES - this.#head.length;
+    if (roomInHead > 0) {
+      this.#head += text.slice(0, roomInHead);
+      this.#append(text.slice(roomInHead));
+    } else {
+      this.#append(text);
+    }
+  }
+
+  #append(text: string): void {
+    if (!text) return;
+    const joined = this.#tail + text;
+    if (joined.length > STDERR_TAIL_BYTES) this.#dropped = true;
+    this.#tail = joined.slice(-STDERR_TAIL_BYTES);
+  }
+
+  toString(): string {
+    return this.#head + (this.#dropped ? '\n[...]\n' : '') + this.#tail;
+  }
+}
+
+export interface ToolRunOptions {
+  /** The complete environment of the child: nothing else is inherited. */
+  env: NodeJS.ProcessEnv;
+  signal: AbortSignal;
+  /** Removed from every error text. */
+  secrets: readonly string[];
+  /** Code for failures that are not connection or authentication problems. */
+  failureCode: ErrorCode;
+  /** Fed to the tool's stdin. On an error of this stream the tool is killed before it can see EOF. */
+  input?: Readable;
+  /** `pipe` exposes stdout as `run.stdout` (the caller must consume it); `ignore` discards it. */
+  stdout: 'pipe' | 'ignore';
+  cwd?: string;
+}
+
+export interface ToolRun {
+  pid: number | undefined;
+  stdout: Readable | undefined;
+  /** Resolves once the tool exited 0; rejects with a FaberError otherwise. Settles only after the process is gone. */
+  done: Promise<void>;
+  /** Stops the tool (SIGTERM, SIGKILL after a grace period); `done` then rejects with CANCELLED. */
+  kill(): void;
+}
+
+/** Starts a client tool. Arguments never hold secrets: those go through the environment or 0600 files. */
+export function runTool(tool: ClientTool, args: readonly string[], options: ToolRunOptions): ToolRun {
+  const subprocess = execa(tool.path, args, {
+    env: options.env,
+    extendEnv: false,
+    stdin: options.input ? 'pipe' : 'ignore',
+    stdout: options.stdout,
+    stderr: 'pipe',
+    buffer: false,
+    encoding: 'buffer',
+    reject: false,
+    cancelSignal: options.signal,
+    forceKillAfterDelay: KILL_GRACE_MS,
+    windowsHide: true,
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+  });
+  const stderr = new BoundedText();
+  subprocess.stderr?.on('data', (chunk: Buffer) => stderr.add(chunk));
+  let stoppedByUs = false;
+  let inputError: Error | undefined;
+  if (options.input && subprocess.stdin) {
+    const input = options.input;
+    const sink = subprocess.stdin;
+    // EPIPE when the tool exits without reading everything: its exit status says what happened.
+    sink.on('error', () => {});
+    input.once('error', (error: Error) => {
+      inputError = error;
+      // SIGKILL, not a closed stdin: psql --single-transaction would commit what it got so far.
+      subprocess.kill('SIGKILL');
+    });
+    input.pipe(sink);
+  }
+
+  const done = (async () => {
+    const result = await subprocess;
+    if (options.input && (result.failed || inputError)) {
+      options.input.unpipe();
+      options.input.destroy();
+    }
+    if (result.isCanceled || stoppedByUs) throw cancelled(tool.name);
+    if (inputError) {
+      throw new FaberError(options.failureCode, `Reading the input for ${tool.name} failed: ${inputError.message}`, { cause: inputError });
+    }
+    if (result.failed) {
+      // No exit code: the tool never ran (spawn failed); execa's message says why.
+      const text = stderr.toString() || (result.exitCode === undefined ? (result.originalMessage ?? '') : '');
+      throw toolFailure(
+        tool.name,
+        { exitCode: result.exitCode, signal: result.signal, stderr: text },
+        { secrets: options.secrets, fallback: options.failureCode },
+      );
+    }
+  })();
+  // Callers may dispose without awaiting `done`; its rejection must not surface as unhandled.
+  done.catch(() => {});
+
+  return {
+    pid: subprocess.pid,
+    stdout: options.stdout === 'pipe' ? (subprocess.stdout ?? undefined) : undefined,
+    done,
+    kill: () => {
+      if (subprocess.exitCode !== null || subprocess.signalCode !== null) return;
+      stoppedByUs = true;
+      subprocess.kill('SIGTERM');
+    },
+  };
+}
