@@ -141,7 +141,6 @@ async function backupWith(
     await rename(finish.partialPath, finish.finalPath);
     faultPoint('backup:renamed');
     ctx.reporter.step('Recording metadata');
-    faultPoint('backup:manifest-written');
     await workspace.catalog.add(entry);
     faultPoint('backup:cataloged');
     const result = resultData(entry, ctx.projectName);
