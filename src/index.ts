@@ -8,6 +8,11 @@
  *   });
  */
 export { createBackup, type BackupOptions, type BackupResultData, type SkippedBackupData } from './operations/backup.ts';
+export { verifyBackup, type VerifyBackupOptions, type VerifyResultData, type VerifiedBackup } from './operations/verify.ts';
+export { listBackups, type ListBackupsOptions, type ListResultData, type ListedBackup } from './operations/list.ts';
+export { deleteBackup, type DeleteBackupOptions, type DeleteResultData } from './operations/delete.ts';
+export { cleanupBackups, type CleanupBackupsOptions, type CleanupResultData, type CleanupItem, type OrphanReport } from './operations/cleanup.ts';
+export { restoreBackup, type RestoreOptions, type RestoreResultData } from './operations/restore.ts';
 export type { OperationContext } from './operations/context.ts';
 export { loadConfig, parseConfig, CONFIG_RELATIVE_PATH } from './config/load.ts';
 export { configSchema, type FaberConfig, type Provider, type Compression, type BackupFormat } from './config/schema.ts';

@@ -1,0 +1,354 @@
+import path from 'node:path';
+import { z } from 'zod';
+import type { BackupEntry } from '../catalog/schema.ts';
+import type { DatabaseHandler, DatabaseSnapshot, DatabaseTarget } from '../handlers/handler.ts';
+import { FaberError, toFaberError } from '../output/errors.ts';
+import { humanBytes, humanDuration } from '../output/format.ts';
+import type { Reporter } from '../output/reporter.ts';
+import { success, type OperationResult } from '../output/result.ts';
+import { isVerified } from '../retention/plan.ts';
+import { createBackup } from './backup.ts';
+import { requireConfirmation } from './confirm.ts';
+import { openDatabase, openWorkspace, type OperationContext, type Workspace } from './context.ts';
+import { compareWithRecorded, describeSnapshot, migrationLookup, recordFileCheck, restoreInto, verifyEntryFile } from './load-backup.ts';
+import { parseOptions } from './options.ts';
+import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
+import { backupFilePath, entriesInScope, findBackup, newestEntry, readEntries, type BackupScope } from './select.ts';
+
+export interface RestoreOptions {
+  environment?: string | undefined;
+  /** Backup id; defaults to the newest verified backup of the environment. */
+  from?: string | undefined;
+  /** Restore into the database named by this environment variable instead of the environment's own. */
+  targetConnectionStringEnv?: string | undefined;
+  /** Confirm without asking (protected environments: required without a terminal). */
+  yes?: boolean | undefined;
+  /** PostgreSQL: terminate other sessions on the target so the swap can happen. */
+  force?: boolean | undefined;
+  /** Do not back up the target first (refused for protected environments). */
+  skipSafetyBackup?: boolean | undefined;
+}
+
+export interface RestoreResultData {
+  backup_id: string;
+  source_environment: string;
+  /** The target, redacted (a URL without its password, or a file path). */
+  target: string;
+  database_name: string;
+  format: BackupEntry['format'];
+  safety_backup_id: string | null;
+  tables: number;
+  table_row_counts: Record<string, number>;
+  migrations: { applied_count: number; last_migration: string | null };
+  duration_ms: number;
+  /** How to put the target back as it was; null when it was empty. */
+  undo_command: string | null;
+}
+
+const optionsSchema = z.object({
+  environment: z.string().min(1).optional(),
+  from: z.string().min(1).optional(),
+  targetConnectionStringEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name such as STAGING_COPY_URL').optional(),
+  yes: z.boolean().optional(),
+  force: z.boolean().optional(),
+  skipSafetyBackup: z.boolean().optional(),
+});
+
+/**
+ * Restores a backup so that a failure leaves the target as it was: the checksum is verified, a
+ * safety backup of the target is taken, the backup is loaded into a scratch database and checked
+ * against its record, and only then swapped in for the target.
+ */
+export async function restoreBackup(rawOptions: RestoreOptions, ctx: OperationContext): Promise<OperationResult<RestoreResultData>> {
+  const scope = { operation: 'restore', project: ctx.projectName, environment: rawOptions.environment };
+  ctx.reporter.start(BANNER_TITLE, {
+    Project: ctx.projectName,
+    Environment: rawOptions.environment,
+    Operation: 'restore',
+    From: rawOptions.from ?? 'latest verified backup',
+    Target: rawOptions.targetConnectionStringEnv ? `database in $${rawOptions.targetConnectionStringEnv}` : undefined,
+  });
+  return runOperation<RestoreResultData>(scope, ctx, async (run) => {
+    const started = Date.now();
+    const options = parseOptions(optionsSchema, rawOptions, 'restore');
+    const workspace = await openWorkspace(ctx, options.environment);
+    const backupScope = { project: ctx.projectName, environment: workspace.environment.name };
+    refuseUnsafeSkip(options, workspace);
+    const { entries } = await readEntries(workspace.catalog, ctx);
+    const entry = selectSource(entries, options, backupScope, ctx);
+    const filePath = backupFilePath(workspace.catalog, entry);
+    await checkSourceFile(entry, filePath, workspace, ctx, run, backupScope);
+    const { handler, connection } = await openDatabase(ctx, workspace, options.targetConnectionStringEnv);
+    run.secrets.add(connection.password);
+    try {
+      const restore = new Restore(handler, workspace, options, entry, filePath, ctx, run);
+      const data = await restore.run(started);
+      return success(scope, data, `Restored ${entry.backup_id} into ${data.target}`);
+    } finally {
+      await handler.close();
+    }
+  });
+}
+
+function refuseUnsafeSkip(options: RestoreOptions, workspace: Workspace): void {
+  if (!options.skipSafetyBackup || !workspace.environment.isProtected) return;
+  throw new FaberError('INVALID_OPTION', `--skipSafetyBackup is refused for the protected environment ${workspace.environment.name}: a restore there always backs up the target first`, {
+    result: { environment: workspace.environment.name, protected: true },
+    suggestions: ['Run the restore without --skipSafetyBackup'],
+  });
+}
+
+function selectSource(entries: BackupEntry[], options: RestoreOptions, scope: BackupScope & { environment: string }, ctx: OperationContext): BackupEntry {
+  if (options.from) {
+    // An explicit id may come from another environment of the project (a production backup into staging).
+    const entry = findBackup(entries, options.from, { project: scope.project }, 'restore');
+    if (entry.environment !== scope.environment) ctx.reporter.warn(`${entry.backup_id} is a backup of ${entry.environment}; restoring it into ${scope.environment}`);
+    return entry;
+  }
+  const newest = newestEntry(entriesInScope(entries, scope), isVerified);
+  if (newest) return newest;
+  throw new FaberError('BACKUP_NOT_FOUND', `No verified backup of ${scope.project} (${scope.environment}) to restore`, {
+    result: { project: scope.project, environment: scope.environment },
+    suggestions: [
+      `See what there is: nx run ${scope.project}:list-backups:${scope.environment}`,
+      `Name one explicitly: nx run ${scope.project}:restore:${scope.environment} --from=<backup id>`,
+      `Re-check failed ones: nx run ${scope.project}:verify-backup:${scope.environment} --all`,
+    ],
+  });
+}
+
+/** Nothing is touched before the file is known to be the one the catalog recorded. */
+async function checkSourceFile(entry: BackupEntry, filePath: string, workspace: Workspace, ctx: OperationContext, run: OperationRun, scope: BackupScope & { environment: string }): Promise<void> {
+  ctx.reporter.step(`Backup selected: ${entry.backup_id} (${entry.environment}, created ${entry.created_at}, ${humanBytes(entry.size_bytes)}, ${entry.format})`);
+  const report = await verifyEntryFile(entry, filePath, ctx.env, run.signal);
+  if (run.signal.aborted) throw run.signal.reason;
+  await recordFileCheck(workspace.catalog, entry, report, ctx.now?.() ?? new Date());
+  if (!report.passed) {
+    throw new FaberError('VERIFICATION_FAILED', `The backup ${entry.backup_id} failed verification, so nothing was restored: ${report.problems.join('; ')}`, {
+      result: { backup_id: entry.backup_id, file_path: entry.file_path, problems: report.problems, file_exists: report.file_exists },
+      suggestions: [
+        `Pick another backup: nx run ${scope.project}:list-backups:${scope.environment}`,
+        `Then: nx run ${scope.project}:restore:${scope.environment} --from=<backup id>`,
+      ],
+    });
+  }
+  ctx.reporter.step(`Backup verified: ${report.checks.join(', ')}`);
+}
+
+/** One restore, step by step; the fields are what every step needs. */
+class Restore {
+  readonly #handler: DatabaseHandler;
+  readonly #workspace: Workspace;
+  readonly #options: RestoreOptions;
+  readonly #entry: BackupEntry;
+  readonly #filePath: string;
+  readonly #ctx: OperationContext;
+  readonly #run: OperationRun;
+
+  constructor(handler: DatabaseHandler, workspace: Workspace, options: RestoreOptions, entry: BackupEntry, filePath: string, ctx: OperationContext, run: OperationRun) {
+    this.#handler = handler;
+    this.#workspace = workspace;
+    this.#options = options;
+    this.#entry = entry;
+    this.#filePath = filePath;
+    this.#ctx = ctx;
+    this.#run = run;
+  }
+
+  async run(started: number): Promise<RestoreResultData> {
+    const live = this.#handler.live;
+    this.#refuseOtherProvider();
+    const empty = await this.#handler.isEmpty(live);
+    this.#ctx.reporter.step(`Target: ${live.display} (${empty ? 'empty or new' : 'has data'})`);
+    await this.#confirm(live, empty);
+    const safetyId = empty ? null : await this.#safetyBackup();
+    const restored = await this.#restoreAndSwap();
+    const undo = safetyId ? this.#command(`--from=${safetyId}`) : null;
+    const after = await this.#checkLive(restored, undo);
+    const data: RestoreResultData = {
+      backup_id: this.#entry.backup_id,
+      source_environment: this.#entry.environment,
+      target: live.display,
+      database_name: databaseName(this.#handler),
+      format: this.#entry.format,
+      safety_backup_id: safetyId,
+      tables: Object.keys(after.tableRowCounts).length,
+      table_row_counts: after.tableRowCounts,
+      migrations: { applied_count: after.migrations.applied_count, last_migration: after.migrations.last_migration },
+      duration_ms: Date.now() - started,
+      undo_command: undo,
+    };
+    this.#ctx.reporter.complete(
+      BANNER_TITLE,
+      {
+        Environment: this.#workspace.environment.name,
+        'Restored from': this.#entry.backup_id,
+        Target: live.display,
+        Tables: String(data.tables),
+        Migrations: `${data.migrations.applied_count} applied${data.migrations.last_migration ? ` (last: ${data.migrations.last_migration})` : ''}`,
+        'Safety backup': safetyId ?? 'none (the target was empty)',
+        Duration: humanDuration(data.duration_ms),
+      },
+      undo ? ['To undo this restore (put back the data it replaced):', `  ${undo}`] : [],
+    );
+    return data;
+  }
+
+  #refuseOtherProvider(): void {
+    if (this.#entry.provider === this.#handler.provider) return;
+    throw new FaberError('INVALID_OPTION', `${this.#entry.backup_id} is a ${this.#entry.provider} backup; the target is ${this.#handler.provider}`, {
+      result: { backup_id: this.#entry.backup_id, backup_provider: this.#entry.provider, target_provider: this.#handler.provider },
+      suggestions: ['Restore it into a database of the same kind (--targetConnectionStringEnv names one)'],
+    });
+  }
+
+  /**
+   * Protected environments (and those with require_approval) need the database name typed on a
+   * terminal, or --yes; elsewhere a terminal gets a yes/no question and CI goes ahead.
+   */
+  async #confirm(live: DatabaseTarget, empty: boolean): Promise<void> {
+    const environment = this.#workspace.environment;
+    const strict = environment.isProtected || environment.settings.require_approval;
+    if (!strict && !this.#ctx.interactive) return;
+    const name = databaseName(this.#handler);
+    const replaced = empty
+      ? 'It is empty'
+      : `Its current content will be replaced${this.#options.skipSafetyBackup ? ', with no safety backup' : ' (a safety backup is taken first)'}`;
+    await requireConfirmation(this.#ctx, {
+      yes: this.#options.yes,
+      question: `Restore ${this.#entry.backup_id} into ${live.display} (${environment.name})? ${replaced}.`,
+      expected: strict ? name : undefined,
+      command: this.#command(`--from=${this.#entry.backup_id}`),
+      result: { backup_id: this.#entry.backup_id, environment: environment.name, database: name },
+    });
+  }
+
+  async #safetyBackup(): Promise<string | null> {
+    if (this.#options.skipSafetyBackup) {
+      this.#ctx.reporter.warn('No safety backup (--skipSafetyBackup): this restore cannot be undone');
+      return null;
+    }
+    this.#ctx.reporter.step('Taking a safety backup of the target (reason: pre-restore)');
+    const environment = this.#workspace.environment;
+    // createBackup backs up the environment's database; point its variable at the restore target.
+    const env = this.#options.targetConnectionStringEnv
+      ? { ...this.#ctx.env, [environment.settings.connection_string_env]: this.#ctx.env[this.#options.targetConnectionStringEnv] }
+      : this.#ctx.env;
+    const result = await createBackup(
+      { environment: environment.name, reason: 'pre-restore', label: 'pre-restore', yes: true },
+      { ...this.#ctx, env, reporter: nestedReporter(this.#ctx.reporter), interactive: false, signal: this.#run.signal },
+    );
+    if (result.status === 'error') {
+      throw new FaberError(result.error_code, `The safety backup of the target failed, so nothing was restored: ${result.error}`, {
+        result: result.result,
+        suggestions: result.recovery.suggestions,
+      });
+    }
+    if (!('backup_id' in result.result)) throw new FaberError('INTERNAL_ERROR', 'The safety backup was skipped');
+    this.#ctx.reporter.step(`Safety backup created: ${result.result.backup_id} (${result.result.size_human})`);
+    return result.result.backup_id;
+  }
+
+  /** Loads into a scratch database, checks it against the record, swaps it in; on any failure the scratch copy is dropped and the target was never touched. */
+  async #restoreAndSwap(): Promise<DatabaseSnapshot> {
+    const handler = this.#handler;
+    const scratch = handler.scratchTarget('restore');
+    try {
+      await handler.createDatabase(scratch);
+      this.#ctx.reporter.step(`Restoring into ${handler.provider === 'sqlite' ? 'a temporary file' : `a scratch database ${path.basename(scratch.name)}`} with ${this.#restoreTool()}`);
+      await restoreInto(handler, scratch, this.#entry, this.#filePath, this.#workspace.config, this.#run.signal);
+      const snapshot = await handler.inspect(scratch, migrationLookup(this.#workspace.config));
+      const differences = compareWithRecorded(this.#entry, snapshot);
+      if (differences.length > 0) {
+        throw new FaberError('RESTORE_FAILED', `The restored copy does not match what the backup recorded: ${differences.join('; ')}`, { result: { differences } });
+      }
+      this.#ctx.reporter.step(`Restored copy checked: ${describeSnapshot(snapshot)}`);
+      if (this.#run.signal.aborted) throw this.#run.signal.reason;
+      await handler.replace(handler.live, scratch, { force: this.#options.force === true });
+      this.#ctx.reporter.step(`Swapped the restored copy in for ${handler.live.display}`);
+      return snapshot;
+    } catch (error) {
+      await this.#dropScratch(scratch);
+      throw this.#untouched(error);
+    }
+  }
+
+  #restoreTool(): string {
+    if (this.#handler.provider === 'sqlite') return 'the SQLite file';
+    if (this.#handler.provider === 'mysql') return 'the mysql client';
+    return this.#entry.format === 'sql' ? 'psql (ON_ERROR_STOP)' : `pg_restore${this.#entry.format === 'directory' ? ' -j' : ''}`;
+  }
+
+  async #dropScratch(scratch: DatabaseTarget): Promise<void> {
+    try {
+      await this.#handler.dropDatabase(scratch);
+    } catch (error) {
+      this.#ctx.reporter.warn(`Could not drop the scratch database ${scratch.display}: ${this.#run.secrets.redact((error as Error).message)}; drop it by hand`);
+    }
+  }
+
+  #untouched(error: unknown): FaberError {
+    if (this.#run.signal.aborted) return toFaberError(this.#run.signal.reason ?? error);
+    const cause = toFaberError(error, 'RESTORE_FAILED');
+    if (cause.code === 'CANCELLED') return cause;
+    const id = this.#entry.backup_id;
+    const environment = this.#workspace.environment.name;
+    return new FaberError(cause.code, `Restore failed; the target database was not changed: ${cause.message}`, {
+      cause: error,
+      result: { ...cause.result, backup_id: id, target_changed: false },
+      suggestions: [
+        ...cause.suggestions,
+        `Check the backup with a restore drill: nx run ${this.#ctx.projectName}:verify-backup:${environment} --backupId=${id} --deep`,
+        `Or restore an older backup: nx run ${this.#ctx.projectName}:list-backups:${environment}`,
+      ],
+    });
+  }
+
+  /** After the swap: the live database answers, its migration table reads, and it has the restored tables. */
+  async #checkLive(restored: DatabaseSnapshot, undo: string | null): Promise<DatabaseSnapshot> {
+    const fail = (message: string, cause?: unknown) =>
+      new FaberError('RESTORE_FAILED', `The backup was swapped in, but the post-restore check failed: ${message}`, {
+        cause,
+        result: { backup_id: this.#entry.backup_id, target_changed: true },
+        suggestions: undo ? [`Undo the restore: ${undo}`] : ['Inspect the database; the target was empty before the restore'],
+      });
+    let after: DatabaseSnapshot;
+    try {
+      after = await this.#handler.inspect(this.#handler.live, migrationLookup(this.#workspace.config));
+    } catch (error) {
+      throw fail((error as Error).message, error);
+    }
+    const expectedTables = Object.keys(restored.tableRowCounts).length;
+    const tables = Object.keys(after.tableRowCounts).length;
+    if (tables !== expectedTables || after.migrations.applied_count !== restored.migrations.applied_count) {
+      throw fail(`found ${tables} tables and ${after.migrations.applied_count} migrations, the restored copy had ${expectedTables} and ${restored.migrations.applied_count}`);
+    }
+    const migrationTable = after.migrations.table ? `migration table ${after.migrations.table} readable` : 'no migration table';
+    this.#ctx.reporter.step(`Post-restore check: ${describeSnapshot(after)}; ${migrationTable}`);
+    return after;
+  }
+
+  #command(extra: string): string {
+    const target = this.#options.targetConnectionStringEnv ? ` --targetConnectionStringEnv=${this.#options.targetConnectionStringEnv}` : '';
+    return `nx run ${this.#ctx.projectName}:restore:${this.#workspace.environment.name} ${extra}${target}`;
+  }
+}
+
+/** The name people type to confirm: the database name, or the SQLite file's name. */
+function databaseName(handler: DatabaseHandler): string {
+  return handler.provider === 'sqlite' ? path.basename(handler.live.name) : handler.live.name;
+}
+
+/** The safety backup's lines, shown as sub-steps of the restore (its own banners are dropped). */
+function nestedReporter(parent: Reporter): Reporter {
+  const nothing = () => undefined;
+  return {
+    start: nothing,
+    step: (message) => parent.info(`↳ ${message}`),
+    info: (message) => parent.info(`  ${message}`),
+    warn: (message) => parent.warn(message),
+    progress: (update) => parent.progress(update),
+    complete: nothing,
+    fail: nothing,
+  };
+}
