@@ -332,7 +332,13 @@ function dumpFormatArguments(request: DumpRequest): string[] {
       if (!request.directory) {
         throw new FaberError('INVALID_OPTION', 'A directory-format dump needs the directory to write');
       }
-      return ['--format=directory', `--jobs=${request.parallelJobs ?? DEFAULT_JOBS}`, `--file=${request.directory}`];
+      // pg_dump writes (and compresses) the files itself; an existing empty directory is accepted.
+      return [
+        '--format=directory',
+        `--jobs=${request.parallelJobs ?? DEFAULT_JOBS}`,
+        `--compress=${request.compression === 'none' ? 0 : 1}`,
+        `--file=${request.directory}`,
+      ];
     default:
       throw unsupportedFormat(request.format);
   }
