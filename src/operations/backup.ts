@@ -1,12 +1,14 @@
 import { constants } from 'node:fs';
-import { access, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { access, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import checkDiskSpace from 'check-disk-space';
 import dayjs from 'dayjs';
 import { effectiveCompression, effectiveFormat, effectiveRetentionDays } from '../config/environment.ts';
 import type { Compression } from '../config/schema.ts';
+import { parseCatalog } from '../catalog/catalog.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
+import { MANIFEST_SUFFIX } from '../catalog/manifest.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
 import type { DatabaseHandler, DumpSession, ServerInfo } from '../handlers/handler.ts';
 import { FaberError } from '../output/errors.ts';
@@ -160,8 +162,23 @@ async function backupWith(
     return success(scope, result, `Backup created successfully for ${entry.environment}`);
   } catch (error) {
     await rm(finish.partialPath, { recursive: true, force: true });
+    await discardIfUnrecorded(workspace, finish);
     throw error;
   }
+}
+
+/**
+ * A failure after the rename (the catalog could not be written: lock timeout, full disk, I/O
+ * error) must not leave a file and manifest that no entry describes: a rebuild from manifests
+ * would later record a backup this run reported as failed. They stay only if the entry did reach
+ * the catalog file (a failure after its rename).
+ */
+async function discardIfUnrecorded(workspace: Workspace, plan: Plan): Promise<void> {
+  const text = await readFile(workspace.catalog.catalogPath, 'utf8').catch(() => undefined);
+  const onDisk = text === undefined ? undefined : parseCatalog(text);
+  if (onDisk?.kind === 'valid' && onDisk.entries.some((entry) => entry.backup_id === plan.id)) return;
+  await rm(plan.finalPath, { recursive: true, force: true });
+  await rm(path.join(plan.directory, `${plan.id}${MANIFEST_SUFFIX}`), { force: true });
 }
 
 /** SQLite backups are database files whatever format the config names; MySQL has only SQL dumps. */
