@@ -1,0 +1,256 @@
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import mysql from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DatabaseHandler } from '../../src/handlers/handler.ts';
+import { adminQuery, createPasswordUser, databaseUrl, freshMysql, type FreshDatabase, type PasswordUser } from '../support/databases.ts';
+import { SEEDED_MIGRATIONS, seedAwkwardData, tableChecksums } from '../support/fixtures.ts';
+import {
+  dumpTo,
+  everythingShown,
+  expectFaberError,
+  makeHandler,
+  PRISMA_DEFAULT,
+  procText,
+  secretForms,
+  waitForChild,
+} from './helpers.ts';
+
+const EXPECTED_COUNTS = { 'Mixed Case': 300, _prisma_migrations: 3, blobs: 5, 'with space': 100 };
+
+const created: FreshDatabase[] = [];
+let source: FreshDatabase;
+let handler: DatabaseHandler;
+let work: string;
+let sourceChecksums: Record<string, string>;
+
+function signal(): AbortSignal {
+  return new AbortController().signal;
+}
+
+async function connect(url: string): Promise<mysql.Connection> {
+  const parsed = new URL(url);
+  return mysql.createConnection({
+    host: parsed.hostname,
+    port: Number(parsed.port || 3306),
+    user: decodeURIComponent(parsed.username),
+    password: decodeURIComponent(parsed.password),
+    database: decodeURIComponent(parsed.pathname.slice(1)),
+  });
+}
+
+/** Views and triggers are not tables: they must survive a restore too. */
+async function viewsAndTriggers(database: string): Promise<string[]> {
+  const rows = await adminQuery('mysql', [
+    `SELECT CONCAT('view ', table_name) AS name FROM information_schema.views WHERE table_schema = '${database}'
+     UNION ALL SELECT CONCAT('trigger ', trigger_name) FROM information_schema.triggers WHERE trigger_schema = '${database}' ORDER BY 1`,
+  ]);
+  return rows.map((row) => String(row.name));
+}
+
+/** About 2 MB of dump, so that mariadb-dump blocks on a full pipe until the stream is read. */
+async function fillBigTable(url: string): Promise<void> {
+  const connection = await connect(url);
+  await connection.query('CREATE TABLE big (id INT PRIMARY KEY, filler VARCHAR(100))');
+  const rows = Array.from({ length: 20000 }, (_, index) => [index, `${index}`.padEnd(96, 'x')]);
+  await connection.query('INSERT INTO big VALUES ?', [rows]);
+  await connection.end();
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), 'faber-mysql-'));
+  source = await freshMysql();
+  created.push(source);
+  await seedAwkwardData('mysql', source.url);
+  sourceChecksums = await tableChecksums('mysql', source.url);
+  handler = await makeHandler('mysql', source.url, work);
+});
+
+afterAll(async () => {
+  await handler?.close();
+  await Promise.all(created.map((db) => db.drop()));
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('MysqlHandler preflight and failures', () => {
+  it('reports the dump tool, both versions and the database size', async () => {
+    const info = await handler.preflight();
+    expect(['mariadb-dump', 'mysqldump']).toContain(info.clientTool);
+    expect(info.clientVersion).toMatch(/^\d+\.\d+/);
+    expect(info.serverVersion).toMatch(/^\d+\.\d+/);
+    expect(info.databaseSizeBytes).toBeGreaterThan(0);
+    expect(handler.backupMethod('sql')).toBe(info.clientTool);
+  });
+
+  it('no dump tool on PATH → TOOL_NOT_FOUND with install commands', async () => {
+    const none = await makeHandler('mysql', source.url, work, { ...process.env, PATH: path.join(work, 'nothing-here') });
+    const error = await expectFaberError(none.preflight(), 'TOOL_NOT_FOUND');
+    expect(error.message).toContain('mariadb-dump or mysqldump');
+    expect(error.suggestions.join('\n')).toContain('apt-get install mariadb-client');
+  });
+
+  it('wrong password → AUTHENTICATION_FAILED from the driver and from the mariadb client, password nowhere', async () => {
+    const user = await createPasswordUser('mysql');
+    created.push(user);
+    const wrongPassword = 'Wr0ng@pass:/%"\\';
+    const wrong = new URL(user.url);
+    wrong.password = encodeURIComponent(wrongPassword);
+    const impostor = await makeHandler('mysql', wrong.toString(), work);
+    for (const attempt of [
+      impostor.preflight(),
+      impostor.restore(impostor.live, { format: 'sql', stream: Readable.from(['SELECT 1;']), signal: signal() }),
+    ]) {
+      const error = await expectFaberError(attempt, 'AUTHENTICATION_FAILED');
+      for (const form of secretForms(wrongPassword)) expect(everythingShown(error)).not.toContain(form);
+    }
+  });
+
+  it('unreachable port → CONNECTION_FAILED', async () => {
+    const unreachable = await makeHandler('mysql', 'mysql://root:hunter2hunter2@127.0.0.1:1/nope', work);
+    const error = await expectFaberError(unreachable.preflight(), 'CONNECTION_FAILED');
+    expect(everythingShown(error)).not.toContain('hunter2hunter2');
+  });
+
+  it('a failing restore → RESTORE_FAILED quoting the client; only SQL dumps are offered', async () => {
+    const scratch = handler.scratchTarget('restore');
+    await handler.createDatabase(scratch);
+    try {
+      const script = 'CREATE TABLE t (x INT);\nINSERT INTO no_such_table VALUES (1);\n';
+      const error = await expectFaberError(handler.restore(scratch, { format: 'sql', stream: Readable.from([script]), signal: signal() }), 'RESTORE_FAILED');
+      expect(error.message).toContain('no_such_table');
+    } finally {
+      await handler.dropDatabase(scratch);
+    }
+    expect(() => handler.extension('custom')).toThrow(/sql/);
+  });
+});
+
+describe('MysqlHandler round trip', () => {
+  it('restores into a scratch database with identical tables, views and triggers; the snapshot matches', async () => {
+    const dump = await dumpTo(handler, 'sql', work);
+    expect(dump.snapshot.tableRowCounts).toEqual(EXPECTED_COUNTS);
+    expect(dump.snapshot.migrations).toEqual({
+      tool: 'prisma',
+      table: '_prisma_migrations',
+      applied_count: 2,
+      last_migration: SEEDED_MIGRATIONS[1],
+      migrations_list: [...SEEDED_MIGRATIONS],
+    });
+    const scratch = handler.scratchTarget('verify');
+    expect(scratch.name.length).toBeLessThanOrEqual(64);
+    await handler.createDatabase(scratch);
+    try {
+      expect(await handler.isEmpty(scratch)).toBe(true);
+      await handler.restore(scratch, { format: 'sql', stream: createReadStream(dump.file!), signal: signal() });
+      expect(await tableChecksums('mysql', databaseUrl(source.url, scratch.name))).toEqual(sourceChecksums);
+      expect(await viewsAndTriggers(scratch.name)).toEqual(['trigger label trim', 'view labels']);
+      expect(await handler.inspect(scratch, PRISMA_DEFAULT)).toEqual(dump.snapshot);
+    } finally {
+      await handler.dropDatabase(scratch);
+    }
+    expect(await handler.isEmpty(scratch)).toBe(true);
+  });
+});
+
+describe('MysqlHandler secrets and cancellation', () => {
+  let user: PasswordUser;
+  let userHandler: DatabaseHandler;
+
+  beforeAll(async () => {
+    user = await createPasswordUser('mysql');
+    created.push(user);
+    await fillBigTable(user.url);
+    userHandler = await makeHandler('mysql', user.url, work);
+  });
+
+  it('mariadb-dump gets the password only through a 0600 defaults file (first argument) that is removed afterwards', async () => {
+    const session = await userHandler.startDump({ format: 'sql', migrations: PRISMA_DEFAULT, signal: signal() });
+    const pid = await waitForChild(userHandler.backupMethod('sql'));
+    const cmdline = await procText(pid, 'cmdline');
+    for (const form of secretForms(user.password)) {
+      expect(cmdline).not.toContain(form);
+      expect(await procText(pid, 'environ')).not.toContain(form);
+    }
+    const optionFile = /^\S+ --defaults-extra-file=(\S+) /.exec(cmdline)?.[1];
+    expect(optionFile).toBeDefined();
+    expect(path.dirname(optionFile!)).toBe(work);
+    expect(statSync(optionFile!).mode & 0o777).toBe(0o600);
+    const chunks: Buffer[] = [];
+    session.stream!.on('data', (chunk: Buffer) => chunks.push(chunk));
+    await session.finished;
+    expect(existsSync(optionFile!)).toBe(false);
+    // The awkward password really authenticated: the dump is complete.
+    expect(Buffer.concat(chunks).toString()).toMatch(/-- Dump completed/);
+    expect(session.snapshot.tableRowCounts).toEqual({ big: 20000 });
+  });
+
+  it('a restore as that user, into a database it may create, works with the same option file', async () => {
+    const scratch = userHandler.scratchTarget('verify');
+    await userHandler.createDatabase(scratch);
+    try {
+      await userHandler.restore(scratch, { format: 'sql', stream: Readable.from(['CREATE TABLE ok (x INT);\nINSERT INTO ok VALUES (7);\n']), signal: signal() });
+      expect((await userHandler.inspect(scratch, PRISMA_DEFAULT)).tableRowCounts).toEqual({ ok: 1 });
+    } finally {
+      await userHandler.dropDatabase(scratch);
+    }
+  });
+
+  it('aborting mid-dump → CANCELLED, the dump tool is gone and its option file removed', async () => {
+    const controller = new AbortController();
+    const session = await userHandler.startDump({ format: 'sql', migrations: PRISMA_DEFAULT, signal: controller.signal });
+    const pid = await waitForChild(userHandler.backupMethod('sql'));
+    const optionFile = /--defaults-extra-file=(\S+)/.exec(await procText(pid, 'cmdline'))![1]!;
+    await new Promise((resolve) => session.stream!.once('data', resolve));
+    session.stream!.pause();
+    controller.abort();
+    await expectFaberError(session.finished, 'CANCELLED');
+    expect(existsSync(`/proc/${pid}`)).toBe(false);
+    expect(existsSync(optionFile)).toBe(false);
+    await session.dispose();
+  });
+});
+
+describe('MysqlHandler replace', () => {
+  it('replaces the live content with the restored database (views and triggers included) and drops the copy', async () => {
+    const live = await freshMysql();
+    created.push(live);
+    await adminQuery('mysql', ['CREATE TABLE old_marker (x INT)'], live.name);
+    const liveHandler = await makeHandler('mysql', live.url, work);
+    const restored = liveHandler.scratchTarget('restore');
+    await liveHandler.createDatabase(restored);
+    const dump = await dumpTo(handler, 'sql', work);
+    await liveHandler.restore(restored, { format: 'sql', stream: createReadStream(dump.file!), signal: signal() });
+
+    await liveHandler.replace(liveHandler.live, restored, { force: false });
+
+    expect(await tableChecksums('mysql', live.url)).toEqual(sourceChecksums);
+    expect(await viewsAndTriggers(live.name)).toEqual(['trigger label trim', 'view labels']);
+    const leftovers = await adminQuery('mysql', [`SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE '${live.name}%'`]);
+    expect(leftovers.map((row) => Object.values(row)[0])).toEqual([live.name]);
+  });
+
+  it('refuses while another session uses the live database; force kills it', async () => {
+    const live = await freshMysql();
+    created.push(live);
+    const liveHandler = await makeHandler('mysql', live.url, work);
+    const restored = liveHandler.scratchTarget('restore');
+    await liveHandler.createDatabase(restored);
+    await adminQuery('mysql', ['CREATE TABLE new_content (x INT)'], restored.name);
+    const app = await connect(live.url);
+    app.on('error', () => {});
+    try {
+      const error = await expectFaberError(liveHandler.replace(liveHandler.live, restored, { force: false }), 'CONNECTION_FAILED');
+      expect(error.suggestions.join(' ')).toContain('--force');
+      expect(await liveHandler.isEmpty(liveHandler.live)).toBe(true);
+
+      await liveHandler.replace(liveHandler.live, restored, { force: true });
+      await expect(app.query('SELECT 1')).rejects.toThrow();
+      expect((await liveHandler.inspect(liveHandler.live, PRISMA_DEFAULT)).tableRowCounts).toEqual({ new_content: 0 });
+    } finally {
+      await app.end().catch(() => {});
+    }
+  });
+});
