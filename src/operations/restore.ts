@@ -162,7 +162,7 @@ class Restore {
     this.#ctx.reporter.step(`Target: ${live.display} (${empty ? 'empty or new' : 'has data'})`);
     await this.#confirm(live, empty);
     const safetyId = empty ? null : await this.#safetyBackup();
-    const restored = await this.#restoreAndSwap();
+    const restored = await this.#restoreAndSwap(safetyId);
     const undo = safetyId ? this.#command(`--from=${safetyId}`) : null;
     const after = await this.#checkLive(restored, undo);
     const data: RestoreResultData = {
@@ -249,28 +249,59 @@ class Restore {
     return result.result.backup_id;
   }
 
-  /** Loads into a scratch database, checks it against the record, swaps it in; on any failure the scratch copy is dropped and the target was never touched. */
-  async #restoreAndSwap(): Promise<DatabaseSnapshot> {
+  /**
+   * Loads into a scratch database, checks it against the record, then swaps it in. Until the swap
+   * the target is never touched, and any failure drops the scratch copy. PostgreSQL and SQLite swap
+   * atomically; MySQL's replace copies into the emptied live database and, if that copy breaks,
+   * says so with `restored_copy` in its error and keeps the scratch copy: then the target changed.
+   */
+  async #restoreAndSwap(safetyId: string | null): Promise<DatabaseSnapshot> {
     const handler = this.#handler;
     const scratch = handler.scratchTarget('restore');
+    let snapshot: DatabaseSnapshot;
     try {
-      await handler.createDatabase(scratch);
-      this.#ctx.reporter.step(`Restoring into ${handler.provider === 'sqlite' ? 'a temporary file' : `a scratch database ${path.basename(scratch.name)}`} with ${this.#restoreTool()}`);
-      await restoreInto(handler, scratch, this.#entry, this.#filePath, this.#workspace.config, this.#run.signal);
-      const snapshot = await handler.inspect(scratch, migrationLookup(this.#workspace.config));
-      const differences = compareWithRecorded(this.#entry, snapshot);
-      if (differences.length > 0) {
-        throw new FaberError('RESTORE_FAILED', `The restored copy does not match what the backup recorded: ${differences.join('; ')}`, { result: { differences } });
-      }
-      this.#ctx.reporter.step(`Restored copy checked: ${describeSnapshot(snapshot)}`);
+      snapshot = await this.#loadScratch(scratch);
       if (this.#run.signal.aborted) throw this.#run.signal.reason;
-      await handler.replace(handler.live, scratch, { force: this.#options.force === true });
-      this.#ctx.reporter.step(`Swapped the restored copy in for ${handler.live.display}`);
-      return snapshot;
     } catch (error) {
       await this.#dropScratch(scratch);
       throw this.#untouched(error);
     }
+    try {
+      await handler.replace(handler.live, scratch, { force: this.#options.force === true });
+    } catch (error) {
+      if (error instanceof FaberError && typeof error.result.restored_copy === 'string') throw this.#leftIncomplete(error, safetyId);
+      await this.#dropScratch(scratch);
+      throw this.#untouched(error);
+    }
+    this.#ctx.reporter.step(`Swapped the restored copy in for ${handler.live.display}`);
+    return snapshot;
+  }
+
+  async #loadScratch(scratch: DatabaseTarget): Promise<DatabaseSnapshot> {
+    const handler = this.#handler;
+    await handler.createDatabase(scratch);
+    this.#ctx.reporter.step(`Restoring into ${handler.provider === 'sqlite' ? 'a temporary file' : `a scratch database ${path.basename(scratch.name)}`} with ${this.#restoreTool()}`);
+    await restoreInto(handler, scratch, this.#entry, this.#filePath, this.#workspace.config, this.#run.signal);
+    const snapshot = await handler.inspect(scratch, migrationLookup(this.#workspace.config));
+    const differences = compareWithRecorded(this.#entry, snapshot);
+    if (differences.length > 0) {
+      throw new FaberError('RESTORE_FAILED', `The restored copy does not match what the backup recorded: ${differences.join('; ')}`, { result: { differences } });
+    }
+    this.#ctx.reporter.step(`Restored copy checked: ${describeSnapshot(snapshot)}`);
+    return snapshot;
+  }
+
+  #leftIncomplete(error: FaberError, safetyId: string | null): FaberError {
+    const undo = safetyId ? this.#command(`--from=${safetyId}`) : null;
+    return new FaberError('RESTORE_FAILED', `Restore failed while replacing the target, which may now be incomplete: ${error.message}`, {
+      cause: error,
+      result: { ...error.result, backup_id: this.#entry.backup_id, target_changed: true, safety_backup_id: safetyId },
+      suggestions: [
+        ...(undo ? [`Put the target back as it was: ${undo}`] : []),
+        `Or run the restore again: ${this.#command(`--from=${this.#entry.backup_id}`)}`,
+        ...error.suggestions,
+      ],
+    });
   }
 
   #restoreTool(): string {
@@ -288,9 +319,10 @@ class Restore {
   }
 
   #untouched(error: unknown): FaberError {
-    if (this.#run.signal.aborted) return toFaberError(this.#run.signal.reason ?? error);
-    const cause = toFaberError(error, 'RESTORE_FAILED');
-    if (cause.code === 'CANCELLED') return cause;
+    const cause = toFaberError(this.#run.signal.aborted ? (this.#run.signal.reason ?? error) : error, 'RESTORE_FAILED');
+    if (cause.code === 'CANCELLED') {
+      return new FaberError('CANCELLED', `The restore was cancelled; the target database was not changed`, { cause: error, result: { target_changed: false }, suggestions: ['Run the target again when ready'] });
+    }
     const id = this.#entry.backup_id;
     const environment = this.#workspace.environment.name;
     return new FaberError(cause.code, `Restore failed; the target database was not changed: ${cause.message}`, {

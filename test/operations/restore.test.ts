@@ -1,0 +1,200 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createBackup, type BackupResultData } from '../../src/operations/backup.ts';
+import { restoreBackup, type RestoreResultData } from '../../src/operations/restore.ts';
+import type { OperationResult } from '../../src/output/result.ts';
+import { adminQuery, freshMysql, freshPostgres, freshSqlite, type FreshDatabase } from '../support/databases.ts';
+import { seedAwkwardData, sqlitePath, tableChecksums, type DatabaseKind } from '../support/fixtures.ts';
+import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
+
+const created: FreshDatabase[] = [];
+afterAll(async () => {
+  for (const db of created) await db.drop();
+});
+async function track(db: Promise<FreshDatabase>): Promise<FreshDatabase> {
+  const fresh = await db;
+  created.push(fresh);
+  return fresh;
+}
+
+function ok<T>(result: OperationResult<T>): T {
+  if (result.status !== 'success') throw new Error(`${result.error_code}: ${result.error}`);
+  return result.result;
+}
+
+const FRESH: Record<DatabaseKind, () => Promise<FreshDatabase>> = { postgresql: freshPostgres, mysql: freshMysql, sqlite: freshSqlite };
+
+/** Changes the live database after the backup: a row gone, a row changed, a table dropped. */
+async function mutate(kind: DatabaseKind, url: string): Promise<void> {
+  if (kind === 'sqlite') {
+    const db = new DatabaseSync(sqlitePath(url));
+    db.exec('DELETE FROM "Mixed Case" WHERE id = 1; UPDATE "Mixed Case" SET note = \'changed\' WHERE id = 2; DROP TABLE blobs;');
+    db.close();
+    return;
+  }
+  const database = new URL(url).pathname.slice(1);
+  const statements =
+    kind === 'postgresql'
+      ? ['DELETE FROM public."Mixed Case" WHERE id = 1', `UPDATE public."Mixed Case" SET note = 'changed' WHERE id = 2`, 'DROP TABLE public.blobs']
+      : ['DELETE FROM `Mixed Case` WHERE id = 1', "UPDATE `Mixed Case` SET note = 'changed' WHERE id = 2", 'DROP TABLE blobs'];
+  await adminQuery(kind === 'postgresql' ? 'postgresql' : 'mysql', statements, decodeURIComponent(database));
+}
+
+interface Setup {
+  db: FreshDatabase;
+  workspace: TestWorkspace;
+  backup: BackupResultData;
+  original: Record<string, string>;
+}
+
+async function backedUp(kind: DatabaseKind, options: { format?: 'sql' | 'custom' | 'directory'; compression?: 'zstd' | 'gzip' | 'none'; environment?: 'dev' | 'production' } = {}): Promise<Setup> {
+  const db = await track(FRESH[kind]());
+  await seedAwkwardData(kind, db.url);
+  const environment = options.environment ?? 'dev';
+  const variable = environment === 'dev' ? 'DEV_DATABASE_URL' : 'PROD_DATABASE_URL';
+  const workspace = await makeWorkspace(
+    { database: { provider: kind, migration_tool: 'prisma' }, backup: { ...(options.format ? { format: options.format } : {}), ...(options.compression ? { compression: options.compression } : {}) } },
+    { [variable]: db.url },
+  );
+  const backup = ok(await createBackup({ environment, yes: true }, workspace.ctx())) as BackupResultData;
+  return { db, workspace, backup, original: await tableChecksums(kind, db.url) };
+}
+
+const ROUND_TRIPS: Array<[string, DatabaseKind, Parameters<typeof backedUp>[1]]> = [
+  ['PostgreSQL plain SQL (zstd)', 'postgresql', { format: 'sql' }],
+  ['PostgreSQL custom', 'postgresql', { format: 'custom' }],
+  ['PostgreSQL directory (pg_restore -j)', 'postgresql', { format: 'directory' }],
+  ['MariaDB (gzip)', 'mysql', { compression: 'gzip' }],
+  ['SQLite', 'sqlite', {}],
+];
+
+describe('restore: round trips through the operations API', () => {
+  it.each(ROUND_TRIPS)('%s: the live database gets back exactly what was backed up, after a safety backup', async (_name, kind, options) => {
+    const { db, workspace, backup, original } = await backedUp(kind, options);
+    await mutate(kind, db.url);
+    const changed = await tableChecksums(kind, db.url);
+    expect(changed).not.toEqual(original);
+
+    const restored = ok(await restoreBackup({ environment: 'dev', from: backup.backup_id }, workspace.ctx()));
+    expect(await tableChecksums(kind, db.url)).toEqual(original);
+    expect(restored).toMatchObject({ backup_id: backup.backup_id, source_environment: 'dev', migrations: { applied_count: 2 } });
+    expect(restored.tables).toBeGreaterThan(2);
+
+    const safety = await workspace.catalog.find(restored.safety_backup_id ?? '');
+    expect(safety).toMatchObject({ reason: 'pre-restore', label: 'pre-restore', environment: 'dev', status: 'valid' });
+    expect(restored.undo_command).toBe(`nx run api:restore:dev --from=${restored.safety_backup_id}`);
+    expect(workspace.output.join('\n')).toContain('To undo this restore');
+  });
+
+  it('the undo command puts back what the restore replaced', async () => {
+    const { db, workspace, backup, original } = await backedUp('sqlite');
+    await mutate('sqlite', db.url);
+    const changed = await tableChecksums('sqlite', db.url);
+    const restored = ok(await restoreBackup({ environment: 'dev', from: backup.backup_id }, workspace.ctx()));
+    expect(await tableChecksums('sqlite', db.url)).toEqual(original);
+    ok(await restoreBackup({ environment: 'dev', from: restored.safety_backup_id ?? '' }, workspace.ctx()));
+    expect(await tableChecksums('sqlite', db.url)).toEqual(changed);
+  });
+
+  it('defaults to the newest verified backup', async () => {
+    const { db, workspace, backup, original } = await backedUp('sqlite');
+    const newer = ok(await createBackup({ environment: 'dev', label: 'newer' }, workspace.ctx())) as BackupResultData;
+    await workspace.catalog.patch(newer.backup_id, (entry) => {
+      entry.status = 'verification_failed';
+    });
+    await mutate('sqlite', db.url);
+    const restored = ok(await restoreBackup({ environment: 'dev' }, workspace.ctx()));
+    expect(restored.backup_id).toBe(backup.backup_id);
+    expect(await tableChecksums('sqlite', db.url)).toEqual(original);
+  });
+
+  it('restores into another database named by --targetConnectionStringEnv; an empty target gets no safety backup', async () => {
+    const { db, workspace, backup, original } = await backedUp('postgresql', { format: 'custom' });
+    const target = await track(freshPostgres());
+    const restored = ok(await restoreBackup({ environment: 'dev', from: backup.backup_id, targetConnectionStringEnv: 'COPY_URL' }, workspace.ctx({ env: { PATH: process.env.PATH, DEV_DATABASE_URL: db.url, COPY_URL: target.url } })));
+    expect(restored).toMatchObject({ safety_backup_id: null, undo_command: null, database_name: target.name });
+    expect(await tableChecksums('postgresql', target.url)).toEqual(original);
+    expect((await workspace.catalog.read()).entries).toHaveLength(1);
+  });
+});
+
+describe('restore: a failure leaves the target as it was', () => {
+  it('a dump that breaks half-way (checksum re-recorded) fails in the scratch database; the target is untouched', async () => {
+    const { db, workspace, backup } = await backedUp('postgresql', { format: 'sql', compression: 'none' });
+    await mutate('postgresql', db.url);
+    const before = await tableChecksums('postgresql', db.url);
+
+    // Cut a piece out of the middle of the first COPY block, then make the catalog agree with the damage.
+    const file = path.join(workspace.root, backup.file_path);
+    const dump = await readFile(file);
+    const copyAt = dump.indexOf('COPY public."Mixed Case"');
+    expect(copyAt).toBeGreaterThan(0);
+    await writeFile(file, Buffer.concat([dump.subarray(0, copyAt + 300), dump.subarray(copyAt + 5_000)]));
+    const damaged = await readFile(file);
+    const sha = createHash('sha256').update(damaged).digest('hex');
+    await workspace.catalog.patch(backup.backup_id, (entry) => {
+      entry.size_bytes = damaged.length;
+      entry.checksum = { algorithm: 'sha256', value: sha, content_value: sha };
+    });
+
+    const result = await restoreBackup({ environment: 'dev', from: backup.backup_id }, workspace.ctx());
+    expect(result).toMatchObject({ status: 'error', error_code: 'RESTORE_FAILED', result: { target_changed: false } });
+    expect(result.status === 'error' && result.error).toContain('the target database was not changed');
+    expect(await tableChecksums('postgresql', db.url)).toEqual(before);
+    expect(await adminQuery('postgresql', [`SELECT datname FROM pg_database WHERE datname LIKE '${db.name}__faber_%'`])).toEqual([]);
+  });
+
+  it('a restored copy that does not match the recorded row counts is never swapped in', async () => {
+    const { db, workspace, backup } = await backedUp('sqlite');
+    await mutate('sqlite', db.url);
+    const before = await tableChecksums('sqlite', db.url);
+    await workspace.catalog.patch(backup.backup_id, (entry) => {
+      entry.table_row_counts = { ...entry.table_row_counts, 'Mixed Case': 301 };
+    });
+    const result = await restoreBackup({ environment: 'dev', from: backup.backup_id }, workspace.ctx());
+    expect(result).toMatchObject({ status: 'error', error_code: 'RESTORE_FAILED', result: { differences: ['table Mixed Case has 300 rows, 301 were recorded'], target_changed: false } });
+    expect(await tableChecksums('sqlite', db.url)).toEqual(before);
+  });
+
+  it('a corrupt backup is refused before anything happens: no safety backup, target untouched', async () => {
+    const { db, workspace, backup } = await backedUp('sqlite');
+    await mutate('sqlite', db.url);
+    const before = await tableChecksums('sqlite', db.url);
+    const file = path.join(workspace.root, backup.file_path);
+    const bytes = await readFile(file);
+    const middle = Math.floor(bytes.length / 2);
+    bytes[middle] = (bytes[middle] ?? 0) ^ 0xff;
+    await writeFile(file, bytes);
+    expect(await restoreBackup({ environment: 'dev', from: backup.backup_id }, workspace.ctx())).toMatchObject({ status: 'error', error_code: 'VERIFICATION_FAILED' });
+    expect(await tableChecksums('sqlite', db.url)).toEqual(before);
+    expect((await workspace.catalog.read()).entries.map((entry) => [entry.backup_id, entry.status])).toEqual([[backup.backup_id, 'verification_failed']]);
+  });
+});
+
+describe('restore: confirmation in protected environments', () => {
+  it('needs --yes without a terminal, the typed database name on one, and never skips the safety backup', async () => {
+    const { db, workspace, backup } = await backedUp('sqlite', { environment: 'production' });
+    await mutate('sqlite', db.url);
+    const before = await tableChecksums('sqlite', db.url);
+    const from = backup.backup_id;
+
+    const noTerminal = await restoreBackup({ environment: 'production', from }, workspace.ctx());
+    expect(noTerminal).toMatchObject({ status: 'error', error_code: 'CONFIRMATION_REQUIRED' });
+    expect(noTerminal.status === 'error' && noTerminal.recovery.suggestions[0]).toContain(`nx run api:restore:production --from=${from} --yes`);
+
+    const asked: Array<[string, string | undefined]> = [];
+    const wrongName = await restoreBackup({ environment: 'production', from }, workspace.ctx({ interactive: true, confirm: async (question, expected) => (asked.push([question, expected]), false) }));
+    expect(wrongName).toMatchObject({ status: 'error', error_code: 'CANCELLED' });
+    expect(asked[0]?.[1]).toBe('app.db');
+
+    expect(await restoreBackup({ environment: 'production', from, yes: true, skipSafetyBackup: true }, workspace.ctx())).toMatchObject({ status: 'error', error_code: 'INVALID_OPTION' });
+    expect(await tableChecksums('sqlite', db.url)).toEqual(before);
+    expect((await workspace.catalog.read()).entries).toHaveLength(1);
+
+    const typed = await restoreBackup({ environment: 'production', from }, workspace.ctx({ interactive: true, confirm: async (_question, expected) => expected === 'app.db' }));
+    expect(typed).toMatchObject({ status: 'success', result: { safety_backup_id: expect.stringMatching(/-pre-restore$/) } });
+  });
+});
