@@ -52,7 +52,7 @@ function unsupportedFormat(format: string): FaberError {
   return new FaberError('UNSUPPORTED', `SQLite backups are database files (format sqlite), not ${format}`);
 }
 
-function sqliteReader(db: DatabaseSync): SqlReader {
+export function sqliteReader(db: DatabaseSync): SqlReader {
   return {
     dialect: 'sqlite',
     query: async (sql, params = []) => db.prepare(sql).all(...(params as Array<string | number | null>)) as Record<string, unknown>[],

@@ -100,10 +100,10 @@ describe('MysqlHandler preflight and failures', () => {
     wrong.password = encodeURIComponent(wrongPassword);
     const impostor = await makeHandler('mysql', wrong.toString(), work);
     for (const attempt of [
-      impostor.preflight(),
-      impostor.restore(impostor.live, { format: 'sql', stream: Readable.from(['SELECT 1;']), signal: signal() }),
+      () => impostor.preflight(),
+      () => impostor.restore(impostor.live, { format: 'sql', stream: Readable.from(['SELECT 1;']), signal: signal() }),
     ]) {
-      const error = await expectFaberError(attempt, 'AUTHENTICATION_FAILED');
+      const error = await expectFaberError(attempt(), 'AUTHENTICATION_FAILED');
       for (const form of secretForms(wrongPassword)) expect(everythingShown(error)).not.toContain(form);
     }
   });

@@ -114,10 +114,10 @@ describe('PostgresHandler preflight', () => {
     const url = `postgres://no_such_role_faber:${encodeURIComponent(password)}@127.0.0.1:5432/${source.name}`;
     const stranger = await makeHandler('postgresql', url, work);
     for (const attempt of [
-      stranger.preflight(),
-      stranger.restore(stranger.live, { format: 'sql', stream: Readable.from(['SELECT 1;']), signal: signal() }),
+      () => stranger.preflight(),
+      () => stranger.restore(stranger.live, { format: 'sql', stream: Readable.from(['SELECT 1;']), signal: signal() }),
     ]) {
-      const error = await expectFaberError(attempt, 'AUTHENTICATION_FAILED');
+      const error = await expectFaberError(attempt(), 'AUTHENTICATION_FAILED');
       for (const form of secretForms(password)) expect(everythingShown(error)).not.toContain(form);
     }
   });
