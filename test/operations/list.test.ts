@@ -1,5 +1,9 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { describe, expect, it } from 'vitest';
+import type { ExecutorContext } from '@nx/devkit';
+import { describe, expect, it, vi } from 'vitest';
+import listBackupsExecutor from '../../executors/list-backups/executor.ts';
 import { listBackups, type ListResultData } from '../../src/operations/list.ts';
 import type { OperationResult } from '../../src/output/result.ts';
 import { silentReporter } from '../../src/output/reporter.ts';
@@ -81,5 +85,25 @@ describe('list-backups', () => {
     console.log(`list-backups over a 10 000-entry catalog (9 000 listed): ${machine.ms.toFixed(0)} ms as JSON, ${people.ms.toFixed(0)} ms with the table`);
     expect(machine.count).toBe(9_000);
     expect(people.count).toBe(9_000);
+  });
+});
+
+describe('list-backups executor', () => {
+  it('takes the environment from the Nx configuration, prints one line of JSON and writes --outputFile', async () => {
+    const workspace = await makeWorkspace(sqliteConfig);
+    const entry = makeEntry({ project: 'api', environment: 'dev' });
+    await writeCatalog(workspace, [entry, makeEntry({ project: 'api', environment: 'production' })]);
+    const context = { root: workspace.root, cwd: workspace.root, isVerbose: false, projectName: 'api', configurationName: 'dev', projectsConfigurations: { version: 2, projects: { api: { root: '.' } } } } as unknown as ExecutorContext;
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (written.push(String(chunk)), true));
+    try {
+      expect(await listBackupsExecutor({ json: true, outputFile: 'out/list.json' }, context)).toEqual({ success: true });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(written).toHaveLength(1);
+    const printed = JSON.parse(written[0] ?? '') as { status: string; environment: string; result: ListResultData };
+    expect(printed).toMatchObject({ status: 'success', environment: 'dev', result: { total: 1, backups: [{ backup_id: entry.backup_id }] } });
+    expect(JSON.parse(await readFile(path.join(workspace.root, 'out/list.json'), 'utf8'))).toEqual(printed);
   });
 });
