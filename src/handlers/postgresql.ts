@@ -207,6 +207,12 @@ export class PostgresHandler implements DatabaseHandler {
   async replace(live: DatabaseTarget, restored: DatabaseTarget, options: { force: boolean }): Promise<void> {
     const oldName = siblingName(live.name, `__faber_old_${timestampTag()}_${randomTag().slice(0, 4)}`, MAX_NAME_BYTES);
     await this.#withMaintenance([live.name, restored.name], async (reader) => {
+      // A restore into a database that does not exist yet: nothing to swap out.
+      if ((await reader.query('SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1', [live.name])).length === 0) {
+        await this.#clearSessions(reader, [restored.name], options.force, live);
+        await reader.query(`ALTER DATABASE ${quoteIdent(restored.name)} RENAME TO ${quoteIdent(live.name)}`);
+        return;
+      }
       for (let attempt = 1; ; attempt += 1) {
         await this.#clearSessions(reader, [live.name, restored.name], options.force, live);
         try {

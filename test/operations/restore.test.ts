@@ -118,6 +118,24 @@ describe('restore: round trips through the operations API', () => {
     expect(restored).toMatchObject({ safety_backup_id: null, undo_command: null, database_name: target.name });
     expect(await tableChecksums('postgresql', target.url)).toEqual(original);
     expect((await workspace.catalog.read()).entries).toHaveLength(1);
+
+    // Now the target has data: the safety backup is of the target, not of the environment's database.
+    await mutate('postgresql', target.url);
+    const again = ok(await restoreBackup({ environment: 'dev', from: backup.backup_id, targetConnectionStringEnv: 'COPY_URL' }, workspace.ctx({ env: { PATH: process.env.PATH, DEV_DATABASE_URL: db.url, COPY_URL: target.url } })));
+    expect(await workspace.catalog.find(again.safety_backup_id ?? '')).toMatchObject({ database_name: target.name, reason: 'pre-restore' });
+    expect(again.undo_command).toBe(`nx run api:restore:dev --from=${again.safety_backup_id} --targetConnectionStringEnv=COPY_URL`);
+    expect(await tableChecksums('postgresql', target.url)).toEqual(original);
+  });
+
+  it('restores into a PostgreSQL database that does not exist yet', async () => {
+    const { workspace, backup, original, db } = await backedUp('postgresql', { format: 'custom' });
+    const name = `${db.name}_new`;
+    const url = new URL(db.url);
+    url.pathname = `/${name}`;
+    created.push({ url: url.toString(), name, drop: async () => void (await adminQuery('postgresql', [`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`])) });
+    const restored = ok(await restoreBackup({ environment: 'dev', from: backup.backup_id, targetConnectionStringEnv: 'NEW_URL' }, workspace.ctx({ env: { PATH: process.env.PATH, DEV_DATABASE_URL: db.url, NEW_URL: url.toString() } })));
+    expect(restored.safety_backup_id).toBeNull();
+    expect(await tableChecksums('postgresql', url.toString())).toEqual(original);
   });
 });
 
