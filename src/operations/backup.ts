@@ -115,7 +115,8 @@ async function backupWith(
   const compression = effectiveCompression(workspace.config, workspace.environment, options.compression);
 
   const server = await handler.preflight();
-  ctx.reporter.step(`Pre-checks passed: ${server.clientTool} ${server.clientVersion}, server ${server.serverVersion}, database ${handler.live.display}`);
+  const versions = server.clientVersion === server.serverVersion ? `${server.clientTool} ${server.clientVersion}` : `${server.clientTool} ${server.clientVersion}, server ${server.serverVersion}`;
+  ctx.reporter.step(`Pre-checks passed: ${versions}, database ${handler.live.display} reachable`);
   const directory = backupDirectory(workspace.backupRoot, ctx.projectName, workspace.environment.name);
   await ensureWritableDirectory(directory);
   await checkSpace(ctx, directory, server, compression, workspace);
