@@ -14,6 +14,8 @@ export interface ChildSpec {
   operation: OperationName;
   workspaceRoot: string;
   projectName: string;
+  /** Relative to the workspace root; its own config file wins over the workspace's. */
+  projectRoot?: string;
   options: Record<string, unknown>;
   now?: string;
   announceProgress?: boolean;
@@ -146,4 +148,33 @@ export async function descendantsOf(pid: number): Promise<number[]> {
     }
   }
   return found;
+}
+
+export interface LockHolder {
+  /** Resolves once the child holds the lock. */
+  locked: Promise<void>;
+  done: Promise<number | null>;
+  stop(): void;
+}
+
+/** Another process holding the catalog lock of `backupRoot` for `holdMs`. */
+export function holdCatalogLock(backupRoot: string, holdMs: number): LockHolder {
+  const child = spawn(process.execPath, ['--disable-warning=MODULE_TYPELESS_PACKAGE_JSON', path.join(__dirname, 'fixtures', 'hold-lock.ts'), backupRoot, String(holdMs)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const done = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const locked = new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('locked')) resolve();
+    });
+    void done.then((code) => reject(new Error(`the lock holder exited (${code}) before taking the lock`)));
+  });
+  return { locked, done, stop: () => child.kill('SIGTERM') };
+}
+
+/** The pid of a process that has certainly exited. */
+export async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+  await new Promise((resolve) => child.on('close', resolve));
+  return child.pid!;
 }
