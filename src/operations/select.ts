@@ -94,9 +94,9 @@ export function isInside(root: string, candidate: string): boolean {
 }
 
 /** BACKUP_NOT_FOUND for a scope with nothing to work on. */
-export function noBackupsError(scope: BackupScope, what = 'backups'): FaberError {
+export function noBackupsError(scope: BackupScope): FaberError {
   const where = scope.environment ? `${scope.project} (${scope.environment})` : scope.project;
-  return new FaberError('BACKUP_NOT_FOUND', `No ${what} of ${where} in the catalog`, {
+  return new FaberError('BACKUP_NOT_FOUND', `No backups of ${where} in the catalog`, {
     result: { project: scope.project, environment: scope.environment ?? null },
     suggestions: [`Take a backup: nx run ${scope.project}:backup${scope.environment ? `:${scope.environment}` : ''}`, `List what there is: nx run ${scope.project}:list-backups`],
   });
