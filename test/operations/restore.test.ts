@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createBackup, type BackupResultData } from '../../src/operations/backup.ts';
 import { restoreBackup } from '../../src/operations/restore.ts';
 import type { OperationResult } from '../../src/output/result.ts';
+import { silentReporter } from '../../src/output/reporter.ts';
 import { adminQuery, freshMysql, freshPostgres, freshSqlite, type FreshDatabase } from '../support/databases.ts';
 import { seedAwkwardData, sqlitePath, tableChecksums, type DatabaseKind } from '../support/fixtures.ts';
 import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
@@ -175,6 +176,18 @@ describe('restore: a failure leaves the target as it was', () => {
     const result = await restoreBackup({ environment: 'dev', from: backup.backup_id }, workspace.ctx());
     expect(result).toMatchObject({ status: 'error', error_code: 'RESTORE_FAILED', result: { differences: ['table Mixed Case has 300 rows, 301 were recorded'], target_changed: false } });
     expect(await tableChecksums('sqlite', db.url)).toEqual(before);
+  });
+
+  it('Ctrl-C during the load cancels: the scratch copy is dropped and the target is untouched', async () => {
+    const { db, workspace, backup } = await backedUp('sqlite');
+    await mutate('sqlite', db.url);
+    const before = await tableChecksums('sqlite', db.url);
+    const controller = new AbortController();
+    const reporter = { ...silentReporter(), step: (message: string) => void (message.startsWith('Restoring into') && controller.abort()) };
+    const result = await restoreBackup({ environment: 'dev', from: backup.backup_id }, workspace.ctx({ reporter, signal: controller.signal }));
+    expect(result).toMatchObject({ status: 'error', error_code: 'CANCELLED' });
+    expect(await tableChecksums('sqlite', db.url)).toEqual(before);
+    expect((await readdir(path.dirname(db.name))).filter((name) => name.includes('__faber_'))).toEqual([]);
   });
 
   it('a corrupt backup is refused before anything happens: no safety backup, target untouched', async () => {

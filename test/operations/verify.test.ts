@@ -5,7 +5,7 @@ import type { BackupEntry } from '../../src/catalog/schema.ts';
 import { createBackup, type BackupResultData } from '../../src/operations/backup.ts';
 import { verifyBackup, type VerifyResultData } from '../../src/operations/verify.ts';
 import type { OperationResult } from '../../src/output/result.ts';
-import { adminQuery, freshPostgres, freshSqlite, type FreshDatabase } from '../support/databases.ts';
+import { adminQuery, adminUrl, freshPostgres, freshSqlite, type FreshDatabase } from '../support/databases.ts';
 import { seedAwkwardData } from '../support/fixtures.ts';
 import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
 
@@ -151,15 +151,20 @@ describe('verify-backup --deep: restore drill', () => {
     expect(await entryOf(workspace, backup.backup_id)).toMatchObject({ status: 'verification_failed', verification: { integrity_check: 'passed', restore_test: { status: 'failed' } } });
   });
 
-  it('passes a good PostgreSQL backup on the same server and drops the scratch database', async () => {
+  it('passes a good PostgreSQL backup on the server named by verify.connection_string_env and drops the scratch database', async () => {
     const db = await track(freshPostgres());
     await seedAwkwardData('postgresql', db.url);
-    const workspace = await makeWorkspace({ database: { provider: 'postgresql', migration_tool: 'prisma' }, backup: { format: 'custom' } }, { DEV_DATABASE_URL: db.url });
+    const workspace = await makeWorkspace(
+      { database: { provider: 'postgresql', migration_tool: 'prisma' }, backup: { format: 'custom' }, verify: { connection_string_env: 'DRILL_DATABASE_URL' } },
+      { DEV_DATABASE_URL: db.url },
+    );
     const backup = ok(await createBackup({ environment: 'dev' }, workspace.ctx())) as BackupResultData;
-    const result = ok(await verifyBackup({ environment: 'dev', deep: true }, workspace.ctx()));
+    // Only the drill server's variable is set: the environment's own database is not needed.
+    const drillEnv = { PATH: process.env.PATH, DRILL_DATABASE_URL: adminUrl('postgresql') };
+    const result = ok(await verifyBackup({ environment: 'dev', deep: true }, workspace.ctx({ env: drillEnv })));
     expect(result.backups[0]?.restore_test).toMatchObject({ status: 'passed' });
     expect((await entryOf(workspace, backup.backup_id)).verification.restore_test?.status).toBe('passed');
-    const leftovers = await adminQuery('postgresql', [`SELECT datname FROM pg_database WHERE datname LIKE '${db.name}__faber_%'`]);
+    const leftovers = await adminQuery('postgresql', [`SELECT datname FROM pg_database WHERE datname LIKE 'postgres\\_\\_faber\\_verify\\_%'`]);
     expect(leftovers).toEqual([]);
   });
 });
