@@ -92,7 +92,12 @@ async function removeCatalogEntry(catalog: Catalog, id: string, force: boolean |
   await catalog.update((entries) => {
     const index = entries.findIndex((entry) => entry.backup_id === id);
     const current = entries[index];
-    if (current === undefined) throw new FaberError('BACKUP_NOT_FOUND', `Backup ${id} was removed from the catalog by another process`, { result: { backup_id: id } });
+    if (current === undefined) {
+      throw new FaberError('BACKUP_NOT_FOUND', `Backup ${id} was removed from the catalog by another process`, {
+        result: { backup_id: id },
+        suggestions: [`List what is left: nx run ${scope.project}:list-backups${scope.environment ? `:${scope.environment}` : ''}`],
+      });
+    }
     // Pinned while we were asking for confirmation.
     refuseIfPinned(current, force, scope);
     entries.splice(index, 1);
