@@ -19,7 +19,8 @@ export interface BackupOptions {
 
 const backupOptionsSchema = z.object({
   environment: z.string().min(1).optional(),
-  label: z.string().max(200).optional(),
+  // An empty --label is a mistake (an unset variable in `--label=$LABEL`), not a wish for no label.
+  label: z.string().min(1, 'an empty label; give one with letters or digits, or leave --label out').max(200).optional(),
   reason: z.string().max(500).optional(),
   compression: z.union([z.boolean(), z.enum(COMPRESSIONS)]).optional(),
   format: z.enum(FORMATS).optional(),
