@@ -111,7 +111,7 @@ export interface ToolCredentials {
 export async function mysqlToolCredentials(base: NodeJS.ProcessEnv, connection: ConnectionInfo, tempDirectory: string): Promise<ToolCredentials> {
   const env = { ...base };
   for (const variable of INHERITED_CONNECTION_VARIABLES) delete env[variable];
-  const file = await writeSecretFile(tempDirectory, 'faber-my', optionFileText(connection));
+  const file = await writeSecretFile(tempDirectory, 'my', optionFileText(connection));
   return { env, firstArgument: `--defaults-extra-file=${file.path}`, file };
 }
 

@@ -143,7 +143,7 @@ export async function postgresToolEnv(
     // A passfile cannot hold a line break; the environment is private to the child and its user.
     return { env: { ...env, PGPASSWORD: connection.password }, passfile: undefined };
   }
-  const passfile = await writeSecretFile(tempDirectory, 'faber-pgpass', passfileLine(connection.password));
+  const passfile = await writeSecretFile(tempDirectory, 'pgpass', passfileLine(connection.password));
   env.PGPASSFILE = passfile.path;
   return { env, passfile };
 }

@@ -20,6 +20,7 @@ import type {
 import type { HandlerOptions } from './index.ts';
 import { quoteIdentifier, readMigrationState, type SqlReader } from './migrations.ts';
 import { randomTag } from './names.ts';
+import { ownedFileName, sweepAbandonedFiles } from './secret-file.ts';
 
 /**
  * SQLite through node:sqlite, no external tool.
@@ -173,7 +174,8 @@ export class SqliteHandler implements DatabaseHandler {
     throwIfAborted(request.signal, 'The backup');
     this.extension(request.format);
     await mkdir(this.#options.tempDirectory, { recursive: true, mode: 0o700 });
-    const copy = path.join(this.#options.tempDirectory, `faber-sqlite-${process.pid}-${randomTag()}.sqlite`);
+    await sweepAbandonedFiles(this.#options.tempDirectory);
+    const copy = ownedFileName(this.#options.tempDirectory, 'sqlite', '.sqlite');
     try {
       await withDatabase(this.live.name, 'BACKUP_FAILED', (db) => backup(db, copy, { rate: ALL_PAGES }));
       throwIfAborted(request.signal, 'The backup');

@@ -1,11 +1,13 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifyMessage } from '../../src/handlers/failures.ts';
 import { siblingName } from '../../src/handlers/names.ts';
+import { sweepAbandonedFiles, writeSecretFile } from '../../src/handlers/secret-file.ts';
 import { findTool, requireTool, runTool, toolVersion, type ClientTool } from '../../src/handlers/tools.ts';
 import { expectFaberError } from './helpers.ts';
 
@@ -156,5 +158,33 @@ describe('recognising failures and naming things', () => {
     const cut = siblingName('€'.repeat(30), '__faber_old_x', 63);
     expect(Buffer.byteLength(cut)).toBeLessThanOrEqual(63);
     expect(cut).toBe('€'.repeat(16) + '__faber_old_x');
+  });
+});
+
+describe('private files of killed runs', () => {
+  it('are swept once their process is gone and they are over a minute old; nothing else is touched', async () => {
+    const directory = path.join(work, 'sweep');
+    await mkdir(directory);
+    const deadPid = spawnSync('true').pid;
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    const files = {
+      deadOld: `faber-pgpass-${deadPid}-0a1b2c3d4e5f`,
+      deadOldCopy: `faber-sqlite-${deadPid}-0a1b2c3d4e5f.sqlite`,
+      deadRecent: `faber-my-${deadPid}-abcdefabcdef`,
+      aliveOld: `faber-my-1-abcdefabcdef`,
+      unrelated: `notes-${deadPid}.txt`,
+    };
+    for (const [key, name] of Object.entries(files)) {
+      await writeFile(path.join(directory, name), 'x');
+      if (key !== 'deadRecent') await utimes(path.join(directory, name), hourAgo, hourAgo);
+    }
+    await sweepAbandonedFiles(directory);
+    expect((await readdir(directory)).sort()).toEqual([files.aliveOld, files.deadRecent, files.unrelated].sort());
+
+    const secret = await writeSecretFile(directory, 'pgpass', 'secret');
+    expect(path.basename(secret.path)).toMatch(new RegExp(`^faber-pgpass-${process.pid}-[0-9a-f]{12}$`));
+    await secret.remove();
+    await secret.remove();
+    expect(existsSync(secret.path)).toBe(false);
   });
 });
