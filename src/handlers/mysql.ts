@@ -25,7 +25,7 @@ import {
   type MysqlSession,
 } from './mysql-support.ts';
 import { randomTag, siblingName, urlWithDatabase } from './names.ts';
-import { findTool, requireTool, runTool, toolVersion, type ClientTool, type ToolRun } from './tools.ts';
+import { dumpSession, findTool, requireTool, runTool, toolVersion, type ClientTool, type ToolRun } from './tools.ts';
 
 /**
  * MySQL and MariaDB: mysql2 for queries; mariadb-dump/mysqldump and the mariadb/mysql client
@@ -127,17 +127,7 @@ export class MysqlHandler implements DatabaseHandler {
       failureCode: 'BACKUP_FAILED',
       stdout: 'pipe',
     });
-    const finished = run.done.finally(() => credentials.file.remove());
-    finished.catch(() => {});
-    return {
-      stream: run.stdout,
-      snapshot,
-      finished,
-      dispose: async () => {
-        run.kill();
-        await finished.catch(() => {});
-      },
-    };
+    return dumpSession(run, snapshot, () => credentials.file.remove());
   }
 
   async restore(target: DatabaseTarget, request: RestoreRequest): Promise<void> {

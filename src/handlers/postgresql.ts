@@ -28,7 +28,8 @@ import {
   quotePostgresLiteral as quoteLiteral,
   secretsOf,
 } from './postgresql-support.ts';
-import { requireTool, runTool, toolVersion, type ClientTool } from './tools.ts';
+import type { SecretFile } from './secret-file.ts';
+import { dumpSession, requireTool, runTool, toolVersion, type ClientTool } from './tools.ts';
 
 /**
  * PostgreSQL: `pg` for queries, pg_dump/pg_restore/psql for dumps and restores.
@@ -106,41 +107,30 @@ export class PostgresHandler implements DatabaseHandler {
     const pgDump = requireTool('pg_dump', this.#options.env);
     const formatArguments = dumpFormatArguments(request);
     const client = await this.#connect(this.live);
-    let cleanup = once(async () => {
+    let passfile: SecretFile | undefined;
+    // The snapshot must outlive pg_dump (its workers import it): the transaction ends only here.
+    const release = async () => {
+      await client.query('COMMIT').catch(() => {});
       await client.end().catch(() => {});
-    });
+      await passfile?.remove();
+    };
     try {
       const reader = postgresReader(client, this.#connection, this.live.display);
       const snapshotId = await exportSnapshot(reader);
       const snapshot = await readSnapshot(reader, request.migrations);
       throwIfAborted(request.signal, 'The backup');
-      const { env, passfile } = await postgresToolEnv(this.#options.env, this.#connection, this.live.name, this.#options.tempDirectory);
-      cleanup = once(async () => {
-        // The snapshot must outlive pg_dump (its workers import it); only then end the transaction.
-        await client.query('COMMIT').catch(() => {});
-        await client.end().catch(() => {});
-        await passfile?.remove();
-      });
+      const toolEnv = await postgresToolEnv(this.#options.env, this.#connection, this.live.name, this.#options.tempDirectory);
+      passfile = toolEnv.passfile;
       const run = runTool(pgDump, ['--no-password', `--snapshot=${snapshotId}`, ...formatArguments], {
-        env,
+        env: toolEnv.env,
         signal: request.signal,
         secrets: this.#secrets,
         failureCode: 'BACKUP_FAILED',
         stdout: request.format === 'directory' ? 'ignore' : 'pipe',
       });
-      const finished = run.done.finally(cleanup);
-      finished.catch(() => {});
-      return {
-        stream: run.stdout,
-        snapshot,
-        finished,
-        dispose: async () => {
-          run.kill();
-          await finished.catch(() => {});
-        },
-      };
+      return dumpSession(run, snapshot, release);
     } catch (error) {
-      await cleanup();
+      await release();
       throw error;
     }
   }
@@ -301,11 +291,6 @@ export class PostgresHandler implements DatabaseHandler {
       await reader.query('SELECT pg_terminate_backend($1)', [session.pid]);
     }
   }
-}
-
-function once(action: () => Promise<void>): () => Promise<void> {
-  let running: Promise<void> | undefined;
-  return () => (running ??= action());
 }
 
 function unsupportedFormat(format: string): FaberError {

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { FaberError, type ErrorCode } from '../output/errors.ts';
 import { cancelled, toolFailure } from './failures.ts';
+import type { DatabaseSnapshot, DumpSession } from './handler.ts';
 
 /**
  * Client tools (pg_dump, mariadb-dump, ...): found on the PATH of the environment the handler
@@ -229,6 +230,24 @@ export function runTool(tool: ClientTool, args: readonly string[], options: Tool
       if (subprocess.exitCode !== null || subprocess.signalCode !== null) return;
       stoppedByUs = true;
       subprocess.kill('SIGTERM');
+    },
+  };
+}
+
+/**
+ * The DumpSession of a dump tool's run: `finished` settles after the tool exited and `release`
+ * (connections, credential files) ran; dispose stops the tool first.
+ */
+export function dumpSession(run: ToolRun, snapshot: DatabaseSnapshot, release: () => Promise<void>): DumpSession {
+  const finished = run.done.finally(release);
+  finished.catch(() => {});
+  return {
+    stream: run.stdout,
+    snapshot,
+    finished,
+    dispose: async () => {
+      run.kill();
+      await finished.catch(() => {});
     },
   };
 }
