@@ -232,6 +232,20 @@ describe('PostgresHandler secrets and cancellation', () => {
     expect(existsSync(passfile!)).toBe(false);
   });
 
+  it('a non-superuser owner restores its own custom-format backup, owners kept', async () => {
+    const dump = await dumpTo(userHandler, 'custom', work);
+    const scratch = userHandler.scratchTarget('verify');
+    await userHandler.createDatabase(scratch);
+    try {
+      await userHandler.restore(scratch, { format: 'custom', stream: createReadStream(dump.file!), signal: signal() });
+      expect(await tableChecksums('postgresql', databaseUrl(user.url, scratch.name))).toEqual(await tableChecksums('postgresql', user.url));
+      const [owner] = await adminQuery('postgresql', ["SELECT tableowner FROM pg_tables WHERE tablename = 'big'"], scratch.name);
+      expect(owner?.tableowner).toBe(new URL(user.url).username);
+    } finally {
+      await userHandler.dropDatabase(scratch);
+    }
+  });
+
   it('aborting mid-dump → CANCELLED, pg_dump is gone and the snapshot connection closed', async () => {
     const controller = new AbortController();
     const session = await userHandler.startDump({ format: 'custom', migrations: PRISMA_DEFAULT, signal: controller.signal });
