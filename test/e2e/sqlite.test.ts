@@ -155,4 +155,29 @@ describe('nx with @faber-db/nx on SQLite', () => {
     // The live production file is untouched by a restore elsewhere.
     expect(migrations(DATABASE_FILES.production)).toEqual([INIT_MIGRATION, ORDERS_MIGRATION]);
   });
+
+  it('--exclude-task-dependencies runs migrate without its safety backup (a caveat the README documents)', () => {
+    const before = catalog().length;
+
+    expectSuccess(ws.nx(['run', 'shop:migrate:production', '--exclude-task-dependencies']));
+
+    expect(migrateRuns(ws.read(MIGRATE_RUNS_LOG))).toEqual(['shop:production', 'shop:dev', 'shop:production']);
+    expect(catalog()).toHaveLength(before);
+  });
+
+  it('nx.json targetDefaults that turn caching on win over inferred targets, not over project.json (a caveat the README documents)', () => {
+    ws.write('apps/worker/project.json', { name: 'worker', projectType: 'application' });
+    ws.write(`apps/worker/${CONFIG_FILE}`, {
+      schema_version: '1.0',
+      database: { provider: 'sqlite' },
+      environments: { production: { connection_string_env: 'PROD_DATABASE_URL' } },
+    });
+    ws.write('nx.json', { ...ws.readJson<Record<string, unknown>>('nx.json'), targetDefaults: { backup: { cache: true } } });
+
+    const cacheOf = (project: string) =>
+      (JSON.parse(expectSuccess(ws.nx(['show', 'project', project, '--json'])).stdout) as { targets: Record<string, { cache?: boolean }> }).targets['backup']?.cache;
+
+    expect(cacheOf('worker')).toBe(true);
+    expect(cacheOf('shop')).toBe(false);
+  });
 });
