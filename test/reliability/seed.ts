@@ -1,3 +1,4 @@
+import mysql from 'mysql2/promise';
 import pg from 'pg';
 
 /**
@@ -16,6 +17,19 @@ export async function seedBulk(url: string, megabytes: number, table = 'bulk'): 
     await client.query(`ALTER TABLE ${table} ADD PRIMARY KEY (id)`);
   } finally {
     await client.end();
+  }
+}
+
+/** The same for MariaDB/MySQL, with MariaDB's sequence engine. */
+export async function seedBulkMysql(url: string, megabytes: number, table = 'bulk'): Promise<void> {
+  const rows = Math.round((megabytes * 1024 * 1024) / 140);
+  const connection = await mysql.createConnection({ uri: url });
+  try {
+    await connection.query(
+      `CREATE TABLE ${table} (id INT PRIMARY KEY, payload VARCHAR(200)) SELECT seq AS id, CONCAT(MD5(seq), REPEAT('x', 100)) AS payload FROM seq_1_to_${rows}`,
+    );
+  } finally {
+    await connection.end();
   }
 }
 
