@@ -26,6 +26,8 @@ import { BACKUP_DIRECTORY, CATALOG_FILE, createWorkspace, describeRun, expectSuc
 const PROJECTS = ['api', 'web'] as const;
 type Project = (typeof PROJECTS)[number];
 const URL_VARIABLE: Record<Project, string> = { api: 'API_DATABASE_URL', web: 'WEB_DATABASE_URL' };
+const PLAN_MIGRATION = '20250301000000_add_plan';
+const PLAN_MIGRATION_SQL = "ALTER TABLE users ADD COLUMN plan TEXT NOT NULL DEFAULT 'free';\n";
 
 interface Catalog {
   backups: BackupEntry[];
@@ -139,5 +141,24 @@ describe('nx with @faber-db/nx in a workspace of two projects', () => {
     expect(runs()).toEqual(['web:production']);
     expect(await appliedMigrations(databases.web)).toEqual([INIT_MIGRATION, ORDERS_MIGRATION]);
     expect(await appliedMigrations(databases.api)).toEqual([INIT_MIGRATION]);
+  });
+
+  it('affected: two projects with new migrations are both backed up (in parallel) and both migrated', async () => {
+    const base = ws.git('rev-parse', 'HEAD').trim();
+    ws.write(`apps/api/prisma/migrations/${ORDERS_MIGRATION}/migration.sql`, ORDERS_MIGRATION_SQL);
+    ws.write(`apps/web/prisma/migrations/${PLAN_MIGRATION}/migration.sql`, PLAN_MIGRATION_SQL);
+    ws.commit('api: add orders; web: add plan');
+    const before = catalog().length;
+
+    const run = ws.nx(['affected', '-t', 'migrate', '-c', 'production', `--base=${base}`, '--head=HEAD', '--parallel=2']);
+
+    const added = catalog().slice(before);
+    expect(added.map((entry) => [entry.project, entry.reason, entry.migrations.applied_count]).sort()).toEqual([
+      ['api', 'pre-migration', 1],
+      ['web', 'pre-migration', 2],
+    ]);
+    expect(run.status, describeRun(run)).toBe(0);
+    expect(await appliedMigrations(databases.api)).toEqual([INIT_MIGRATION, ORDERS_MIGRATION]);
+    expect(await appliedMigrations(databases.web)).toEqual([INIT_MIGRATION, ORDERS_MIGRATION, PLAN_MIGRATION]);
   });
 });
