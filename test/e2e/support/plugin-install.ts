@@ -17,7 +17,8 @@ const CACHE_ROOT = path.join(tmpdir(), 'faber-e2e-install');
 /** Files the package build does not read: a change there must not cost a reinstall. */
 const NOT_PACKAGE_SOURCES = /^(test|bench|examples|\.ci)\//;
 const LOCK_STALE_MS = 3 * 60_000;
-const PRUNE_AFTER_MS = 24 * 60 * 60_000;
+/** Installs of other source states unused this long go (a test file uses its install for a minute or two). */
+const PRUNE_AFTER_MS = 30 * 60_000;
 
 function installedVersion(name: string): string {
   const manifest = JSON.parse(readFileSync(path.join(REPO, 'node_modules', name, 'package.json'), 'utf-8')) as { version: string };
@@ -80,12 +81,13 @@ function install(tarball: string, directory: string): void {
   );
 }
 
-/** Removes installs of older source states that nobody has touched for a day. */
+/** Removes installs of other source states (about 100 MB each) that nobody has used for a while. */
 function pruneOldInstalls(current: string): void {
   for (const name of readdirSync(CACHE_ROOT)) {
     const entry = path.join(CACHE_ROOT, name);
     if (name === current || name.startsWith(`${current}.`)) continue;
-    if (Date.now() - statSync(entry).mtimeMs > PRUNE_AFTER_MS) rmSync(entry, { recursive: true, force: true });
+    const modified = statSync(entry, { throwIfNoEntry: false })?.mtimeMs;
+    if (modified !== undefined && Date.now() - modified > PRUNE_AFTER_MS) rmSync(entry, { recursive: true, force: true });
   }
 }
 
