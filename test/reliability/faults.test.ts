@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import fs, { mkdtempSync, readlinkSync, rmSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, open, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -211,15 +212,61 @@ async function terminateDump(database: string): Promise<number> {
   }
 }
 
-describe('the disk fills up mid-dump (a real 2 MB tmpfs)', () => {
+/**
+ * A real 2 MB tmpfs when this machine lets the test mount one (root, no sandbox in the way);
+ * otherwise the write layer fails with ENOSPC after 2 MB, and the test's name says so.
+ */
+const TMPFS_BYTES = 2 * MB;
+const canMountTmpfs = probeTmpfsMount();
+
+function probeTmpfsMount(): boolean {
+  const probe = mkdtempSync(path.join(tmpdir(), 'faber-mount-probe-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { stdio: 'ignore' });
+    execFileSync('umount', [probe], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
+  }
+}
+
+async function smallDisk(): Promise<string> {
+  const mountPoint = await mkdtemp(path.join(tmpdir(), 'faber-full-'));
+  cleanups.push(() => rm(mountPoint, { recursive: true, force: true }));
+  if (canMountTmpfs) {
+    await execFileAsync('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_BYTES},mode=0700`, 'tmpfs', mountPoint]);
+    cleanups.push(() => execFileAsync('umount', [mountPoint]));
+  } else {
+    failWritesAfter(TMPFS_BYTES, mountPoint);
+  }
+  return mountPoint;
+}
+
+/** Simulated full disk: writes to files under `directory` fail with ENOSPC once `bytes` were written there. */
+function failWritesAfter(bytes: number, directory: string): void {
+  let written = 0;
+  const enospc = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+  const underDirectory = (fd: number) => readlinkSync(`/proc/self/fd/${fd}`).startsWith(directory);
+  const realWrite = fs.write;
+  const realWritev = fs.writev;
+  vi.spyOn(fs, 'write').mockImplementation(((fd: number, buffer: Buffer, ...rest: unknown[]) => {
+    const callback = rest[rest.length - 1] as (error: Error | null) => void;
+    if (underDirectory(fd) && (written += buffer.length) > bytes) return void process.nextTick(callback, enospc());
+    return (realWrite as (...args: unknown[]) => void)(fd, buffer, ...rest);
+  }) as typeof fs.write);
+  vi.spyOn(fs, 'writev').mockImplementation(((fd: number, buffers: Buffer[], ...rest: unknown[]) => {
+    const callback = rest[rest.length - 1] as (error: Error | null) => void;
+    const length = buffers.reduce((sum, buffer) => sum + buffer.length, 0);
+    if (underDirectory(fd) && (written += length) > bytes) return void process.nextTick(callback, enospc());
+    return (realWritev as (...args: unknown[]) => void)(fd, buffers, ...rest);
+  }) as typeof fs.writev);
+}
+
+describe(canMountTmpfs ? 'the disk fills up mid-dump (a real 2 MB tmpfs)' : 'the disk fills up mid-dump (ENOSPC simulated at the write layer: this machine cannot mount a tmpfs)', () => {
   it('the disk fills after the pre-check (another writer took the space) → INSUFFICIENT_DISK_SPACE, nothing left, nothing recorded', async () => {
-    const mountPoint = await mkdtemp(path.join(tmpdir(), 'faber-full-'));
-    await execFileAsync('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0700', 'tmpfs', mountPoint]);
-    cleanups.push(async () => {
-      await execFileAsync('umount', [mountPoint]);
-      await rm(mountPoint, { recursive: true, force: true });
-    });
-    const backups = path.join(mountPoint, 'backups');
+    const backups = path.join(await smallDisk(), 'backups');
     await mkdir(backups);
     const workspace = await workspaceFor({ directory: backups });
     // The pre-check is told there is room, as it would be just before another process filled the disk.
