@@ -110,7 +110,7 @@ describe('running client tools', () => {
     setTimeout(() => controller.abort(), 100);
     const started = Date.now();
     await expectFaberError(run.done, 'CANCELLED');
-    expect(Date.now() - started).toBeLessThan(2000);
+    expect(Date.now() - started).toBeLessThan(20_000); // the sleep would take 30 s
     expect(existsSync(`/proc/${run.pid}`)).toBe(false);
   });
 
