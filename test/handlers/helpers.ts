@@ -63,11 +63,25 @@ export async function childProcesses(name: string): Promise<number[]> {
   return infos.filter((info): info is ProcessInfo => info?.parent === process.pid && info.name === name).map((info) => info.pid);
 }
 
+/** True once exec has finished setting up the process: its argv and environment are readable. */
+async function execComplete(pid: number): Promise<boolean> {
+  try {
+    const [cmdline, environ] = await Promise.all([readFile(`/proc/${pid}/cmdline`), readFile(`/proc/${pid}/environ`)]);
+    return cmdline.length > 0 && environ.length > 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The pid of a child of this test process with the given command name. The kernel renames a
+ * process before it maps its argv and environment, so wait for those too.
+ */
 export async function waitForChild(name: string, timeoutMs = 10_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const [pid] = await childProcesses(name);
-    if (pid) return pid;
+    if (pid && (await execComplete(pid))) return pid;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   throw new Error(`No child process named ${name} appeared within ${timeoutMs} ms`);
