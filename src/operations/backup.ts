@@ -19,6 +19,7 @@ import { compressionSuffix, DEFAULT_ZSTD_LEVEL } from '../pipeline/compression.t
 import { directoryDigest, verifyBackupFile, type VerifyReport } from '../pipeline/verify.ts';
 import { hashDirectory } from '../pipeline/directory.ts';
 import { backupId, slugLabel } from '../util/ids.ts';
+import { reserveId } from '../catalog/reservations.ts';
 import { faultPoint, faultPointPast } from '../util/fault.ts';
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.ts';
 import { parseBackupOptions, type BackupOptions } from './backup-options.ts';
@@ -90,6 +91,7 @@ export async function createBackup(
 
 interface Plan {
   id: string;
+  release: () => Promise<void>;
   label: string | null;
   reason: string | null;
   format: StoredFormat;
@@ -123,7 +125,7 @@ async function backupWith(
   await confirmIfRequired(ctx, workspace, server, options);
 
   run.signal.throwIfAborted();
-  const plan = await reserveBackupId(directory, now, label, handler, format, compression);
+  const plan = await reserveBackupId(workspace.backupRoot, directory, now, label, handler, format, compression);
   faultPoint('backup:reserved');
   ctx.reporter.step(`Backup ID generated: ${plan.id}`);
   const finish = {
@@ -163,7 +165,7 @@ async function backupWith(
     return success(scope, result, `Backup created successfully for ${entry.environment}`);
   } catch (error) {
     await rm(finish.partialPath, { recursive: true, force: true });
-    await discardIfUnrecorded(workspace, finish);
+    if (await discardIfUnrecorded(workspace, finish)) await finish.release();
     throw error;
   }
 }
@@ -172,14 +174,15 @@ async function backupWith(
  * A failure after the rename (the catalog could not be written: lock timeout, full disk, I/O
  * error) must not leave a file and manifest that no entry describes: a rebuild from manifests
  * would later record a backup this run reported as failed. They stay only if the entry did reach
- * the catalog file (a failure after its rename).
+ * the catalog file (a failure after its rename). True when nothing of the backup is left.
  */
-async function discardIfUnrecorded(workspace: Workspace, plan: Plan): Promise<void> {
+async function discardIfUnrecorded(workspace: Workspace, plan: Plan): Promise<boolean> {
   const text = await readFile(workspace.catalog.catalogPath, 'utf8').catch(() => undefined);
   const onDisk = text === undefined ? undefined : parseCatalog(text);
-  if (onDisk?.kind === 'valid' && onDisk.entries.some((entry) => entry.backup_id === plan.id)) return;
+  if (onDisk?.kind === 'valid' && onDisk.entries.some((entry) => entry.backup_id === plan.id)) return false;
   await rm(plan.finalPath, { recursive: true, force: true });
   await rm(path.join(plan.directory, `${plan.id}${MANIFEST_SUFFIX}`), { force: true });
+  return true;
 }
 
 /** SQLite backups are database files whatever format the config names; MySQL has only SQL dumps. */
@@ -248,27 +251,41 @@ async function confirmIfRequired(ctx: OperationContext, workspace: Workspace, se
 }
 
 /**
- * Picks the first free id and claims it by creating its .partial file (or directory)
- * exclusively, so two backups started in the same second never share an id.
+ * Picks the first free id (`-2`, `-3`, … within the same second) and claims it: unique across the
+ * catalog, and its .partial file (or directory) created exclusively.
  */
-async function reserveBackupId(directory: string, now: Date, label: string | null, handler: DatabaseHandler, format: StoredFormat, compression: Compression) {
+async function reserveBackupId(backupRoot: string, directory: string, now: Date, label: string | null, handler: DatabaseHandler, format: StoredFormat, compression: Compression) {
   const base = backupId(now, label);
   const existing = new Set(await readdir(directory));
-  for (let n = 1; n < 1000; n++) {
-    const id = n === 1 ? base : `${base}-${n}`;
+  const candidates = function* () {
+    for (let n = 1; n < 1000; n++) yield n === 1 ? base : `${base}-${n}`;
+  };
+  const claimPartial = async (id: string): Promise<boolean> => {
     const names = fileNames(id, handler, format, compression);
-    if (existing.has(names.final) || existing.has(names.partial) || existing.has(`${id}.manifest.json`)) continue;
+    if (existing.has(names.final) || existing.has(names.partial) || existing.has(`${id}${MANIFEST_SUFFIX}`)) return false;
     const partialPath = path.join(directory, names.partial);
     try {
       if (format === 'directory') await mkdir(partialPath, { mode: 0o700 });
       else await (await open(partialPath, 'wx', 0o600)).close();
+      return true;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw error;
     }
-    return { id, label, format, compression, directory, finalPath: path.join(directory, names.final), partialPath };
-  }
-  throw new FaberError('BACKUP_FAILED', `No free backup id for ${base}`);
+  };
+  const reservation = await reserveId(backupRoot, candidates(), claimPartial);
+  if (!reservation) throw new FaberError('BACKUP_FAILED', `No free backup id for ${base}`);
+  const names = fileNames(reservation.id, handler, format, compression);
+  return {
+    id: reservation.id,
+    release: reservation.release,
+    label,
+    format,
+    compression,
+    directory,
+    finalPath: path.join(directory, names.final),
+    partialPath: path.join(directory, names.partial),
+  };
 }
 
 function fileNames(id: string, handler: DatabaseHandler, format: StoredFormat, compression: Compression) {
