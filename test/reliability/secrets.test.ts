@@ -156,7 +156,7 @@ async function expectNothingLeaks(watched: Watched, workspace: TestWorkspace, us
   for (const name of await filesUnder(workspace.backupRoot)) {
     const file = path.join(workspace.backupRoot, name);
     if (!(await stat(file)).isFile()) continue;
-    expect(name, 'only backups, manifests and the catalog remain').toMatch(/\.(sql|sql\.zst|manifest\.json)$|^backups\.json$/);
+    expect(name, 'only backups, manifests, id claims and the catalog remain').toMatch(/\.(sql|sql\.zst|manifest\.json)$|^backups\.json$|^\.reservations\//);
     if (name.endsWith('.json')) expectNoSecret(await readFile(file, 'utf8'), user.password, name);
   }
 }
