@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nxEnvironment } from '../e2e/support/workspace.ts';
 
 /**
  * The plugin as real Nx loads it: a hand-written workspace whose nx.json points at the plugin
@@ -15,18 +16,6 @@ const PLUGIN_SOURCE = join(REPO, 'src/plugin/create-nodes.ts');
 const NX_BIN = join(REPO, 'node_modules/nx/dist/bin/nx.js');
 const CONFIG = '.fractary/plugins/faber-db/config.json';
 
-function nxEnvironment(): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('NX_')));
-  return {
-    ...env,
-    NX_DAEMON: 'false',
-    NX_NO_CLOUD: 'true',
-    NX_TUI: 'false',
-    NX_INTERACTIVE: 'false',
-    NODE_OPTIONS: '--disable-warning=MODULE_TYPELESS_PACKAGE_JSON',
-  };
-}
-
 describe('the plugin in a real Nx workspace', () => {
   let root: string;
 
@@ -36,7 +25,7 @@ describe('the plugin in a real Nx workspace', () => {
   }
 
   function nx(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-    const result = spawnSync(process.execPath, [NX_BIN, ...args], { cwd: root, env: nxEnvironment(), encoding: 'utf-8' });
+    const result = spawnSync(process.execPath, [NX_BIN, ...args], { cwd: root, env: nxEnvironment({ NODE_OPTIONS: '--disable-warning=MODULE_TYPELESS_PACKAGE_JSON' }), encoding: 'utf-8' });
     return { status: result.status, stdout: result.stdout, stderr: result.stderr };
   }
 
