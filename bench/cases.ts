@@ -1,0 +1,220 @@
+/** What is measured: each case runs once per round and returns one sample. */
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { measureCommand, type Measured } from './measure.ts';
+import { mysqlArgs, pgArgs, psql, type Services } from './services.ts';
+import { nxEnv, type BenchWorkspace } from './workspace.ts';
+
+export interface Sample {
+  wallMs: number;
+  sizeBytes: number | null;
+  peakRssBytes: number | null;
+  /** Extra facts (process wall, CPU seconds) kept in the JSON. */
+  detail?: Record<string, number | string>;
+}
+
+export interface BenchCase {
+  id: string;
+  label: string;
+  /** The case whose median wall time this one's is divided by. */
+  baseline?: string;
+  run(): Promise<Sample>;
+}
+
+export interface BenchGroup {
+  title: string;
+  cases: BenchCase[];
+}
+
+export interface BenchContext {
+  repo: string;
+  services: Services;
+  workspace: BenchWorkspace;
+  /** Where raw tool output goes (inside the workspace, removed with it). */
+  workDir: string;
+  /** Connection URLs our operations read, by variable name. */
+  urls: Record<string, string>;
+  /** The newest backup each project made through the API, for verify and restore. */
+  latestBackup: Map<string, string>;
+}
+
+interface ChildReport {
+  durationMs: number;
+  processMs: number;
+  maxRssBytes: number;
+  cpuSeconds: number;
+  result: { status: string; error_code?: string; error?: string; result?: Record<string, unknown> };
+}
+
+/** Runs one API operation in a fresh process (bench/operation-child.mjs). */
+export async function runOperationChild(ctx: BenchContext, operation: string, projectName: string, options: Record<string, unknown>): Promise<ChildReport> {
+  const child = path.join(ctx.repo, 'bench', 'operation-child.mjs');
+  const request = { operation, workspaceRoot: ctx.workspace.root, projectName, projectRoot: ctx.workspace.projectRoot(projectName), options };
+  const result = await execa(process.execPath, [child, JSON.stringify(request)], { env: { ...process.env, ...ctx.urls }, reject: false, stdin: 'ignore' });
+  const line = String(result.stdout).trim().split('\n').at(-1) ?? '';
+  let report: ChildReport;
+  try {
+    report = JSON.parse(line) as ChildReport;
+  } catch {
+    throw new Error(`${operation} (${projectName}) crashed: ${String(result.stderr).trim().split('\n').slice(-5).join(' | ')}`);
+  }
+  if (report.result.status !== 'success') throw new Error(`${operation} (${projectName}) failed: ${report.result.error_code}: ${report.result.error}`);
+  return report;
+}
+
+function childSample(report: ChildReport, sizeBytes: number | null): Sample {
+  return {
+    wallMs: report.durationMs,
+    sizeBytes,
+    peakRssBytes: report.maxRssBytes,
+    detail: { processMs: Math.round(report.processMs), cpuSeconds: Number(report.cpuSeconds.toFixed(2)) },
+  };
+}
+
+function fileSample(measured: Measured, file: string): Sample {
+  return { wallMs: measured.wallMs, sizeBytes: statSync(file).size, peakRssBytes: measured.peakRssBytes };
+}
+
+/** Our backup through the API; remembers the id for verify and restore. */
+export function apiBackupCase(ctx: BenchContext, id: string, project: string, environment: string, baseline: string): BenchCase {
+  return {
+    id,
+    label: `faber backup (API, ${project})`,
+    baseline,
+    async run() {
+      const report = await runOperationChild(ctx, 'backup', project, { environment });
+      const data = report.result.result ?? {};
+      ctx.latestBackup.set(`${project}:${environment}`, String(data.backup_id));
+      return childSample(report, Number(data.size_bytes));
+    },
+  };
+}
+
+/** `nx run <project>:backup:<environment>` in the bench workspace: Nx start-up, graph, executor and all. */
+export function nxBackupCase(ctx: BenchContext, id: string, project: string, environment: string, baseline: string): BenchCase {
+  const nx = path.join(ctx.repo, 'node_modules', '.bin', 'nx');
+  return {
+    id,
+    label: `nx run ${project}:backup:${environment}`,
+    baseline,
+    async run() {
+      const measured = await measureCommand(nx, ['run', `${project}:backup:${environment}`], { cwd: ctx.workspace.root, env: nxEnv(process.env, ctx.urls), extendEnv: false });
+      return { wallMs: measured.wallMs, sizeBytes: null, peakRssBytes: measured.peakRssBytes };
+    },
+  };
+}
+
+export function pgCases(ctx: BenchContext, prefix: string, database: string): { raw: BenchCase; gzip: BenchCase; custom: BenchCase } {
+  const rawFile = path.join(ctx.workDir, `${database}.sql`);
+  const gzipFile = path.join(ctx.workDir, `${database}.sql.gz`);
+  const customFile = path.join(ctx.workDir, `${database}.dump`);
+  const args = pgArgs(ctx.services);
+  return {
+    raw: {
+      id: `${prefix}.raw`,
+      label: 'pg_dump -f (plain, raw)',
+      run: async () => fileSample(await measureCommand('pg_dump', [...args, '-f', rawFile, database]), rawFile),
+    },
+    gzip: {
+      id: `${prefix}.gzip`,
+      label: 'pg_dump | gzip -6 (the original)',
+      baseline: `${prefix}.raw`,
+      run: async () => fileSample(await measureCommand('bash', ['-o', 'pipefail', '-c', `pg_dump ${args.join(' ')} ${database} | gzip -6 > '${gzipFile}'`]), gzipFile),
+    },
+    custom: {
+      id: `${prefix}.custom`,
+      label: 'pg_dump -Fc (default compression)',
+      baseline: `${prefix}.raw`,
+      run: async () => fileSample(await measureCommand('pg_dump', [...args, '-Fc', '-f', customFile, database]), customFile),
+    },
+  };
+}
+
+export function rawDumpPath(ctx: BenchContext, database: string): string {
+  return path.join(ctx.workDir, `${database}.sql`);
+}
+
+/** `psql -f` of the plain dump into a new database, with the flags our restore uses. */
+export function rawRestoreCase(ctx: BenchContext, id: string, database: string): BenchCase {
+  const target = 'faber_bench_restore_raw';
+  return {
+    id,
+    label: 'psql -f plain dump (raw)',
+    async run() {
+      await psql(ctx.services, 'postgres', `DROP DATABASE IF EXISTS ${target}; CREATE DATABASE ${target};`);
+      try {
+        const measured = await measureCommand('psql', [...pgArgs(ctx.services), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-f', rawDumpPath(ctx, database), '-d', target]);
+        return { wallMs: measured.wallMs, sizeBytes: null, peakRssBytes: measured.peakRssBytes };
+      } finally {
+        await psql(ctx.services, 'postgres', `DROP DATABASE IF EXISTS ${target}`);
+      }
+    },
+  };
+}
+
+/** Our restore through the API (verify, scratch database, load, check, swap) into a new database. */
+export function apiRestoreCase(ctx: BenchContext, id: string, project: string, fromEnvironment: string, targetDatabase: string, baseline: string): BenchCase {
+  return {
+    id,
+    label: `faber restore (API, ${project})`,
+    baseline,
+    async run() {
+      const from = ctx.latestBackup.get(`${project}:${fromEnvironment}`);
+      if (!from) throw new Error('no backup to restore (the API backup case did not run)');
+      await psql(ctx.services, 'postgres', `DROP DATABASE IF EXISTS ${targetDatabase}`);
+      try {
+        return childSample(await runOperationChild(ctx, 'restore', project, { environment: 'restore', from, yes: true }), null);
+      } finally {
+        await psql(ctx.services, 'postgres', `DROP DATABASE IF EXISTS ${targetDatabase}`);
+      }
+    },
+  };
+}
+
+export function apiVerifyCase(ctx: BenchContext, id: string, project: string, environment: string): BenchCase {
+  return {
+    id,
+    label: `faber verify-backup (API, ${project})`,
+    async run() {
+      const backupId = ctx.latestBackup.get(`${project}:${environment}`);
+      if (!backupId) throw new Error('no backup to verify (the API backup case did not run)');
+      return childSample(await runOperationChild(ctx, 'verify', project, { environment, backupId }), null);
+    },
+  };
+}
+
+export function mysqlRawCase(ctx: BenchContext, id: string, database: string): BenchCase {
+  const file = path.join(ctx.workDir, `${database}.mysql.sql`);
+  // The flags our MySQL handler passes, so both dumps do the same work.
+  const flags = ['--single-transaction', '--routines', '--triggers', '--events', '--hex-blob', '--default-character-set=utf8mb4', '--no-tablespaces'];
+  return {
+    id,
+    label: 'mariadb-dump (raw)',
+    run: async () => fileSample(await measureCommand('mariadb-dump', [...mysqlArgs(ctx.services), ...flags, `--result-file=${file}`, database]), file),
+  };
+}
+
+export function sqliteCopyCase(ctx: BenchContext, id: string, file: string): BenchCase {
+  const copy = path.join(ctx.workDir, path.basename(file));
+  return {
+    id,
+    label: 'cp database file (raw)',
+    run: async () => fileSample(await measureCommand('cp', [file, copy]), copy),
+  };
+}
+
+export function catalogCases(ctx: BenchContext, project: string, environment: string, entries: number): BenchCase[] {
+  return [
+    {
+      id: 'catalog.list',
+      label: `list-backups (API, ${entries.toLocaleString('en')} entries)`,
+      run: async () => childSample(await runOperationChild(ctx, 'list', project, { environment }), null),
+    },
+    {
+      id: 'catalog.cleanup',
+      label: `cleanup-backups --dryRun (API, ${entries.toLocaleString('en')} entries)`,
+      run: async () => childSample(await runOperationChild(ctx, 'cleanup', project, { environment, dryRun: true }), null),
+    },
+  ];
+}

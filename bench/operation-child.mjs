@@ -1,0 +1,45 @@
+/**
+ * Runs one operation of the programmatic API in its own process and reports, as one line of
+ * JSON, how long the call took and the process's peak RSS. Plain JavaScript importing the
+ * compiled package (dist/), as a program using @faber-db/nx would: a .ts file here would load
+ * Node's type stripper and add ~20 MB to the RSS that users never pay.
+ *
+ *   node bench/operation-child.mjs '{"operation":"backup","workspaceRoot":...,"projectName":...,"options":{...}}'
+ */
+import { cleanupBackups, createBackup, listBackups, restoreBackup, silentReporter, verifyBackup } from '../dist/src/index.js';
+
+const OPERATIONS = { backup: createBackup, restore: restoreBackup, verify: verifyBackup, list: listBackups, cleanup: cleanupBackups };
+
+/** The result without long lists (a list of 10 000 backups is not what the parent wants back). */
+function summary(result) {
+  if (result.status !== 'success') return { status: result.status, error_code: result.error_code, error: result.error };
+  const data = { ...result.result };
+  for (const [key, value] of Object.entries(data)) if (Array.isArray(value) && value.length > 20) data[key] = `${value.length} items`;
+  return { status: result.status, result: data };
+}
+
+const request = JSON.parse(process.argv[2] ?? '{}');
+const operation = OPERATIONS[request.operation];
+if (!operation) throw new Error(`unknown operation ${request.operation}`);
+const context = {
+  workspaceRoot: request.workspaceRoot,
+  projectName: request.projectName,
+  projectRoot: request.projectRoot,
+  env: process.env,
+  reporter: silentReporter(),
+  interactive: false,
+};
+const started = performance.now();
+const result = await operation(request.options ?? {}, context);
+const durationMs = performance.now() - started;
+const usage = process.resourceUsage();
+process.stdout.write(
+  `${JSON.stringify({
+    durationMs,
+    processMs: performance.now(),
+    maxRssBytes: usage.maxRSS * 1024,
+    cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6,
+    result: summary(result),
+  })}\n`,
+);
+process.exitCode = result.status === 'success' ? 0 : 1;

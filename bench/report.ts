@@ -1,0 +1,162 @@
+/** Summaries, the targets of issue 5, and the table (terminal and Markdown). */
+import type { BenchGroup, Sample } from './cases.ts';
+import { median } from './measure.ts';
+import type { CurvePoint } from './zstd-curve.ts';
+
+export interface CaseSummary {
+  id: string;
+  group: string;
+  label: string;
+  baseline: string | null;
+  runs: number;
+  wallMs: { median: number; min: number; max: number } | null;
+  ratio: number | null;
+  sizeBytes: number | null;
+  /** Largest over the runs. */
+  peakRssBytes: number | null;
+  error: string | null;
+  samples: Sample[];
+}
+
+export interface TargetCheck {
+  target: string;
+  measured: string;
+  met: boolean | null;
+}
+
+export function summarize(groups: readonly BenchGroup[], samples: Map<string, Sample[]>, errors: Map<string, string>): CaseSummary[] {
+  const summaries: CaseSummary[] = [];
+  for (const group of groups) {
+    for (const bench of group.cases) {
+      const runs = samples.get(bench.id) ?? [];
+      const walls = runs.map((sample) => sample.wallMs);
+      const sizes = runs.map((sample) => sample.sizeBytes).filter((size): size is number => size !== null);
+      const rss = runs.map((sample) => sample.peakRssBytes).filter((value): value is number => value !== null);
+      summaries.push({
+        id: bench.id,
+        group: group.title,
+        label: bench.label,
+        baseline: bench.baseline ?? null,
+        runs: runs.length,
+        wallMs: walls.length ? { median: median(walls), min: Math.min(...walls), max: Math.max(...walls) } : null,
+        ratio: null,
+        sizeBytes: sizes.length ? median(sizes) : null,
+        peakRssBytes: rss.length ? Math.max(...rss) : null,
+        error: errors.get(bench.id) ?? null,
+        samples: runs,
+      });
+    }
+  }
+  const byId = new Map(summaries.map((summary) => [summary.id, summary]));
+  for (const summary of summaries) {
+    const base = summary.baseline ? byId.get(summary.baseline)?.wallMs?.median : undefined;
+    if (base && summary.wallMs) summary.ratio = summary.wallMs.median / base;
+  }
+  return summaries;
+}
+
+const MB = 1024 * 1024;
+
+function seconds(ms: number): string {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(2)} s` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function megabytes(bytes: number | null): string {
+  return bytes === null ? '' : `${(bytes / MB).toFixed(bytes < 10 * MB ? 2 : 1)} MB`;
+}
+
+/** The issue's targets, judged from the medians of this run. */
+export function checkTargets(summaries: readonly CaseSummary[]): TargetCheck[] {
+  const get = (id: string) => summaries.find((summary) => summary.id === id);
+  const checks: TargetCheck[] = [];
+  const api = get('pg.api');
+  const gzip = get('pg.gzip');
+  if (api?.ratio != null) {
+    checks.push({ target: 'backup (API) ≤ 1.4× raw pg_dump -f', measured: `${api.ratio.toFixed(2)}×`, met: api.ratio <= 1.4 });
+  }
+  const nx = get('pg.nx');
+  if (nx?.ratio != null) {
+    checks.push({ target: 'backup (nx run) ≤ 1.4× raw pg_dump -f', measured: `${nx.ratio.toFixed(2)}×`, met: nx.ratio <= 1.4 });
+  }
+  if (api?.sizeBytes != null && gzip?.sizeBytes != null) {
+    checks.push({ target: 'backup size ≤ pg_dump | gzip -6', measured: `${megabytes(api.sizeBytes)} vs ${megabytes(gzip.sizeBytes)}`, met: api.sizeBytes <= gzip.sizeBytes });
+  }
+  if (api?.peakRssBytes != null) {
+    checks.push({ target: 'backup peak RSS < 150 MB', measured: megabytes(api.peakRssBytes), met: api.peakRssBytes < 150 * MB });
+  }
+  const small = get('pg-small.api');
+  if (api?.peakRssBytes != null && small?.peakRssBytes != null) {
+    const growth = api.peakRssBytes - small.peakRssBytes;
+    checks.push({
+      target: 'peak RSS does not grow with database size (within 10 MB)',
+      measured: `${megabytes(small.peakRssBytes)} → ${megabytes(api.peakRssBytes)} (${growth >= 0 ? '+' : ''}${megabytes(growth)})`,
+      met: growth < 10 * MB,
+    });
+  }
+  const restore = get('pg.restore.api');
+  if (restore?.ratio != null) {
+    checks.push({ target: 'restore ≤ 1.3× raw psql -f', measured: `${restore.ratio.toFixed(2)}×`, met: restore.ratio <= 1.3 });
+  }
+  const list = get('catalog.list');
+  if (list?.wallMs) checks.push({ target: 'list-backups over the large catalog < 0.5 s', measured: seconds(list.wallMs.median), met: list.wallMs.median < 500 });
+  const cleanup = get('catalog.cleanup');
+  if (cleanup?.wallMs) checks.push({ target: 'cleanup planning over the large catalog < 1 s', measured: seconds(cleanup.wallMs.median), met: cleanup.wallMs.median < 1000 });
+  const tinyNx = get('tiny.nx');
+  const tinyRaw = get('tiny.raw');
+  if (tinyNx?.wallMs && tinyRaw?.wallMs) {
+    const overhead = tinyNx.wallMs.median - tinyRaw.wallMs.median;
+    checks.push({ target: 'nx run overhead on a tiny database < 2 s', measured: `${seconds(overhead)} (nx run ${seconds(tinyNx.wallMs.median)} − pg_dump ${seconds(tinyRaw.wallMs.median)})`, met: overhead < 2000 });
+  }
+  return checks;
+}
+
+interface Column {
+  title: string;
+  align: 'left' | 'right';
+  value(summary: CaseSummary): string;
+}
+
+const COLUMNS: Column[] = [
+  { title: 'case', align: 'left', value: (s) => s.label },
+  { title: 'wall (median)', align: 'right', value: (s) => (s.error ? 'FAILED' : s.wallMs ? seconds(s.wallMs.median) : '') },
+  { title: 'min–max', align: 'right', value: (s) => (s.wallMs && s.runs > 1 ? `${(s.wallMs.min / 1000).toFixed(2)}–${(s.wallMs.max / 1000).toFixed(2)}` : '') },
+  { title: '× raw', align: 'right', value: (s) => (s.ratio === null ? (s.baseline ? '' : s.id.endsWith('.raw') ? '1.00' : '') : s.ratio.toFixed(2)) },
+  { title: 'size', align: 'right', value: (s) => megabytes(s.sizeBytes) },
+  { title: 'peak RSS', align: 'right', value: (s) => megabytes(s.peakRssBytes) },
+];
+
+function rowsByGroup(summaries: readonly CaseSummary[]): Map<string, CaseSummary[]> {
+  const groups = new Map<string, CaseSummary[]>();
+  for (const summary of summaries) groups.set(summary.group, [...(groups.get(summary.group) ?? []), summary]);
+  return groups;
+}
+
+export function terminalTable(summaries: readonly CaseSummary[]): string {
+  const widths = COLUMNS.map((column) => Math.max(column.title.length, ...summaries.map((s) => column.value(s).length)));
+  const pad = (text: string, i: number) => (COLUMNS[i]!.align === 'left' ? text.padEnd(widths[i]!) : text.padStart(widths[i]!));
+  const lines = [COLUMNS.map((column, i) => pad(column.title, i)).join('  '), widths.map((w) => '─'.repeat(w)).join('  ')];
+  for (const [group, rows] of rowsByGroup(summaries)) {
+    lines.push(group);
+    for (const row of rows) lines.push(COLUMNS.map((column, i) => pad(i === 0 ? `  ${column.value(row)}` : column.value(row), i)).join('  '));
+  }
+  return lines.join('\n');
+}
+
+export function markdownTable(summaries: readonly CaseSummary[]): string {
+  const lines = [`| ${COLUMNS.map((c) => c.title).join(' | ')} |`, `|${COLUMNS.map((c) => (c.align === 'left' ? ':---' : '---:')).join('|')}|`];
+  for (const [group, rows] of rowsByGroup(summaries)) {
+    lines.push(`| **${group}** |${' |'.repeat(COLUMNS.length - 1)}`);
+    for (const row of rows) lines.push(`| ${COLUMNS.map((c) => c.value(row)).join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+export function targetLines(checks: readonly TargetCheck[]): string[] {
+  return checks.map((check) => `${check.met === null ? '?' : check.met ? '✓' : '✗'} ${check.target}: ${check.measured}`);
+}
+
+export function curveTable(points: readonly CurvePoint[]): string {
+  const lines = ['| codec | level | MB/s (1 core) | size / original |', '|:---|---:|---:|---:|'];
+  for (const point of points) lines.push(`| ${point.codec} | ${point.level} | ${point.mbPerSecond.toFixed(0)} | ${(point.ratio * 100).toFixed(1)} % |`);
+  return lines.join('\n');
+}
