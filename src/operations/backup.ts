@@ -11,7 +11,7 @@ import type { StoredFormat } from '../catalog/formats.ts';
 import { MANIFEST_SUFFIX } from '../catalog/manifest.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
 import type { DatabaseHandler, DumpSession, ServerInfo } from '../handlers/handler.ts';
-import { FaberError } from '../output/errors.ts';
+import { FaberError, toFaberError } from '../output/errors.ts';
 import { humanBytes, humanDuration } from '../output/format.ts';
 import { success, type OperationResult } from '../output/result.ts';
 import { writeArchive, type ArchiveStats } from '../pipeline/archive.ts';
@@ -325,10 +325,22 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
     ]);
     return { stats, session };
   } catch (error) {
-    throw run.signal.aborted ? (run.signal.reason ?? error) : error;
+    if (run.signal.aborted) throw run.signal.reason ?? error;
+    throw dumpFailure(error);
   } finally {
     await session.dispose();
   }
+}
+
+/** A stream stage that broke (compressor, file write) is a failed backup, unless the disk says more. */
+function dumpFailure(error: unknown): FaberError {
+  if (error instanceof FaberError) return error;
+  const failure = toFaberError(error, 'BACKUP_FAILED');
+  if (failure.suggestions.length > 0) return failure;
+  return new FaberError(failure.code, `The backup stream failed: ${failure.message}`, {
+    cause: error,
+    suggestions: ['Retry the backup', 'Check the disk (df -h, dmesg) and the database server log'],
+  });
 }
 
 function defaultJobs(): number {

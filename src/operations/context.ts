@@ -46,8 +46,11 @@ export async function openWorkspace(ctx: OperationContext, environmentName: stri
 }
 
 export async function openDatabase(ctx: OperationContext, workspace: Workspace, connectionEnv?: string): Promise<{ connection: ConnectionInfo; handler: DatabaseHandler }> {
-  const connection = resolveConnection(workspace.config, workspace.environment, ctx.env, ctx.workspaceRoot, connectionEnv);
-  const handler = await createHandler(connection, { env: ctx.env, tempDirectory: path.join(workspace.backupRoot, '.tmp') });
+  const variable = connectionEnv ?? workspace.environment.settings.connection_string_env;
+  const connection = resolveConnection(workspace.config, workspace.environment, ctx.env, ctx.workspaceRoot, variable);
+  // The client tools get their credentials from the handler; they need not inherit the URL too.
+  const { [variable]: _url, ...toolEnv } = ctx.env;
+  const handler = await createHandler(connection, { env: toolEnv, tempDirectory: path.join(workspace.backupRoot, '.tmp') });
   return { connection, handler };
 }
 
