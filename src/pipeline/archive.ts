@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Compression } from '../config/schema.ts';
-import { createCompressor } from './compression.ts';
+import { BlockCoalescer, createCompressor } from './compression.ts';
 import { HashingTap } from './taps.ts';
 
 export interface ArchiveOptions {
@@ -26,7 +26,7 @@ export interface ArchiveStats {
 }
 
 /**
- * One pass: dump → hash(content) → compress → hash(file) → file. No temporary uncompressed copy,
+ * One pass: dump → hash(content) → 1 MB blocks → compress → hash(file) → file. No temporary uncompressed copy,
  * no second read to hash; pipeline() propagates back-pressure and the first error of any stage.
  * The destination was reserved by the caller (created empty, mode 0600); it is fsynced before this resolves.
  */
@@ -34,9 +34,10 @@ export async function writeArchive(source: Readable, destination: string, option
   const content = new HashingTap(options.onProgress);
   const file = new HashingTap();
   const output = createWriteStream(destination, { flags: 'w', mode: 0o600, highWaterMark: 1024 * 1024 });
-  await pipeline(source, content, createCompressor(options.compression, options.level), file, output, {
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
+  const pipelineOptions = options.signal ? { signal: options.signal } : {};
+  const compressor = createCompressor(options.compression, options.level);
+  if (options.compression === 'none') await pipeline(source, content, compressor, file, output, pipelineOptions);
+  else await pipeline(source, content, new BlockCoalescer(), compressor, file, output, pipelineOptions);
   await fsyncFile(destination);
   return {
     uncompressedBytes: content.bytes,
