@@ -125,7 +125,7 @@ export function driverFailure(
   const result: Record<string, unknown> = { target: redactSecrets(context.target, context.secrets) };
   if (code) result.driver_code = code;
   if (problem) return new FaberError(problem, message, { result, suggestions: SUGGESTIONS[problem] });
-  return new FaberError(context.fallback, message, { result });
+  return new FaberError(context.fallback, message, { result, suggestions: fallbackSuggestions(context.fallback) });
 }
 
 /** A client tool that exited non-zero: stderr is classified, redacted and quoted. */
@@ -141,7 +141,16 @@ export function toolFailure(
   const result: Record<string, unknown> = { tool, exit_code: outcome.exitCode ?? null };
   if (outcome.signal) result.signal = outcome.signal;
   if (problem) return new FaberError(problem, message, { result, suggestions: SUGGESTIONS[problem] });
-  return new FaberError(context.fallback, message, { result });
+  return new FaberError(context.fallback, message, { result, suggestions: fallbackSuggestions(context.fallback) });
+}
+
+/** What to do about a failure the tool's or driver's message did not let us classify. */
+function fallbackSuggestions(code: ErrorCode): string[] {
+  const verb = code === 'RESTORE_FAILED' ? 'restore' : 'backup';
+  return [
+    `The database tool's message above names what went wrong`,
+    `Check the database server's log, then run the ${verb} again (--verbose shows more)`,
+  ];
 }
 
 export function cancelled(what: string): FaberError {

@@ -62,9 +62,10 @@ function cancelled(thrown: unknown, scope: ResultScope, how = ''): FaberError {
 
 function scrub(error: FaberError, secrets: SecretList): FaberError {
   const result = JSON.parse(secrets.redact(JSON.stringify(error.result))) as Record<string, unknown>;
+  const suggestions = error.suggestions.length > 0 ? error.suggestions : ['Run again with --verbose to see where it failed'];
   const clean = new FaberError(error.code, secrets.redact(error.message), {
     result,
-    suggestions: error.suggestions.map((suggestion) => secrets.redact(suggestion)),
+    suggestions: suggestions.map((suggestion) => secrets.redact(suggestion)),
   });
   if (error.stack) clean.stack = secrets.redact(error.stack);
   return clean;

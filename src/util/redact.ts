@@ -8,12 +8,13 @@ export function redactUrls(text: string): string {
 
 /** Removes every occurrence of each secret (and its URL-encoded form) from a text. */
 export function redactSecrets(text: string, secrets: readonly string[]): string {
-  let out = redactUrls(text);
+  // Known secrets first: a URL pattern can mistake where an unencoded password ends.
+  let out = text;
   for (const secret of secrets) {
     if (!secret) continue;
     for (const form of new Set([secret, encodeURIComponent(secret)])) {
       out = out.split(form).join('***');
     }
   }
-  return out;
+  return redactUrls(out);
 }

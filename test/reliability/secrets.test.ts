@@ -16,8 +16,8 @@ import { seedBulk, seedBulkMysql } from './seed.ts';
 /**
  * The password of a PostgreSQL and a MariaDB user (with @ : / % " \ # ; in it) during a backup
  * and a restore run as real child processes. Every process they start is watched through /proc:
- * its argv must never hold the password; its environment may (PGPASSWORD, or the connection
- * variable it inherits) since only the same user can read it; a credentials file must be 0600
+ * its argv must never hold the password; its environment may (PGPASSWORD, for a password libpq's passfile
+ * cannot hold) since only the same user can read it; a credentials file must be 0600
  * and gone afterwards. stdout, stderr, the JSON result, the catalog and the manifests must not
  * hold it in any form. And a tool that echoes its connection string has its message redacted.
  */
@@ -29,8 +29,8 @@ const TOOLS: Record<Provider, { backup: RegExp; restore: RegExp }> = {
   postgresql: { backup: /pg_dump/, restore: /psql|pg_restore/ },
   mysql: { backup: /mariadb-dump|mysqldump/, restore: /\/(mariadb|mysql)$/ },
 };
-/** Environment variables through which a tool may legitimately receive the password. */
-const CREDENTIAL_VARIABLES = ['PGPASSWORD', 'DEV_DATABASE_URL'];
+/** Environment variables through which a client tool may legitimately receive the password. */
+const CREDENTIAL_VARIABLES = ['PGPASSWORD'];
 
 interface SeenProcess {
   pid: number;
@@ -142,7 +142,9 @@ async function expectNothingLeaks(watched: Watched, workspace: TestWorkspace, us
   for (const process of processes) {
     expectNoSecret(process.argv.join(' '), user.password, `argv of ${process.argv[0]}`);
     const exposing = process.environ.filter((variable) => formsOf(user.password).some((form) => variable.includes(form)));
-    for (const variable of exposing) expect(CREDENTIAL_VARIABLES, `environment of ${process.argv[0]}`).toContain(variable.split('=')[0]);
+    // The operation itself reads the URL from its variable; the client tools it starts do not inherit it.
+    const allowed = tools.includes(process) ? CREDENTIAL_VARIABLES : [...CREDENTIAL_VARIABLES, 'DEV_DATABASE_URL'];
+    for (const variable of exposing) expect(allowed, `environment of ${process.argv[0]}`).toContain(variable.split('=')[0]);
   }
   const secretFiles = processes.flatMap((process) => process.secretFiles);
   expect(secretFiles.some((file) => file.mode !== undefined), 'a credentials file was seen while in use').toBe(true);
@@ -204,8 +206,14 @@ describe('messages that echo the connection string are redacted', () => {
     users.push(postgresUser, mariadbUser);
   });
 
-  /** Shell command printing the raw password, decoded from the URL in the tool's environment. */
-  const decodedPassword = `${JSON.stringify(process.execPath)} -e 'process.stdout.write(decodeURIComponent(new URL(process.env.DEV_DATABASE_URL).password))'`;
+  /**
+   * Shell commands printing the raw password as a tool can recover it: from the libpq passfile
+   * (PGPASSFILE) or from the MySQL option file given as the first argument. The tools do not
+   * inherit the connection URL, so this is all they could ever echo.
+   */
+  const node = JSON.stringify(process.execPath);
+  const passwordFromPassfile = `${node} -e 'process.stdout.write(require("fs").readFileSync(process.env.PGPASSFILE, "utf8").trim().slice(8).replace(/\\\\(.)/g, "$1"))'`;
+  const passwordFromOptionFile = `OPTION_FILE="$1" ${node} -e 'const text = require("fs").readFileSync(process.env.OPTION_FILE.replace("--defaults-extra-file=", ""), "utf8"); process.stdout.write(JSON.parse(/^password=(".*")$/m.exec(text)[1]))'`;
 
   /** A directory with `name`, a client tool that prints `echo` on stderr and fails (but answers --version like the real one). */
   async function echoingTool(name: string, real: string, echo: string): Promise<string> {
@@ -219,8 +227,8 @@ describe('messages that echo the connection string are redacted', () => {
 
   it('pg_dump printing the connection URL and the password', async () => {
     const bin = await echoingTool('pg_dump', 'pg_dump', [
-      'echo "pg_dump: error: connection to $DEV_DATABASE_URL failed" >&2',
-      `echo "pg_dump: detail: conninfo host=127.0.0.1 password=$(${decodedPassword})" >&2`,
+      `printf '%s\\n' "pg_dump: error: connection to postgres://$PGUSER:$(${passwordFromPassfile})@$PGHOST/$PGDATABASE failed" >&2`,
+      `printf '%s\\n' "pg_dump: detail: conninfo host=127.0.0.1 password=$(${passwordFromPassfile})" >&2`,
     ].join('\n'));
     const workspace = await makeWorkspace({ database: { provider: 'postgresql' } }, { DEV_DATABASE_URL: postgresUser.url });
     roots.push(workspace.root);
@@ -228,13 +236,14 @@ describe('messages that echo the connection string are redacted', () => {
     expect(result).toMatchObject({ status: 'error', error_code: 'BACKUP_FAILED' });
     const shown = `${JSON.stringify(result)}\n${workspace.output.join('\n')}`;
     expect(shown).toContain(`${postgresUser.user}:***@`);
+    expect(shown).toContain('password=***');
     expectNoSecret(shown, postgresUser.password, 'the failure');
   });
 
   it('mariadb-dump printing the connection URL and the password', async () => {
     const bin = await echoingTool('mariadb-dump', 'mariadb-dump', [
-      'echo "mariadb-dump: Got error: connecting with $DEV_DATABASE_URL" >&2',
-      `echo "mariadb-dump: Got error: 1045: Access denied, password '$(${decodedPassword})'" >&2`,
+      `printf '%s\\n' "mariadb-dump: Got error: connecting with mysql://${mariadbUser.user}:$(${passwordFromOptionFile})@127.0.0.1/db" >&2`,
+      `printf '%s\\n' "mariadb-dump: Got error: 1045: Access denied, password '$(${passwordFromOptionFile})'" >&2`,
     ].join('\n'));
     const workspace = await makeWorkspace({ database: { provider: 'mysql' } }, { DEV_DATABASE_URL: mariadbUser.url });
     roots.push(workspace.root);
@@ -242,6 +251,7 @@ describe('messages that echo the connection string are redacted', () => {
     expect(result).toMatchObject({ status: 'error', error_code: 'BACKUP_FAILED' });
     const shown = `${JSON.stringify(result)}\n${workspace.output.join('\n')}`;
     expect(shown).toContain(`${mariadbUser.user}:***@`);
+    expect(shown, shown).toContain("password '***'");
     expectNoSecret(shown, mariadbUser.password, 'the failure');
   });
 
