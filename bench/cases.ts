@@ -1,5 +1,6 @@
 /** What is measured: each case runs once per round and returns one sample. */
-import { statSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { measureCommand, type Measured } from './measure.ts';
@@ -77,10 +78,10 @@ function fileSample(measured: Measured, file: string): Sample {
 }
 
 /** Our backup through the API; remembers the id for verify and restore. */
-export function apiBackupCase(ctx: BenchContext, id: string, project: string, environment: string, baseline: string): BenchCase {
+export function apiBackupCase(ctx: BenchContext, id: string, project: string, environment: string, baseline: string, label = `faber backup (API, ${project})`): BenchCase {
   return {
     id,
-    label: `faber backup (API, ${project})`,
+    label,
     baseline,
     async run() {
       const report = await runOperationChild(ctx, 'backup', project, { environment });
@@ -127,6 +128,27 @@ export function pgCases(ctx: BenchContext, prefix: string, database: string): { 
       label: 'pg_dump -Fc (default compression)',
       baseline: `${prefix}.raw`,
       run: async () => fileSample(await measureCommand('pg_dump', [...args, '-Fc', '-f', customFile, database]), customFile),
+    },
+  };
+}
+
+function directorySize(directory: string): number {
+  return readdirSync(directory).reduce((sum, name) => sum + statSync(path.join(directory, name)).size, 0);
+}
+
+/** Our default for the directory format's pg_dump -j (src/operations/backup.ts), so both do the same work. */
+export const DIRECTORY_JOBS = Math.max(1, Math.min(8, os.availableParallelism()));
+
+/** `pg_dump -Fd -j N -Z1`: what our directory-format backup runs, by hand. */
+export function rawDirectoryCase(ctx: BenchContext, id: string, database: string): BenchCase {
+  const directory = path.join(ctx.workDir, `${database}.dir`);
+  return {
+    id,
+    label: `pg_dump -Fd -j ${DIRECTORY_JOBS} -Z1 (raw)`,
+    async run() {
+      rmSync(directory, { recursive: true, force: true });
+      const measured = await measureCommand('pg_dump', [...pgArgs(ctx.services), '-Fd', `-j${DIRECTORY_JOBS}`, '-Z1', '-f', directory, database]);
+      return { wallMs: measured.wallMs, sizeBytes: directorySize(directory), peakRssBytes: measured.peakRssBytes };
     },
   };
 }

@@ -146,7 +146,7 @@ export function markdownTable(summaries: readonly CaseSummary[]): string {
   const lines = [`| ${COLUMNS.map((c) => c.title).join(' | ')} |`, `|${COLUMNS.map((c) => (c.align === 'left' ? ':---' : '---:')).join('|')}|`];
   for (const [group, rows] of rowsByGroup(summaries)) {
     lines.push(`| **${group}** |${' |'.repeat(COLUMNS.length - 1)}`);
-    for (const row of rows) lines.push(`| ${COLUMNS.map((c) => c.value(row)).join(' | ')} |`);
+    for (const row of rows) lines.push(`| ${COLUMNS.map((c) => c.value(row).replaceAll('|', '\\|')).join(' | ')} |`);
   }
   return lines.join('\n');
 }

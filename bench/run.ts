@@ -4,7 +4,7 @@
  *   npm run bench                       default size (1 M rows, ~350 MB database), 3 rounds
  *   npm run bench -- --rows=3000000     the 1 GB reference database
  *   npm run bench -- --reps=5 --fresh   more rounds; rebuild the cached datasets
- *   npm run bench -- --skip=mysql,nx    leave groups out (mysql, sqlite, nx, restore, catalog, small, curve)
+ *   npm run bench -- --skip=mysql,nx    leave groups out (small, restore, directory, mysql, sqlite, catalog, nx, curve)
  *
  * Cases run alternating (round-robin, the order rotated every round) and the table shows
  * medians. Results: bench/results/bench-<time>.json and latest.{json,md}.
@@ -22,6 +22,7 @@ import {
   mysqlRawCase,
   nxBackupCase,
   pgCases,
+  rawDirectoryCase,
   rawDumpPath,
   rawRestoreCase,
   sqliteCopyCase,
@@ -37,7 +38,7 @@ import { checkServices, mysqlUrl, pgArgs, pgUrl, psql, servicesFromEnv, type Ser
 import { createBenchWorkspace, nxEnv, type BenchProject, type BenchWorkspace } from './workspace.ts';
 import { measureCurve, type CurvePoint } from './zstd-curve.ts';
 
-const GROUPS = ['small', 'restore', 'mysql', 'sqlite', 'catalog', 'nx', 'curve'] as const;
+const GROUPS = ['small', 'restore', 'directory', 'mysql', 'sqlite', 'catalog', 'nx', 'curve'] as const;
 type Skippable = (typeof GROUPS)[number];
 
 interface BenchOptions {
@@ -124,7 +125,12 @@ async function prepareDatasets(services: Services, options: BenchOptions, mysqlU
 
 function benchProjects(): BenchProject[] {
   return [
-    { name: 'pg-app', provider: 'postgresql', environments: { bench: 'BENCH_PG_URL', small: 'BENCH_PG_SMALL_URL', restore: 'BENCH_PG_RESTORE_URL' } },
+    {
+      name: 'pg-app',
+      provider: 'postgresql',
+      environments: { bench: 'BENCH_PG_URL', small: 'BENCH_PG_SMALL_URL', restore: 'BENCH_PG_RESTORE_URL', directory: 'BENCH_PG_URL' },
+      environmentSettings: { directory: { format: 'directory' } },
+    },
     { name: 'tiny-app', provider: 'postgresql', environments: { bench: 'BENCH_PG_TINY_URL' } },
     { name: 'mysql-app', provider: 'mysql', environments: { bench: 'BENCH_MYSQL_URL' } },
     { name: 'sqlite-app', provider: 'sqlite', environments: { bench: 'BENCH_SQLITE_URL' } },
@@ -158,6 +164,12 @@ function buildGroups(ctx: BenchContext, prepared: Prepared, options: BenchOption
     groups.push({
       title: 'PostgreSQL verify and restore (the backup above)',
       cases: [apiVerifyCase(ctx, 'pg.verify', 'pg-app', 'bench'), rawRestoreCase(ctx, 'pg.restore.raw', prepared.pgDatabase), apiRestoreCase(ctx, 'pg.restore.api', 'pg-app', 'bench', RESTORE_TARGET, 'pg.restore.raw')],
+    });
+  }
+  if (!options.skip.has('directory')) {
+    groups.push({
+      title: 'PostgreSQL directory format (pg_dump -j, the database above)',
+      cases: [rawDirectoryCase(ctx, 'pg-dir.raw', prepared.pgDatabase), apiBackupCase(ctx, 'pg-dir.api', 'pg-app', 'directory', 'pg-dir.raw', 'faber backup, format directory (API)')],
     });
   }
   if (prepared.smallDatabase) {

@@ -13,6 +13,8 @@ export interface BenchProject {
   environments: Record<string, string>;
   /** backup.directory, when the project should not share the workspace's catalog. */
   backupDirectory?: string;
+  /** Extra settings per environment (e.g. `format`). */
+  environmentSettings?: Record<string, Record<string, unknown>>;
 }
 
 export interface BenchWorkspace {
@@ -31,7 +33,9 @@ function writeJson(file: string, value: unknown): void {
 
 /** Default settings throughout: no format, compression or level is set, as a new user would have it. */
 function faberConfig(project: BenchProject): unknown {
-  const environments = Object.fromEntries(Object.entries(project.environments).map(([name, variable]) => [name, { connection_string_env: variable }]));
+  const environments = Object.fromEntries(
+    Object.entries(project.environments).map(([name, variable]) => [name, { connection_string_env: variable, ...project.environmentSettings?.[name] }]),
+  );
   return {
     schema_version: '1.0',
     database: { provider: project.provider, hosting: 'local', migration_tool: 'prisma' },

@@ -14,7 +14,8 @@ export interface CurvePoint {
   ratio: number;
 }
 
-export const ZSTD_LEVELS = [-3, -1, 1, 2, 3, 4, 5, 6, 9] as const;
+/** Not -1: node:zlib takes a compression level parameter of -1 as "unset" and uses level 3. */
+export const ZSTD_LEVELS = [-5, -3, 1, 2, 3, 4, 5, 6, 9] as const;
 export const GZIP_LEVELS = [1, 6] as const;
 
 function readSample(file: string, maxBytes: number): Buffer {
