@@ -6,8 +6,12 @@ import type { Compression } from '../config/schema.ts';
 export const DEFAULT_ZSTD_LEVEL = 1;
 export const DEFAULT_GZIP_LEVEL = 6;
 
-/** Larger chunks mean fewer hops to the thread pool where zlib does its work. */
-const CHUNK_SIZE = 256 * 1024;
+/**
+ * zlib's output chunk: each one is a hop to the thread pool and back. 1 MB instead of 256 KB
+ * measured on the 870 MB reference dump: verification 1.48 s -> 1.27 s, writing ~8 % faster,
+ * peak RSS +3 MB.
+ */
+const CHUNK_SIZE = 1024 * 1024;
 
 /**
  * Dump tools write into a pipe that Node reads 64 KB at a time, and zlib runs one thread-pool
