@@ -106,7 +106,7 @@ export function nxBackupCase(ctx: BenchContext, id: string, project: string, env
   };
 }
 
-export function pgCases(ctx: BenchContext, prefix: string, database: string): { raw: BenchCase; gzip: BenchCase; custom: BenchCase } {
+export function pgCases(ctx: BenchContext, prefix: string, database: string): Record<'raw' | 'durable' | 'gzip' | 'custom', BenchCase> {
   const rawFile = path.join(ctx.workDir, `${database}.sql`);
   const gzipFile = path.join(ctx.workDir, `${database}.sql.gz`);
   const customFile = path.join(ctx.workDir, `${database}.dump`);
@@ -116,6 +116,13 @@ export function pgCases(ctx: BenchContext, prefix: string, database: string): { 
       id: `${prefix}.raw`,
       label: 'pg_dump -f (plain, raw)',
       run: async () => fileSample(await measureCommand('pg_dump', [...args, '-f', rawFile, database]), rawFile),
+    },
+    durable: {
+      id: `${prefix}.durable`,
+      label: 'pg_dump -f, then fsync (durable raw)',
+      baseline: `${prefix}.raw`,
+      // We fsync every backup before calling it done; pg_dump -f (plain) does not fsync at all.
+      run: async () => fileSample(await measureCommand('bash', ['-c', `pg_dump ${args.join(' ')} -f '${rawFile}' ${database} && sync '${rawFile}'`]), rawFile),
     },
     gzip: {
       id: `${prefix}.gzip`,
