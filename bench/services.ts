@@ -51,19 +51,22 @@ export async function checkServices(services: Services): Promise<ServiceStatus> 
   const pgDown = await psql(services, 'postgres', 'SELECT 1').then(
     () => null,
     (error: Error) =>
-      `PostgreSQL at ${services.pg.host}:${services.pg.port} does not answer (${firstLine(error.message)}). ` +
+      `PostgreSQL at ${services.pg.host}:${services.pg.port} does not answer (${lastLine(error)}). ` +
       'Start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start',
   );
   const mysqlDown = await mysqlCli(services, 'SELECT 1').then(
     () => null,
     (error: Error) =>
-      `MariaDB at ${services.mysql.host}:${services.mysql.port} does not answer (${firstLine(error.message)}). ` +
+      `MariaDB at ${services.mysql.host}:${services.mysql.port} does not answer (${lastLine(error)}). ` +
       'Start it: start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd',
   );
   return { postgresql: pgDown, mariadb: mysqlDown };
 }
 
-function firstLine(text: string): string {
+/** The client's own last words (its stderr), else execa's message. */
+function lastLine(error: Error): string {
+  const stderr = (error as Error & { stderr?: unknown }).stderr;
+  const text = typeof stderr === 'string' && stderr.trim() ? stderr : error.message;
   const lines = text.split('\n').map((line) => line.trim()).filter(Boolean);
   return lines.at(-1) ?? text;
 }
