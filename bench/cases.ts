@@ -38,6 +38,8 @@ export interface BenchContext {
   urls: Record<string, string>;
   /** The newest backup each project made through the API, for verify and restore. */
   latestBackup: Map<string, string>;
+  /** Its file, absolute. */
+  latestBackupFile: Map<string, string>;
 }
 
 interface ChildReport {
@@ -87,6 +89,7 @@ export function apiBackupCase(ctx: BenchContext, id: string, project: string, en
       const report = await runOperationChild(ctx, 'backup', project, { environment });
       const data = report.result.result ?? {};
       ctx.latestBackup.set(`${project}:${environment}`, String(data.backup_id));
+      ctx.latestBackupFile.set(`${project}:${environment}`, path.resolve(ctx.workspace.root, String(data.file_path)));
       return childSample(report, Number(data.size_bytes));
     },
   };
@@ -203,13 +206,21 @@ export function apiRestoreCase(ctx: BenchContext, id: string, project: string, f
   };
 }
 
-export function apiVerifyCase(ctx: BenchContext, id: string, project: string, environment: string): BenchCase {
+/**
+ * verify-backup of the newest API backup. Warm: the file as the backup left it, in the page
+ * cache. Cold: the file dropped from the page cache first (GNU dd's nocache flag: posix_fadvise
+ * DONTNEED on that one file, after the sync every case starts with), so it is read from disk.
+ */
+export function apiVerifyCase(ctx: BenchContext, id: string, project: string, environment: string, cache: 'warm' | 'cold'): BenchCase {
   return {
     id,
-    label: `faber verify-backup (API, ${project})`,
+    label: `faber verify-backup (API, ${cache === 'warm' ? 'file in page cache' : 'file read from disk'})`,
     async run() {
-      const backupId = ctx.latestBackup.get(`${project}:${environment}`);
-      if (!backupId) throw new Error('no backup to verify (the API backup case did not run)');
+      const key = `${project}:${environment}`;
+      const backupId = ctx.latestBackup.get(key);
+      const file = ctx.latestBackupFile.get(key);
+      if (!backupId || !file) throw new Error('no backup to verify (the API backup case did not run)');
+      if (cache === 'cold') await execa('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
       return childSample(await runOperationChild(ctx, 'verify', project, { environment, backupId }), null);
     },
   };

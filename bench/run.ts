@@ -165,7 +165,7 @@ function buildGroups(ctx: BenchContext, prepared: Prepared, options: BenchOption
   if (!options.skip.has('restore')) {
     groups.push({
       title: 'PostgreSQL verify and restore (the backup above)',
-      cases: [apiVerifyCase(ctx, 'pg.verify', 'pg-app', 'bench'), rawRestoreCase(ctx, 'pg.restore.raw', prepared.pgDatabase), apiRestoreCase(ctx, 'pg.restore.api', 'pg-app', 'bench', RESTORE_TARGET, 'pg.restore.raw')],
+      cases: [apiVerifyCase(ctx, 'pg.verify', 'pg-app', 'bench', 'warm'), apiVerifyCase(ctx, 'pg.verify.cold', 'pg-app', 'bench', 'cold'), rawRestoreCase(ctx, 'pg.restore.raw', prepared.pgDatabase), apiRestoreCase(ctx, 'pg.restore.api', 'pg-app', 'bench', RESTORE_TARGET, 'pg.restore.raw')],
     });
   }
   if (!options.skip.has('directory')) {
@@ -298,7 +298,7 @@ async function main(): Promise<number> {
   const workspace: BenchWorkspace = createBenchWorkspace(repo, benchProjects());
   // Outside the Nx workspace: Nx hashes every file of a workspace it does not ignore.
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'faber-bench-raw-'));
-  const ctx: BenchContext = { repo, services, workspace, workDir, urls: connectionUrls(services, prepared, workDir), latestBackup: new Map() };
+  const ctx: BenchContext = { repo, services, workspace, workDir, urls: connectionUrls(services, prepared, workDir), latestBackup: new Map(), latestBackupFile: new Map() };
   try {
     if (!options.skip.has('catalog')) writeLargeCatalog(workspace.root, CATALOG_DIRECTORY, 'catalog-app', 'bench', options.catalogEntries);
     await warmUp(ctx, prepared, options);
