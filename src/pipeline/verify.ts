@@ -262,10 +262,13 @@ async function verifyDirectory(target: VerifyTarget, report: VerifyReport): Prom
 
 /** Decoded bytes of a single-file backup, for restores. */
 export function openDecodedStream(filePath: string, compression: Compression): Readable {
-  const decoder = createDecompressor(compression);
   const source = createReadStream(filePath, { highWaterMark: 1024 * 1024 });
+  const decoder = createDecompressor(compression);
+  // HashingTap counts the streamed bytes, which paces the collection of spent buffers (taps.ts).
+  const counted = new HashingTap();
   source.on('error', (error) => decoder.destroy(error));
-  return source.pipe(decoder);
+  decoder.on('error', (error) => counted.destroy(error));
+  return source.pipe(decoder).pipe(counted);
 }
 
 /** One checksum for a directory backup: SHA-256 over its sorted "hash  name" lines (sha256sum's format). */
