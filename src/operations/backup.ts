@@ -117,7 +117,8 @@ async function backupWith(
   const compression = effectiveCompression(workspace.config, workspace.environment, options.compression);
 
   const server = await handler.preflight();
-  const versions = server.clientVersion === server.serverVersion ? `${server.clientTool} ${server.clientVersion}` : `${server.clientTool} ${server.clientVersion}, server ${server.serverVersion}`;
+  const client = `${server.clientTool} ${server.clientVersion}`;
+  const versions = [server.clientVersion, client].includes(server.serverVersion) ? client : `${client}, server ${server.serverVersion}`;
   ctx.reporter.step(`Pre-checks passed: ${versions}, database ${handler.live.display} reachable`);
   const directory = backupDirectory(workspace.backupRoot, ctx.projectName, workspace.environment.name);
   await ensureWritableDirectory(directory);

@@ -305,7 +305,7 @@ class Restore {
   }
 
   #restoreTool(): string {
-    if (this.#handler.provider === 'sqlite') return 'the SQLite file';
+    if (this.#handler.provider === 'sqlite') return 'an integrity check (PRAGMA integrity_check)';
     if (this.#handler.provider === 'mysql') return 'the mysql client';
     return this.#entry.format === 'sql' ? 'psql (ON_ERROR_STOP)' : `pg_restore${this.#entry.format === 'directory' ? ' -j' : ''}`;
   }
