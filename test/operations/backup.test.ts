@@ -8,23 +8,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createBackup, type BackupResultData } from '../../src/operations/backup.ts';
 import type { OperationResult } from '../../src/output/result.ts';
 import type { BackupEntry } from '../../src/catalog/schema.ts';
-import { freshMysql, freshPostgres, freshSqlite, type FreshDatabase } from '../support/databases.ts';
+import { freshMysql, freshPostgres, freshSqlite, tracked, type FreshDatabase } from '../support/databases.ts';
 import { seedAwkwardData, tableChecksums } from '../support/fixtures.ts';
 import { makeWorkspace } from '../support/workspace.ts';
+import { succeeded } from '../support/results.ts';
 
-const created: FreshDatabase[] = [];
-afterAll(async () => {
-  for (const db of created) await db.drop();
-});
-async function track(db: Promise<FreshDatabase>): Promise<FreshDatabase> {
-  const fresh = await db;
-  created.push(fresh);
-  return fresh;
-}
+const track = tracked();
 
 function ok(result: OperationResult<unknown>): BackupResultData {
-  if (result.status !== 'success') throw new Error(`backup failed: ${result.error_code} ${result.error}`);
-  return result.result as BackupResultData;
+  return succeeded(result) as BackupResultData;
 }
 
 async function sha256(file: string): Promise<string> {

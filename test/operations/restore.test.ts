@@ -7,24 +7,14 @@ import { createBackup, type BackupResultData } from '../../src/operations/backup
 import { restoreBackup } from '../../src/operations/restore.ts';
 import type { OperationResult } from '../../src/output/result.ts';
 import { silentReporter } from '../../src/output/reporter.ts';
-import { adminQuery, freshMysql, freshPostgres, freshSqlite, type FreshDatabase } from '../support/databases.ts';
+import { adminQuery, freshMysql, freshPostgres, freshSqlite, tracked, type FreshDatabase } from '../support/databases.ts';
 import { seedAwkwardData, sqlitePath, tableChecksums, type DatabaseKind } from '../support/fixtures.ts';
 import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
+import { succeeded } from '../support/results.ts';
 
-const created: FreshDatabase[] = [];
-afterAll(async () => {
-  for (const db of created) await db.drop();
-});
-async function track(db: Promise<FreshDatabase>): Promise<FreshDatabase> {
-  const fresh = await db;
-  created.push(fresh);
-  return fresh;
-}
+const track = tracked();
 
-function ok<T>(result: OperationResult<T>): T {
-  if (result.status !== 'success') throw new Error(`${result.error_code}: ${result.error}`);
-  return result.result;
-}
+const ok = succeeded;
 
 const FRESH: Record<DatabaseKind, () => Promise<FreshDatabase>> = { postgresql: freshPostgres, mysql: freshMysql, sqlite: freshSqlite };
 
@@ -133,7 +123,7 @@ describe('restore: round trips through the operations API', () => {
     const name = `${db.name}_new`;
     const url = new URL(db.url);
     url.pathname = `/${name}`;
-    created.push({ url: url.toString(), name, drop: async () => void (await adminQuery('postgresql', [`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`])) });
+    await track(Promise.resolve({ url: url.toString(), name, drop: async () => void (await adminQuery('postgresql', [`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`])) }));
     const restored = ok(await restoreBackup({ environment: 'dev', from: backup.backup_id, targetConnectionStringEnv: 'NEW_URL' }, workspace.ctx({ env: { PATH: process.env.PATH, DEV_DATABASE_URL: db.url, NEW_URL: url.toString() } })));
     expect(restored.safety_backup_id).toBeNull();
     expect(await tableChecksums('postgresql', url.toString())).toEqual(original);

@@ -5,24 +5,14 @@ import type { BackupEntry } from '../../src/catalog/schema.ts';
 import { createBackup, type BackupResultData } from '../../src/operations/backup.ts';
 import { verifyBackup, type VerifyResultData } from '../../src/operations/verify.ts';
 import type { OperationResult } from '../../src/output/result.ts';
-import { adminQuery, adminUrl, freshPostgres, freshSqlite, type FreshDatabase } from '../support/databases.ts';
+import { adminQuery, adminUrl, freshPostgres, freshSqlite, tracked, type FreshDatabase } from '../support/databases.ts';
 import { seedAwkwardData } from '../support/fixtures.ts';
 import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
+import { succeeded } from '../support/results.ts';
 
-const created: FreshDatabase[] = [];
-afterAll(async () => {
-  for (const db of created) await db.drop();
-});
-async function track(db: Promise<FreshDatabase>): Promise<FreshDatabase> {
-  const fresh = await db;
-  created.push(fresh);
-  return fresh;
-}
+const track = tracked();
 
-function ok<T>(result: OperationResult<T>): T {
-  if (result.status !== 'success') throw new Error(`${result.error_code}: ${result.error}`);
-  return result.result;
-}
+const ok = succeeded;
 
 async function entryOf(workspace: TestWorkspace, id: string): Promise<BackupEntry> {
   const entry = await workspace.catalog.find(id);
@@ -48,12 +38,12 @@ async function flipByte(file: string, position: number): Promise<void> {
 }
 
 /** A seeded SQLite database and one backup of it (dev environment). */
-async function sqliteBackup(compression: 'zstd' | 'none' = 'zstd'): Promise<{ workspace: TestWorkspace; backup: BackupResultData; file: string }> {
+async function sqliteBackup(compression: 'zstd' | 'none' = 'zstd'): Promise<{ workspace: TestWorkspace; backup: BackupResultData; file: string; db: FreshDatabase }> {
   const db = await track(freshSqlite());
   await seedAwkwardData('sqlite', db.url);
   const workspace = await makeWorkspace({ database: { provider: 'sqlite', migration_tool: 'prisma' } }, { DEV_DATABASE_URL: db.url });
   const backup = ok(await createBackup({ environment: 'dev', compression }, workspace.ctx())) as BackupResultData;
-  return { workspace, backup, file: path.join(workspace.root, backup.file_path) };
+  return { workspace, backup, file: path.join(workspace.root, backup.file_path), db };
 }
 
 function failedWith(result: OperationResult<VerifyResultData>, code: string): Record<string, unknown> {
@@ -131,13 +121,13 @@ describe('verify-backup: file checks', () => {
 
 describe('verify-backup --deep: restore drill', () => {
   it('passes a good SQLite backup, records restore_test in catalog and manifest, and leaves no scratch file', async () => {
-    const { workspace, backup } = await sqliteBackup();
+    const { workspace, backup, db } = await sqliteBackup();
     const result = ok(await verifyBackup({ environment: 'dev', deep: true }, workspace.ctx()));
     expect(result.backups[0]?.restore_test).toMatchObject({ status: 'passed', details: expect.stringContaining('row counts and migrations match') });
     const entry = await entryOf(workspace, backup.backup_id);
     expect(entry).toMatchObject({ status: 'valid', verification: { restore_test: { status: 'passed' } } });
     expect(await manifestOf(workspace, entry)).toEqual(entry);
-    const liveDirectory = path.dirname(created.at(-1)?.name ?? '');
+    const liveDirectory = path.dirname(db.name);
     expect((await readdir(liveDirectory)).filter((name) => name.includes('__faber_'))).toEqual([]);
   });
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { inject } from 'vitest';
+import { afterAll, inject } from 'vitest';
 import type { ServerLocation } from './global-setup.ts';
 
 /**
@@ -159,4 +159,20 @@ export async function createPasswordUser(kind: ServerKind): Promise<PasswordUser
 /** Maps a kind to the server's admin URL (for tests that need to reach the server directly). */
 export function adminUrl(kind: ServerKind): string {
   return serverUrl(kind);
+}
+
+/**
+ * Fresh databases a test file makes, dropped after it: `const track = tracked(); … await track(freshPostgres())`.
+ * Registers its own afterAll, so call it at the top level of a test file.
+ */
+export function tracked(): (fresh: Promise<FreshDatabase>) => Promise<FreshDatabase> {
+  const created: FreshDatabase[] = [];
+  afterAll(async () => {
+    for (const db of created) await db.drop();
+  });
+  return async (fresh) => {
+    const db = await fresh;
+    created.push(db);
+    return db;
+  };
 }

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FaberConfigInput } from '../../src/config/schema.ts';
@@ -16,6 +16,13 @@ export interface TestWorkspace {
   ctx(overrides?: Partial<OperationContext>): OperationContext;
 }
 
+const madeWorkspaces: string[] = [];
+
+/** Removes the temp workspaces this test file made (run after each file by test/support/cleanup.ts). */
+export async function removeWorkspaces(): Promise<void> {
+  for (const root of madeWorkspaces.splice(0)) await rm(root, { recursive: true, force: true });
+}
+
 /** A reporter that records what people would see, so tests can assert on it (and on secrets not in it). */
 export function capturingReporter(output: string[]): Reporter {
   const push = (kind: string) => (...args: unknown[]) => {
@@ -30,6 +37,7 @@ export function capturingReporter(output: string[]): Reporter {
  */
 export async function makeWorkspace(config: Partial<FaberConfigInput> & Pick<FaberConfigInput, 'database'>, env: Record<string, string> = {}): Promise<TestWorkspace> {
   const root = await mkdtemp(path.join(tmpdir(), 'faber-ws-'));
+  madeWorkspaces.push(root);
   const full: FaberConfigInput = {
     schema_version: '1.0',
     environments: {
