@@ -4,6 +4,7 @@ import type { BackupEntry } from '../catalog/schema.ts';
 import type { FaberConfig } from '../config/schema.ts';
 import type { DatabaseHandler, DatabaseSnapshot, DatabaseTarget, MigrationLookup } from '../handlers/handler.ts';
 import { openDecodedStream, verifyBackupFile, type VerifyReport } from '../pipeline/verify.ts';
+import type { Reporter } from '../output/reporter.ts';
 
 /** Re-checks a cataloged backup against what the catalog recorded when it was written. */
 export function verifyEntryFile(entry: BackupEntry, filePath: string, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<VerifyReport> {
@@ -50,12 +51,22 @@ export function migrationLookup(config: FaberConfig): MigrationLookup {
 }
 
 /** Loads a backup into an existing empty target: single-file formats stream through the decoder, no uncompressed copy. */
-export async function restoreInto(handler: DatabaseHandler, target: DatabaseTarget, entry: BackupEntry, filePath: string, config: FaberConfig, signal: AbortSignal): Promise<void> {
+export async function restoreInto(
+  handler: DatabaseHandler,
+  target: DatabaseTarget,
+  entry: BackupEntry,
+  filePath: string,
+  config: FaberConfig,
+  signal: AbortSignal,
+  reporter?: Reporter,
+): Promise<void> {
   if (entry.format === 'directory') {
     await handler.restore(target, { format: 'directory', directory: filePath, parallelJobs: config.backup.parallel_jobs ?? defaultJobs(), signal });
     return;
   }
-  const stream = openDecodedStream(filePath, entry.compression);
+  const started = Date.now();
+  const onProgress = reporter && ((bytes: number) => reporter.progress({ bytes, expectedBytes: entry.uncompressed_bytes, elapsedMs: Date.now() - started, action: 'loaded' }));
+  const stream = openDecodedStream(filePath, entry.compression, onProgress);
   try {
     await handler.restore(target, { format: entry.format, stream, signal });
   } finally {

@@ -281,7 +281,7 @@ class Restore {
     const handler = this.#handler;
     await handler.createDatabase(scratch);
     this.#ctx.reporter.step(`Restoring into ${handler.provider === 'sqlite' ? 'a temporary file' : `a scratch database ${path.basename(scratch.name)}`} with ${this.#restoreTool()}`);
-    await restoreInto(handler, scratch, this.#entry, this.#filePath, this.#workspace.config, this.#run.signal);
+    await restoreInto(handler, scratch, this.#entry, this.#filePath, this.#workspace.config, this.#run.signal, this.#ctx.reporter);
     const snapshot = await handler.inspect(scratch, migrationLookup(this.#workspace.config));
     const differences = compareWithRecorded(this.#entry, snapshot);
     if (differences.length > 0) {

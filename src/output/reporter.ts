@@ -7,6 +7,8 @@ export interface ProgressUpdate {
   /** Expected total, when known (an estimate: shown as ~%). */
   expectedBytes?: number;
   elapsedMs: number;
+  /** What the bytes are: 'dumped' (default) or 'loaded'. */
+  action?: 'dumped' | 'loaded';
 }
 
 /**
@@ -91,9 +93,9 @@ export function consoleReporter(options: ReporterOptions): Reporter {
   };
 }
 
-function progressLine({ bytes, expectedBytes, elapsedMs }: ProgressUpdate): string {
+function progressLine({ bytes, expectedBytes, elapsedMs, action = 'dumped' }: ProgressUpdate): string {
   const rate = elapsedMs > 0 ? (bytes / elapsedMs) * 1000 : 0;
-  const parts = [`  … ${humanBytes(bytes)} dumped`, `${humanBytes(rate)}/s`];
+  const parts = [`  … ${humanBytes(bytes)} ${action}`, `${humanBytes(rate)}/s`];
   if (expectedBytes && expectedBytes > 0) parts.push(`~${Math.min(99, Math.round((bytes / expectedBytes) * 100))}%`);
   return parts.join(', ');
 }

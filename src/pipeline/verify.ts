@@ -261,11 +261,11 @@ async function verifyDirectory(target: VerifyTarget, report: VerifyReport): Prom
 }
 
 /** Decoded bytes of a single-file backup, for restores. */
-export function openDecodedStream(filePath: string, compression: Compression): Readable {
+export function openDecodedStream(filePath: string, compression: Compression, onProgress?: (decodedBytes: number) => void): Readable {
   const source = createReadStream(filePath, { highWaterMark: 1024 * 1024 });
   const decoder = createDecompressor(compression);
   // HashingTap counts the streamed bytes, which paces the collection of spent buffers (taps.ts).
-  const counted = new HashingTap();
+  const counted = new HashingTap(onProgress);
   source.on('error', (error) => decoder.destroy(error));
   decoder.on('error', (error) => counted.destroy(error));
   return source.pipe(decoder).pipe(counted);
