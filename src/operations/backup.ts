@@ -318,13 +318,20 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
       const stats = { uncompressedBytes: size, sizeBytes: size, sha256: directoryDigest(files.checksums), contentSha256: directoryDigest(files.checksums) };
       return { stats, session, fileChecksums: files.checksums };
     }
-    const onProgress = (bytes: number) => { faultPointPast('backup:streaming', bytes); ctx.reporter.progress({ bytes, expectedBytes: server.databaseSizeBytes, elapsedMs: Date.now() - started }); };
+    const onProgress = (bytes: number) => {
+      faultPointPast('backup:streaming', bytes);
+      ctx.reporter.progress({ bytes, expectedBytes: server.databaseSizeBytes, elapsedMs: Date.now() - started });
+    };
     const level = plan.compression === 'zstd' ? (workspace.config.backup.compression_level ?? DEFAULT_ZSTD_LEVEL) : workspace.config.backup.compression_level;
-    const [stats] = await Promise.all([
-      writeArchive(session.stream, plan.partialPath, { compression: plan.compression, ...(level ? { level } : {}), signal: run.signal, onProgress }),
-      session.finished,
-    ]);
-    return { stats, session };
+    const archived = writeArchive(session.stream, plan.partialPath, { compression: plan.compression, ...(level ? { level } : {}), signal: run.signal, onProgress });
+    // When our side breaks, the dump tool then fails on its closed pipe: report the cause, not that echo.
+    const [archive, tool] = await Promise.allSettled([archived.catch(async (error: unknown) => {
+      await session.dispose();
+      throw error;
+    }), session.finished]);
+    if (archive.status === 'rejected') throw archive.reason;
+    if (tool.status === 'rejected') throw tool.reason;
+    return { stats: archive.value, session };
   } catch (error) {
     if (run.signal.aborted) throw run.signal.reason ?? error;
     throw dumpFailure(error);
