@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -140,7 +140,7 @@ describe('cleanup while a backup runs', () => {
       expect(result.status, JSON.stringify(result)).toBe('success');
       cleanups += 1;
     }
-    expect((await outcome).result, (await outcome).stderr).toMatchObject({ status: 'success' });
+    expect((await outcome).result, JSON.stringify((await outcome).result) + (await outcome).stderr).toMatchObject({ status: 'success' });
     const after = await cleanupBackups({ environment: 'dev', yes: true }, workspace.ctx());
     expect(after.status).toBe('success');
 
@@ -173,15 +173,16 @@ describe('the catalog lock', () => {
     const workspace = await makeWorkspace({ database: { provider: 'sqlite' } }, { DEV_DATABASE_URL: source.url });
     roots.push(workspace.root);
     // Held far longer than a small SQLite backup takes: finishing before the holder lets go would mean it did not wait.
-    const holder = holdCatalogLock(workspace.backupRoot, 3000);
+    const releasedMarker = path.join(workspace.root, 'lock-released');
+    const holder = holdCatalogLock(workspace.backupRoot, 3000, releasedMarker);
     await holder.locked;
-    const events: string[] = [];
-    const released = holder.done.then((code) => events.push(`holder exited ${code}`));
     const result = await createBackup({ environment: 'dev' }, workspace.ctx());
-    events.push('backup finished');
-    await released;
+    // The holder writes the marker just before it lets go, so it exists once the backup has finished
+    // only if the backup waited for the release (a check no process-exit event can race).
+    const waitedForRelease = await access(releasedMarker).then(() => true, () => false);
+    expect(await holder.done).toBe(0);
     expect(result.status, JSON.stringify(result)).toBe('success');
-    expect(events).toEqual(['holder exited 0', 'backup finished']);
+    expect(waitedForRelease).toBe(true);
     expect(await expectSoundCatalog(workspace.root, workspace.backupRoot)).toHaveLength(1);
   });
 });

@@ -158,8 +158,10 @@ export interface LockHolder {
 }
 
 /** Another process holding the catalog lock of `backupRoot` for `holdMs`. */
-export function holdCatalogLock(backupRoot: string, holdMs: number): LockHolder {
-  const child = spawn(process.execPath, ['--disable-warning=MODULE_TYPELESS_PACKAGE_JSON', path.join(__dirname, 'fixtures', 'hold-lock.ts'), backupRoot, String(holdMs)], {
+export function holdCatalogLock(backupRoot: string, holdMs: number, releasedMarker?: string): LockHolder {
+  const lockPath = `${path.join(backupRoot, CATALOG_FILE_NAME)}.lock`;
+  const args = [lockPath, String(holdMs), ...(releasedMarker ? [releasedMarker] : [])];
+  const child = spawn(process.execPath, ['--disable-warning=MODULE_TYPELESS_PACKAGE_JSON', path.join(__dirname, '..', 'catalog', 'fixtures', 'hold-lock.ts'), ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const done = new Promise<number | null>((resolve) => child.on('close', resolve));
