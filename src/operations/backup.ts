@@ -1,12 +1,10 @@
-import { constants } from 'node:fs';
-import { access, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import checkDiskSpace from 'check-disk-space';
 import dayjs from 'dayjs';
 import { effectiveCompression, effectiveFormat, effectiveRetentionDays } from '../config/environment.ts';
 import type { Compression } from '../config/schema.ts';
-import { parseCatalog } from '../catalog/catalog.ts';
+import { CATALOG_FILE_NAME, parseCatalog } from '../catalog/catalog.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
 import { MANIFEST_SUFFIX } from '../catalog/manifest.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
@@ -20,10 +18,12 @@ import { directoryDigest, verifyBackupFile, type VerifyReport } from '../pipelin
 import { hashDirectory } from '../pipeline/directory.ts';
 import { backupId, slugLabel } from '../util/ids.ts';
 import { reserveId } from '../catalog/reservations.ts';
+import { LocalStorage } from '../storage/local.ts';
+import { baseName, type Storage } from '../storage/storage.ts';
 import { faultPoint, faultPointPast } from '../util/fault.ts';
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.ts';
 import { parseBackupOptions, type BackupOptions } from './backup-options.ts';
-import { backupDirectory, catalogPath, openDatabase, openWorkspace, type OperationContext, type Workspace } from './context.ts';
+import { backupDirectoryKey, openDatabase, openWorkspace, type OperationContext, type Workspace } from './context.ts';
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
 
 export type { BackupOptions } from './backup-options.ts';
@@ -98,6 +98,9 @@ interface Plan {
   compression: Compression;
   retentionDays: number;
   directory: string;
+  finalKey: string;
+  partialKey: string;
+  /** Filesystem paths of the two keys, for the tools and checks that need one. */
   finalPath: string;
   partialPath: string;
 }
@@ -120,13 +123,15 @@ async function backupWith(
   const client = `${server.clientTool} ${server.clientVersion}`;
   const versions = [server.clientVersion, client].includes(server.serverVersion) ? client : `${client}, server ${server.serverVersion}`;
   ctx.reporter.step(`Pre-checks passed: ${versions}, database ${handler.live.display} reachable`);
-  const directory = backupDirectory(workspace.backupRoot, ctx.projectName, workspace.environment.name);
-  await ensureWritableDirectory(directory);
-  await checkSpace(ctx, directory, server, compression, workspace);
+  const storage = workspace.catalog.storage;
+  const directoryKey = backupDirectoryKey(ctx.projectName, workspace.environment.name);
+  await storage.prepare(directoryKey);
+  const directory = storage.localPath(directoryKey);
+  if (directory !== undefined) await checkSpace(ctx, directory, server, compression, workspace);
   await confirmIfRequired(ctx, workspace, server, options);
 
   run.signal.throwIfAborted();
-  const plan = await reserveBackupId(workspace.backupRoot, directory, now, label, handler, format, compression);
+  const plan = await reserveBackupId(storage, directoryKey, now, label, handler, format, compression);
   faultPoint('backup:reserved');
   ctx.reporter.step(`Backup ID generated: ${plan.id}`);
   const finish = {
@@ -144,7 +149,7 @@ async function backupWith(
     faultPoint('backup:verified');
     const entry = buildEntry({ plan: finish, workspace, ctx, handler, server, dumped, report, now, started, tags: options.tags ?? [] });
     run.signal.throwIfAborted();
-    await rename(finish.partialPath, finish.finalPath);
+    await storage.move(finish.partialKey, finish.finalKey);
     faultPoint('backup:renamed');
     ctx.reporter.step('Recording metadata');
     await workspace.catalog.add(entry);
@@ -165,8 +170,8 @@ async function backupWith(
     );
     return success(scope, result, `Backup created successfully for ${entry.environment}`);
   } catch (error) {
-    await rm(finish.partialPath, { recursive: true, force: true });
-    if (await discardIfUnrecorded(workspace, finish)) await finish.release();
+    await storage.delete(finish.partialKey);
+    if (await discardIfUnrecorded(storage, finish)) await finish.release();
     throw error;
   }
 }
@@ -177,12 +182,12 @@ async function backupWith(
  * would later record a backup this run reported as failed. They stay only if the entry did reach
  * the catalog file (a failure after its rename). True when nothing of the backup is left.
  */
-async function discardIfUnrecorded(workspace: Workspace, plan: Plan): Promise<boolean> {
-  const text = await readFile(workspace.catalog.catalogPath, 'utf8').catch(() => undefined);
-  const onDisk = text === undefined ? undefined : parseCatalog(text);
+async function discardIfUnrecorded(storage: Storage, plan: Plan): Promise<boolean> {
+  const data = await storage.read(CATALOG_FILE_NAME).catch(() => undefined);
+  const onDisk = data === undefined ? undefined : parseCatalog(data.toString('utf8'));
   if (onDisk?.kind === 'valid' && onDisk.entries.some((entry) => entry.backup_id === plan.id)) return false;
-  await rm(plan.finalPath, { recursive: true, force: true });
-  await rm(path.join(plan.directory, `${plan.id}${MANIFEST_SUFFIX}`), { force: true });
+  await storage.delete(plan.finalKey);
+  await storage.delete(`${plan.directory}${plan.id}${MANIFEST_SUFFIX}`);
   return true;
 }
 
@@ -196,23 +201,6 @@ function storedFormat(handler: DatabaseHandler, format: StoredFormat): StoredFor
     });
   }
   return format;
-}
-
-async function ensureWritableDirectory(directory: string): Promise<void> {
-  try {
-    await mkdir(directory, { recursive: true, mode: 0o700 });
-    await access(directory, constants.W_OK);
-  } catch (error) {
-    const mode = await stat(directory).then((info) => (info.mode & 0o777).toString(8)).catch(() => 'missing');
-    throw new FaberError('DIRECTORY_NOT_WRITABLE', `Cannot write to the backup directory ${directory}: ${(error as Error).message}`, {
-      cause: error,
-      result: { backup_directory: directory, permissions: mode },
-      suggestions: [
-        `Fix the permissions: chmod 700 ${directory} (owned by the user who runs the backup)`,
-        'Or point backup.directory in config.json at a writable place',
-      ],
-    });
-  }
 }
 
 async function checkSpace(ctx: OperationContext, directory: string, server: ServerInfo, compression: Compression, workspace: Workspace) {
@@ -255,26 +243,20 @@ async function confirmIfRequired(ctx: OperationContext, workspace: Workspace, se
  * Picks the first free id (`-2`, `-3`, … within the same second) and claims it: unique across the
  * catalog, and its .partial file (or directory) created exclusively.
  */
-async function reserveBackupId(backupRoot: string, directory: string, now: Date, label: string | null, handler: DatabaseHandler, format: StoredFormat, compression: Compression) {
+async function reserveBackupId(storage: Storage, directory: string, now: Date, label: string | null, handler: DatabaseHandler, format: StoredFormat, compression: Compression) {
   const base = backupId(now, label);
-  const existing = new Set(await readdir(directory));
+  const existing = new Set((await storage.list(directory, { shallow: true })).map((object) => baseName(object.key)));
   const candidates = function* () {
     for (let n = 1; n < 1000; n++) yield n === 1 ? base : `${base}-${n}`;
   };
   const claimPartial = async (id: string): Promise<boolean> => {
     const names = fileNames(id, handler, format, compression);
     if (existing.has(names.final) || existing.has(names.partial) || existing.has(`${id}${MANIFEST_SUFFIX}`)) return false;
-    const partialPath = path.join(directory, names.partial);
-    try {
-      if (format === 'directory') await mkdir(partialPath, { mode: 0o700 });
-      else await (await open(partialPath, 'wx', 0o600)).close();
-      return true;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw error;
-    }
+    const partialKey = `${directory}${names.partial}`;
+    if (format === 'directory') return localOnly(storage, format).createDirectory(partialKey);
+    return storage.putIfAbsent(partialKey, '', { parents: 'require' });
   };
-  const reservation = await reserveId(backupRoot, candidates(), claimPartial);
+  const reservation = await reserveId(storage, candidates(), claimPartial);
   if (!reservation) throw new FaberError('BACKUP_FAILED', `No free backup id for ${base}`);
   const names = fileNames(reservation.id, handler, format, compression);
   return {
@@ -284,9 +266,20 @@ async function reserveBackupId(backupRoot: string, directory: string, now: Date,
     format,
     compression,
     directory,
-    finalPath: path.join(directory, names.final),
-    partialPath: path.join(directory, names.partial),
+    finalKey: `${directory}${names.final}`,
+    partialKey: `${directory}${names.partial}`,
+    finalPath: storage.localPath(`${directory}${names.final}`) ?? storage.locationOf(`${directory}${names.final}`),
+    partialPath: storage.localPath(`${directory}${names.partial}`) ?? storage.locationOf(`${directory}${names.partial}`),
   };
+}
+
+/** pg_dump's directory format writes many files into a directory: only a local store has one. */
+function localOnly(storage: Storage, format: StoredFormat): LocalStorage {
+  if (storage instanceof LocalStorage) return storage;
+  throw new FaberError('INVALID_OPTION', `The ${format} format needs a local backup directory; ${storage.description} is remote`, {
+    result: { format, storage: storage.kind },
+    suggestions: ['Use --format=custom or --format=sql with remote storage'],
+  });
 }
 
 function fileNames(id: string, handler: DatabaseHandler, format: StoredFormat, compression: Compression) {
@@ -323,7 +316,8 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
       ctx.reporter.progress({ bytes, expectedBytes: server.databaseSizeBytes, elapsedMs: Date.now() - started });
     };
     const level = plan.compression === 'zstd' ? (workspace.config.backup.compression_level ?? DEFAULT_ZSTD_LEVEL) : workspace.config.backup.compression_level;
-    const archived = writeArchive(session.stream, plan.partialPath, { compression: plan.compression, ...(level ? { level } : {}), signal: run.signal, onProgress });
+    const sink = await workspace.catalog.storage.createWriter(plan.partialKey);
+    const archived = writeArchive(session.stream, sink, { compression: plan.compression, ...(level ? { level } : {}), signal: run.signal, onProgress });
     // When our side breaks, the dump tool then fails on its closed pipe: report the cause, not that echo.
     const [archive, tool] = await Promise.allSettled([archived.catch(async (error: unknown) => {
       await session.dispose();
@@ -402,7 +396,7 @@ function buildEntry(facts: EntryFacts): BackupEntry {
     created_at: now.toISOString(),
     label: plan.label,
     reason: plan.reason,
-    file_path: catalogPath(ctx.workspaceRoot, plan.finalPath),
+    file_path: workspace.catalog.storage.locationOf(plan.finalKey),
     size_bytes: stats.sizeBytes,
     uncompressed_bytes: stats.uncompressedBytes,
     compressed: isDirectory ? plan.compression !== 'none' : plan.compression !== 'none',

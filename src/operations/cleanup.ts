@@ -1,4 +1,3 @@
-import { rm } from 'node:fs/promises';
 import dayjs from 'dayjs';
 import { z } from 'zod';
 import type { Catalog } from '../catalog/catalog.ts';
@@ -7,12 +6,12 @@ import { humanBytes } from '../output/format.ts';
 import { success, type OperationResult } from '../output/result.ts';
 import { planCleanup, SAFETY_BACKUP_MIN_AGE_DAYS, type CleanupPlan, type CleanupPolicy, type KeptEntry, type PlannedDeletion } from '../retention/plan.ts';
 import { requireConfirmation } from './confirm.ts';
-import { catalogPath, type OperationContext } from './context.ts';
+import type { OperationContext } from './context.ts';
 import { applyFileCheck, verifyEntryFile } from './load-backup.ts';
 import { parseOptions } from './options.ts';
 import { findOrphans, removeOrphanFile, type Orphan, type OrphanKind } from './orphans.ts';
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
-import { backupFilePath, inScope, openCatalogWorkspace, readEntries, type BackupScope, type CatalogWorkspace } from './select.ts';
+import { backupFilePath, backupKey, inScope, openCatalogWorkspace, readEntries, type BackupScope, type CatalogWorkspace } from './select.ts';
 
 export interface CleanupBackupsOptions {
   /** Omitted: every environment of the project. */
@@ -81,7 +80,7 @@ export async function cleanupBackups(rawOptions: CleanupBackupsOptions, ctx: Ope
     const { entries, warnings } = await readEntries(workspace.catalog, ctx);
     // Refuse the whole run if any entry in scope names a path outside the backup directory.
     for (const entry of entries) if (inScope(entry, backupScope)) backupFilePath(workspace.catalog, entry);
-    const orphans = await findOrphans({ entries, scope: backupScope, backupRoot: workspace.backupRoot, workspaceRoot: ctx.workspaceRoot });
+    const orphans = await findOrphans({ entries, scope: backupScope, storage: workspace.catalog.storage });
     const missingIds = new Set(orphans.filter((orphan) => orphan.kind === 'entry-without-file').map((orphan) => orphan.backupId ?? ''));
     const policy = cleanupPolicy(workspace, options, ctx, backupScope);
     const preview = planCleanup(withMissingStatus(entries, missingIds), policy);
@@ -195,7 +194,7 @@ export async function deleteBackupFiles(entries: readonly BackupEntry[], catalog
   const failed: string[] = [];
   for (const entry of entries) {
     try {
-      await rm(backupFilePath(catalog, entry), { recursive: true, force: true });
+      await catalog.storage.delete(backupKey(catalog.storage, entry));
       ctx.reporter.step(`Deleted ${entry.backup_id} (${humanBytes(entry.size_bytes)})`);
     } catch (error) {
       failed.push(entry.file_path);
@@ -225,9 +224,9 @@ async function removeOrphanFiles(orphans: readonly Orphan[], workspace: CatalogW
   for (const orphan of orphans) {
     if (!deletable.has(orphan.kind)) continue;
     try {
-      await removeOrphanFile(orphan.path, workspace.backupRoot);
+      await removeOrphanFile(orphan, workspace.catalog.storage);
     } catch (error) {
-      failed.push(catalogPath(ctx.workspaceRoot, orphan.path));
+      failed.push(orphan.location);
       ctx.reporter.warn(`Could not delete ${orphan.path}: ${(error as Error).message}`);
     }
   }
@@ -260,7 +259,7 @@ function reportOrphans(orphans: readonly Orphan[], mode: 'dry-run' | 'report' | 
     const outcome = action === 'repaired' ? repair : held ? `left alone: ${orphan.hold ?? 'needs a look by hand'}` : `--yes would: ${repair}`;
     return {
       kind: orphan.kind,
-      path: catalogPath(ctx.workspaceRoot, orphan.path),
+      path: orphan.location,
       backup_id: orphan.backupId,
       environment: orphan.environment,
       action,

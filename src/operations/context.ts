@@ -59,16 +59,7 @@ export function projectSegment(projectName: string): string {
   return projectName.replace(/[/\\]/g, '__').replace(/^\.+/, '_');
 }
 
-export function backupDirectory(backupRoot: string, projectName: string, environment: string): string {
-  return path.join(backupRoot, projectSegment(projectName), environment);
-}
-
-/** Catalog paths are relative to the workspace root with forward slashes, or absolute when outside it. */
-export function catalogPath(workspaceRoot: string, absolute: string): string {
-  const relative = path.relative(workspaceRoot, absolute);
-  return relative.startsWith('..') || path.isAbsolute(relative) ? absolute : relative.split(path.sep).join('/');
-}
-
-export function absoluteBackupPath(workspaceRoot: string, filePath: string): string {
-  return path.resolve(workspaceRoot, filePath);
+/** The storage key (a directory, ending in `/`) of one project's backups in one environment. */
+export function backupDirectoryKey(projectName: string, environment: string): string {
+  return `${projectSegment(projectName)}/${environment}/`;
 }

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { Storage } from '../storage/storage.ts';
 import { Catalog } from '../catalog/catalog.ts';
 import { compareEntries } from '../catalog/order.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
@@ -74,18 +75,25 @@ export function findBackup(entries: readonly BackupEntry[], id: string, scope: B
 }
 
 /**
- * Absolute path of an entry's backup file. The catalog is a file on disk that anyone can edit:
- * a path that leads outside the backup directory is refused rather than read, restored or deleted.
+ * Absolute path (local) or URI (remote) of an entry's backup file. The catalog is a file on disk
+ * that anyone can edit: a path that leads outside the backup directory is refused rather than
+ * read, restored or deleted.
  */
-export function backupFilePath(catalog: Pick<Catalog, 'backupRoot' | 'workspaceRoot'>, entry: Pick<BackupEntry, 'backup_id' | 'file_path'>): string {
-  const absolute = path.resolve(catalog.workspaceRoot, entry.file_path);
-  if (!isInside(catalog.backupRoot, absolute)) {
+export function backupFilePath(catalog: Pick<Catalog, 'storage'>, entry: Pick<BackupEntry, 'backup_id' | 'file_path'>): string {
+  const key = backupKey(catalog.storage, entry);
+  return catalog.storage.localPath(key) ?? catalog.storage.locationOf(key);
+}
+
+/** The store key of an entry's backup; CATALOG_INVALID when its file_path leads outside the store. */
+export function backupKey(storage: Storage, entry: Pick<BackupEntry, 'backup_id' | 'file_path'>): string {
+  const key = storage.keyOf(entry.file_path);
+  if (key === undefined) {
     throw new FaberError('CATALOG_INVALID', `The catalog entry ${entry.backup_id} points outside the backup directory (${entry.file_path}); refusing to use it`, {
-      result: { backup_id: entry.backup_id, file_path: entry.file_path, backup_directory: catalog.backupRoot },
+      result: { backup_id: entry.backup_id, file_path: entry.file_path, backup_directory: storage.description },
       suggestions: ['Fix or remove the entry in backups.json (file_path must be inside backup.directory)'],
     });
   }
-  return absolute;
+  return key;
 }
 
 export function isInside(root: string, candidate: string): boolean {
