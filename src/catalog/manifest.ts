@@ -106,7 +106,11 @@ export async function scanManifests(backupRoot: string): Promise<ManifestScan> {
 }
 
 export async function scanManifestsIn(storage: Storage): Promise<ManifestScan> {
-  const keys = await findManifestKeys(storage, '', 0);
+  // An object store lists everything under a prefix in one go; a directory is walked.
+  const keys =
+    storage.kind === 'local'
+      ? await findManifestKeys(storage, '', 0)
+      : (await storage.list('')).map((object) => object.key).filter((key) => baseName(key).endsWith(MANIFEST_SUFFIX));
   const results = await mapWithConcurrency(keys, READ_CONCURRENCY, async (key) => {
     const file = displayKey(storage, key);
     try {
