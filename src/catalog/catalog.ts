@@ -81,6 +81,7 @@ export class Catalog {
    * (and saved, keeping the broken file); `warnings` says so.
    */
   async read(): Promise<CatalogReadResult> {
+    if (this.storage.kind !== 'local') return this.#readRemote();
     const loaded = await this.#load();
     if (loaded.kind === 'valid') return { entries: loaded.entries, rebuilt: false, warnings: [] };
     if (loaded.kind === 'missing') {
@@ -97,6 +98,7 @@ export class Catalog {
    * and their manifests rewritten; removed entries lose their manifests.
    */
   async update<T>(mutate: (entries: BackupEntry[]) => T | Promise<T>): Promise<T> {
+    if (this.storage.kind !== 'local') return this.#updateRemote(mutate);
     return withLock(
       this.#lock,
       async () => {
@@ -155,6 +157,38 @@ export class Catalog {
   async find(id: string): Promise<BackupEntry | undefined> {
     const { entries } = await this.read();
     return entries.find((entry) => entry.backup_id === id);
+  }
+
+  /**
+   * In an object store the manifests are the catalog: listing them is the truth every machine
+   * shares, and no index object is written that concurrent writers could overwrite.
+   */
+  async #readRemote(): Promise<CatalogReadResult> {
+    const scan = await scanManifestsIn(this.storage);
+    return { entries: scan.entries, rebuilt: false, warnings: scan.problems.map((problem) => `Skipped a manifest: ${problem.message}`) };
+  }
+
+  /**
+   * No lock across machines: each change touches only its own entries' manifests. A new entry's
+   * manifest is created only if there is none (a create-only put: the commit of a backup), a
+   * changed one replaced, a removed one deleted, so concurrent writers never lose each other's entries.
+   */
+  async #updateRemote<T>(mutate: (entries: BackupEntry[]) => T | Promise<T>): Promise<T> {
+    const current = await this.#readRemote();
+    for (const warning of current.warnings) this.#onWarning(warning);
+    const before = this.#snapshot(current.entries);
+    const entries = current.entries;
+    const result = await mutate(entries);
+    const changed = this.#validateChanges(entries, before);
+    await mapWithConcurrency(changed, MANIFEST_WRITE_CONCURRENCY, async (entry) => {
+      const key = manifestKeyFor(this.storage, entry) ?? '';
+      if (before.has(entry.backup_id)) return this.storage.put(key, serializeManifest(entry));
+      if (!(await this.storage.putIfAbsent(key, serializeManifest(entry)))) {
+        throw new FaberError('INTERNAL_ERROR', `Another process recorded a backup with id ${entry.backup_id} first`, { result: { backup_id: entry.backup_id, manifest: this.storage.locationOf(key) } });
+      }
+    });
+    await this.#removeStaleManifests(entries, before);
+    return result;
   }
 
   async #load(): Promise<LoadedCatalog> {

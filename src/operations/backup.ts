@@ -14,7 +14,7 @@ import { humanBytes, humanDuration } from '../output/format.ts';
 import { success, type OperationResult } from '../output/result.ts';
 import { writeArchive, type ArchiveStats } from '../pipeline/archive.ts';
 import { compressionSuffix, DEFAULT_ZSTD_LEVEL } from '../pipeline/compression.ts';
-import { directoryDigest, verifyBackupFile, type VerifyReport } from '../pipeline/verify.ts';
+import { directoryDigest, verifyBackupFile, type BackupFile, type VerifyReport } from '../pipeline/verify.ts';
 import { hashDirectory } from '../pipeline/directory.ts';
 import { backupId, slugLabel } from '../util/ids.ts';
 import { reserveId } from '../catalog/reservations.ts';
@@ -25,6 +25,7 @@ import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.ts';
 import { parseBackupOptions, type BackupOptions } from './backup-options.ts';
 import { backupDirectoryKey, openDatabase, openWorkspace, type OperationContext, type Workspace } from './context.ts';
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
+import { backupFileOf } from './select.ts';
 
 export type { BackupOptions } from './backup-options.ts';
 
@@ -100,6 +101,14 @@ interface Plan {
   directory: string;
   finalKey: string;
   partialKey: string;
+  /**
+   * Where the archive is streamed: the `.partial` file on a local disk (renamed when verified), or
+   * the final key in an object store, where an object appears only once its upload completes and
+   * only the manifest (written last) makes it a backup.
+   */
+  writeKey: string;
+  /** The written archive as verification reads it (a local path, or streamed back from the store). */
+  written: () => Promise<BackupFile>;
   /** Filesystem paths of the two keys, for the tools and checks that need one. */
   finalPath: string;
   partialPath: string;
@@ -130,6 +139,7 @@ async function backupWith(
   if (directory !== undefined) await checkSpace(ctx, directory, server, compression, workspace);
   await confirmIfRequired(ctx, workspace, server, options);
 
+  if (format === 'directory') localOnly(storage, format);
   run.signal.throwIfAborted();
   const plan = await reserveBackupId(storage, directoryKey, now, label, handler, format, compression);
   faultPoint('backup:reserved');
@@ -149,7 +159,7 @@ async function backupWith(
     faultPoint('backup:verified');
     const entry = buildEntry({ plan: finish, workspace, ctx, handler, server, dumped, report, now, started, tags: options.tags ?? [] });
     run.signal.throwIfAborted();
-    await storage.move(finish.partialKey, finish.finalKey);
+    if (finish.writeKey !== finish.finalKey) await storage.move(finish.writeKey, finish.finalKey);
     faultPoint('backup:renamed');
     ctx.reporter.step('Recording metadata');
     await workspace.catalog.add(entry);
@@ -170,7 +180,7 @@ async function backupWith(
     );
     return success(scope, result, `Backup created successfully for ${entry.environment}`);
   } catch (error) {
-    await storage.delete(finish.partialKey);
+    await storage.delete(finish.writeKey);
     if (await discardIfUnrecorded(storage, finish)) await finish.release();
     throw error;
   }
@@ -183,12 +193,19 @@ async function backupWith(
  * the catalog file (a failure after its rename). True when nothing of the backup is left.
  */
 async function discardIfUnrecorded(storage: Storage, plan: Plan): Promise<boolean> {
+  const manifestKey = `${plan.directory}${plan.id}${MANIFEST_SUFFIX}`;
+  if (await isRecorded(storage, plan.id, manifestKey)) return false;
+  await storage.delete(plan.finalKey);
+  await storage.delete(manifestKey);
+  return true;
+}
+
+/** Locally the catalog file says what is recorded; in an object store, the manifest (the commit) does. */
+async function isRecorded(storage: Storage, id: string, manifestKey: string): Promise<boolean> {
+  if (storage.kind !== 'local') return (await storage.stat(manifestKey).catch(() => undefined)) !== undefined;
   const data = await storage.read(CATALOG_FILE_NAME).catch(() => undefined);
   const onDisk = data === undefined ? undefined : parseCatalog(data.toString('utf8'));
-  if (onDisk?.kind === 'valid' && onDisk.entries.some((entry) => entry.backup_id === plan.id)) return false;
-  await storage.delete(plan.finalKey);
-  await storage.delete(`${plan.directory}${plan.id}${MANIFEST_SUFFIX}`);
-  return true;
+  return onDisk?.kind === 'valid' && onDisk.entries.some((entry) => entry.backup_id === id);
 }
 
 /** SQLite backups are database files whatever format the config names; MySQL has only SQL dumps. */
@@ -254,11 +271,14 @@ async function reserveBackupId(storage: Storage, directory: string, now: Date, l
     if (existing.has(names.final) || existing.has(names.partial) || existing.has(`${id}${MANIFEST_SUFFIX}`)) return false;
     const partialKey = `${directory}${names.partial}`;
     if (format === 'directory') return localOnly(storage, format).createDirectory(partialKey);
+    // An object store has no .partial: the id's reservation is the claim, and the upload goes to the final key.
+    if (storage.kind !== 'local') return true;
     return storage.putIfAbsent(partialKey, '', { parents: 'require' });
   };
   const reservation = await reserveId(storage, candidates(), claimPartial);
   if (!reservation) throw new FaberError('BACKUP_FAILED', `No free backup id for ${base}`);
   const names = fileNames(reservation.id, handler, format, compression);
+  const writeKey = storage.kind === 'local' ? `${directory}${names.partial}` : `${directory}${names.final}`;
   return {
     id: reservation.id,
     release: reservation.release,
@@ -268,6 +288,8 @@ async function reserveBackupId(storage: Storage, directory: string, now: Date, l
     directory,
     finalKey: `${directory}${names.final}`,
     partialKey: `${directory}${names.partial}`,
+    writeKey,
+    written: () => backupFileOf({ storage }, { backup_id: reservation.id, file_path: storage.locationOf(writeKey) }),
     finalPath: storage.localPath(`${directory}${names.final}`) ?? storage.locationOf(`${directory}${names.final}`),
     partialPath: storage.localPath(`${directory}${names.partial}`) ?? storage.locationOf(`${directory}${names.partial}`),
   };
@@ -316,7 +338,7 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
       ctx.reporter.progress({ bytes, expectedBytes: server.databaseSizeBytes, elapsedMs: Date.now() - started });
     };
     const level = plan.compression === 'zstd' ? (workspace.config.backup.compression_level ?? DEFAULT_ZSTD_LEVEL) : workspace.config.backup.compression_level;
-    const sink = await workspace.catalog.storage.createWriter(plan.partialKey);
+    const sink = await workspace.catalog.storage.createWriter(plan.writeKey);
     const archived = writeArchive(session.stream, sink, { compression: plan.compression, ...(level ? { level } : {}), signal: run.signal, onProgress });
     // When our side breaks, the dump tool then fails on its closed pipe: report the cause, not that echo.
     const [archive, tool] = await Promise.allSettled([archived.catch(async (error: unknown) => {
@@ -351,7 +373,7 @@ function defaultJobs(): number {
 
 async function verifyPartial(plan: Plan, { stats, fileChecksums }: Dumped, handler: DatabaseHandler, ctx: OperationContext, run: OperationRun): Promise<VerifyReport> {
   const report = await verifyBackupFile({
-    path: plan.partialPath,
+    path: await plan.written(),
     provider: handler.provider,
     format: plan.format,
     compression: plan.format === 'directory' ? 'none' : plan.compression,

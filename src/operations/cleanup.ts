@@ -11,7 +11,7 @@ import { applyFileCheck, verifyEntryFile } from './load-backup.ts';
 import { parseOptions } from './options.ts';
 import { findOrphans, removeOrphanFile, type Orphan, type OrphanKind } from './orphans.ts';
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
-import { backupFilePath, backupKey, inScope, openCatalogWorkspace, readEntries, type BackupScope, type CatalogWorkspace } from './select.ts';
+import { backupFileOf, backupKey, inScope, openCatalogWorkspace, readEntries, type BackupScope, type CatalogWorkspace } from './select.ts';
 
 export interface CleanupBackupsOptions {
   /** Omitted: every environment of the project. */
@@ -79,7 +79,7 @@ export async function cleanupBackups(rawOptions: CleanupBackupsOptions, ctx: Ope
     const backupScope = { project: ctx.projectName, environment: workspace.environment?.name };
     const { entries, warnings } = await readEntries(workspace.catalog, ctx);
     // Refuse the whole run if any entry in scope names a path outside the backup directory.
-    for (const entry of entries) if (inScope(entry, backupScope)) backupFilePath(workspace.catalog, entry);
+    for (const entry of entries) if (inScope(entry, backupScope)) backupKey(workspace.catalog.storage, entry);
     const orphans = await findOrphans({ entries, scope: backupScope, storage: workspace.catalog.storage });
     const missingIds = new Set(orphans.filter((orphan) => orphan.kind === 'entry-without-file').map((orphan) => orphan.backupId ?? ''));
     const policy = cleanupPolicy(workspace, options, ctx, backupScope);
@@ -93,7 +93,7 @@ export async function cleanupBackups(rawOptions: CleanupBackupsOptions, ctx: Ope
     }
     await confirmProtectedDeletions(preview, workspace, options, ctx, backupScope);
     const repairable = options.yes ? orphans.filter((orphan) => orphan.hold === undefined) : [];
-    const readd = await verifiedForReadding(repairable, ctx, run);
+    const readd = await verifiedForReadding(repairable, workspace.catalog, ctx, run);
     const committed = await commitCleanup(workspace.catalog, {
       policy,
       previewIds: new Set(preview.delete.map((deletion) => deletion.entry.backup_id)),
@@ -205,12 +205,12 @@ export async function deleteBackupFiles(entries: readonly BackupEntry[], catalog
 }
 
 /** Orphans with a manifest go back into the catalog with the status a fresh check gives them. */
-async function verifiedForReadding(orphans: readonly Orphan[], ctx: OperationContext, run: OperationRun): Promise<BackupEntry[]> {
+async function verifiedForReadding(orphans: readonly Orphan[], catalog: Catalog, ctx: OperationContext, run: OperationRun): Promise<BackupEntry[]> {
   const readd: BackupEntry[] = [];
   for (const orphan of orphans) {
     if (orphan.kind !== 'file-with-manifest' || !orphan.entry) continue;
     const entry = structuredClone(orphan.entry);
-    const report = await verifyEntryFile(entry, orphan.path, ctx.env, run.signal);
+    const report = await verifyEntryFile(entry, await backupFileOf(catalog, entry), ctx.env, run.signal);
     if (run.signal.aborted) throw run.signal.reason;
     applyFileCheck(entry, report, ctx.now?.() ?? new Date());
     readd.push(entry);

@@ -6,6 +6,7 @@ import type { ConnectionInfo } from '../config/connection.ts';
 import type { FaberConfig } from '../config/schema.ts';
 import { createHandler, type DatabaseHandler } from '../handlers/index.ts';
 import { Catalog } from '../catalog/catalog.ts';
+import { openStorage } from '../storage/open.ts';
 
 /** What every operation needs from its caller (the Nx executor, or a program using the API). */
 export interface OperationContext {
@@ -42,7 +43,8 @@ export async function openWorkspace(ctx: OperationContext, environmentName: stri
   const environment = resolveEnvironment(config, environmentName, ctx.projectName);
   if (steps) ctx.reporter.step(`Environment validated: ${environment.name}`);
   const backupRoot = path.resolve(ctx.workspaceRoot, config.backup.directory);
-  return { config, configPath, environment, backupRoot, catalog: new Catalog({ backupRoot, workspaceRoot: ctx.workspaceRoot }) };
+  const storage = await openStorage(config, environment, { backupRoot, workspaceRoot: ctx.workspaceRoot }, (message) => ctx.reporter.warn(message));
+  return { config, configPath, environment, backupRoot, catalog: new Catalog({ backupRoot, workspaceRoot: ctx.workspaceRoot, storage }) };
 }
 
 export async function openDatabase(ctx: OperationContext, workspace: Workspace, connectionEnv?: string): Promise<{ connection: ConnectionInfo; handler: DatabaseHandler }> {

@@ -3,11 +3,11 @@ import type { Catalog } from '../catalog/catalog.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
 import type { FaberConfig } from '../config/schema.ts';
 import type { DatabaseHandler, DatabaseSnapshot, DatabaseTarget, MigrationLookup } from '../handlers/handler.ts';
-import { openDecodedStream, verifyBackupFile, type VerifyReport } from '../pipeline/verify.ts';
+import { openBackupFile, openDecodedStream, verifyBackupFile, type BackupFile, type VerifyReport } from '../pipeline/verify.ts';
 import type { Reporter } from '../output/reporter.ts';
 
 /** Re-checks a cataloged backup against what the catalog recorded when it was written. */
-export function verifyEntryFile(entry: BackupEntry, filePath: string, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<VerifyReport> {
+export function verifyEntryFile(entry: BackupEntry, filePath: BackupFile, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<VerifyReport> {
   return verifyBackupFile({
     path: filePath,
     provider: entry.provider,
@@ -55,18 +55,19 @@ export async function restoreInto(
   handler: DatabaseHandler,
   target: DatabaseTarget,
   entry: BackupEntry,
-  filePath: string,
+  filePath: BackupFile,
   config: FaberConfig,
   signal: AbortSignal,
   reporter?: Reporter,
 ): Promise<void> {
   if (entry.format === 'directory') {
+    if (typeof filePath !== 'string') throw new Error(`A directory-format backup must be a local directory, not ${filePath.location}`);
     await handler.restore(target, { format: 'directory', directory: filePath, parallelJobs: config.backup.parallel_jobs ?? defaultJobs(), signal });
     return;
   }
   const started = Date.now();
   const onProgress = reporter && ((bytes: number) => reporter.progress({ bytes, expectedBytes: entry.uncompressed_bytes, elapsedMs: Date.now() - started, action: 'loaded' }));
-  const stream = openDecodedStream(filePath, entry.compression, onProgress);
+  const stream = openDecodedStream(await openBackupFile(filePath), entry.compression, onProgress);
   try {
     await handler.restore(target, { format: entry.format, stream, signal });
   } finally {

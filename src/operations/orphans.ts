@@ -2,7 +2,7 @@ import { readdir, readlink } from 'node:fs/promises';
 import { mapWithConcurrency } from '../catalog/concurrency.ts';
 import { displayKey, MANIFEST_SUFFIX, manifestKeyFor, readManifestAt } from '../catalog/manifest.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
-import { baseName, type Storage, type StoredObject } from '../storage/storage.ts';
+import { baseName, type PendingUpload, type Storage, type StoredObject } from '../storage/storage.ts';
 import { projectSegment } from './context.ts';
 import { backupKey, inScope, isInside, type BackupScope } from './select.ts';
 
@@ -26,6 +26,8 @@ export interface Orphan {
   location: string;
   backupId: string | null;
   environment: string;
+  /** An unfinished multipart upload (object stores): aborted instead of deleted. */
+  upload?: PendingUpload | undefined;
   /** Why --yes leaves it alone (too recent, still open, unreadable manifest). */
   hold: string | undefined;
   /** The catalog entry (entry-without-file) or the manifest's entry (file-with-manifest). */
@@ -64,7 +66,27 @@ export async function findOrphans(input: OrphanScanInput): Promise<Orphan[]> {
   for (const [environment, directory] of await environmentDirectories(input)) {
     found.push(...(await orphansIn(directory, environment, look)));
   }
+  found.push(...(await pendingUploadsOf(input, nowMs)));
   return found;
+}
+
+/** Uploads a killed backup left unfinished: never visible as objects, but stored (and billed) until aborted. */
+async function pendingUploadsOf(input: OrphanScanInput, nowMs: number): Promise<Orphan[]> {
+  const { storage, scope } = input;
+  if (!storage.pendingUploads) return [];
+  const prefix = `${projectSegment(scope.project)}/${scope.environment === undefined ? '' : `${scope.environment}/`}`;
+  return (await storage.pendingUploads(prefix)).map((upload) => ({
+    kind: 'leftover',
+    key: upload.key,
+    path: `${storage.locationOf(upload.key)} (unfinished upload)`,
+    location: storage.locationOf(upload.key),
+    backupId: idIn(baseName(upload.key)),
+    // Keys are <project>/<environment>/<file>, the project one segment (projectSegment).
+    environment: upload.key.split('/')[1] ?? '',
+    hold: nowMs - upload.initiatedMs < ORPHAN_MIN_AGE_MS ? `started less than ${ORPHAN_MIN_AGE_MS / 60_000} minutes ago (a backup may still be uploading it)` : undefined,
+    entry: undefined,
+    upload,
+  }));
 }
 
 /** Entries of the scope whose file (or directory) does not exist. */
@@ -192,5 +214,6 @@ function lazy<T>(compute: () => Promise<T>): () => Promise<T> {
 
 /** Deletes an orphan file or directory found in the store (keys never leave it). */
 export async function removeOrphanFile(orphan: Orphan, storage: Storage): Promise<void> {
-  await storage.delete(orphan.key);
+  if (orphan.upload) await storage.abortUpload?.(orphan.upload);
+  else await storage.delete(orphan.key);
 }

@@ -13,7 +13,8 @@ import { openDatabase, openWorkspace, type OperationContext, type Workspace } fr
 import { compareWithRecorded, describeSnapshot, migrationLookup, recordFileCheck, restoreInto, verifyEntryFile } from './load-backup.ts';
 import { parseOptions } from './options.ts';
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
-import { backupFilePath, entriesInScope, findBackup, newestEntry, readEntries, type BackupScope } from './select.ts';
+import { backupFileOf, entriesInScope, findBackup, newestEntry, readEntries, type BackupScope } from './select.ts';
+import type { BackupFile } from '../pipeline/verify.ts';
 
 export interface RestoreOptions {
   environment?: string | undefined;
@@ -76,7 +77,7 @@ export async function restoreBackup(rawOptions: RestoreOptions, ctx: OperationCo
     refuseUnsafeSkip(options, workspace);
     const { entries } = await readEntries(workspace.catalog, ctx);
     const entry = selectSource(entries, options, backupScope, ctx);
-    const filePath = backupFilePath(workspace.catalog, entry);
+    const filePath = await backupFileOf(workspace.catalog, entry);
     await checkSourceFile(entry, filePath, workspace, ctx, run, backupScope);
     const { handler, connection } = await openDatabase(ctx, workspace, options.targetConnectionStringEnv);
     run.secrets.add(connection.password);
@@ -118,7 +119,7 @@ function selectSource(entries: BackupEntry[], options: RestoreOptions, scope: Ba
 }
 
 /** Nothing is touched before the file is known to be the one the catalog recorded. */
-async function checkSourceFile(entry: BackupEntry, filePath: string, workspace: Workspace, ctx: OperationContext, run: OperationRun, scope: BackupScope & { environment: string }): Promise<void> {
+async function checkSourceFile(entry: BackupEntry, filePath: BackupFile, workspace: Workspace, ctx: OperationContext, run: OperationRun, scope: BackupScope & { environment: string }): Promise<void> {
   ctx.reporter.step(`Backup selected: ${entry.backup_id} (${entry.environment}, created ${entry.created_at}, ${humanBytes(entry.size_bytes)}, ${entry.format})`);
   const report = await verifyEntryFile(entry, filePath, ctx.env, run.signal);
   if (run.signal.aborted) throw run.signal.reason;
@@ -141,11 +142,11 @@ class Restore {
   readonly #workspace: Workspace;
   readonly #options: RestoreOptions;
   readonly #entry: BackupEntry;
-  readonly #filePath: string;
+  readonly #filePath: BackupFile;
   readonly #ctx: OperationContext;
   readonly #run: OperationRun;
 
-  constructor(handler: DatabaseHandler, workspace: Workspace, options: RestoreOptions, entry: BackupEntry, filePath: string, ctx: OperationContext, run: OperationRun) {
+  constructor(handler: DatabaseHandler, workspace: Workspace, options: RestoreOptions, entry: BackupEntry, filePath: BackupFile, ctx: OperationContext, run: OperationRun) {
     this.#handler = handler;
     this.#workspace = workspace;
     this.#options = options;

@@ -12,9 +12,19 @@ import { createDecompressor } from './compression.ts';
 import { hashDirectory } from './directory.ts';
 import { EdgeTap, HashingTap } from './taps.ts';
 
+/** A single-file backup that is not a local file (object storage): its size (undefined: missing) and a way to stream it. */
+export interface RemoteFile {
+  location: string;
+  size: number | undefined;
+  open(): Promise<Readable>;
+}
+
+/** A local path, or a remote single file. */
+export type BackupFile = string | RemoteFile;
+
 export interface VerifyTarget {
-  /** Absolute path of the backup file (or directory for the directory format). */
-  path: string;
+  /** Absolute path of the backup file (or directory for the directory format), or the remote file. */
+  path: BackupFile;
   provider: Provider;
   format: StoredFormat;
   compression: Compression;
@@ -55,9 +65,9 @@ const SQLITE_MAGIC = Buffer.from('SQLite format 3\0');
  */
 export async function verifyBackupFile(target: VerifyTarget): Promise<VerifyReport> {
   const report: VerifyReport = { passed: false, file_exists: false, file_readable: false, size_bytes: 0, checks: [], problems: [] };
-  const info = await stat(target.path).catch(() => undefined);
+  const info = typeof target.path === 'string' ? await stat(target.path).catch(() => undefined) : target.path.size === undefined ? undefined : { size: target.path.size };
   if (!info) {
-    report.problems.push(`the backup ${target.format === 'directory' ? 'directory' : 'file'} does not exist: ${target.path}`);
+    report.problems.push(`the backup ${target.format === 'directory' ? 'directory' : 'file'} does not exist: ${typeof target.path === 'string' ? target.path : target.path.location}`);
     return report;
   }
   report.file_exists = true;
@@ -79,7 +89,7 @@ async function verifySingleFile(target: VerifyTarget, size: number, report: Veri
   const formatSink = await createFormatSink(target);
   try {
     await pipeline(
-      createReadStream(target.path, { highWaterMark: 1024 * 1024 }),
+      await openBackupFile(target.path),
       fileHash,
       createDecompressor(target.compression),
       contentHash,
@@ -241,7 +251,9 @@ function sqliteIntegritySink(): FormatSink {
 
 async function verifyDirectory(target: VerifyTarget, report: VerifyReport): Promise<void> {
   const expectedFiles = target.expected.files ?? {};
-  const actual = await hashDirectory(target.path).catch(() => undefined);
+  if (typeof target.path !== 'string') throw new Error(`A directory-format backup must be a local directory, not ${target.path.location}`);
+  const directory = target.path;
+  const actual = await hashDirectory(directory).catch(() => undefined);
   if (!actual) {
     report.problems.push('the backup directory cannot be read');
     return;
@@ -255,20 +267,25 @@ async function verifyDirectory(target: VerifyTarget, report: VerifyReport): Prom
   report.size_bytes = Object.values(actual.sizes).reduce((sum, bytes) => sum + bytes, 0);
   if (report.size_bytes !== target.expected.sizeBytes) report.problems.push(`size is ${report.size_bytes} bytes, the catalog recorded ${target.expected.sizeBytes}`);
   if (report.problems.length === 0) report.checks.push(`${Object.keys(expectedFiles).length} files match their checksums`);
-  const list = await execa('pg_restore', ['--list', target.path], { env: target.env, extendEnv: false, reject: false, stdout: 'ignore' });
+  const list = await execa('pg_restore', ['--list', directory], { env: target.env, extendEnv: false, reject: false, stdout: 'ignore' });
   if (list.exitCode === 0) report.checks.push('pg_restore --list reads the archive');
   else report.problems.push(`pg_restore --list failed: ${String(list.stderr).trim()}`);
 }
 
 /** Decoded bytes of a single-file backup, for restores. */
-export function openDecodedStream(filePath: string, compression: Compression, onProgress?: (decodedBytes: number) => void): Readable {
-  const source = createReadStream(filePath, { highWaterMark: 1024 * 1024 });
+export function openDecodedStream(file: string | Readable, compression: Compression, onProgress?: (decodedBytes: number) => void): Readable {
+  const source = typeof file === 'string' ? createReadStream(file, { highWaterMark: 1024 * 1024 }) : file;
   const decoder = createDecompressor(compression);
   // HashingTap counts the streamed bytes, which paces the collection of spent buffers (taps.ts).
   const counted = new HashingTap(onProgress);
-  source.on('error', (error) => decoder.destroy(error));
+  source.on('error', (error: Error) => decoder.destroy(error));
   decoder.on('error', (error) => counted.destroy(error));
   return source.pipe(decoder).pipe(counted);
+}
+
+/** Remote files are opened before streaming; a local one is read in 1 MB chunks. */
+export function openBackupFile(file: BackupFile): Promise<Readable> {
+  return typeof file === 'string' ? Promise.resolve(createReadStream(file, { highWaterMark: 1024 * 1024 })) : file.open();
 }
 
 /** One checksum for a directory backup: SHA-256 over its sorted "hash  name" lines (sha256sum's format). */

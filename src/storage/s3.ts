@@ -17,7 +17,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import type { S3StorageConfig } from '../config/schema.ts';
 import { storageError, statusOf } from './s3-errors.ts';
-import { notFound, type PutOptions, type Storage, type StoredObject, type StorageWriter } from './storage.ts';
+import { notFound, type PendingUpload, type PutOptions, type Storage, type StoredObject, type StorageWriter } from './storage.ts';
 
 /** Fixed part size and parts in flight: an upload holds at most about PART_SIZE × (QUEUE_SIZE + 1) in memory. */
 export const PART_SIZE = 8 * 1024 * 1024;
@@ -25,13 +25,6 @@ export const QUEUE_SIZE = 2;
 /** How long a write-then-read-back claim waits for a competing writer to show (stores without conditional writes). */
 const CLAIM_SETTLE_MS = 750;
 const CLAIM_TOKEN_HEADER = 'faber-claim';
-
-/** A multipart upload that was started and neither completed nor aborted (a killed backup). */
-export interface PendingUpload {
-  key: string;
-  uploadId: string;
-  initiatedMs: number;
-}
 
 export type ConditionalWrites = 'enforced' | 'ignored';
 

@@ -72,6 +72,16 @@ export interface Storage {
   move(from: string, to: string): Promise<void>;
   /** Deletes the object (a local directory with everything in it); missing is fine. */
   delete(key: string): Promise<void>;
+
+  /** Object stores: uploads under `prefix` that were started and never completed or aborted (a killed backup). */
+  pendingUploads?(prefix: string): Promise<PendingUpload[]>;
+  abortUpload?(upload: PendingUpload): Promise<void>;
+}
+
+export interface PendingUpload {
+  key: string;
+  uploadId: string;
+  initiatedMs: number;
 }
 
 export function notFound(key: string, where: string): NodeJS.ErrnoException {

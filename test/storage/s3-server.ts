@@ -36,6 +36,8 @@ export interface TestS3Server {
   env: Record<string, string>;
   /** Multipart uploads started and neither completed nor aborted. */
   pendingUploads(): Array<{ key: string; uploadId: string }>;
+  /** Makes every pending upload look `ms` older (cleanup leaves recent ones alone). */
+  ageUploads(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -153,6 +155,9 @@ export async function startS3Server(options: { enforceConditions: boolean; bucke
     bucket,
     env: { AWS_ACCESS_KEY_ID: TEST_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: TEST_SECRET_ACCESS_KEY, AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' },
     pendingUploads: () => [...uploads.values()].map(({ key, uploadId }) => ({ key, uploadId })),
+    ageUploads: (ms) => {
+      for (const upload of uploads.values()) upload.initiated = new Date(upload.initiated.getTime() - ms);
+    },
     close: async () => {
       const closed = new Promise<void>((resolve) => proxy.close(() => resolve()));
       proxy.closeAllConnections();
