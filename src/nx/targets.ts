@@ -40,6 +40,7 @@ export const PRE_MIGRATE_BACKUP_OPTIONS = {
   label: 'pre-migration',
   yes: true,
   skipIfNotRequired: true,
+  skipIfNothingPending: true,
 } as const;
 
 export const TARGET_NAMES = [...Object.keys(TARGET_EXECUTORS), PRE_MIGRATE_BACKUP_TARGET] as const;

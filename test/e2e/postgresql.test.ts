@@ -124,7 +124,7 @@ describe('nx with @faber-db/nx on PostgreSQL', () => {
         defaultConfiguration: 'dev',
       });
     }
-    expect(targets['pre-migrate-backup']?.['options']).toEqual({ reason: 'pre-migration', label: 'pre-migration', yes: true, skipIfNotRequired: true });
+    expect(targets['pre-migrate-backup']?.['options']).toEqual({ reason: 'pre-migration', label: 'pre-migration', yes: true, skipIfNotRequired: true, skipIfNothingPending: true });
     expect(targets['migrate']?.['dependsOn']).toEqual(['pre-migrate-backup']);
 
     const head = ws.commit('set up faber-db');

@@ -109,7 +109,7 @@ describe('configuration generator', () => {
       expect(targets['pre-migrate-backup']).toEqual({
         executor: '@faber-db/nx:backup',
         cache: false,
-        options: { reason: 'pre-migration', label: 'pre-migration', yes: true, skipIfNotRequired: true },
+        options: { reason: 'pre-migration', label: 'pre-migration', yes: true, skipIfNotRequired: true, skipIfNothingPending: true },
         configurations: {
           dev: { environment: 'dev' },
           staging: { environment: 'staging' },

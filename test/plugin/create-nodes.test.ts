@@ -58,7 +58,7 @@ describe('createNodes', () => {
     expect(targets['pre-migrate-backup']).toMatchObject({
       executor: '@faber-db/nx:backup',
       cache: false,
-      options: { reason: 'pre-migration', label: 'pre-migration', yes: true, skipIfNotRequired: true },
+      options: { reason: 'pre-migration', label: 'pre-migration', yes: true, skipIfNotRequired: true, skipIfNothingPending: true },
       configurations: { dev: { environment: 'dev' }, qa: { environment: 'qa' } },
     });
     expect(targets['restore']).toMatchObject({ executor: '@faber-db/nx:restore', cache: false, options: {} });
