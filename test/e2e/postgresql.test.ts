@@ -36,7 +36,7 @@ import {
  */
 
 const API_ROOT = 'apps/api';
-const TARGETS = ['backup', 'verify-backup', 'list-backups', 'delete-backup', 'cleanup-backups', 'restore', 'pre-migrate-backup'];
+const TARGETS = ['backup', 'verify-backup', 'list-backups', 'delete-backup', 'pin-backup', 'cleanup-backups', 'restore', 'pre-migrate-backup'];
 /** Port 1 on loopback refuses at once: a database that is down. */
 const UNREACHABLE_URL = 'postgres://postgres@127.0.0.1:1/faber_unreachable';
 

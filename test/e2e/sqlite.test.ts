@@ -190,6 +190,17 @@ describe('nx with @faber-db/nx on SQLite', () => {
     expect(migrations(DATABASE_FILES.restored)).toEqual([INIT_MIGRATION]);
   });
 
+  it('pin-backup pins an existing backup through its inferred-or-generated target; list-backups marks it', () => {
+    const result = operationResult<{ backup_id: string; pinned: boolean; changed: boolean }>(
+      expectSuccess(ws.nx(['run', 'shop:pin-backup:production', `--backupId=${firstBackupId}`, '--json'])),
+    );
+
+    expect(result.result).toMatchObject({ backup_id: firstBackupId, pinned: true, changed: true });
+    expect(catalog().find((entry) => entry.backup_id === firstBackupId)?.pinned).toBe(true);
+    const listing = expectSuccess(ws.nx(['run', 'shop:list-backups:production']));
+    expect(listing.stdout.split('\n').find((line) => line.includes(firstBackupId))).toMatch(/pinned/);
+  });
+
   it('--exclude-task-dependencies runs migrate without its safety backup (a caveat the README documents)', () => {
     const before = catalog().length;
 

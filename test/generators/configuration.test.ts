@@ -20,7 +20,7 @@ import { treeFiles } from './tree-files.ts';
 
 const PROJECT_CONFIG = 'apps/api/.fractary/plugins/faber-db/config.json';
 const WORKSPACE_CONFIG = '.fractary/plugins/faber-db/config.json';
-const BACKUP_TARGETS = ['backup', 'verify-backup', 'list-backups', 'delete-backup', 'cleanup-backups', 'restore'];
+const BACKUP_TARGETS = ['backup', 'verify-backup', 'list-backups', 'delete-backup', 'pin-backup', 'cleanup-backups', 'restore'];
 
 function addApi(tree: Tree, targets: Record<string, TargetConfiguration> = {}): void {
   addProjectConfiguration(tree, 'api', { root: 'apps/api', projectType: 'application', targets });

@@ -51,6 +51,7 @@ describe('createNodes', () => {
       'verify-backup',
       'list-backups',
       'delete-backup',
+      'pin-backup',
       'cleanup-backups',
       'restore',
       'pre-migrate-backup',
