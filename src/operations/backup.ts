@@ -6,7 +6,7 @@ import { effectiveCompression, effectiveFormat, effectiveRetentionDays } from '.
 import type { Compression } from '../config/schema.ts';
 import { CATALOG_FILE_NAME, parseCatalog } from '../catalog/catalog.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
-import { MANIFEST_SUFFIX } from '../catalog/manifest.ts';
+import { MANIFEST_SUFFIX, serializeManifest } from '../catalog/manifest.ts';
 import type { BackupEntry, MigrationState, Provenance } from '../catalog/schema.ts';
 import { collectProvenance } from '../migrations/provenance.ts';
 import type { DatabaseHandler, DumpSession, ServerInfo } from '../handlers/handler.ts';
@@ -20,6 +20,8 @@ import { hashDirectory } from '../pipeline/directory.ts';
 import { backupId, slugLabel } from '../util/ids.ts';
 import { reserveId } from '../catalog/reservations.ts';
 import { LocalStorage } from '../storage/local.ts';
+import { localCopyStorage } from '../storage/open.ts';
+import { teeWriter } from '../storage/tee.ts';
 import { baseName, type Storage } from '../storage/storage.ts';
 import { faultPoint, faultPointPast } from '../util/fault.ts';
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.ts';
@@ -117,6 +119,8 @@ interface Plan {
   writeKey: string;
   /** The written archive as verification reads it (a local path, or streamed back from the store). */
   written: () => Promise<BackupFile>;
+  /** `keep_local_copy`: the local directory that gets the same bytes in the same pass. */
+  localCopy?: LocalStorage | undefined;
   /** Filesystem paths of the two keys, for the tools and checks that need one. */
   finalPath: string;
   partialPath: string;
@@ -155,6 +159,7 @@ async function backupWith(
   const finish = {
     ...plan,
     reason: options.reason ?? null,
+    localCopy: localCopyStorage(workspace.config, workspace.environment, { backupRoot: workspace.backupRoot, workspaceRoot: ctx.workspaceRoot }),
     retentionDays: effectiveRetentionDays(workspace.config, workspace.environment, options.retentionDays, options.reason),
   };
   try {
@@ -174,6 +179,7 @@ async function backupWith(
     ctx.reporter.step('Recording metadata');
     await workspace.catalog.add(entry);
     faultPoint('backup:cataloged');
+    if (finish.localCopy) await keepLocalCopy(finish.localCopy, finish, entry, ctx);
     const result = resultData(entry, ctx.projectName);
     ctx.reporter.complete(
       BANNER_TITLE,
@@ -192,8 +198,24 @@ async function backupWith(
     return success(scope, result, `Backup created successfully for ${entry.environment}`);
   } catch (error) {
     await storage.delete(finish.writeKey);
+    await finish.localCopy?.delete(finish.partialKey);
     if (await discardIfUnrecorded(storage, finish)) await finish.release();
     throw error;
+  }
+}
+
+/**
+ * The backup is committed in the bucket; its local copy (file and manifest, as a local backup
+ * would have them) is a convenience, so a failure here is a warning, not a failed backup.
+ */
+async function keepLocalCopy(local: LocalStorage, plan: Plan, entry: BackupEntry, ctx: OperationContext): Promise<void> {
+  try {
+    await local.move(plan.partialKey, plan.finalKey);
+    await local.put(`${plan.directory}${plan.id}${MANIFEST_SUFFIX}`, serializeManifest(entry));
+    ctx.reporter.step(`Local copy kept: ${local.locationOf(plan.finalKey)}`);
+  } catch (error) {
+    await local.delete(plan.partialKey).catch(() => undefined);
+    ctx.reporter.warn(`The backup is in the bucket, but its local copy could not be kept: ${(error as Error).message}`);
   }
 }
 
@@ -349,7 +371,8 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
       ctx.reporter.progress({ bytes, expectedBytes: server.databaseSizeBytes, elapsedMs: Date.now() - started });
     };
     const level = plan.compression === 'zstd' ? (workspace.config.backup.compression_level ?? DEFAULT_ZSTD_LEVEL) : workspace.config.backup.compression_level;
-    const sink = await workspace.catalog.storage.createWriter(plan.writeKey);
+    const upload = await workspace.catalog.storage.createWriter(plan.writeKey);
+    const sink = plan.localCopy ? teeWriter(upload, await plan.localCopy.createWriter(plan.partialKey)) : upload;
     const archived = writeArchive(session.stream, sink, { compression: plan.compression, ...(level ? { level } : {}), signal: run.signal, onProgress });
     // When our side breaks, the dump tool then fails on its closed pipe: report the cause, not that echo.
     const [archive, tool] = await Promise.allSettled([archived.catch(async (error: unknown) => {

@@ -1,8 +1,9 @@
 // Backups in an S3-compatible bucket (s3rver behind the enforcing proxy, real AWS SDK, real
 // databases): every machine configured with the bucket sees, verifies, restores and cleans up
 // the same backups, starting from an empty local directory.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FaberConfigInput, S3StorageConfig } from '../../src/config/schema.ts';
 import { createBackup, type BackupResultData } from '../../src/operations/backup.ts';
@@ -15,7 +16,7 @@ import { createPasswordUser, freshPostgres, freshSqlite, tracked, type FreshData
 import { seedAwkwardData, tableChecksums, type DatabaseKind } from '../support/fixtures.ts';
 import { succeeded } from '../support/results.ts';
 import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
-import { runOperationChild } from '../reliability/support.ts';
+import { runOperationChild, sha256File } from '../reliability/support.ts';
 import { seedBulk } from '../reliability/seed.ts';
 import { startS3Server, TEST_SECRET_ACCESS_KEY, type TestS3Server } from './s3-server.ts';
 
@@ -76,6 +77,25 @@ describe.each(['postgresql', 'sqlite'] as const)('%s backups in a bucket', (prov
     expect(await tableChecksums(provider, target.url)).toEqual(await tableChecksums(provider, live.url));
     expect((await localFiles(reader)).filter((name) => /backup-|\.json$/.test(name))).toEqual([]);
   }, 120_000);
+});
+
+describe('keep_local_copy', () => {
+  it('writes the same bytes to the bucket and to backup.directory in one pass, with a local manifest', async () => {
+    const prefix = `copy-${randomBytes(3).toString('hex')}`;
+    const live = await track(freshSqlite());
+    await seedAwkwardData('sqlite', live.url);
+    const workspace = await makeWorkspace(
+      { database: { provider: 'sqlite' }, backup: { storage: { ...storageConfig(prefix), keep_local_copy: true } } },
+      { ...server.env, DEV_DATABASE_URL: live.url },
+    );
+    const backup = succeeded(await createBackup({ environment: 'dev' }, workspace.ctx())) as BackupResultData;
+    const name = `${backup.backup_id}.sqlite.zst`;
+    expect(backup.file_path).toBe(`s3://${server.bucket}/${prefix}/api/dev/${name}`);
+    expect((await localFiles(workspace)).filter((file) => file.startsWith('api')).sort()).toEqual(['api', 'api/dev', `api/dev/${backup.backup_id}.manifest.json`, `api/dev/${name}`]);
+    expect(await sha256File(path.join(workspace.backupRoot, 'api', 'dev', name))).toBe(backup.checksum.value);
+    const remote = await bucketView(prefix).read(`api/dev/${name}`);
+    expect(createHash('sha256').update(remote ?? Buffer.alloc(0)).digest('hex')).toBe(backup.checksum.value);
+  }, 60_000);
 });
 
 describe('many machines, one bucket', () => {
