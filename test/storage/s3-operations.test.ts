@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FaberConfigInput, S3StorageConfig } from '../../src/config/schema.ts';
 import { createBackup, type BackupResultData } from '../../src/operations/backup.ts';
 import { cleanupBackups } from '../../src/operations/cleanup.ts';
+import { deleteBackup } from '../../src/operations/delete.ts';
 import { listBackups } from '../../src/operations/list.ts';
 import { restoreBackup } from '../../src/operations/restore.ts';
 import { verifyBackup } from '../../src/operations/verify.ts';
@@ -76,6 +77,10 @@ describe.each(['postgresql', 'sqlite'] as const)('%s backups in a bucket', (prov
     succeeded(await restoreBackup({ environment: 'dev', from: backup.backup_id, targetConnectionStringEnv: 'COPY_URL' }, reader.ctx()));
     expect(await tableChecksums(provider, target.url)).toEqual(await tableChecksums(provider, live.url));
     expect((await localFiles(reader)).filter((name) => /backup-|\.json$/.test(name))).toEqual([]);
+
+    succeeded(await deleteBackup({ environment: 'dev', backupId: backup.backup_id }, reader.ctx()));
+    expect((await bucketView(prefix).list('api/')).map((object) => object.key)).toEqual([]);
+    expect(JSON.stringify(succeeded(await listBackups({ environment: 'dev' }, writer.ctx())))).not.toContain(backup.backup_id);
   }, 120_000);
 });
 
@@ -123,6 +128,25 @@ describe('many machines, one bucket', () => {
     for (const id of ids) expect(JSON.stringify(listed)).toContain(id);
   }, 180_000);
 
+  it('cleanup --yes in one checkout while another is uploading leaves the running upload alone', async () => {
+    const prefix = `busy-${randomBytes(3).toString('hex')}`;
+    const live = await track(freshPostgres());
+    await seedBulk(live.url, 40);
+    const [backingUp, cleaning] = await Promise.all([checkout('postgresql', prefix, { DEV_DATABASE_URL: live.url }), checkout('postgresql', prefix, {})]);
+    const child = runOperationChild(
+      { operation: 'backup', workspaceRoot: backingUp.root, projectName: 'api', options: { environment: 'dev', compression: 'none' }, announceProgress: true },
+      { PATH: process.env.PATH, HOME: process.env.HOME, DEV_DATABASE_URL: live.url, ...server.env },
+    );
+    await child.progressed(24 * 1024 * 1024);
+    await expect.poll(() => server.pendingUploads().some((upload) => upload.key.startsWith(`${prefix}/`)), { timeout: 30_000 }).toBe(true);
+    const cleaned = succeeded(await cleanupBackups({ environment: 'dev', yes: true }, cleaning.ctx()));
+    expect(cleaned.orphans.filter((orphan) => orphan.action === 'repaired')).toEqual([]);
+    const outcome = await child.done;
+    expect(outcome.result, outcome.stdout + outcome.stderr).toMatchObject({ status: 'success' });
+    const id = (outcome.result as { result: { backup_id: string } }).result.backup_id;
+    succeeded(await verifyBackup({ environment: 'dev', backupId: id }, cleaning.ctx()));
+  }, 180_000);
+
   it('kill -9 during an upload: nothing is listed; the next cleanup --yes aborts the unfinished upload', async () => {
     const prefix = `killed-${randomBytes(3).toString('hex')}`;
     const live = await track(freshPostgres());
@@ -151,6 +175,28 @@ describe('many machines, one bucket', () => {
     expect(cleaned.orphans).toEqual([expect.objectContaining({ kind: 'leftover', action: 'repaired', path: `s3://${server.bucket}/${prefix}/${pending[0]!.key}` })]);
     expect(await bucket.pendingUploads('api/')).toEqual([]);
   }, 180_000);
+});
+
+describe('storage errors', () => {
+  it('no credentials → STORAGE_AUTH_FAILED; no such bucket → STORAGE_NOT_FOUND; both with suggestions and nothing recorded', async () => {
+    const live = await track(freshSqlite());
+    await seedAwkwardData('sqlite', live.url);
+    const prefix = `errors-${randomBytes(3).toString('hex')}`;
+    const workspace = await checkout('sqlite', prefix, { DEV_DATABASE_URL: live.url });
+    const noCredentials = await runOperationChild(
+      { operation: 'backup', workspaceRoot: workspace.root, projectName: 'api', options: { environment: 'dev' } },
+      { PATH: process.env.PATH, HOME: workspace.root, DEV_DATABASE_URL: live.url, AWS_EC2_METADATA_DISABLED: 'true', AWS_REGION: 'us-east-1' },
+    ).done;
+    expect(noCredentials.result).toMatchObject({ status: 'error', error_code: 'STORAGE_AUTH_FAILED', recovery: { suggestions: expect.arrayContaining([expect.stringMatching(/AWS_PROFILE/)]) } });
+
+    const wrongBucket = await makeWorkspace(
+      { database: { provider: 'sqlite' }, backup: { storage: { ...storageConfig(prefix), bucket: 'no-such-bucket' } } },
+      { ...server.env, DEV_DATABASE_URL: live.url },
+    );
+    const missing = await createBackup({ environment: 'dev' }, wrongBucket.ctx());
+    expect(missing).toMatchObject({ status: 'error', error_code: 'STORAGE_NOT_FOUND', recovery: { suggestions: expect.arrayContaining([expect.stringMatching(/bucket/)]) } });
+    expect(await bucketView(prefix).list('')).toEqual([]);
+  }, 60_000);
 });
 
 describe('secrets', () => {

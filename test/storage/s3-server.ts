@@ -57,6 +57,7 @@ export async function startS3Server(options: { enforceConditions: boolean; bucke
   });
   const uploads = new Map<string, { key: string; uploadId: string; initiated: Date }>();
   const keyLocks = new Map<string, Promise<void>>();
+  const inFlight = new Set<http.ClientRequest>();
 
   const proxy = http.createServer((request, response) => {
     void handle(request, response).catch((error: unknown) => {
@@ -143,6 +144,12 @@ export async function startS3Server(options: { enforceConditions: boolean; bucke
         reply.on('error', reject);
       });
       upstream.on('error', reject);
+      // A client killed mid-upload must not leave s3rver waiting for the rest of the body.
+      request.on('close', () => {
+        if (!request.complete) upstream.destroy();
+      });
+      inFlight.add(upstream);
+      upstream.on('close', () => inFlight.delete(upstream));
       request.pipe(upstream);
     });
   }
@@ -161,6 +168,7 @@ export async function startS3Server(options: { enforceConditions: boolean; bucke
     close: async () => {
       const closed = new Promise<void>((resolve) => proxy.close(() => resolve()));
       proxy.closeAllConnections();
+      for (const upstream of inFlight) upstream.destroy();
       await closed;
       head.destroy();
       await backend.close();
