@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AbortMultipartUploadCommand,
@@ -156,17 +156,36 @@ export class S3Storage implements Storage {
   }
 
   async createWriter(key: string): Promise<StorageWriter> {
-    const stream = new PassThrough({ highWaterMark: 1024 * 1024 });
+    const body = new PassThrough({ highWaterMark: 1024 * 1024 });
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.bucket, Key: this.#full(key), Body: stream },
+      params: { Bucket: this.bucket, Key: this.#full(key), Body: body },
       partSize: PART_SIZE,
       queueSize: QUEUE_SIZE,
       leavePartsOnError: false,
     });
     const done = upload.done();
-    // A failed part rejects `done` (and the upload is aborted): fail the stream so the pipeline stops.
-    done.catch((error: unknown) => stream.destroy(error instanceof Error ? error : new Error(String(error))));
+    const failure = done.then(
+      () => undefined,
+      (error: unknown) => storageError(error, this, 'upload', key),
+    );
+    // The SDK aborts its body stream when a part fails; the pipeline must see why (the service's error), not "aborted".
+    const stream = new Writable({
+      highWaterMark: 1024 * 1024,
+      write(chunk: Buffer, _encoding, callback) {
+        body.write(chunk, (error) => {
+          if (!error) return callback();
+          void failure.then((mapped) => callback(mapped ?? error));
+        });
+      },
+      final(callback) {
+        body.end();
+        callback();
+      },
+    });
+    void failure.then((mapped) => {
+      if (mapped) stream.destroy(mapped);
+    });
     return {
       stream,
       finish: async () => {

@@ -178,7 +178,7 @@ describe('many machines, one bucket', () => {
 });
 
 describe('storage errors', () => {
-  it('no credentials → STORAGE_AUTH_FAILED; no such bucket → STORAGE_NOT_FOUND; both with suggestions and nothing recorded', async () => {
+  it('no credentials → STORAGE_AUTH_FAILED; failing parts → STORAGE_UNAVAILABLE; no such bucket → STORAGE_NOT_FOUND; each with suggestions and nothing recorded', async () => {
     const live = await track(freshSqlite());
     await seedAwkwardData('sqlite', live.url);
     const prefix = `errors-${randomBytes(3).toString('hex')}`;
@@ -188,6 +188,16 @@ describe('storage errors', () => {
       { PATH: process.env.PATH, HOME: workspace.root, DEV_DATABASE_URL: live.url, AWS_EC2_METADATA_DISABLED: 'true', AWS_REGION: 'us-east-1' },
     ).done;
     expect(noCredentials.result).toMatchObject({ status: 'error', error_code: 'STORAGE_AUTH_FAILED', recovery: { suggestions: expect.arrayContaining([expect.stringMatching(/AWS_PROFILE/)]) } });
+
+    // A service failing every part (after the SDK's retries): the upload is aborted, nothing is listed.
+    const bulk = await track(freshPostgres());
+    await seedBulk(bulk.url, 20);
+    const failing = await checkout('postgresql', prefix, { DEV_DATABASE_URL: bulk.url });
+    server.failParts(true);
+    const failed = await createBackup({ environment: 'dev', compression: 'none' }, failing.ctx()).finally(() => server.failParts(false));
+    expect(failed).toMatchObject({ status: 'error', error_code: 'STORAGE_UNAVAILABLE', recovery: { suggestions: expect.arrayContaining([expect.stringMatching(/Retry/)]) } });
+    expect(await bucketView(prefix).pendingUploads('')).toEqual([]);
+    expect((await bucketView(prefix).list('api/')).map((object) => object.key)).toEqual([]);
 
     const wrongBucket = await makeWorkspace(
       { database: { provider: 'sqlite' }, backup: { storage: { ...storageConfig(prefix), bucket: 'no-such-bucket' } } },

@@ -36,6 +36,8 @@ export interface TestS3Server {
   env: Record<string, string>;
   /** Multipart uploads started and neither completed nor aborted. */
   pendingUploads(): Array<{ key: string; uploadId: string }>;
+  /** While true, every UploadPart fails with 500 InternalError (a failing service). */
+  failParts(fail: boolean): void;
   /** Makes every pending upload look `ms` older (cleanup leaves recent ones alone). */
   ageUploads(ms: number): void;
   close(): Promise<void>;
@@ -58,6 +60,7 @@ export async function startS3Server(options: { enforceConditions: boolean; bucke
   const uploads = new Map<string, { key: string; uploadId: string; initiated: Date }>();
   const keyLocks = new Map<string, Promise<void>>();
   const inFlight = new Set<http.ClientRequest>();
+  let failingParts = false;
 
   const proxy = http.createServer((request, response) => {
     void handle(request, response).catch((error: unknown) => {
@@ -82,6 +85,12 @@ export async function startS3Server(options: { enforceConditions: boolean; bucke
       uploads.delete(query.get('uploadId') ?? '');
       request.resume();
       response.writeHead(204).end();
+      return;
+    }
+    if (failingParts && request.method === 'PUT' && query.has('uploadId')) {
+      request.resume();
+      response.writeHead(500, { 'content-type': 'application/xml' });
+      response.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>');
       return;
     }
     if (request.method === 'PUT' && !query.has('uploadId') && key !== '') return withKeyLock(key, () => conditionalPut(request, response, bucketName, key));
@@ -162,6 +171,9 @@ export async function startS3Server(options: { enforceConditions: boolean; bucke
     bucket,
     env: { AWS_ACCESS_KEY_ID: TEST_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: TEST_SECRET_ACCESS_KEY, AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' },
     pendingUploads: () => [...uploads.values()].map(({ key, uploadId }) => ({ key, uploadId })),
+    failParts: (fail) => {
+      failingParts = fail;
+    },
     ageUploads: (ms) => {
       for (const upload of uploads.values()) upload.initiated = new Date(upload.initiated.getTime() - ms);
     },
