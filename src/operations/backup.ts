@@ -9,7 +9,10 @@ import type { Compression } from '../config/schema.ts';
 import { parseCatalog } from '../catalog/catalog.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
 import { MANIFEST_SUFFIX } from '../catalog/manifest.ts';
-import type { BackupEntry } from '../catalog/schema.ts';
+import type { BackupEntry, BackupSource } from '../catalog/schema.ts';
+import { sameDatabase, sourceOf } from '../catalog/source.ts';
+import type { ConnectionInfo } from '../config/connection.ts';
+import { resolveConnection } from '../config/environment.ts';
 import type { DatabaseHandler, DumpSession, ServerInfo } from '../handlers/handler.ts';
 import { FaberError, toFaberError } from '../output/errors.ts';
 import { humanBytes, humanDuration } from '../output/format.ts';
@@ -57,10 +60,15 @@ export interface SkippedBackupData {
   reason: string;
 }
 
-/** Creates a verified, cataloged backup of one project's database in one environment. */
+/**
+ * Creates a verified, cataloged backup of one project's database in one environment; with
+ * `other`, of the database in that variable instead (restore's safety backup of its target),
+ * recorded as a backup of that database.
+ */
 export async function createBackup(
   rawOptions: BackupOptions,
   ctx: OperationContext,
+  other?: { connectionStringEnv: string },
 ): Promise<OperationResult<BackupResultData | SkippedBackupData>> {
   const environmentName = rawOptions.environment;
   const scope = { operation: 'create-backup', project: ctx.projectName, environment: environmentName };
@@ -79,10 +87,11 @@ export async function createBackup(
       ctx.reporter.complete(BANNER_TITLE, { Environment: workspace.environment.name, Result: 'skipped (not required)' });
       return success<SkippedBackupData>(scope, { skipped: true, reason }, `Backup skipped for ${workspace.environment.name}: ${reason}`);
     }
-    const { handler, connection } = await openDatabase(ctx, workspace);
+    const { handler, connection } = await openDatabase(ctx, workspace, other?.connectionStringEnv);
     run.secrets.add(connection.password);
     try {
-      return await backupWith(handler, workspace, options, ctx, run, scope);
+      const source = sourceOf(connection, ctx.workspaceRoot, other === undefined || isEnvironmentConnection(connection, workspace, ctx));
+      return await backupWith(handler, workspace, options, ctx, run, scope, source);
     } finally {
       await handler.close();
     }
@@ -109,6 +118,7 @@ async function backupWith(
   ctx: OperationContext,
   run: OperationRun,
   scope: { operation: string; project: string; environment: string | undefined },
+  source: BackupSource,
 ) {
   const started = Date.now();
   const now = ctx.now?.() ?? new Date();
@@ -142,7 +152,7 @@ async function backupWith(
     ctx.reporter.step('Verifying backup integrity');
     const report = await verifyPartial(finish, dumped, handler, ctx, run);
     faultPoint('backup:verified');
-    const entry = buildEntry({ plan: finish, workspace, ctx, handler, server, dumped, report, now, started, tags: options.tags ?? [] });
+    const entry = buildEntry({ plan: finish, workspace, ctx, handler, source, server, dumped, report, now, started, tags: options.tags ?? [] });
     run.signal.throwIfAborted();
     await rename(finish.partialPath, finish.finalPath);
     faultPoint('backup:renamed');
@@ -380,6 +390,7 @@ interface EntryFacts {
   workspace: Workspace;
   ctx: OperationContext;
   handler: DatabaseHandler;
+  source: BackupSource;
   server: ServerInfo;
   dumped: Dumped;
   report: VerifyReport;
@@ -399,6 +410,7 @@ function buildEntry(facts: EntryFacts): BackupEntry {
     environment: workspace.environment.name,
     provider: handler.provider,
     database_name: path.basename(handler.live.name),
+    source: facts.source,
     created_at: now.toISOString(),
     label: plan.label,
     reason: plan.reason,
@@ -434,6 +446,17 @@ function buildEntry(facts: EntryFacts): BackupEntry {
     created_by: `${PACKAGE_NAME}@${PACKAGE_VERSION} (${safeUserName()})`,
     tags: [...new Set([workspace.environment.name, ...(plan.reason ? [plan.reason] : []), ...facts.tags])],
   };
+}
+
+/** Whether another variable's URL is the environment's own database after all (unset: it is not). */
+function isEnvironmentConnection(connection: ConnectionInfo, workspace: Workspace, ctx: OperationContext): boolean {
+  let own: ConnectionInfo;
+  try {
+    own = resolveConnection(workspace.config, workspace.environment, ctx.env, ctx.workspaceRoot);
+  } catch {
+    return false;
+  }
+  return sameDatabase(sourceOf(connection, ctx.workspaceRoot, true), sourceOf(own, ctx.workspaceRoot, true));
 }
 
 function safeUserName(): string {

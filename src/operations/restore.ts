@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { z } from 'zod';
-import type { BackupEntry } from '../catalog/schema.ts';
+import type { BackupEntry, BackupSource } from '../catalog/schema.ts';
+import { describeSource, isEnvironmentDatabase, sourceOf } from '../catalog/source.ts';
+import { resolveConnection } from '../config/environment.ts';
 import type { DatabaseHandler, DatabaseSnapshot, DatabaseTarget } from '../handlers/handler.ts';
 import { FaberError, toFaberError } from '../output/errors.ts';
 import { humanBytes, humanDuration } from '../output/format.ts';
@@ -75,7 +77,7 @@ export async function restoreBackup(rawOptions: RestoreOptions, ctx: OperationCo
     const backupScope = { project: ctx.projectName, environment: workspace.environment.name };
     refuseUnsafeSkip(options, workspace);
     const { entries } = await readEntries(workspace.catalog, ctx);
-    const entry = selectSource(entries, options, backupScope, ctx);
+    const entry = selectSource(entries, options, backupScope, ctx, environmentSource(workspace, ctx));
     const filePath = backupFilePath(workspace.catalog, entry);
     await checkSourceFile(entry, filePath, workspace, ctx, run, backupScope);
     const { handler, connection } = await openDatabase(ctx, workspace, options.targetConnectionStringEnv);
@@ -98,17 +100,33 @@ function refuseUnsafeSkip(options: RestoreOptions, workspace: Workspace): void {
   });
 }
 
-function selectSource(entries: BackupEntry[], options: RestoreOptions, scope: BackupScope & { environment: string }, ctx: OperationContext): BackupEntry {
+/** The environment's own database now, or undefined when its variable is unset (a restore into another target). */
+function environmentSource(workspace: Workspace, ctx: OperationContext): BackupSource | undefined {
+  try {
+    return sourceOf(resolveConnection(workspace.config, workspace.environment, ctx.env, ctx.workspaceRoot), ctx.workspaceRoot, true);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * An explicit --from may name any backup of the project (another environment's, another
+ * database's); the default is only ever a backup of the environment's own database.
+ */
+function selectSource(entries: BackupEntry[], options: RestoreOptions, scope: BackupScope & { environment: string }, ctx: OperationContext, current: BackupSource | undefined): BackupEntry {
   if (options.from) {
-    // An explicit id may come from another environment of the project (a production backup into staging).
     const entry = findBackup(entries, options.from, { project: scope.project }, 'restore');
     if (entry.environment !== scope.environment) ctx.reporter.warn(`${entry.backup_id} is a backup of ${entry.environment}; restoring it into ${scope.environment}`);
+    else if (!isEnvironmentDatabase(entry, current)) ctx.reporter.warn(`${entry.backup_id} is a backup of ${describeSource(entry)}, not of the ${scope.environment} database`);
     return entry;
   }
-  const newest = newestEntry(entriesInScope(entries, scope), isVerified);
+  const inEnvironment = entriesInScope(entries, scope);
+  const newest = newestEntry(inEnvironment, (entry) => isVerified(entry) && isEnvironmentDatabase(entry, current));
   if (newest) return newest;
-  throw new FaberError('BACKUP_NOT_FOUND', `No verified backup of ${scope.project} (${scope.environment}) to restore`, {
-    result: { project: scope.project, environment: scope.environment },
+  const others = inEnvironment.filter((entry) => isVerified(entry) && !isEnvironmentDatabase(entry, current));
+  const aside = others.length > 0 ? ` (${others.length} verified backup${others.length === 1 ? ' is' : 's are'} of other databases and never restored by default)` : '';
+  throw new FaberError('BACKUP_NOT_FOUND', `No verified backup of the ${scope.environment} database of ${scope.project} to restore${aside}`, {
+    result: { project: scope.project, environment: scope.environment, other_database_backups: others.map((entry) => entry.backup_id) },
     suggestions: [
       `See what there is: nx run ${scope.project}:list-backups:${scope.environment}`,
       `Name one explicitly: nx run ${scope.project}:restore:${scope.environment} --from=<backup id>`,
@@ -216,7 +234,7 @@ class Restore {
       : `Its current content will be replaced${this.#options.skipSafetyBackup ? ', with no safety backup' : ' (a safety backup is taken first)'}`;
     await requireConfirmation(this.#ctx, {
       yes: this.#options.yes,
-      question: `Restore ${this.#entry.backup_id} into ${live.display} (${environment.name})? ${replaced}.`,
+      question: `Restore ${this.#entry.backup_id}, a backup of ${describeSource(this.#entry)}, into database ${name} (${live.display}, ${environment.name})? ${replaced}.`,
       expected: strict ? name : undefined,
       command: this.#command(`--from=${this.#entry.backup_id}`),
       result: { backup_id: this.#entry.backup_id, environment: environment.name, database: name },
@@ -230,13 +248,12 @@ class Restore {
     }
     this.#ctx.reporter.step('Taking a safety backup of the target (reason: pre-restore)');
     const environment = this.#workspace.environment;
-    // createBackup backs up the environment's database; point its variable at the restore target.
-    const env = this.#options.targetConnectionStringEnv
-      ? { ...this.#ctx.env, [environment.settings.connection_string_env]: this.#ctx.env[this.#options.targetConnectionStringEnv] }
-      : this.#ctx.env;
+    const target = this.#options.targetConnectionStringEnv;
+    // A backup of the target, recorded as such: never mistaken for one of the environment's database.
     const result = await createBackup(
       { environment: environment.name, reason: 'pre-restore', label: 'pre-restore', yes: true },
-      { ...this.#ctx, env, reporter: nestedReporter(this.#ctx.reporter), interactive: false, signal: this.#run.signal },
+      { ...this.#ctx, reporter: nestedReporter(this.#ctx.reporter), interactive: false, signal: this.#run.signal },
+      target ? { connectionStringEnv: target } : undefined,
     );
     if (result.status === 'error') {
       throw new FaberError(result.error_code, `The safety backup of the target failed, so nothing was restored: ${result.error}`, {

@@ -219,3 +219,41 @@ describe('restore: confirmation in protected environments', () => {
     expect(typed).toMatchObject({ status: 'success', result: { safety_backup_id: expect.stringMatching(/-pre-restore$/) } });
   });
 });
+
+describe('restore: a backup is only ever a backup of the database it was taken from', () => {
+  it('the safety backup of a --targetConnectionStringEnv target is recorded as that database and never restored by default', async () => {
+    const { db, workspace, backup, original } = await backedUp('postgresql', { format: 'custom' });
+    const other = await track(freshPostgres());
+    await seedAwkwardData('postgresql', other.url);
+    await mutate('postgresql', other.url);
+    const env = { PATH: process.env.PATH, DEV_DATABASE_URL: db.url, OTHER_DB_URL: other.url };
+
+    const intoOther = ok(await restoreBackup({ environment: 'dev', from: backup.backup_id, targetConnectionStringEnv: 'OTHER_DB_URL', yes: true }, workspace.ctx({ env })));
+    const safety = await workspace.catalog.find(intoOther.safety_backup_id ?? '');
+    expect(safety).toMatchObject({ database_name: other.name, source: { engine: 'postgresql', database: other.name, environment_database: false } });
+    expect(await workspace.catalog.find(backup.backup_id)).toMatchObject({ database_name: db.name, source: { database: db.name, environment_database: true } });
+
+    // The plain restore of the environment takes its own newest backup, not the other database's newer one.
+    await mutate('postgresql', db.url);
+    const plain = ok(await restoreBackup({ environment: 'dev', yes: true }, workspace.ctx({ env })));
+    expect(plain.backup_id).toBe(backup.backup_id);
+    expect(await tableChecksums('postgresql', db.url)).toEqual(original);
+  });
+
+  it('--from naming another database’s backup works, and the confirmation says whose backup goes where', async () => {
+    const { db, workspace, backup } = await backedUp('sqlite');
+    const other = await track(freshSqlite());
+    await seedAwkwardData('sqlite', other.url);
+    await mutate('sqlite', other.url);
+    const otherContent = await tableChecksums('sqlite', other.url);
+    const env = { PATH: process.env.PATH, DEV_DATABASE_URL: db.url, OTHER_DB_URL: other.url };
+    const intoOther = ok(await restoreBackup({ environment: 'dev', from: backup.backup_id, targetConnectionStringEnv: 'OTHER_DB_URL' }, workspace.ctx({ env })));
+
+    const asked: string[] = [];
+    const confirm = async (question: string) => (asked.push(question), true);
+    ok(await restoreBackup({ environment: 'dev', from: intoOther.safety_backup_id ?? '' }, workspace.ctx({ env, interactive: true, confirm })));
+    expect(asked[0]).toContain(`a backup of database file ${other.name}, into database app.db`);
+    expect(workspace.output.join('\n')).toContain('not of the dev database');
+    expect(await tableChecksums('sqlite', db.url)).toEqual(otherContent);
+  });
+});
