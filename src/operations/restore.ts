@@ -13,6 +13,7 @@ import { createBackup } from './backup.ts';
 import { requireConfirmation } from './confirm.ts';
 import { openDatabase, openWorkspace, type OperationContext, type Workspace } from './context.ts';
 import { compareWithRecorded, describeSnapshot, migrationLookup, recordFileCheck, restoreInto, verifyEntryFile } from './load-backup.ts';
+import type { VerifyReport } from '../pipeline/verify.ts';
 import { parseOptions } from './options.ts';
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
 import { backupFilePath, entriesInScope, findBackup, newestEntry, readEntries, type BackupScope } from './select.ts';
@@ -79,11 +80,11 @@ export async function restoreBackup(rawOptions: RestoreOptions, ctx: OperationCo
     const { entries } = await readEntries(workspace.catalog, ctx);
     const entry = selectSource(entries, options, backupScope, ctx, environmentSource(workspace, ctx));
     const filePath = backupFilePath(workspace.catalog, entry);
-    await checkSourceFile(entry, filePath, workspace, ctx, run, backupScope);
+    const fileCheck = await checkSourceFile(entry, filePath, workspace, ctx, run, backupScope);
     const { handler, connection } = await openDatabase(ctx, workspace, options.targetConnectionStringEnv);
     run.secrets.add(connection.password);
     try {
-      const restore = new Restore(handler, workspace, options, entry, filePath, ctx, run);
+      const restore = new Restore(handler, workspace, options, { entry, filePath, fileCheck }, ctx, run);
       const data = await restore.run(started);
       return success(scope, data, `Restored ${entry.backup_id} into ${data.target}`);
     } finally {
@@ -135,13 +136,16 @@ function selectSource(entries: BackupEntry[], options: RestoreOptions, scope: Ba
   });
 }
 
-/** Nothing is touched before the file is known to be the one the catalog recorded. */
-async function checkSourceFile(entry: BackupEntry, filePath: string, workspace: Workspace, ctx: OperationContext, run: OperationRun, scope: BackupScope & { environment: string }): Promise<void> {
-  ctx.reporter.step(`Backup selected: ${entry.backup_id} (${entry.environment}, created ${entry.created_at}, ${humanBytes(entry.size_bytes)}, ${entry.format})`);
+/**
+ * Nothing is touched before the file is known to be the one the catalog recorded. A failed check
+ * is recorded at once; a passed one only once the restore is confirmed (a refused restore writes nothing).
+ */
+async function checkSourceFile(entry: BackupEntry, filePath: string, workspace: Workspace, ctx: OperationContext, run: OperationRun, scope: BackupScope & { environment: string }): Promise<VerifyReport> {
+  ctx.reporter.step(`Backup selected: ${entry.backup_id} (${entry.environment}, ${describeSource(entry)}, created ${entry.created_at}, ${humanBytes(entry.size_bytes)}, ${entry.format})`);
   const report = await verifyEntryFile(entry, filePath, ctx.env, run.signal);
   if (run.signal.aborted) throw run.signal.reason;
-  await recordFileCheck(workspace.catalog, entry, report, ctx.now?.() ?? new Date());
   if (!report.passed) {
+    await recordFileCheck(workspace.catalog, entry, report, ctx.now?.() ?? new Date());
     throw new FaberError('VERIFICATION_FAILED', `The backup ${entry.backup_id} failed verification, so nothing was restored: ${report.problems.join('; ')}`, {
       result: { backup_id: entry.backup_id, file_path: entry.file_path, problems: report.problems, file_exists: report.file_exists },
       suggestions: [
@@ -151,6 +155,14 @@ async function checkSourceFile(entry: BackupEntry, filePath: string, workspace: 
     });
   }
   ctx.reporter.step(`Backup verified: ${report.checks.join(', ')}`);
+  return report;
+}
+
+/** The backup to restore: its entry, its file, and the check that file just passed. */
+interface Source {
+  entry: BackupEntry;
+  filePath: string;
+  fileCheck: VerifyReport;
 }
 
 /** One restore, step by step; the fields are what every step needs. */
@@ -160,15 +172,17 @@ class Restore {
   readonly #options: RestoreOptions;
   readonly #entry: BackupEntry;
   readonly #filePath: string;
+  readonly #fileCheck: VerifyReport;
   readonly #ctx: OperationContext;
   readonly #run: OperationRun;
 
-  constructor(handler: DatabaseHandler, workspace: Workspace, options: RestoreOptions, entry: BackupEntry, filePath: string, ctx: OperationContext, run: OperationRun) {
+  constructor(handler: DatabaseHandler, workspace: Workspace, options: RestoreOptions, source: Source, ctx: OperationContext, run: OperationRun) {
     this.#handler = handler;
     this.#workspace = workspace;
     this.#options = options;
-    this.#entry = entry;
-    this.#filePath = filePath;
+    this.#entry = source.entry;
+    this.#filePath = source.filePath;
+    this.#fileCheck = source.fileCheck;
     this.#ctx = ctx;
     this.#run = run;
   }
@@ -179,6 +193,7 @@ class Restore {
     const empty = await this.#handler.isEmpty(live);
     this.#ctx.reporter.step(`Target: ${live.display} (${empty ? 'empty or new' : 'has data'})`);
     await this.#confirm(live, empty);
+    await recordFileCheck(this.#workspace.catalog, this.#entry, this.#fileCheck, this.#ctx.now?.() ?? new Date());
     const safetyId = empty ? null : await this.#safetyBackup();
     const restored = await this.#restoreAndSwap(safetyId);
     const undo = safetyId ? this.#command(`--from=${safetyId}`) : null;

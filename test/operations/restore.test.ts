@@ -257,3 +257,33 @@ describe('restore: a backup is only ever a backup of the database it was taken f
     expect(await tableChecksums('sqlite', db.url)).toEqual(otherContent);
   });
 });
+
+/** Every file under a directory with its bytes, to prove an operation changed nothing. */
+async function filesUnder(root: string): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const file = path.join(entry.parentPath, entry.name);
+    files[path.relative(root, file)] = createHash('sha256').update(await readFile(file)).digest('hex');
+  }
+  return files;
+}
+
+describe('restore: a refused or cancelled confirmation changes no byte', () => {
+  it('no terminal without --yes, and "no" at the prompt, leave the catalog, the manifests and the database as they were', async () => {
+    const { db, workspace, backup } = await backedUp('sqlite', { environment: 'production' });
+    await mutate('sqlite', db.url);
+    const database = await tableChecksums('sqlite', db.url);
+    const files = await filesUnder(workspace.backupRoot);
+    expect(Object.keys(files).some((file) => file.endsWith('.manifest.json'))).toBe(true);
+
+    const noTerminal = await restoreBackup({ environment: 'production', from: backup.backup_id }, workspace.ctx({ now: () => new Date(Date.now() + 60_000) }));
+    expect(noTerminal).toMatchObject({ status: 'error', error_code: 'CONFIRMATION_REQUIRED' });
+    expect(await filesUnder(workspace.backupRoot)).toEqual(files);
+
+    const declined = await restoreBackup({ environment: 'production' }, workspace.ctx({ interactive: true, confirm: async () => false, now: () => new Date(Date.now() + 120_000) }));
+    expect(declined).toMatchObject({ status: 'error', error_code: 'CANCELLED' });
+    expect(await filesUnder(workspace.backupRoot)).toEqual(files);
+    expect(await tableChecksums('sqlite', db.url)).toEqual(database);
+  });
+});
