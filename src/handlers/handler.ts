@@ -58,6 +58,13 @@ export interface DatabaseHandler {
    */
   replace(live: DatabaseTarget, restored: DatabaseTarget, options: { force: boolean }): Promise<void>;
 
+  /**
+   * Fails with CONNECTION_FAILED (saying who) when other sessions use `live` and `force` is off:
+   * called before a restore loads anything, so a long load is not done for a swap that cannot
+   * happen. replace() checks again at the swap. No error when `live` does not exist.
+   */
+  assertNotInUse(live: DatabaseTarget, options: { force: boolean }): Promise<void>;
+
   /** Closes pooled connections. */
   close(): Promise<void>;
 }

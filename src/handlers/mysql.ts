@@ -206,6 +206,11 @@ export class MysqlHandler implements DatabaseHandler {
     await this.dropDatabase(restored);
   }
 
+  async assertNotInUse(live: DatabaseTarget, options: { force: boolean }): Promise<void> {
+    if (options.force) return;
+    await this.#withSession(undefined, 'RESTORE_FAILED', (reader) => clearSessions(reader, [live.name], false, live));
+  }
+
   async close(): Promise<void> {
     // Connections are opened per operation and closed by it; nothing is pooled.
   }

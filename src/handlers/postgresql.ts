@@ -223,6 +223,15 @@ export class PostgresHandler implements DatabaseHandler {
     });
   }
 
+  async assertNotInUse(live: DatabaseTarget, options: { force: boolean }): Promise<void> {
+    if (options.force) return;
+    // From another database: a connection of ours to `live` would be one of the sessions.
+    await this.#withMaintenance([live.name], async (reader) => {
+      const sessions = await otherSessions(reader, [live.name]);
+      if (sessions.length > 0) throw sessionsInTheWay(sessions, live);
+    });
+  }
+
   async close(): Promise<void> {
     // Connections are opened per operation and closed by it; nothing is pooled.
   }
@@ -280,17 +289,21 @@ export class PostgresHandler implements DatabaseHandler {
   }
 
   async #clearSessions(reader: SqlReader, databases: string[], force: boolean, live: DatabaseTarget): Promise<void> {
-    const sessions = (await reader.query(
-      `SELECT pid, datname, usename, application_name FROM pg_catalog.pg_stat_activity
-       WHERE datname = ANY($1) AND pid <> pg_backend_pid()`,
-      [databases],
-    )) as unknown as Session[];
+    const sessions = await otherSessions(reader, databases);
     if (sessions.length === 0) return;
     if (!force) throw sessionsInTheWay(sessions, live);
     for (const session of sessions) {
       await reader.query('SELECT pg_terminate_backend($1)', [session.pid]);
     }
   }
+}
+
+async function otherSessions(reader: SqlReader, databases: readonly string[]): Promise<Session[]> {
+  return (await reader.query(
+    `SELECT pid, datname, usename, application_name FROM pg_catalog.pg_stat_activity
+     WHERE datname = ANY($1) AND pid <> pg_backend_pid()`,
+    [databases],
+  )) as unknown as Session[];
 }
 
 function unsupportedFormat(format: string): FaberError {

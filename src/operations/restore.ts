@@ -192,6 +192,8 @@ class Restore {
     this.#refuseOtherProvider();
     const empty = await this.#handler.isEmpty(live);
     this.#ctx.reporter.step(`Target: ${live.display} (${empty ? 'empty or new' : 'has data'})`);
+    // Before asking, backing up and loading: a swap that other sessions would block fails now, not after the load.
+    await this.#handler.assertNotInUse(live, { force: this.#options.force === true });
     await this.#confirm(live, empty);
     await recordFileCheck(this.#workspace.catalog, this.#entry, this.#fileCheck, this.#ctx.now?.() ?? new Date());
     const safetyId = empty ? null : await this.#safetyBackup();

@@ -2,6 +2,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createBackup, type BackupResultData } from '../../src/operations/backup.ts';
 import { restoreBackup } from '../../src/operations/restore.ts';
@@ -285,5 +286,31 @@ describe('restore: a refused or cancelled confirmation changes no byte', () => {
     expect(declined).toMatchObject({ status: 'error', error_code: 'CANCELLED' });
     expect(await filesUnder(workspace.backupRoot)).toEqual(files);
     expect(await tableChecksums('sqlite', db.url)).toEqual(database);
+  });
+});
+
+describe('restore: other sessions on a PostgreSQL target are found before the load', () => {
+  it('fails with CONNECTION_FAILED before any safety backup or load; --force goes ahead', async () => {
+    const { db, workspace, backup, original } = await backedUp('postgresql', { format: 'custom' });
+    await mutate('postgresql', db.url);
+    const before = await tableChecksums('postgresql', db.url);
+    const session = new pg.Client({ connectionString: db.url, application_name: 'the-app' });
+    session.on('error', () => {});
+    await session.connect();
+    try {
+      const blocked = await restoreBackup({ environment: 'dev', from: backup.backup_id }, workspace.ctx());
+      expect(blocked).toMatchObject({ status: 'error', error_code: 'CONNECTION_FAILED' });
+      expect(blocked.status === 'error' && blocked.error).toContain('the-app');
+      const steps = workspace.output.join('\n');
+      expect(steps).not.toContain('Restoring into');
+      expect(steps).not.toContain('safety backup');
+      expect((await workspace.catalog.read()).entries).toHaveLength(1);
+      expect(await tableChecksums('postgresql', db.url)).toEqual(before);
+
+      ok(await restoreBackup({ environment: 'dev', from: backup.backup_id, force: true }, workspace.ctx()));
+      expect(await tableChecksums('postgresql', db.url)).toEqual(original);
+    } finally {
+      await session.end().catch(() => {});
+    }
   });
 });
