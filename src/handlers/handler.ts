@@ -65,6 +65,14 @@ export interface DatabaseHandler {
    */
   assertNotInUse(live: DatabaseTarget, options: { force: boolean }): Promise<void>;
 
+  /**
+   * Before a restore loads anything into `restored` (just created, empty): checks that replace()
+   * will be able to give it what a dump does not carry and the database it replaces has
+   * (PostgreSQL: encoding and locale, owner, privileges, database and per-role settings, comment,
+   * connection limit), and fails with a clear error otherwise. No-op when `live` does not exist.
+   */
+  assertCanReplace(live: DatabaseTarget, restored: DatabaseTarget): Promise<void>;
+
   /** Closes pooled connections. */
   close(): Promise<void>;
 }

@@ -206,6 +206,10 @@ export class MysqlHandler implements DatabaseHandler {
     await this.dropDatabase(restored);
   }
 
+  async assertCanReplace(): Promise<void> {
+    // replace() re-creates the live database with its character set and collation; grants are kept by name.
+  }
+
   async assertNotInUse(live: DatabaseTarget, options: { force: boolean }): Promise<void> {
     if (options.force) return;
     await this.#withSession(undefined, 'RESTORE_FAILED', (reader) => clearSessions(reader, [live.name], false, live));

@@ -28,6 +28,7 @@ import {
   quotePostgresLiteral as quoteLiteral,
   secretsOf,
 } from './postgresql-support.ts';
+import { assertSameLocale, propertyStatements, readDatabaseProperties, type DatabaseProperties } from './postgresql-properties.ts';
 import type { SecretFile } from './secret-file.ts';
 import { dumpSession, requireTool, runTool, toolVersion, type ClientTool } from './tools.ts';
 
@@ -203,10 +204,13 @@ export class PostgresHandler implements DatabaseHandler {
         await reader.query(`ALTER DATABASE ${quoteIdent(restored.name)} RENAME TO ${quoteIdent(live.name)}`);
         return;
       }
+      const properties = await readDatabaseProperties(reader, live.name);
       for (let attempt = 1; ; attempt += 1) {
         await this.#clearSessions(reader, [live.name, restored.name], options.force, live);
         try {
-          await reader.query('BEGIN');
+          // The copy takes the original's owner, privileges and settings in the transaction that swaps it in.
+          if (properties) await applyProperties(reader, properties, restored.name);
+          else await reader.query('BEGIN');
           await reader.query(`ALTER DATABASE ${quoteIdent(live.name)} RENAME TO ${quoteIdent(oldName)}`);
           await reader.query(`ALTER DATABASE ${quoteIdent(restored.name)} RENAME TO ${quoteIdent(live.name)}`);
           await reader.query('COMMIT');
@@ -220,6 +224,21 @@ export class PostgresHandler implements DatabaseHandler {
       }
       // The swap is done; a leftover copy only costs disk space and its name says what it is.
       await reader.query(`DROP DATABASE IF EXISTS ${quoteIdent(oldName)}${await this.#forceClause(reader, oldName)}`).catch(() => {});
+    });
+  }
+
+  /** Rehearses replace()'s property statements on the empty copy in a transaction that is rolled back. */
+  async assertCanReplace(live: DatabaseTarget, restored: DatabaseTarget): Promise<void> {
+    await this.#withMaintenance([live.name, restored.name], async (reader) => {
+      const original = await readDatabaseProperties(reader, live.name);
+      const copy = await readDatabaseProperties(reader, restored.name);
+      if (!original || !copy) return;
+      assertSameLocale(original, copy, { original: live.display, copy: restored.name });
+      try {
+        await applyProperties(reader, original, restored.name);
+      } finally {
+        await reader.query('ROLLBACK').catch(() => {});
+      }
     });
   }
 
@@ -296,6 +315,28 @@ export class PostgresHandler implements DatabaseHandler {
       await reader.query('SELECT pg_terminate_backend($1)', [session.pid]);
     }
   }
+}
+
+/** Opens a transaction and gives `target` the properties; the caller commits or rolls back. */
+async function applyProperties(reader: SqlReader, properties: DatabaseProperties, target: string): Promise<void> {
+  await reader.query('BEGIN');
+  for (const statement of propertyStatements(properties, target)) {
+    try {
+      await reader.query(statement);
+    } catch (error) {
+      throw propertiesFailure(error, statement, target);
+    }
+  }
+}
+
+function propertiesFailure(error: unknown, statement: string, target: string): FaberError {
+  const cause = error instanceof FaberError ? error : undefined;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new FaberError('RESTORE_FAILED', `The restored copy could not be given the owner, privileges and settings of the database it replaces (${statement.replace(quoteIdent(target), '<copy>')}): ${reason}; the target is unchanged`, {
+    result: { ...(cause?.result ?? {}), target_changed: false, statement },
+    suggestions: ['Run the restore as a superuser, or as the database owner with the right to set each of its settings (ALTER ROLE … IN DATABASE needs CREATEROLE on that role)', ...(cause?.suggestions ?? [])],
+    cause: error,
+  });
 }
 
 async function otherSessions(reader: SqlReader, databases: readonly string[]): Promise<Session[]> {

@@ -314,6 +314,7 @@ class Restore {
   async #loadScratch(scratch: DatabaseTarget): Promise<DatabaseSnapshot> {
     const handler = this.#handler;
     await handler.createDatabase(scratch);
+    await handler.assertCanReplace(handler.live, scratch);
     this.#ctx.reporter.step(`Restoring into ${handler.provider === 'sqlite' ? 'a temporary file' : `a scratch database ${path.basename(scratch.name)}`} with ${this.#restoreTool()}`);
     await restoreInto(handler, scratch, this.#entry, this.#filePath, this.#workspace.config, this.#run.signal, this.#ctx.reporter);
     const snapshot = await handler.inspect(scratch, migrationLookup(this.#workspace.config));

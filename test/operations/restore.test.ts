@@ -8,7 +8,7 @@ import { createBackup, type BackupResultData } from '../../src/operations/backup
 import { restoreBackup } from '../../src/operations/restore.ts';
 import type { OperationResult } from '../../src/output/result.ts';
 import { silentReporter } from '../../src/output/reporter.ts';
-import { adminQuery, freshMysql, freshPostgres, freshSqlite, tracked, type FreshDatabase } from '../support/databases.ts';
+import { adminQuery, freshMysql, freshPostgres, freshSqlite, tracked, uniqueName, type FreshDatabase } from '../support/databases.ts';
 import { seedAwkwardData, sqlitePath, tableChecksums, type DatabaseKind } from '../support/fixtures.ts';
 import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
 import { succeeded } from '../support/results.ts';
@@ -314,3 +314,104 @@ describe('restore: other sessions on a PostgreSQL target are found before the lo
     }
   });
 });
+
+/** Everything about a PostgreSQL database that a dump does not carry, in comparable form. */
+async function databaseProperties(name: string): Promise<Record<string, unknown>> {
+  const [row] = await adminQuery('postgresql', [
+    `SELECT pg_get_userbyid(d.datdba) AS owner, d.datacl::text AS acl, d.datconnlimit AS connection_limit, shobj_description(d.oid, 'pg_database') AS comment,
+            pg_encoding_to_char(d.encoding) AS encoding, d.datcollate AS collate, d.datctype AS ctype,
+            (SELECT json_agg(json_build_object('role', pg_get_userbyid(s.setrole), 'config', s.setconfig) ORDER BY s.setrole)
+             FROM pg_db_role_setting s WHERE s.setdatabase = d.oid) AS settings
+     FROM pg_database d WHERE d.datname = '${name}'`,
+  ]);
+  return row ?? {};
+}
+
+describe('restore: a PostgreSQL database keeps its database-level properties', () => {
+  it('owner (a non-superuser role), ACL, database and per-role settings, comment, connection limit, encoding and locale', async () => {
+    const owner = uniqueName('faber_owner');
+    const reader = uniqueName('faber_reader');
+    await adminQuery('postgresql', [`CREATE ROLE "${owner}" LOGIN`, `CREATE ROLE "${reader}" LOGIN`]);
+    const { db, workspace, backup, original } = await backedUp('postgresql', { format: 'custom' });
+    try {
+      await adminQuery('postgresql', [
+        `ALTER DATABASE "${db.name}" OWNER TO "${owner}"`,
+        `REVOKE CONNECT, TEMPORARY ON DATABASE "${db.name}" FROM PUBLIC`,
+        `GRANT CONNECT ON DATABASE "${db.name}" TO "${reader}"`,
+        `ALTER DATABASE "${db.name}" SET work_mem = '12MB'`,
+        `ALTER DATABASE "${db.name}" SET search_path = "$user", public, "Other Schema"`,
+        `ALTER ROLE "${reader}" IN DATABASE "${db.name}" SET statement_timeout = '5s'`,
+        `COMMENT ON DATABASE "${db.name}" IS 'the app''s data'`,
+        `ALTER DATABASE "${db.name}" CONNECTION LIMIT 25`,
+      ]);
+      const before = await databaseProperties(db.name);
+      expect(before).toMatchObject({ owner, connection_limit: 25, comment: "the app's data" });
+      await mutate('postgresql', db.url);
+
+      ok(await restoreBackup({ environment: 'dev', from: backup.backup_id }, workspace.ctx()));
+      expect(await tableChecksums('postgresql', db.url)).toEqual(original);
+      expect(await databaseProperties(db.name)).toEqual(before);
+
+      // The owner owns the public schema again (PostgreSQL 15: pg_database_owner) and can create in it.
+      const asOwner = new pg.Client({ connectionString: roleUrl(db.url, owner) });
+      await asOwner.connect();
+      try {
+        await asOwner.query('CREATE TABLE public.made_by_owner (id int)');
+      } finally {
+        await asOwner.end();
+      }
+      const asReader = new pg.Client({ connectionString: roleUrl(db.url, reader) });
+      await asReader.connect();
+      try {
+        expect((await asReader.query('SHOW statement_timeout')).rows[0]).toEqual({ statement_timeout: '5s' });
+      } finally {
+        await asReader.end();
+      }
+    } finally {
+      await db.drop();
+      await adminQuery('postgresql', [`DROP ROLE IF EXISTS "${owner}"`, `DROP ROLE IF EXISTS "${reader}"`]);
+    }
+  });
+});
+
+describe('restore: database-level properties that cannot be copied stop the restore before the load', () => {
+  it('the owner restoring its own database may not set another role’s settings in it: refused, nothing loaded, target unchanged', async () => {
+    const owner = uniqueName('faber_owner');
+    const reader = uniqueName('faber_reader');
+    await adminQuery('postgresql', [`CREATE ROLE "${owner}" LOGIN CREATEDB`, `CREATE ROLE "${reader}" LOGIN`]);
+    const db = await track(freshPostgres());
+    try {
+      await adminQuery('postgresql', [`ALTER DATABASE "${db.name}" OWNER TO "${owner}"`]);
+      const asOwner = roleUrl(db.url, owner);
+      await seedAwkwardData('postgresql', asOwner);
+      const workspace = await makeWorkspace({ database: { provider: 'postgresql', migration_tool: 'prisma' }, backup: { format: 'custom' } }, { DEV_DATABASE_URL: asOwner });
+      const backup = ok(await createBackup({ environment: 'dev' }, workspace.ctx())) as BackupResultData;
+      await adminQuery('postgresql', [`ALTER ROLE "${reader}" IN DATABASE "${db.name}" SET statement_timeout = '5s'`]);
+      await mutate('postgresql', db.url);
+      const before = { data: await tableChecksums('postgresql', db.url), properties: await databaseProperties(db.name) };
+
+      const refused = await restoreBackup({ environment: 'dev', from: backup.backup_id, skipSafetyBackup: true }, workspace.ctx());
+      expect(refused).toMatchObject({ status: 'error', result: { target_changed: false } });
+      expect(refused.status === 'error' && refused.error).toContain(`ALTER ROLE "${reader}" IN DATABASE`);
+      expect(workspace.output.join('\n')).not.toContain('Restoring into');
+      expect({ data: await tableChecksums('postgresql', db.url), properties: await databaseProperties(db.name) }).toEqual(before);
+      expect(await adminQuery('postgresql', [`SELECT datname FROM pg_database WHERE datname LIKE '${db.name}__faber_%'`])).toEqual([]);
+
+      // Without settings of other roles, the owner restores its own database and keeps everything.
+      await adminQuery('postgresql', [`ALTER ROLE "${reader}" IN DATABASE "${db.name}" RESET ALL`, `ALTER DATABASE "${db.name}" SET work_mem = '8MB'`]);
+      const properties = await databaseProperties(db.name);
+      ok(await restoreBackup({ environment: 'dev', from: backup.backup_id, skipSafetyBackup: true }, workspace.ctx()));
+      expect(await databaseProperties(db.name)).toEqual(properties);
+    } finally {
+      await db.drop();
+      await adminQuery('postgresql', [`DROP ROLE IF EXISTS "${owner}"`, `DROP ROLE IF EXISTS "${reader}"`]);
+    }
+  });
+});
+
+function roleUrl(url: string, role: string): string {
+  const parsed = new URL(url);
+  parsed.username = role;
+  parsed.password = '';
+  return parsed.toString();
+}
