@@ -24,7 +24,8 @@ import {
   secretsOf,
   type MysqlSession,
 } from './mysql-support.ts';
-import { randomTag, siblingName, urlWithDatabase } from './names.ts';
+import { randomTag, SCRATCH_MARKER, siblingName, urlWithDatabase } from './names.ts';
+import { explainDenial, mysqlAccount, mysqlGrantPattern, type MissingPrivilege } from './privileges.ts';
 import { dumpSession, findTool, requireTool, runTool, toolVersion, type ClientTool, type ToolRun } from './tools.ts';
 
 /**
@@ -96,7 +97,9 @@ export class MysqlHandler implements DatabaseHandler {
         `SELECT VERSION() AS version,
                 (SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables WHERE table_schema = DATABASE()) AS size`,
       ),
-    );
+    ).catch(async (error: unknown) => {
+      throw await explainDenial(error, () => this.#backupPrivilege());
+    });
     return {
       clientTool: dumpTool.name,
       clientVersion,
@@ -116,6 +119,8 @@ export class MysqlHandler implements DatabaseHandler {
       await reader.query('COMMIT');
       const [row] = await reader.query('SELECT VERSION() AS version');
       return { snapshot: state, serverVersion: String(row?.version ?? '') };
+    }).catch(async (error: unknown) => {
+      throw await explainDenial(error, () => this.#backupPrivilege());
     });
     throwIfAborted(request.signal, 'The backup');
     const flavourArguments = await this.#dumpFlavourArguments(dumpTool, serverVersion);
@@ -127,7 +132,7 @@ export class MysqlHandler implements DatabaseHandler {
       failureCode: 'BACKUP_FAILED',
       stdout: 'pipe',
     });
-    return dumpSession(run, snapshot, () => credentials.file.remove());
+    return dumpSession(run, snapshot, () => credentials.file.remove(), (error) => explainDenial(error, () => this.#backupPrivilege()));
   }
 
   async restore(target: DatabaseTarget, request: RestoreRequest): Promise<void> {
@@ -170,6 +175,17 @@ export class MysqlHandler implements DatabaseHandler {
   async createDatabase(target: DatabaseTarget): Promise<void> {
     await this.#withSession(undefined, 'RESTORE_FAILED', async (reader) => {
       await reader.query(`CREATE DATABASE ${quoteIdentifier('mysql', target.name)}${await characterSetOf(reader, this.live.name)}`);
+    }).catch(async (error: unknown) => {
+      throw await explainDenial(error, async () => {
+        // One grant covers every scratch database of this one (restores and drills): `app\_prod\_\_faber\_%`.
+        const scratch = SCRATCH_MARKER.test(target.name);
+        const pattern = scratch ? `${mysqlGrantPattern(this.live.name)}\\_\\_faber\\_%` : mysqlGrantPattern(target.name);
+        return {
+          action: scratch ? 'create the scratch database of a restore or restore drill' : `create the database ${target.name}`,
+          privilege: `CREATE and DROP on the databases matching ${pattern}`,
+          grant: `GRANT ALL ON ${quoteIdentifier('mysql', pattern)}.* TO ${await this.#account()};`,
+        };
+      });
     });
   }
 
@@ -192,6 +208,12 @@ export class MysqlHandler implements DatabaseHandler {
       await reader.query(`CREATE DATABASE ${quoteIdentifier('mysql', live.name)}${characterSet}`);
       const [row] = await reader.query('SELECT VERSION() AS version');
       return String(row?.version ?? '');
+    }).catch(async (error: unknown) => {
+      throw await explainDenial(error, async () => ({
+        action: 'replace the database (it is dropped and created again)',
+        privilege: `ALL on ${live.name}`,
+        grant: `GRANT ALL ON ${quoteIdentifier('mysql', mysqlGrantPattern(live.name))}.* TO ${await this.#account()};`,
+      }));
     });
     try {
       await this.#copy({ dumpTool, client, serverVersion }, restored, live);
@@ -217,6 +239,31 @@ export class MysqlHandler implements DatabaseHandler {
 
   async close(): Promise<void> {
     // Connections are opened per operation and closed by it; nothing is pooled.
+  }
+
+  /** `'app'@'%'`: the account the server matched, as a GRANT names it. */
+  async #account(): Promise<string> {
+    try {
+      const [row] = await this.#withSession(undefined, 'RESTORE_FAILED', (reader) => reader.query('SELECT CURRENT_USER() AS account'));
+      return mysqlAccount(String(row?.account));
+    } catch {
+      return mysqlAccount(`${this.#connection.user ?? ''}@%`);
+    }
+  }
+
+  /**
+   * mariadb-dump/mysqldump with --single-transaction --routines --triggers --events. Routine
+   * bodies need SELECT on mysql.proc (MariaDB) or SHOW_ROUTINE (MySQL 8.0.20+): without it they
+   * are left out of the dump without an error.
+   */
+  async #backupPrivilege(): Promise<MissingPrivilege> {
+    const account = await this.#account();
+    const database = `${quoteIdentifier('mysql', mysqlGrantPattern(this.live.name))}.*`;
+    return {
+      action: 'back up the database',
+      privilege: `SELECT, SHOW VIEW, TRIGGER, EVENT and LOCK TABLES on ${this.live.name}, and the right to read routine definitions`,
+      grant: `GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON ${database} TO ${account}; GRANT SELECT ON mysql.proc TO ${account};`,
+    };
   }
 
   async #withSession<T>(database: string | undefined, fallback: ErrorCode, work: (reader: SqlReader) => Promise<T>): Promise<T> {
