@@ -138,4 +138,6 @@ export interface RestoreRequest {
   directory?: string;
   parallelJobs?: number;
   signal: AbortSignal;
+  /** What the restore had to change to load at all (MySQL: definers rewritten), for people to read. */
+  onWarning?: (message: string) => void;
 }

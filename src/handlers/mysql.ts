@@ -25,6 +25,7 @@ import {
   type MysqlSession,
 } from './mysql-support.ts';
 import { randomTag, SCRATCH_MARKER, siblingName, urlWithDatabase } from './names.ts';
+import { DefinerRewriter, describeRewrites, type RewrittenDefiner } from './mysql-definers.ts';
 import { explainDenial, mysqlAccount, mysqlGrantPattern, type MissingPrivilege } from './privileges.ts';
 import { dumpSession, findTool, requireTool, runTool, toolVersion, type ClientTool, type ToolRun } from './tools.ts';
 
@@ -140,12 +141,19 @@ export class MysqlHandler implements DatabaseHandler {
     this.extension(request.format);
     if (!request.stream) throw new FaberError('INVALID_OPTION', 'Restoring a MySQL backup needs its bytes as a stream');
     const client = requireTool('mysql-client', this.#options.env);
+    const { self, privileged } = await this.#definerRights();
+    const rewritten: RewrittenDefiner[] = [];
+    const rewriter = privileged ? undefined : new DefinerRewriter(self, (object) => rewritten.push(object));
+    const source = request.stream;
+    if (rewriter) source.on('error', (error) => rewriter.destroy(error));
     const credentials = await mysqlToolCredentials(this.#options.env, this.#connection, this.#options.tempDirectory);
     try {
-      await this.#load(client, credentials, target, request.stream, request.signal).done;
+      await this.#load(client, credentials, target, rewriter ? source.pipe(rewriter) : source, request.signal).done;
     } finally {
+      rewriter?.destroy();
       await credentials.file.remove();
     }
+    if (rewritten.length > 0) request.onWarning?.(describeRewrites(rewritten, self));
   }
 
   async inspect(target: DatabaseTarget, migrations: MigrationLookup): Promise<DatabaseSnapshot> {
@@ -239,6 +247,19 @@ export class MysqlHandler implements DatabaseHandler {
 
   async close(): Promise<void> {
     // Connections are opened per operation and closed by it; nothing is pooled.
+  }
+
+  /** CURRENT_USER() as `user@host`, and whether it may create objects for other users (SUPER, SET USER, SET_USER_ID). */
+  async #definerRights(): Promise<{ self: string; privileged: boolean }> {
+    const [row] = await this.#withSession(undefined, 'RESTORE_FAILED', (reader) =>
+      reader.query(
+        `SELECT CURRENT_USER() AS self,
+                (SELECT COUNT(*) FROM information_schema.user_privileges
+                 WHERE privilege_type IN ('SUPER', 'SET USER', 'SET_USER_ID')
+                   AND grantee = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')) AS privileged`,
+      ),
+    );
+    return { self: String(row?.self ?? ''), privileged: Number(row?.privileged) > 0 };
   }
 
   /** `'app'@'%'`: the account the server matched, as a GRANT names it. */

@@ -8,7 +8,7 @@ import { createBackup, type BackupResultData } from '../../src/operations/backup
 import { restoreBackup } from '../../src/operations/restore.ts';
 import type { OperationResult } from '../../src/output/result.ts';
 import { silentReporter } from '../../src/output/reporter.ts';
-import { adminQuery, freshMysql, freshPostgres, freshSqlite, tracked, uniqueName, type FreshDatabase } from '../support/databases.ts';
+import { adminQuery, adminUrl, createPasswordUser, databaseUrl, freshMysql, freshPostgres, freshSqlite, tracked, uniqueName, type FreshDatabase } from '../support/databases.ts';
 import { seedAwkwardData, sqlitePath, tableChecksums, type DatabaseKind } from '../support/fixtures.ts';
 import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
 import { succeeded } from '../support/results.ts';
@@ -415,3 +415,48 @@ function roleUrl(url: string, role: string): string {
   parsed.password = '';
   return parsed.toString();
 }
+
+/** Each object of a MariaDB database with its definer, `kind name → user@host`. */
+async function definers(database: string): Promise<Record<string, string>> {
+  const rows = await adminQuery('mysql', [
+    `SELECT CONCAT('view ', table_name) AS object, definer FROM information_schema.views WHERE table_schema = '${database}'
+     UNION ALL SELECT CONCAT('trigger ', trigger_name), definer FROM information_schema.triggers WHERE trigger_schema = '${database}'
+     UNION ALL SELECT CONCAT(LOWER(routine_type), ' ', routine_name), definer FROM information_schema.routines WHERE routine_schema = '${database}'
+     UNION ALL SELECT CONCAT('event ', event_name), definer FROM information_schema.events WHERE event_schema = '${database}'`,
+  ]);
+  return Object.fromEntries(rows.map((row) => [String(row.object), String(row.definer)]));
+}
+
+describe('restore: MariaDB objects defined by another user', () => {
+  it('a user without SUPER/SET USER restores views, triggers, procedures, functions and events as their definer, with a warning; root keeps the original definers', async () => {
+    const app = await createPasswordUser('mysql');
+    await track(Promise.resolve(app));
+    await seedAwkwardData('mysql', app.url);
+    await adminQuery('mysql', [
+      'CREATE VIEW root_view AS SELECT id FROM `Mixed Case`',
+      "CREATE TRIGGER root_trigger BEFORE INSERT ON `Mixed Case` FOR EACH ROW SET NEW.note = CONCAT('t:', NEW.note)",
+      'CREATE PROCEDURE root_procedure() SELECT COUNT(*) FROM `Mixed Case`',
+      'CREATE FUNCTION root_function() RETURNS INT DETERMINISTIC RETURN 42',
+      'CREATE EVENT root_event ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM `Mixed Case` WHERE id < 0',
+    ], app.name);
+    const original = await definers(app.name);
+    const byRoot = Object.keys(original).filter((object) => object.includes(' root_'));
+    expect(byRoot.sort()).toEqual(['event root_event', 'function root_function', 'procedure root_procedure', 'trigger root_trigger', 'view root_view']);
+    const rootUrl = databaseUrl(adminUrl('mysql'), app.name);
+    const workspace = await makeWorkspace({ database: { provider: 'mysql', migration_tool: 'prisma' } }, { DEV_DATABASE_URL: rootUrl });
+    const backup = ok(await createBackup({ environment: 'dev' }, workspace.ctx())) as BackupResultData;
+    const data = await tableChecksums('mysql', rootUrl);
+
+    await mutate('mysql', rootUrl);
+    ok(await restoreBackup({ environment: 'dev', from: backup.backup_id, skipSafetyBackup: true }, workspace.ctx({ env: { PATH: process.env.PATH, DEV_DATABASE_URL: app.url } })));
+    expect(await tableChecksums('mysql', rootUrl)).toEqual(data);
+    const rewritten = await definers(app.name);
+    for (const object of byRoot) expect(rewritten[object]).toBe(`${app.user}@%`);
+    const warning = workspace.output.find((line) => line.startsWith('warn') && line.includes('definer')) ?? '';
+    for (const object of byRoot) expect(warning).toContain(`${object} (was ${original[object]})`);
+
+    // A user with SET USER (root) restoring the same backup puts the original definers back.
+    ok(await restoreBackup({ environment: 'dev', from: backup.backup_id, skipSafetyBackup: true }, workspace.ctx()));
+    expect(await definers(app.name)).toEqual(original);
+  });
+});
