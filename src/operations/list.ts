@@ -84,7 +84,7 @@ const COLUMNS: Array<[string, (backup: ListedBackup) => string]> = [
   ['DATABASE', (backup) => (backup.source?.environment_database === false ? `${backup.database_name} (other)` : backup.database_name)],
   ['LABEL', (backup) => backup.label ?? '-'],
   ['REASON', (backup) => backup.reason ?? '-'],
-  ['MIGRATIONS', (backup) => String(backup.migrations_count)],
+  ['MIGRATIONS', (backup) => `${backup.migrations_count}${backup.migrations.pending?.length ? ` +${backup.migrations.pending.length} pending` : ''}`],
   ['VERIFIED', verifiedCell],
   ['EXPIRES', (backup) => (backup.pinned ? 'pinned' : backup.expires_at.slice(0, 10))],
 ];
