@@ -14,6 +14,7 @@ import type {
   ServerInfo,
 } from './handler.ts';
 import type { HandlerOptions } from './index.ts';
+import { MYSQL_ENGINE } from './mysql-engine.ts';
 import { quoteIdentifier, readMigrationState, type SqlReader } from './migrations.ts';
 import type { MigrationState } from '../catalog/schema.ts';
 import {
@@ -69,6 +70,7 @@ interface Session {
 
 export class MysqlHandler implements DatabaseHandler {
   readonly provider = 'mysql' as const;
+  readonly engine = MYSQL_ENGINE;
   readonly live: DatabaseTarget;
   readonly #connection: ConnectionInfo;
   readonly #options: HandlerOptions;
