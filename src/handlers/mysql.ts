@@ -27,6 +27,7 @@ import {
   type MysqlSession,
 } from './mysql-support.ts';
 import { randomTag, SCRATCH_MARKER, siblingName, urlWithDatabase } from './names.ts';
+import { assertRoutinesReadable } from './mysql-routines.ts';
 import { DefinerRewriter, describeRewrites, type RewrittenDefiner } from './mysql-definers.ts';
 import { explainDenial, mysqlAccount, mysqlGrantPattern, type MissingPrivilege } from './privileges.ts';
 import { dumpSession, findTool, requireTool, runTool, toolVersion, type ClientTool, type ToolRun } from './tools.ts';
@@ -121,6 +122,7 @@ export class MysqlHandler implements DatabaseHandler {
       await reader.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
       const state = await readSnapshot(reader, this.live.name, request.migrations);
       await reader.query('COMMIT');
+      await assertRoutinesReadable(reader, this.live.name);
       const [row] = await reader.query('SELECT VERSION() AS version');
       return { snapshot: state, serverVersion: String(row?.version ?? '') };
     }).catch(async (error: unknown) => {

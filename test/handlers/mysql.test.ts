@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandler } from '../../src/handlers/handler.ts';
-import { adminQuery, createPasswordUser, databaseUrl, freshMysql, type FreshDatabase, type PasswordUser } from '../support/databases.ts';
+import { adminQuery, createPasswordUser, databaseUrl, freshMysql, uniqueName, type FreshDatabase, type PasswordUser } from '../support/databases.ts';
 import { SEEDED_MIGRATIONS, seedAwkwardData, tableChecksums } from '../support/fixtures.ts';
 import {
   dumpTo,
@@ -251,6 +251,72 @@ describe('MysqlHandler replace', () => {
       expect((await liveHandler.inspect(liveHandler.live, PRISMA_DEFAULT)).tableRowCounts).toEqual({ new_content: 0 });
     } finally {
       await app.end().catch(() => {});
+    }
+  });
+});
+
+describe('MysqlHandler routines another user defined', () => {
+  /** A database with a procedure and a function defined by root, and a user with a unique name and only `grants`. */
+  async function databaseWithRootRoutines(grants: string): Promise<{ db: FreshDatabase; user: string; url: string }> {
+    const db = await freshMysql();
+    created.push(db);
+    const user = uniqueName('faber_u');
+    await adminQuery('mysql', ['CREATE PROCEDURE root_proc() SELECT 1', 'CREATE FUNCTION root_fn() RETURNS INT DETERMINISTIC RETURN 7', 'CREATE TABLE t (x INT)'], db.name);
+    await adminQuery('mysql', [`CREATE USER '${user}'@'%'`, `GRANT ${grants} ON \`${db.name}\`.* TO '${user}'@'%'`]);
+    const url = new URL(db.url);
+    url.username = user;
+    url.password = '';
+    return { db, user, url: url.toString() };
+  }
+
+  async function dumpText(own: DatabaseHandler): Promise<string> {
+    const session = await own.startDump({ format: 'sql', migrations: PRISMA_DEFAULT, signal: signal() });
+    const chunks: Buffer[] = [];
+    session.stream!.on('data', (chunk: Buffer) => chunks.push(chunk));
+    await session.finished;
+    return Buffer.concat(chunks).toString();
+  }
+
+  it('a user who may not read mysql.proc (root defined the routines) → PERMISSION_DENIED naming the grant; with it the dump holds them', async () => {
+    const { user, url } = await databaseWithRootRoutines('SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES');
+    try {
+      const own = await makeHandler('mysql', url, work);
+      const error = await expectFaberError(own.startDump({ format: 'sql', migrations: PRISMA_DEFAULT, signal: signal() }), 'PERMISSION_DENIED');
+      expect(error.message).toContain('stored procedures and functions');
+      expect(error.result.grant).toContain(`GRANT SELECT ON mysql.proc TO '${user}'@'%';`);
+      expect(error.suggestions[0]).toContain('mysql.proc');
+
+      await adminQuery('mysql', [`GRANT SELECT ON mysql.proc TO '${user}'@'%'`]);
+      const dump = await dumpText(own);
+      expect(dump).toContain('PROCEDURE `root_proc`');
+      expect(dump).toContain('FUNCTION `root_fn`');
+    } finally {
+      await adminQuery('mysql', [`DROP USER IF EXISTS '${user}'@'%'`]);
+    }
+  });
+
+  it('a user with every right on the database but not on mysql.proc → PERMISSION_DENIED naming the routines it cannot read', async () => {
+    const { user, url } = await databaseWithRootRoutines('ALL');
+    try {
+      const own = await makeHandler('mysql', url, work);
+      const error = await expectFaberError(own.startDump({ format: 'sql', migrations: PRISMA_DEFAULT, signal: signal() }), 'PERMISSION_DENIED');
+      expect(error.result.unreadable_routines).toEqual(['function root_fn', 'procedure root_proc']);
+      expect(error.result.grant).toContain('mysql.proc');
+    } finally {
+      await adminQuery('mysql', [`DROP USER IF EXISTS '${user}'@'%'`]);
+    }
+  });
+
+  it('routines the user defined itself need no extra grant', async () => {
+    const { db, user, url } = await databaseWithRootRoutines('ALL');
+    try {
+      await adminQuery('mysql', ['DROP PROCEDURE root_proc', 'DROP FUNCTION root_fn'], db.name);
+      const connection = await connect(url);
+      await connection.query('CREATE PROCEDURE own_proc() SELECT 2');
+      await connection.end();
+      expect(await dumpText(await makeHandler('mysql', url, work))).toContain('PROCEDURE `own_proc`');
+    } finally {
+      await adminQuery('mysql', [`DROP USER IF EXISTS '${user}'@'%'`]);
     }
   });
 });
