@@ -14,6 +14,7 @@ import type {
   ServerInfo,
 } from './handler.ts';
 import type { HandlerOptions } from './index.ts';
+import { openBlockChannel } from '../pipeline/channel.ts';
 import { quoteIdentifier, readMigrationState, type SqlReader } from './migrations.ts';
 import {
   connectMysql,
@@ -125,7 +126,7 @@ export class MysqlHandler implements DatabaseHandler {
       signal: request.signal,
       secrets: this.#secrets,
       failureCode: 'BACKUP_FAILED',
-      stdout: 'pipe',
+      stdout: (await openBlockChannel()) ?? 'pipe',
     });
     return dumpSession(run, snapshot, () => credentials.file.remove());
   }

@@ -14,6 +14,7 @@ import type {
   ServerInfo,
 } from './handler.ts';
 import type { HandlerOptions } from './index.ts';
+import { openBlockChannel } from '../pipeline/channel.ts';
 import { readMigrationState, type SqlReader } from './migrations.ts';
 import { randomTag, SCRATCH_MARKER, siblingName, timestampTag, urlWithDatabase } from './names.ts';
 import {
@@ -126,7 +127,7 @@ export class PostgresHandler implements DatabaseHandler {
         signal: request.signal,
         secrets: this.#secrets,
         failureCode: 'BACKUP_FAILED',
-        stdout: request.format === 'directory' ? 'ignore' : 'pipe',
+        stdout: request.format === 'directory' ? 'ignore' : ((await openBlockChannel()) ?? 'pipe'),
       });
       return dumpSession(run, snapshot, release);
     } catch (error) {

@@ -2,6 +2,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
+import type { BlockChannel } from '../pipeline/channel.ts';
 import { FaberError, type ErrorCode } from '../output/errors.ts';
 import { cancelled, toolFailure } from './failures.ts';
 import type { DatabaseSnapshot, DumpSession } from './handler.ts';
@@ -152,8 +153,11 @@ export interface ToolRunOptions {
   failureCode: ErrorCode;
   /** Fed to the tool's stdin. On an error of this stream the tool is killed before it can see EOF. */
   input?: Readable;
-  /** `pipe` exposes stdout as `run.stdout` (the caller must consume it); `ignore` discards it. */
-  stdout: 'pipe' | 'ignore';
+  /**
+   * `pipe` exposes stdout as `run.stdout` (the caller must consume it); `ignore` discards it; a
+   * BlockChannel is given to the tool as its stdout and its stream becomes `run.stdout`.
+   */
+  stdout: 'pipe' | 'ignore' | BlockChannel;
   cwd?: string;
 }
 
@@ -172,7 +176,7 @@ export function runTool(tool: ClientTool, args: readonly string[], options: Tool
     env: options.env,
     extendEnv: false,
     stdin: options.input ? 'pipe' : 'ignore',
-    stdout: options.stdout,
+    stdout: typeof options.stdout === 'string' ? options.stdout : options.stdout.writeEnd,
     stderr: 'pipe',
     buffer: false,
     encoding: 'buffer',
@@ -182,6 +186,11 @@ export function runTool(tool: ClientTool, args: readonly string[], options: Tool
     windowsHide: true,
     ...(options.cwd ? { cwd: options.cwd } : {}),
   });
+  if (typeof options.stdout !== 'string') {
+    const channel = options.stdout;
+    subprocess.once('exit', () => channel.childExited());
+    subprocess.once('error', () => channel.childExited());
+  }
   const stderr = new BoundedText();
   subprocess.stderr?.on('data', (chunk: Buffer) => stderr.add(chunk));
   let stoppedByUs = false;
@@ -224,7 +233,7 @@ export function runTool(tool: ClientTool, args: readonly string[], options: Tool
 
   return {
     pid: subprocess.pid,
-    stdout: options.stdout === 'pipe' ? (subprocess.stdout ?? undefined) : undefined,
+    stdout: typeof options.stdout !== 'string' ? options.stdout.stream : options.stdout === 'pipe' ? (subprocess.stdout ?? undefined) : undefined,
     done,
     kill: () => {
       if (subprocess.exitCode !== null || subprocess.signalCode !== null) return;
