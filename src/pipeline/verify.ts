@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { execa } from 'execa';
+import { execFile, spawn } from 'node:child_process';
 import type { Compression, Provider } from '../config/schema.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
 import type { ArchiveStats } from './archive.ts';
@@ -216,14 +216,14 @@ async function createFormatSink(target: SinkTarget): Promise<FormatSink> {
 }
 
 function pgRestoreListSink(target: SinkTarget): FormatSink {
-  const child = execa('pg_restore', ['--list'], {
-    env: target.env,
-    extendEnv: false,
-    stdin: 'pipe',
-    stdout: 'ignore',
-    stderr: 'pipe',
-    reject: false,
-    ...(target.signal ? { cancelSignal: target.signal } : {}),
+  const child = spawn('pg_restore', ['--list'], { env: target.env, stdio: ['pipe', 'ignore', 'pipe'], windowsHide: true, ...(target.signal ? { signal: target.signal } : {}) });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (text: string) => {
+    if (stderr.length < 16_384) stderr += text;
+  });
+  const exited = new Promise<{ exitCode: number | null; error?: Error }>((resolve) => {
+    child.once('error', (error) => resolve({ exitCode: null, error }));
+    child.once('close', (exitCode) => resolve({ exitCode }));
   });
   const stdin = child.stdin;
   let stdinOpen = true;
@@ -252,13 +252,13 @@ function pgRestoreListSink(target: SinkTarget): FormatSink {
   return {
     writable,
     async finish(report) {
-      const result = await child;
+      const result = await exited;
       if (result.exitCode === 0) report.checks.push('pg_restore --list reads the archive');
-      else report.problems.push(`pg_restore --list failed: ${String(result.stderr).trim() || `exit code ${result.exitCode}`}`);
+      else report.problems.push(`pg_restore --list failed: ${stderr.trim() || result.error?.message || `exit code ${result.exitCode}`}`);
     },
     async discard() {
       child.kill();
-      await child.catch(() => undefined);
+      await exited;
     },
   };
 }
@@ -332,9 +332,11 @@ async function verifyDirectory(target: VerifyTarget, report: VerifyReport): Prom
   report.size_bytes = Object.values(actual.sizes).reduce((sum, bytes) => sum + bytes, 0);
   if (report.size_bytes !== target.expected.sizeBytes) report.problems.push(`size is ${report.size_bytes} bytes, the catalog recorded ${target.expected.sizeBytes}`);
   if (report.problems.length === 0) report.checks.push(`${Object.keys(expectedFiles).length} files match their checksums`);
-  const list = await execa('pg_restore', ['--list', target.path], { env: target.env, extendEnv: false, reject: false, stdout: 'ignore' });
-  if (list.exitCode === 0) report.checks.push('pg_restore --list reads the archive');
-  else report.problems.push(`pg_restore --list failed: ${String(list.stderr).trim()}`);
+  const failure = await new Promise<string | null>((resolve) => {
+    execFile('pg_restore', ['--list', target.path], { env: target.env, windowsHide: true, maxBuffer: 64 * 1024 * 1024 }, (error, _stdout, stderr) => resolve(error ? String(stderr).trim() || error.message : null));
+  });
+  if (failure === null) report.checks.push('pg_restore --list reads the archive');
+  else report.problems.push(`pg_restore --list failed: ${failure}`);
 }
 
 /** Decoded bytes of a single-file backup, for restores. */
