@@ -373,7 +373,7 @@ function defaultJobs(): number {
   return Math.max(1, Math.min(8, os.availableParallelism()));
 }
 
-async function verifyPartial(plan: Plan, { stats, fileChecksums, inPass }: Dumped, handler: DatabaseHandler, ctx: OperationContext, run: OperationRun): Promise<VerifyReport> {
+async function verifyPartial(plan: Plan, { stats, fileChecksums, inPass, session }: Dumped, handler: DatabaseHandler, ctx: OperationContext, run: OperationRun): Promise<VerifyReport> {
   const report = inPass ? await inPass.finish(plan.partialPath, stats) : await verifyBackupFile({
     path: plan.partialPath,
     provider: handler.provider,
@@ -389,6 +389,7 @@ async function verifyPartial(plan: Plan, { stats, fileChecksums, inPass }: Dumpe
       suggestions: ['Retry the backup', 'Check disk space and the disk for errors (dmesg)', 'Verify the database connection is stable'],
     });
   }
+  report.checks.push(...(session.checks ?? []));
   for (const check of report.checks) ctx.reporter.info(`✓ ${check}`);
   return report;
 }

@@ -120,7 +120,8 @@ export interface InPassVerification {
 
 export async function startInPassVerification(target: Omit<VerifyTarget, 'path' | 'expected'>): Promise<InPassVerification> {
   const edges = new EdgeTap(64 * 1024);
-  const formatSink = target.format === 'sql' ? undefined : await createFormatSink(target);
+  // SQLite: its handler checks the snapshot copy itself (DumpSession.checks), the bytes stored here.
+  const formatSink = target.format === 'custom' ? await createFormatSink(target) : undefined;
   return {
     taps: formatSink ? [edges, feedTap(formatSink.writable)] : [edges],
     async finish(path, written) {
