@@ -93,11 +93,18 @@ export class PostgresHandler implements DatabaseHandler {
 
   async preflight(): Promise<ServerInfo> {
     const pgDump = requireTool('pg_dump', this.#options.env);
-    const clientVersion = postgresToolVersion(await toolVersion(pgDump, this.#options.env));
-    const [server] = await this.#withReader(this.live, (reader) =>
-      reader.query(`SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS number,
+    // The tool's --version and the server's answer at the same time; a tool problem is reported first.
+    const [version, rows] = await Promise.allSettled([
+      toolVersion(pgDump, this.#options.env),
+      this.#withReader(this.live, (reader) =>
+        reader.query(`SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS number,
                            pg_database_size(current_database()) AS size`),
-    );
+      ),
+    ]);
+    if (version.status === 'rejected') throw version.reason;
+    if (rows.status === 'rejected') throw rows.reason;
+    const clientVersion = postgresToolVersion(version.value);
+    const [server] = rows.value;
     const serverVersion = String(server?.version ?? '').split(' ')[0] ?? '';
     this.#serverVersionNumber = Number(server?.number);
     assertClientNotOlder(clientVersion, this.#serverVersionNumber, serverVersion);
