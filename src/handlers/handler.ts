@@ -3,6 +3,7 @@ import type { ConnectionInfo } from '../config/connection.ts';
 import type { Compression, MigrationTool, Provider } from '../config/schema.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
 import type { MigrationState } from '../catalog/schema.ts';
+import type { ClientTool } from './tools.ts';
 
 /**
  * One interface, one implementation per engine (postgresql.ts, mysql.ts, sqlite.ts).
@@ -106,6 +107,28 @@ export interface Engine {
   describeScratch(scratch: DatabaseTarget): string;
   /** The name people see and type to confirm: the database name, or the SQLite file's name. */
   displayName(database: string): string;
+  /** How a complete dump in `format` begins or ends: checked on every backup file. */
+  dumpMarks(format: StoredFormat): DumpMarks;
+  /**
+   * The client tool that reads a backup in `format` through (pg_restore --list) for the file
+   * check; undefined when the format has none. TOOL_NOT_FOUND when it is not on `env`'s PATH.
+   */
+  formatCheck(format: StoredFormat, env: NodeJS.ProcessEnv): FormatCheck | undefined;
+}
+
+export interface DumpMarks {
+  /** A complete dump ends with one of these lines; a dump without was cut short. */
+  trailers?: readonly string[];
+  /** Bytes the file starts with, and what the check reports when they are there or not. */
+  header?: { bytes: Buffer; present: string; missing: string };
+}
+
+export interface FormatCheck {
+  /** How reports name the check: `pg_restore --list`. */
+  label: string;
+  tool: ClientTool;
+  /** The backup comes on stdin, or for a directory backup as one more argument. */
+  args: readonly string[];
 }
 
 /** A database on the handler's server, or a SQLite file. */

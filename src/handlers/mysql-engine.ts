@@ -16,4 +16,6 @@ export const MYSQL_ENGINE: Engine = {
   restoreMethod: () => 'the mysql client',
   describeScratch: (scratch) => `a scratch database ${path.basename(scratch.name)}`,
   displayName: (database) => database,
+  dumpMarks: () => ({ trailers: ['-- Dump completed'] }),
+  formatCheck: () => undefined,
 };
