@@ -1,5 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -7,10 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredFormat } from '../../src/catalog/formats.ts';
 import type { Provider } from '../../src/config/schema.ts';
 import { engineOf } from '../../src/handlers/engines.ts';
-import type { DatabaseHandler, DatabaseTarget } from '../../src/handlers/handler.ts';
+import type { DatabaseHandler, DatabaseTarget, Engine } from '../../src/handlers/handler.ts';
 import { tracked, type FreshDatabase } from '../support/databases.ts';
 import { SEEDED_MIGRATIONS, seedAwkwardData, tableChecksums } from '../support/fixtures.ts';
-import { dumpTo, expectFaberError, makeHandler, PRISMA_DEFAULT } from './helpers.ts';
+import { dumpTo, expectFaberError, makeHandler, PRISMA_DEFAULT, type DumpResult } from './helpers.ts';
 
 /**
  * What every DatabaseHandler promises, run against each engine's real database (as restic runs
@@ -66,6 +67,22 @@ const EXPECTED_MIGRATIONS = {
 
 function signal(): AbortSignal {
   return new AbortController().signal;
+}
+
+/** The engine's dump marks and format check hold for a real dump: the file checks rely on them. */
+async function expectMarksAndFormatCheck(facts: Engine, format: StoredFormat, dump: DumpResult): Promise<void> {
+  const { header, trailers } = facts.dumpMarks(format);
+  if (dump.file) {
+    const bytes = await readFile(dump.file);
+    if (header) expect(bytes.subarray(0, header.bytes.length)).toEqual(header.bytes);
+    if (trailers) expect(trailers.some((line) => bytes.subarray(-4096).toString('utf8').includes(line))).toBe(true);
+  }
+  const check = facts.formatCheck(format, process.env);
+  if (check) {
+    const input = dump.file ? { input: await readFile(dump.file) } : {};
+    const result = spawnSync(check.tool.path, dump.directory ? [...check.args, dump.directory] : [...check.args], { ...input, env: process.env });
+    expect(result.status, String(result.stderr)).toBe(0);
+  }
 }
 
 export function handlerContract(engine: ContractEngine): void {
@@ -133,6 +150,7 @@ export function handlerContract(engine: ContractEngine): void {
   describe.each(engine.formats)('%s format', (format) => {
     it('restores into a scratch database with identical content; the snapshot matches it; drop empties it', async () => {
       const dump = await dumpTo(handler, format, work);
+      await expectMarksAndFormatCheck(handler.engine, format, dump);
       expect(dump.snapshot.tableRowCounts).toEqual(engine.expectedCounts);
       expect(dump.snapshot.migrations).toEqual(EXPECTED_MIGRATIONS);
       const scratch = handler.scratchTarget('verify');
