@@ -156,6 +156,40 @@ describe('nx with @faber-db/nx on SQLite', () => {
     expect(migrations(DATABASE_FILES.production)).toEqual([INIT_MIGRATION, ORDERS_MIGRATION]);
   });
 
+  it('an unknown option is refused before anything happens: --form restores nothing, --lable backs nothing up', () => {
+    const catalogBefore = ws.read(CATALOG_FILE);
+    const filesBefore = ws.files(BACKUP_DIRECTORY);
+
+    const restore = ws.nx(['run', 'shop:restore:production', `--form=${firstBackupId}`, '--yes', '--outputFile=out/restore.json']);
+
+    expect(restore.status).not.toBe(0);
+    expect(restore.stdout).toContain('Error [INVALID_OPTION]: Unknown option --form for the restore executor');
+    expect(restore.stdout).toContain('Did you mean `--from` instead of `--form`?');
+    // --outputFile carries the failure too, for CI.
+    expect(ws.readJson('out/restore.json')).toMatchObject({ status: 'error', error_code: 'INVALID_OPTION', result: { unknown_options: ['form'] } });
+    // Restoring the first backup would have taken the orders migration away.
+    expect(migrations(DATABASE_FILES.production)).toEqual([INIT_MIGRATION, ORDERS_MIGRATION]);
+
+    const backup = ws.nx(['run', 'shop:backup:production', '--lable=x']);
+
+    expect(backup.status).not.toBe(0);
+    expect(backup.stdout).toContain('Did you mean `--label` instead of `--lable`?');
+    expect(ws.read(CATALOG_FILE)).toBe(catalogBefore);
+    expect(ws.files(BACKUP_DIRECTORY)).toEqual(filesBefore);
+  });
+
+  it('a generator refuses an unknown option with INVALID_OPTION and changes nothing', () => {
+    const projectBefore = ws.read(`${SHOP_ROOT}/project.json`);
+
+    const run = ws.nx(['g', `${PACKAGE_NAME}:configuration`, '--project=shop', '--provider=sqlite', '--enviroments=qa', '--force', '--no-interactive']);
+
+    expect(run.status).not.toBe(0);
+    expect(`${run.stdout}${run.stderr}`).toContain('INVALID_OPTION: Unknown option --enviroments for the configuration generator');
+    expect(`${run.stdout}${run.stderr}`).toContain('Did you mean `--environments` instead of `--enviroments`?');
+    expect(ws.read(`${SHOP_ROOT}/project.json`)).toBe(projectBefore);
+    expect(ws.readJson(`${SHOP_ROOT}/${CONFIG_FILE}`)).not.toHaveProperty('environments.qa');
+  });
+
   it('--exclude-task-dependencies runs migrate without its safety backup (a caveat the README documents)', () => {
     const before = catalog().length;
 

@@ -29,6 +29,17 @@ describe('init generator', () => {
     expect(readJson(tree, 'package.json').devDependencies).toEqual({ '@faber-db/nx': `^${PACKAGE_VERSION}` });
   });
 
+  it('refuses an unknown option with INVALID_OPTION and the intended name, before changing anything', async () => {
+    const before = treeFiles(tree);
+    const typo = { skipFormt: true } as unknown as Parameters<typeof initGenerator>[1];
+
+    await expect(initGenerator(tree, typo)).rejects.toMatchObject({
+      code: 'INVALID_OPTION',
+      message: expect.stringContaining('Did you mean `--skipFormat` instead of `--skipFormt`?'),
+    });
+    expect(treeFiles(tree)).toEqual(before);
+  });
+
   it('changes nothing on a second run', async () => {
     await initGenerator(tree, {});
     const first = treeFiles(tree);
