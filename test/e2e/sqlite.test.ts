@@ -214,4 +214,39 @@ describe('nx with @faber-db/nx on SQLite', () => {
     expect(cacheOf('worker')).toBe(true);
     expect(cacheOf('shop')).toBe(false);
   });
+
+  it('one broken config never breaks the workspace: its targets fail with CONFIG_INVALID, file, line and column', () => {
+    ws.write('apps/billing/project.json', { name: 'billing', projectType: 'application' });
+    const configFile = `apps/billing/${CONFIG_FILE}`;
+    ws.write(configFile, '{\n  "schema_version": "1.0",\n  "database": { "provider": "sqlite" },\n  "environments": { "production": { "connection_string_env": "PROD_DATABASE_URL" } },\n}\n');
+
+    const projects = expectSuccess(ws.nx(['show', 'projects', '--json']));
+
+    expect(JSON.parse(projects.stdout)).toEqual(expect.arrayContaining(['billing', 'shop']));
+    expect(projects.stderr.split('\n').filter((line) => line.includes(configFile))).toEqual([
+      `[@faber-db/nx] ${configFile}:4:85: not valid JSON: a trailing comma before "}".`,
+    ]);
+    const run = ws.nx(['run', 'billing:backup:production']);
+    expect(run.status).not.toBe(0);
+    expect(run.stdout).toContain(`Error [CONFIG_INVALID]: ${configFile}:4:85: not valid JSON: a trailing comma before "}"`);
+
+    ws.write(configFile, { schema_version: '1.0', database: { provider: 'sqlite' }, environments: { production: { conection_string_env: 'PROD_DATABASE_URL' } } });
+    const misspelt = ws.nx(['run', 'billing:backup:production']);
+
+    expect(misspelt.status).not.toBe(0);
+    expect(misspelt.stdout).toContain('Error [CONFIG_INVALID]');
+    expect(misspelt.stdout).toContain('environments.production: unknown field "conection_string_env" (did you mean "connection_string_env"?)');
+    expect(ws.files(`${BACKUP_DIRECTORY}/billing`)).toEqual([]);
+  });
+
+  it('a configuration the target does not have is named, with the ones it has and how to add it', () => {
+    const catalogBefore = ws.read(CATALOG_FILE);
+
+    const run = ws.nx(['run', 'shop:backup:staging']);
+
+    expect(run.status).not.toBe(0);
+    expect(run.stdout).toContain('Error [ENVIRONMENT_UNKNOWN]: The configuration "staging" was asked for, but the backup target of shop has only dev, production');
+    expect(run.stdout).toContain(`add it under "environments" in ${SHOP_ROOT}/${CONFIG_FILE}`);
+    expect(ws.read(CATALOG_FILE)).toBe(catalogBefore);
+  });
 });
