@@ -3,7 +3,14 @@ import { join, posix } from 'node:path';
 import type { CreateNodesContext, CreateNodesResult, CreateNodesV2, TargetConfiguration } from '@nx/devkit';
 import { describeJsonSyntaxProblem, findJsonSyntaxProblem } from '../config/json-location.ts';
 import { CONFIG_RELATIVE_PATH } from '../config/paths.ts';
-import { createBackupTargets, TARGET_DESCRIPTIONS } from '../nx/targets.ts';
+import {
+  createBackupTargets,
+  inferredTargetName,
+  TARGET_DESCRIPTIONS,
+  TARGET_EXAMPLES,
+  TARGET_NAME_OPTIONS,
+  type FaberDbPluginOptions,
+} from '../nx/targets.ts';
 
 /**
  * Inferred targets: every project with its own `.fractary/plugins/faber-db/config.json` gets the
@@ -17,8 +24,7 @@ import { createBackupTargets, TARGET_DESCRIPTIONS } from '../nx/targets.ts';
  * configurations, is reported once, and its targets fail with CONFIG_INVALID when run.
  */
 
-// No options yet; the type is there so nx.json `options: {}` has a meaning.
-export type FaberDbPluginOptions = Record<string, never>;
+export type { FaberDbPluginOptions } from '../nx/targets.ts';
 
 const CONFIG_GLOB = `**/${CONFIG_RELATIVE_PATH}`;
 const ENVIRONMENT_NAME = /^[a-z0-9][a-z0-9_-]*$/i;
@@ -65,13 +71,36 @@ export function readEnvironmentNames(configFile: string, workspaceRoot: string):
   return { environments: names };
 }
 
-function describedTargets(environments: readonly string[]): Record<string, TargetConfiguration> {
-  const targets = createBackupTargets({ environments });
-  for (const [name, target] of Object.entries(targets)) {
-    const description = TARGET_DESCRIPTIONS[name];
-    if (description !== undefined) target.metadata = { description, technologies: ['faber-db'] };
+/** The targets under the names the plugin options give them, with what Nx Console shows about each. */
+function describedTargets(environments: readonly string[], options: FaberDbPluginOptions | undefined, projectName: string | undefined): Record<string, TargetConfiguration> {
+  const named: Record<string, TargetConfiguration> = {};
+  for (const [name, target] of Object.entries(createBackupTargets({ environments }))) {
+    const finalName = isTargetName(name) ? inferredTargetName(name, options) : name;
+    target.metadata = {
+      description: TARGET_DESCRIPTIONS[name],
+      technologies: ['faber-db'],
+      ...(projectName ? { help: { command: `npx nx run ${projectName}:${finalName} --help`, example: { options: TARGET_EXAMPLES[name] ?? {} } } } : {}),
+    };
+    named[finalName] = target;
   }
-  return targets;
+  return named;
+}
+
+function isTargetName(name: string): name is keyof typeof TARGET_NAME_OPTIONS {
+  return name in TARGET_NAME_OPTIONS;
+}
+
+/** The project's name as project.json or package.json gives it (for the help command). */
+function projectNameOf(workspaceRoot: string, projectRoot: string): string | undefined {
+  for (const file of PROJECT_FILES) {
+    try {
+      const name = (JSON.parse(readFileSync(join(workspaceRoot, projectRoot, file), 'utf-8')) as { name?: unknown }).name;
+      if (typeof name === 'string' && name !== '') return name;
+    } catch {
+      // Absent or unreadable: Nx reports that file itself.
+    }
+  }
+  return undefined;
 }
 
 /** Problems already reported by this process: the Nx daemon builds the graph many times. */
@@ -87,14 +116,15 @@ function reportOnce(problem: string): void {
 
 export function createNodesForConfigFile(
   configFile: string,
-  _options: FaberDbPluginOptions | undefined,
+  options: FaberDbPluginOptions | undefined,
   context: CreateNodesContext,
 ): CreateNodesResult {
   const projectRoot = projectRootOf(configFile);
   if (projectRoot === '.' || !isProjectDirectory(context.workspaceRoot, projectRoot)) return {};
   const { environments, problem } = readEnvironmentNames(configFile, context.workspaceRoot);
   if (problem) reportOnce(problem);
-  return { projects: { [projectRoot]: { targets: describedTargets(environments) } } };
+  const targets = describedTargets(environments, options, projectNameOf(context.workspaceRoot, projectRoot));
+  return { projects: { [projectRoot]: { targets } } };
 }
 
 export const createNodes: CreateNodesV2<FaberDbPluginOptions> = [

@@ -1,4 +1,4 @@
-import { logger, readJson, readNxJson, updateNxJson, type Tree } from '@nx/devkit';
+import { addProjectConfiguration, logger, readJson, readNxJson, updateNxJson, type Tree } from '@nx/devkit';
 import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { initGenerator } from '../../generators/init/generator.ts';
@@ -38,6 +38,17 @@ describe('init generator', () => {
       message: expect.stringContaining('Did you mean `--skipFormat` instead of `--skipFormt`?'),
     });
     expect(treeFiles(tree)).toEqual(before);
+  });
+
+  it('names an inferred target differently where a project already has a target of that name running something else', async () => {
+    addProjectConfiguration(tree, 'api', { root: 'apps/api', targets: { restore: { command: 'pg_restore dump' }, backup: { executor: '@faber-db/nx:backup' } } });
+    tree.write('apps/api/package.json', JSON.stringify({ name: 'api', scripts: { 'list-backups': 'ls backups', 'db-list-backups': 'ls' } }));
+
+    await initGenerator(tree, {});
+
+    expect(readNxJson(tree)?.plugins).toEqual([
+      { plugin: PLUGIN, options: { restoreTargetName: 'db-restore', listBackupsTargetName: 'faber-db-list-backups' } },
+    ]);
   });
 
   it('changes nothing on a second run', async () => {

@@ -65,6 +65,22 @@ describe('createNodes', () => {
     expect(targets['restore']?.metadata?.description).toMatch(/Restore/);
   });
 
+  it('takes target names from the plugin options and explains each target (description, help)', async () => {
+    write('apps/api/project.json', '{ "name": "api" }');
+    const file = writeConfig('apps/api', { dev: { connection_string_env: 'A' } });
+
+    const [[, result] = []] = await createNodes[1]([file], { backupTargetName: 'db-backup', preMigrateBackupTargetName: 'db-safety' }, context);
+
+    const targets = result?.projects?.['apps/api']?.targets ?? {};
+    expect(Object.keys(targets)).toEqual(['db-backup', 'verify-backup', 'list-backups', 'delete-backup', 'cleanup-backups', 'restore', 'db-safety']);
+    expect(targets['db-safety']).toMatchObject({ executor: '@faber-db/nx:backup', options: { skipIfNotRequired: true } });
+    expect(targets['db-backup']?.metadata).toEqual({
+      description: 'Take a verified, cataloged backup of the database of an environment',
+      technologies: ['faber-db'],
+      help: { command: 'npx nx run api:db-backup --help', example: { options: { label: 'pre-v2-migration' } } },
+    });
+  });
+
   it('treats a directory with only a package.json as a project', async () => {
     write('libs/db/package.json', '{ "name": "db" }');
     const file = writeConfig('libs/db', { production: { connection_string_env: 'P' } });

@@ -74,6 +74,19 @@ describe('the plugin in a real Nx workspace', () => {
     });
   });
 
+  it('names the targets as the plugin options in nx.json say, and explains them in nx show project', () => {
+    write('nx.json', { analytics: false, plugins: [{ plugin: PLUGIN_SOURCE, options: { backupTargetName: 'db-backup' } }] });
+
+    const targets = JSON.parse(nx('show', 'project', 'api', '--json').stdout).targets;
+    write('nx.json', { analytics: false, plugins: [PLUGIN_SOURCE] });
+
+    expect(targets['backup']).toBeUndefined();
+    expect(targets['db-backup']).toMatchObject({
+      executor: '@faber-db/nx:backup',
+      metadata: { description: expect.stringMatching(/verified, cataloged backup/), help: { command: 'npx nx run api:db-backup --help' } },
+    });
+  });
+
   it('survives a config that is not JSON: every command works, the project keeps its targets, the problem is reported once with line and column', () => {
     write(`apps/api/${CONFIG}`, '{\n  "schema_version": "1.0",\n  "environments": { "dev": {} },\n}\n');
 
