@@ -6,11 +6,11 @@ import { FaberError } from '../output/errors.ts';
 import { PACKAGE_NAME } from '../version.ts';
 
 /**
- * `nx run billing:backup:staging` when the target has no `staging` configuration: Nx 24 runs the
+ * `nx run billing:backup:staging` when the target has no `staging` configuration: Nx runs the
  * target without a configuration and tells the executor nothing (no configurationName, no
- * NX_TASK_TARGET_CONFIGURATION). The command line of the nx process that started the task (its pid
- * is the first of NX_INVOCATION_ANCESTOR_PIDS) still says what was asked for; where it can be read
- * (Linux /proc), the executor refuses with the configuration that was asked for and how to add it.
+ * NX_TASK_TARGET_CONFIGURATION). The command line of the nx process that started the task still
+ * says what was asked for; where it can be read (Linux /proc), the executor refuses with the
+ * configuration that was asked for and how to add it.
  */
 export function missingConfiguration(context: ExecutorContext, env: NodeJS.ProcessEnv, commandLine = nxCommandLine(env)): FaberError | undefined {
   if (context.configurationName || env['NX_TASK_TARGET_CONFIGURATION']) return undefined;
@@ -48,12 +48,41 @@ export function configurationIn(args: readonly string[], project: string, target
   return undefined;
 }
 
+/**
+ * The command line of the nx process that started this task: Nx 24 names it first in
+ * NX_INVOCATION_ANCESTOR_PIDS; Nx 23 does not, so the parent processes are asked in turn.
+ */
 function nxCommandLine(env: NodeJS.ProcessEnv): string[] | undefined {
-  const rootPid = (env['NX_INVOCATION_ANCESTOR_PIDS'] ?? '').split(',')[0];
-  if (!rootPid || !/^\d+$/.test(rootPid)) return undefined;
+  const named = (env['NX_INVOCATION_ANCESTOR_PIDS'] ?? '').split(',')[0];
+  const candidates = named && /^\d+$/.test(named) ? [Number(named)] : ancestors(process.ppid, 4);
+  for (const pid of candidates) {
+    const args = commandLineOf(pid);
+    if (args?.some((arg) => /(^|[/\\])nx(\.js)?$/.test(arg))) return args;
+  }
+  return undefined;
+}
+
+function commandLineOf(pid: number): string[] | undefined {
   try {
-    return readFileSync(`/proc/${rootPid}/cmdline`, 'utf-8').split('\0').filter((arg) => arg !== '');
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf-8').split('\0').filter((arg) => arg !== '');
   } catch {
     return undefined;
   }
+}
+
+/** `pid` and up to `depth - 1` of its ancestors (Linux /proc; none elsewhere). */
+function ancestors(pid: number, depth: number): number[] {
+  const found: number[] = [];
+  let current = pid;
+  while (found.length < depth && current > 1) {
+    found.push(current);
+    try {
+      // /proc/<pid>/stat: "pid (name) state ppid ...": the name may hold spaces, so read after the last ')'.
+      const stat = readFileSync(`/proc/${current}/stat`, 'utf-8');
+      current = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    } catch {
+      break;
+    }
+  }
+  return found;
 }
