@@ -12,6 +12,10 @@ export const migrationStateSchema = z.object({
   applied_count: z.number().int().nonnegative(),
   last_migration: z.string().nullable(),
   migrations_list: z.array(z.string()),
+  /** Pre-migration backups: the migrations in the project's folder that the table did not list yet. */
+  pending: z.array(z.string()).optional(),
+  /** Why `pending` could not be told (no tool, no migrations folder, ...), when it could not. */
+  pending_unknown_reason: z.string().optional(),
 });
 export type MigrationState = z.infer<typeof migrationStateSchema>;
 
@@ -32,6 +36,33 @@ export const verificationSchema = z.object({
 });
 export type Verification = z.infer<typeof verificationSchema>;
 
+/** The database a backup was taken of: the server it lives on and its name. */
+export const sourceSchema = z.object({
+  engine: z.enum(['postgresql', 'mysql', 'sqlite']),
+  /** Host name, or the Unix socket path; null for SQLite. */
+  host: z.string().nullable(),
+  /** The port (the engine's default when the URL gave none); null for sockets and SQLite. */
+  port: z.number().int().positive().nullable(),
+  /** Database name; SQLite: the file's path (relative to the workspace root when inside it). */
+  database: z.string(),
+  /**
+   * True when this was the database the environment's connection_string_env pointed at; false for
+   * a backup of another database filed under the environment (the pre-restore safety backup of a
+   * --targetConnectionStringEnv target). Only true ones are restored by default and count for
+   * cleanup's newest-verified and min_keep.
+   */
+  environment_database: z.boolean(),
+});
+export type BackupSource = z.infer<typeof sourceSchema>;
+
+/** Where a backup was taken from: the commit, the CI run and the Nx task, when known. */
+export const provenanceSchema = z.object({
+  git_commit: z.string().nullable(),
+  ci_run: z.object({ provider: z.string(), id: z.string(), url: z.string().nullable() }).nullable(),
+  nx_task: z.string().nullable(),
+});
+export type Provenance = z.infer<typeof provenanceSchema>;
+
 /** One backup, as the catalog and its sidecar manifest record it (SPEC §4). */
 export const backupEntrySchema = z.object({
   backup_id: z.string().regex(/^backup-\d{8}-\d{6}(-[a-z0-9-]+)?$/),
@@ -39,6 +70,11 @@ export const backupEntrySchema = z.object({
   environment: z.string(),
   provider: z.enum(['postgresql', 'mysql', 'sqlite']),
   database_name: z.string(),
+  /**
+   * Missing in catalogs written before it was recorded: see isEnvironmentDatabase in
+   * catalog/source.ts for how such entries are treated.
+   */
+  source: sourceSchema.optional(),
   created_at: isoDate,
   label: z.string().nullable(),
   reason: z.string().nullable(),
@@ -73,6 +109,7 @@ export const backupEntrySchema = z.object({
   duration_ms: z.number().nonnegative(),
   created_by: z.string(),
   tags: z.array(z.string()),
+  provenance: provenanceSchema.optional(),
 });
 export type BackupEntry = z.infer<typeof backupEntrySchema>;
 

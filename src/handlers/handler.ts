@@ -40,6 +40,9 @@ export interface DatabaseHandler {
   /** Tables (schema-qualified where the engine has schemas) with exact row counts, and migration state. */
   inspect(target: DatabaseTarget, migrations: MigrationLookup): Promise<DatabaseSnapshot>;
 
+  /** The migration state alone (no row counts): cheap enough to ask before deciding to back up. */
+  migrationState(target: DatabaseTarget, migrations: MigrationLookup): Promise<MigrationState>;
+
   /** True when the target does not exist or holds no user tables. */
   isEmpty(target: DatabaseTarget): Promise<boolean>;
 
@@ -57,6 +60,21 @@ export interface DatabaseHandler {
    * them). SQLite: atomic file rename. MySQL: see mysql.ts for how it is done.
    */
   replace(live: DatabaseTarget, restored: DatabaseTarget, options: { force: boolean }): Promise<void>;
+
+  /**
+   * Fails with CONNECTION_FAILED (saying who) when other sessions use `live` and `force` is off:
+   * called before a restore loads anything, so a long load is not done for a swap that cannot
+   * happen. replace() checks again at the swap. No error when `live` does not exist.
+   */
+  assertNotInUse(live: DatabaseTarget, options: { force: boolean }): Promise<void>;
+
+  /**
+   * Before a restore loads anything into `restored` (just created, empty): checks that replace()
+   * will be able to give it what a dump does not carry and the database it replaces has
+   * (PostgreSQL: encoding and locale, owner, privileges, database and per-role settings, comment,
+   * connection limit), and fails with a clear error otherwise. No-op when `live` does not exist.
+   */
+  assertCanReplace(live: DatabaseTarget, restored: DatabaseTarget): Promise<void>;
 
   /** Closes pooled connections. */
   close(): Promise<void>;
@@ -123,4 +141,6 @@ export interface RestoreRequest {
   directory?: string;
   parallelJobs?: number;
   signal: AbortSignal;
+  /** What the restore had to change to load at all (MySQL: definers rewritten), for people to read. */
+  onWarning?: (message: string) => void;
 }

@@ -19,6 +19,7 @@ import type {
 } from './handler.ts';
 import type { HandlerOptions } from './index.ts';
 import { quoteIdentifier, readMigrationState, type SqlReader } from './migrations.ts';
+import type { MigrationState } from '../catalog/schema.ts';
 import { randomTag } from './names.ts';
 import { ownedFileName, sweepAbandonedFiles } from './secret-file.ts';
 
@@ -240,6 +241,10 @@ export class SqliteHandler implements DatabaseHandler {
     return withDatabase(target.name, 'VERIFICATION_FAILED', (db) => readSnapshot(db, migrations));
   }
 
+  async migrationState(target: DatabaseTarget, migrations: MigrationLookup): Promise<MigrationState> {
+    return withDatabase(target.name, 'BACKUP_FAILED', (db) => readMigrationState(sqliteReader(db), migrations));
+  }
+
   async isEmpty(target: DatabaseTarget): Promise<boolean> {
     if (!(await sizeOf(target.name))) return true;
     const [row] = await withDatabase(target.name, 'RESTORE_FAILED', (db) =>
@@ -284,6 +289,15 @@ export class SqliteHandler implements DatabaseHandler {
     await removeSideFiles(live.name);
     await removeSideFiles(restored.name);
     await rename(restored.name, live.name);
+  }
+
+  async assertCanReplace(): Promise<void> {
+    // A new file takes the old one's place; the file mode is copied in replace().
+  }
+
+  async assertNotInUse(live: DatabaseTarget, options: { force: boolean }): Promise<void> {
+    if (options.force || (await sizeOf(live.name)) === undefined) return;
+    await this.#assertNotInUse(live, false);
   }
 
   /**

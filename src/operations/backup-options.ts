@@ -43,6 +43,10 @@ const backupOptionsShape = {
   skipIfNotRequired: flag(
     "Succeed without a backup when the environment's backup_before_migrate is false (used by the pre-migrate-backup target).",
   ),
+  skipIfNothingPending: flag(
+    'Succeed without a backup when the plugin can tell that no migration is pending (migrations folder vs. migration table); when it cannot tell, it backs up. The pre-migrate-backup target sets it; set it to false there to always back up.',
+  ),
+  pin: flag('Pin the backup: cleanup never deletes it (unpin with the pin-backup target and --unpin).'),
 };
 
 const backupOptionsSchema = z.object(backupOptionsShape);

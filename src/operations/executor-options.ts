@@ -3,6 +3,7 @@ import { CLEANUP_EXECUTOR_OPTIONS } from './cleanup-options.ts';
 import { DELETE_EXECUTOR_OPTIONS } from './delete-options.ts';
 import { LIST_EXECUTOR_OPTIONS } from './list-options.ts';
 import type { ExecutorOptionsDefinition } from './options.ts';
+import { PIN_EXECUTOR_OPTIONS } from './pin-options.ts';
 import { RESTORE_EXECUTOR_OPTIONS } from './restore-options.ts';
 import { VERIFY_EXECUTOR_OPTIONS } from './verify-options.ts';
 
@@ -12,6 +13,7 @@ export const EXECUTOR_OPTIONS: readonly ExecutorOptionsDefinition[] = [
   VERIFY_EXECUTOR_OPTIONS,
   LIST_EXECUTOR_OPTIONS,
   DELETE_EXECUTOR_OPTIONS,
+  PIN_EXECUTOR_OPTIONS,
   CLEANUP_EXECUTOR_OPTIONS,
   RESTORE_EXECUTOR_OPTIONS,
 ];

@@ -11,6 +11,14 @@ const restoreOptionsShape = {
       description: 'The backup to restore (backup-YYYYMMDD-HHMMSS[-label]). Default: the newest verified backup of the environment.',
       'x-priority': 'important',
     }),
+  beforeMigration: z
+    .string()
+    .min(1, 'a migration name (as list-backups shows it)')
+    .optional()
+    .meta({
+      description:
+        'Restore the newest verified pre-migration backup taken while this migration was still pending (its name as the migration table records it; drizzle: the journal tag). Not with --from.',
+    }),
   targetConnectionStringEnv: z
     .string()
     .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name such as STAGING_COPY_URL')

@@ -51,6 +51,7 @@ describe('createNodes', () => {
       'verify-backup',
       'list-backups',
       'delete-backup',
+      'pin-backup',
       'cleanup-backups',
       'restore',
       'pre-migrate-backup',
@@ -58,7 +59,7 @@ describe('createNodes', () => {
     expect(targets['pre-migrate-backup']).toMatchObject({
       executor: '@faber-db/nx:backup',
       cache: false,
-      options: { reason: 'pre-migration', label: 'pre-migration', yes: true, skipIfNotRequired: true },
+      options: { reason: 'pre-migration', label: 'pre-migration', yes: true, skipIfNotRequired: true, skipIfNothingPending: true },
       configurations: { dev: { environment: 'dev' }, qa: { environment: 'qa' } },
     });
     expect(targets['restore']).toMatchObject({ executor: '@faber-db/nx:restore', cache: false, options: {} });
@@ -72,7 +73,7 @@ describe('createNodes', () => {
     const [[, result] = []] = await createNodes[1]([file], { backupTargetName: 'db-backup', preMigrateBackupTargetName: 'db-safety' }, context);
 
     const targets = result?.projects?.['apps/api']?.targets ?? {};
-    expect(Object.keys(targets)).toEqual(['db-backup', 'verify-backup', 'list-backups', 'delete-backup', 'cleanup-backups', 'restore', 'db-safety']);
+    expect(Object.keys(targets)).toEqual(['db-backup', 'verify-backup', 'list-backups', 'delete-backup', 'pin-backup', 'cleanup-backups', 'restore', 'db-safety']);
     expect(targets['db-safety']).toMatchObject({ executor: '@faber-db/nx:backup', options: { skipIfNotRequired: true } });
     expect(targets['db-backup']?.metadata).toEqual({
       description: 'Take a verified, cataloged backup of the database of an environment',
