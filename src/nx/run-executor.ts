@@ -39,7 +39,7 @@ export async function runExecutor<O extends CommonExecutorOptions>(
     await mkdir(path.dirname(file), { recursive: true });
     await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
   }
-  await appendStepSummary(result, process.env);
+  await appendStepSummary(result, process.env, (message) => ctx.reporter.warn(message));
   return { success: result.status === 'success' };
 }
 

@@ -7,11 +7,12 @@ import type { OperationResult } from './result.ts';
  * appends a few lines there (project, environment, id, size, duration, verification, how to restore).
  * Built from chosen fields of the result only, which the operations have already redacted.
  */
-export async function appendStepSummary(result: OperationResult<unknown>, env: NodeJS.ProcessEnv): Promise<void> {
+export async function appendStepSummary(result: OperationResult<unknown>, env: NodeJS.ProcessEnv, warn: (message: string) => void): Promise<void> {
   const file = env['GITHUB_STEP_SUMMARY'];
-  if (!file) return;
-  const markdown = stepSummary(result);
-  if (markdown) await appendFile(file, markdown);
+  const markdown = file ? stepSummary(result) : undefined;
+  if (!file || !markdown) return;
+  // The summary is a courtesy: failing to write it must not fail a backup that succeeded.
+  await appendFile(file, markdown).catch((error: unknown) => warn(`Could not append to GITHUB_STEP_SUMMARY (${file}): ${(error as Error).message}`));
 }
 
 const SUMMARIZED: Readonly<Record<string, string>> = { 'create-backup': 'Backup', restore: 'Restore' };

@@ -1,7 +1,10 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FaberError } from '../../src/output/errors.ts';
 import { failure, success } from '../../src/output/result.ts';
-import { stepSummary } from '../../src/output/step-summary.ts';
+import { appendStepSummary, stepSummary } from '../../src/output/step-summary.ts';
 
 const scope = { operation: 'create-backup', project: 'billing', environment: 'production' };
 
@@ -43,5 +46,20 @@ describe('GitHub job summary', () => {
 
   it('nothing for operations other than backup and restore', () => {
     expect(stepSummary(success({ ...scope, operation: 'list-backups' }, { backups: [] }, 'ok'))).toBeUndefined();
+  });
+
+  it('appends to the file GITHUB_STEP_SUMMARY names, and only warns when it cannot', async () => {
+    const directory = await mkdtemp(path.join(tmpdir(), 'faber-summary-'));
+    const warnings: string[] = [];
+    const result = success({ ...scope, operation: 'restore' }, { backup_id: 'backup-20260101-120000', duration_ms: 10 }, 'ok');
+    try {
+      await appendStepSummary(result, { GITHUB_STEP_SUMMARY: path.join(directory, 'summary.md') }, (message) => warnings.push(message));
+      await appendStepSummary(result, { GITHUB_STEP_SUMMARY: path.join(directory, 'missing', 'summary.md') }, (message) => warnings.push(message));
+
+      expect(await readFile(path.join(directory, 'summary.md'), 'utf8')).toContain('| Backup restored | `backup-20260101-120000` |');
+      expect(warnings).toEqual([expect.stringMatching(/^Could not append to GITHUB_STEP_SUMMARY/)]);
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 });
