@@ -78,7 +78,7 @@ export function graphTimeCases(repo: string): GraphTimeBench {
     const measured = await timed(nx, ['show', 'projects'], root);
     const listed = measured.stdout.split('\n').filter((line) => line.startsWith('app-')).length;
     if (listed !== PROJECTS) throw new Error(`nx show projects listed ${listed} projects, expected ${PROJECTS}:\n${measured.stdout}`);
-    return { wallMs: measured.wallMs, sizeBytes: null, peakRssBytes: null, detail: { cpuMs: measured.cpuMs } };
+    return { wallMs: measured.wallMs, sizeBytes: null, peakRssBytes: null, cpuSeconds: measured.cpuMs / 1000 };
   };
   return {
     cases: [
@@ -118,7 +118,7 @@ async function main(): Promise<void> {
       for (const benchCase of order) {
         const sample = await benchCase.run();
         wall.get(benchCase.id)?.push(sample.wallMs);
-        cpu.get(benchCase.id)?.push(Number(sample.detail?.['cpuMs'] ?? Number.NaN));
+        cpu.get(benchCase.id)?.push((sample.cpuSeconds ?? Number.NaN) * 1000);
       }
     }
   } finally {

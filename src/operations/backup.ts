@@ -20,7 +20,7 @@ import { humanBytes, humanDuration } from '../output/format.ts';
 import { success, type OperationResult } from '../output/result.ts';
 import { writeArchive, type ArchiveStats } from '../pipeline/archive.ts';
 import { compressionSuffix, DEFAULT_ZSTD_LEVEL } from '../pipeline/compression.ts';
-import { directoryDigest, verifyBackupFile, type VerifyReport } from '../pipeline/verify.ts';
+import { directoryDigest, startInPassVerification, verifyBackupFile, type InPassVerification, type VerifyReport } from '../pipeline/verify.ts';
 import { hashDirectory } from '../pipeline/directory.ts';
 import { backupId, slugLabel } from '../util/ids.ts';
 import { reserveId } from '../catalog/reservations.ts';
@@ -152,9 +152,10 @@ async function backupWith(
     reason: options.reason ?? null,
     retentionDays: effectiveRetentionDays(workspace.config, workspace.environment, options.retentionDays, options.reason),
   };
+  let dumped: Dumped | undefined;
   try {
     ctx.reporter.step(`Creating backup with ${handler.backupMethod(format)} (${format}, ${compression === 'none' ? 'uncompressed' : compression})`);
-    const dumped = await dump(handler, workspace, finish, server, ctx, run);
+    dumped = await dump(handler, workspace, finish, server, ctx, run);
     faultPoint('backup:dumped');
     ctx.reporter.step(`Backup file created: ${humanBytes(dumped.stats.sizeBytes)} (${humanBytes(dumped.stats.uncompressedBytes)} before compression)`);
     ctx.reporter.step('Verifying backup integrity');
@@ -186,6 +187,7 @@ async function backupWith(
     );
     return success(scope, result, `Backup created successfully for ${entry.environment}`);
   } catch (error) {
+    await dumped?.inPass?.discard();
     await rm(finish.partialPath, { recursive: true, force: true });
     if (await discardIfUnrecorded(workspace, finish)) await finish.release();
     throw error;
@@ -319,6 +321,8 @@ interface Dumped {
   stats: ArchiveStats;
   session: DumpSession;
   fileChecksums?: Record<string, string>;
+  /** Single-file backups: the checks made while writing, completed by verifyPartial. */
+  inPass?: InPassVerification;
 }
 
 async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, server: ServerInfo, ctx: OperationContext, run: OperationRun): Promise<Dumped> {
@@ -331,12 +335,13 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
     signal: run.signal,
   });
   faultPoint('backup:dump-started');
+  let inPass: InPassVerification | undefined;
   try {
     if (!session.stream) {
       await session.finished;
       const files = await hashDirectory(plan.partialPath);
       const size = Object.values(files.sizes).reduce((sum, bytes) => sum + bytes, 0);
-      const stats = { uncompressedBytes: size, sizeBytes: size, sha256: directoryDigest(files.checksums), contentSha256: directoryDigest(files.checksums) };
+      const stats = { uncompressedBytes: size, sizeBytes: size, sha256: directoryDigest(files.checksums), contentSha256: directoryDigest(files.checksums), decodeCheck: { checked: false, problem: null } };
       return { stats, session, fileChecksums: files.checksums };
     }
     const onProgress = (bytes: number) => {
@@ -344,7 +349,8 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
       ctx.reporter.progress({ bytes, expectedBytes: server.databaseSizeBytes, elapsedMs: Date.now() - started });
     };
     const level = plan.compression === 'zstd' ? (workspace.config.backup.compression_level ?? DEFAULT_ZSTD_LEVEL) : workspace.config.backup.compression_level;
-    const archived = writeArchive(session.stream, plan.partialPath, { compression: plan.compression, ...(level ? { level } : {}), signal: run.signal, onProgress });
+    inPass = await startInPassVerification({ provider: handler.provider, format: plan.format, compression: plan.compression, env: ctx.env, signal: run.signal });
+    const archived = writeArchive(session.stream, plan.partialPath, { compression: plan.compression, ...(level ? { level } : {}), signal: run.signal, onProgress, contentTaps: inPass.taps });
     // When our side breaks, the dump tool then fails on its closed pipe: report the cause, not that echo.
     const [archive, tool] = await Promise.allSettled([archived.catch(async (error: unknown) => {
       await session.dispose();
@@ -352,8 +358,9 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
     }), session.finished]);
     if (archive.status === 'rejected') throw archive.reason;
     if (tool.status === 'rejected') throw tool.reason;
-    return { stats: archive.value, session };
+    return { stats: archive.value, session, inPass };
   } catch (error) {
+    await inPass?.discard();
     if (run.signal.aborted) throw run.signal.reason ?? error;
     throw dumpFailure(error);
   } finally {
@@ -376,8 +383,8 @@ function defaultJobs(): number {
   return Math.max(1, Math.min(8, os.availableParallelism()));
 }
 
-async function verifyPartial(plan: Plan, { stats, fileChecksums }: Dumped, handler: DatabaseHandler, ctx: OperationContext, run: OperationRun): Promise<VerifyReport> {
-  const report = await verifyBackupFile({
+async function verifyPartial(plan: Plan, { stats, fileChecksums, inPass, session }: Dumped, handler: DatabaseHandler, ctx: OperationContext, run: OperationRun): Promise<VerifyReport> {
+  const report = inPass ? await inPass.finish(plan.partialPath, stats) : await verifyBackupFile({
     path: plan.partialPath,
     provider: handler.provider,
     format: plan.format,
@@ -392,6 +399,7 @@ async function verifyPartial(plan: Plan, { stats, fileChecksums }: Dumped, handl
       suggestions: ['Retry the backup', 'Check disk space and the disk for errors (dmesg)', 'Verify the database connection is stable'],
     });
   }
+  report.checks.push(...(session.checks ?? []));
   for (const check of report.checks) ctx.reporter.info(`✓ ${check}`);
   return report;
 }
