@@ -4,7 +4,7 @@
  *   npm run bench                       default size (1 M rows, ~350 MB database), 3 rounds
  *   npm run bench -- --rows=3000000     the 1 GB reference database
  *   npm run bench -- --reps=5 --fresh   more rounds; rebuild the cached datasets
- *   npm run bench -- --skip=mysql,nx    leave groups out (small, restore, directory, mysql, sqlite, catalog, nx, curve)
+ *   npm run bench -- --skip=mysql,nx    leave groups out (small, restore, directory, mysql, sqlite, catalog, nx, graph, curve, stages)
  *
  * Cases run alternating (round-robin, the order rotated every round) and the table shows
  * medians. Results: bench/results/bench-<time>.json and latest.{json,md}.
@@ -21,11 +21,13 @@ import {
   catalogCases,
   mysqlRawCase,
   nxBackupCase,
+  nxNoopCase,
   pgCases,
   rawDirectoryCase,
   rawDumpPath,
   rawRestoreCase,
   sqliteCopyCase,
+  sqliteRawCase,
   type BenchContext,
   type BenchGroup,
   type Sample,
@@ -35,10 +37,12 @@ import { ensureMysqlDataset, ensurePgDataset, ensureSqliteDataset, pgDatabaseSiz
 import { canMeasureRss, measureCommand } from './measure.ts';
 import { checkTargets, curveTable, markdownTable, summarize, targetLines, terminalTable } from './report.ts';
 import { checkServices, mysqlUrl, pgArgs, pgUrl, psql, servicesFromEnv, type Services } from './services.ts';
+import { graphTimeCases, type GraphTimeBench } from './graph-time.ts';
 import { createBenchWorkspace, nxEnv, type BenchProject, type BenchWorkspace } from './workspace.ts';
+import { measureStages, stagesTable, type StageCosts } from './stages.ts';
 import { measureCurve, type CurvePoint } from './zstd-curve.ts';
 
-const GROUPS = ['small', 'restore', 'directory', 'mysql', 'sqlite', 'catalog', 'nx', 'curve'] as const;
+const GROUPS = ['small', 'restore', 'directory', 'mysql', 'sqlite', 'catalog', 'nx', 'graph', 'curve', 'stages'] as const;
 type Skippable = (typeof GROUPS)[number];
 
 interface BenchOptions {
@@ -153,7 +157,7 @@ function connectionUrls(services: Services, prepared: Prepared, workDir: string)
   };
 }
 
-function buildGroups(ctx: BenchContext, prepared: Prepared, options: BenchOptions): BenchGroup[] {
+function buildGroups(ctx: BenchContext, prepared: Prepared, options: BenchOptions, graph: GraphTimeBench | null): BenchGroup[] {
   const rows = (n: number) => `${n.toLocaleString('en')} rows`;
   const ref = pgCases(ctx, 'pg', prepared.pgDatabase);
   const groups: BenchGroup[] = [
@@ -182,15 +186,19 @@ function buildGroups(ctx: BenchContext, prepared: Prepared, options: BenchOption
     groups.push({ title: `MariaDB backup, ${rows(options.otherRows)}`, cases: [mysqlRawCase(ctx, 'mysql.raw', prepared.mysqlDatabase), apiBackupCase(ctx, 'mysql.api', 'mysql-app', 'bench', 'mysql.raw')] });
   }
   if (prepared.sqliteFile) {
-    groups.push({ title: `SQLite backup, ${rows(options.otherRows)}`, cases: [sqliteCopyCase(ctx, 'sqlite.raw', prepared.sqliteFile), apiBackupCase(ctx, 'sqlite.api', 'sqlite-app', 'bench', 'sqlite.raw')] });
+    groups.push({
+      title: `SQLite backup, ${rows(options.otherRows)}`,
+      cases: [sqliteRawCase(ctx, 'sqlite.raw', prepared.sqliteFile), sqliteCopyCase(ctx, 'sqlite.cp', prepared.sqliteFile), apiBackupCase(ctx, 'sqlite.api', 'sqlite-app', 'bench', 'sqlite.raw')],
+    });
   }
   if (!options.skip.has('catalog')) {
     groups.push({ title: `Catalog of ${options.catalogEntries.toLocaleString('en')} backups`, cases: catalogCases(ctx, 'catalog-app', 'bench', options.catalogEntries) });
   }
   if (!options.skip.has('nx')) {
     const tinyRaw = pgCases(ctx, 'tiny', TINY_DATABASE).raw;
-    groups.push({ title: 'Nx overhead, tiny database (100 rows)', cases: [tinyRaw, nxBackupCase(ctx, 'tiny.nx', 'tiny-app', 'bench', 'tiny.raw')] });
+    groups.push({ title: 'Nx overhead, tiny database (100 rows)', cases: [tinyRaw, nxNoopCase(ctx, 'tiny.noop', 'tiny-app'), nxBackupCase(ctx, 'tiny.nx', 'tiny-app', 'bench', 'tiny.raw')] });
   }
+  if (graph) groups.push({ title: 'Project graph: what the inferred-targets plugin adds to every Nx command', cases: graph.cases });
   return groups;
 }
 
@@ -299,6 +307,7 @@ async function main(): Promise<number> {
   // Outside the Nx workspace: Nx hashes every file of a workspace it does not ignore.
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'faber-bench-raw-'));
   const ctx: BenchContext = { repo, services, workspace, workDir, urls: connectionUrls(services, prepared, workDir), latestBackup: new Map(), latestBackupFile: new Map() };
+  let graph: GraphTimeBench | null = null;
   try {
     if (!options.skip.has('catalog')) writeLargeCatalog(workspace.root, CATALOG_DIRECTORY, 'catalog-app', 'bench', options.catalogEntries);
     await warmUp(ctx, prepared, options);
@@ -307,18 +316,26 @@ async function main(): Promise<number> {
       log('zstd level curve on a 32 MB sample of the dump (one core, node:zlib)');
       curve = measureCurve(rawDumpPath(ctx, prepared.pgDatabase), 32 * 1024 * 1024);
     }
-    const groups = buildGroups(ctx, prepared, options);
+    let stages: StageCosts | null = null;
+    if (!options.skip.has('stages')) {
+      log('CPU per stage: the pipeline stages replayed one at a time over the raw dump (CPU seconds of this process)');
+      stages = await measureStages(rawDumpPath(ctx, prepared.pgDatabase), path.join(workDir, 'stages.zst'), 1);
+    }
+    graph = options.skip.has('graph') ? null : graphTimeCases(repo);
+    const groups = buildGroups(ctx, prepared, options, graph);
     const { samples, errors } = await runRounds(groups, options.reps);
     const summaries = summarize(groups, samples, errors);
+    const stageLines = stages ? stagesTable(stages, summaries.find((summary) => summary.id === 'pg.raw')?.cpuSeconds ?? null) : null;
     const checks = checkTargets(summaries);
     const elapsed = (Date.now() - started) / 1000;
     log(`\n${terminalTable(summaries)}\n`);
-    log('Targets (issue 5):');
+    if (stageLines) log(`CPU per stage (each replayed alone over the raw dump):\n${stageLines}\n`);
+    log('Targets (issues 5 and 13):');
     for (const line of targetLines(checks)) log(`  ${line}`);
     if (options.rows !== REFERENCE_ROWS) log(`  (The time ratios are defined for the reference database, --rows=${REFERENCE_ROWS}; at other sizes fixed costs such as Nx start-up weigh differently.)`);
     for (const [id, message] of errors) log(`  ! ${id}: ${message}`);
-    const markdown = [markdownTable(summaries), '', ...targetLines(checks).map((line) => `- ${line}`), ...(curve ? ['', curveTable(curve.points)] : []), ''].join('\n');
-    const file = writeResults(repo, { date: new Date().toISOString(), elapsedSeconds: Math.round(elapsed), options: { ...options, skip: [...options.skip] }, machine: machineFacts(services), datasets: prepared, cases: summaries, targets: checks, zstdCurve: curve }, markdown);
+    const markdown = [markdownTable(summaries), '', ...targetLines(checks).map((line) => `- ${line}`), ...(stageLines ? ['', stageLines] : []), ...(curve ? ['', curveTable(curve.points)] : []), ''].join('\n');
+    const file = writeResults(repo, { date: new Date().toISOString(), elapsedSeconds: Math.round(elapsed), options: { ...options, skip: [...options.skip] }, machine: machineFacts(services), datasets: prepared, cases: summaries, targets: checks, stages, zstdCurve: curve }, markdown);
     if (curve) log(`\nzstd level curve (${(curve.sampleBytes / 1024 / 1024).toFixed(0)} MB sample):\n${curveTable(curve.points)}`);
     log(`\nresults: ${path.relative(process.cwd(), file)} (and latest.md); total ${Math.floor(elapsed / 60)} min ${Math.round(elapsed % 60)} s`);
     return errors.size > 0 ? 1 : 0;
@@ -326,6 +343,7 @@ async function main(): Promise<number> {
     if (options.keep) log(`workspace kept: ${workspace.root} (raw tool output: ${workDir})`);
     else {
       workspace.remove();
+      graph?.remove();
       rmSync(workDir, { recursive: true, force: true });
     }
   }

@@ -7,7 +7,10 @@ import type { Compression } from '../config/schema.ts';
 import { CATALOG_FILE_NAME, parseCatalog } from '../catalog/catalog.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
 import { MANIFEST_SUFFIX, serializeManifest } from '../catalog/manifest.ts';
-import type { BackupEntry, MigrationState, Provenance } from '../catalog/schema.ts';
+import type { BackupEntry, BackupSource, MigrationState, Provenance } from '../catalog/schema.ts';
+import { sameDatabase, sourceOf } from '../catalog/source.ts';
+import type { ConnectionInfo } from '../config/connection.ts';
+import { resolveConnection } from '../config/environment.ts';
 import { collectProvenance } from '../migrations/provenance.ts';
 import type { DatabaseHandler, DumpSession, ServerInfo } from '../handlers/handler.ts';
 import { FaberError, toFaberError } from '../output/errors.ts';
@@ -15,7 +18,7 @@ import { humanBytes, humanDuration } from '../output/format.ts';
 import { success, type OperationResult } from '../output/result.ts';
 import { writeArchive, type ArchiveStats } from '../pipeline/archive.ts';
 import { compressionSuffix, DEFAULT_ZSTD_LEVEL } from '../pipeline/compression.ts';
-import { directoryDigest, verifyBackupFile, type BackupFile, type VerifyReport } from '../pipeline/verify.ts';
+import { directoryDigest, startInPassVerification, verifyBackupFile, type BackupFile, type InPassVerification, type VerifyReport } from '../pipeline/verify.ts';
 import { hashDirectory } from '../pipeline/directory.ts';
 import { backupId, slugLabel } from '../util/ids.ts';
 import { reserveId } from '../catalog/reservations.ts';
@@ -63,10 +66,15 @@ export interface SkippedBackupData {
   reason: string;
 }
 
-/** Creates a verified, cataloged backup of one project's database in one environment. */
+/**
+ * Creates a verified, cataloged backup of one project's database in one environment; with
+ * `other`, of the database in that variable instead (restore's safety backup of its target),
+ * recorded as a backup of that database.
+ */
 export async function createBackup(
   rawOptions: BackupOptions,
   ctx: OperationContext,
+  other?: { connectionStringEnv: string },
 ): Promise<OperationResult<BackupResultData | SkippedBackupData>> {
   const environmentName = rawOptions.environment;
   const scope = { operation: 'create-backup', project: ctx.projectName, environment: environmentName };
@@ -82,12 +90,13 @@ export async function createBackup(
     if (options.skipIfNotRequired && !workspace.environment.settings.backup_before_migrate) {
       return skipped(ctx, workspace, scope, `backup_before_migrate is false for ${workspace.environment.name}`, 'not required');
     }
-    const { handler, connection } = await openDatabase(ctx, workspace);
+    const { handler, connection } = await openDatabase(ctx, workspace, other?.connectionStringEnv);
     run.secrets.add(connection.password);
     try {
       const upToDate = options.skipIfNothingPending ? await nothingToMigrate(handler, workspace, ctx) : undefined;
       if (upToDate) return skipped(ctx, workspace, scope, upToDate, 'nothing to migrate');
-      return await backupWith(handler, workspace, options, ctx, run, scope);
+      const source = sourceOf(connection, ctx.workspaceRoot, other === undefined || isEnvironmentConnection(connection, workspace, ctx));
+      return await backupWith(handler, workspace, options, ctx, run, scope, source);
     } finally {
       await handler.close();
     }
@@ -133,11 +142,12 @@ async function backupWith(
   ctx: OperationContext,
   run: OperationRun,
   scope: { operation: string; project: string; environment: string | undefined },
+  source: BackupSource,
 ) {
   const started = Date.now();
   const now = ctx.now?.() ?? new Date();
   const label = options.label ? slugLabel(options.label) : null;
-  const format = storedFormat(handler, effectiveFormat(workspace.config, workspace.environment, options.format));
+  const format = handler.engine.storedFormat(effectiveFormat(workspace.config, workspace.environment, options.format));
   const compression = effectiveCompression(workspace.config, workspace.environment, options.compression);
 
   const server = await handler.preflight();
@@ -162,9 +172,10 @@ async function backupWith(
     localCopy: localCopyStorage(workspace.config, workspace.environment, { backupRoot: workspace.backupRoot, workspaceRoot: ctx.workspaceRoot }),
     retentionDays: effectiveRetentionDays(workspace.config, workspace.environment, options.retentionDays, options.reason),
   };
+  let dumped: Dumped | undefined;
   try {
     ctx.reporter.step(`Creating backup with ${handler.backupMethod(format)} (${format}, ${compression === 'none' ? 'uncompressed' : compression})`);
-    const dumped = await dump(handler, workspace, finish, server, ctx, run);
+    dumped = await dump(handler, workspace, finish, server, ctx, run);
     faultPoint('backup:dumped');
     ctx.reporter.step(`Backup file created: ${humanBytes(dumped.stats.sizeBytes)} (${humanBytes(dumped.stats.uncompressedBytes)} before compression)`);
     ctx.reporter.step('Verifying backup integrity');
@@ -172,7 +183,7 @@ async function backupWith(
     faultPoint('backup:verified');
     const migrations = await recordedMigrations(dumped.session.snapshot.migrations, options, workspace, ctx);
     const provenance = await collectProvenance(ctx.env, ctx.workspaceRoot, ctx.taskId);
-    const entry = buildEntry({ plan: finish, workspace, ctx, handler, server, dumped, report, now, started, tags: options.tags ?? [], migrations, provenance, pinned: options.pin ?? false });
+    const entry = buildEntry({ plan: finish, workspace, ctx, handler, source, server, dumped, report, now, started, tags: options.tags ?? [], migrations, provenance, pinned: options.pin ?? false });
     run.signal.throwIfAborted();
     if (finish.writeKey !== finish.finalKey) await storage.move(finish.writeKey, finish.finalKey);
     faultPoint('backup:renamed');
@@ -197,6 +208,7 @@ async function backupWith(
     );
     return success(scope, result, `Backup created successfully for ${entry.environment}`);
   } catch (error) {
+    await dumped?.inPass?.discard();
     await storage.delete(finish.writeKey);
     await finish.localCopy?.delete(finish.partialKey);
     if (await discardIfUnrecorded(storage, finish)) await finish.release();
@@ -239,18 +251,6 @@ async function isRecorded(storage: Storage, id: string, manifestKey: string): Pr
   const data = await storage.read(CATALOG_FILE_NAME).catch(() => undefined);
   const onDisk = data === undefined ? undefined : parseCatalog(data.toString('utf8'));
   return onDisk?.kind === 'valid' && onDisk.entries.some((entry) => entry.backup_id === id);
-}
-
-/** SQLite backups are database files whatever format the config names; MySQL has only SQL dumps. */
-function storedFormat(handler: DatabaseHandler, format: StoredFormat): StoredFormat {
-  if (handler.provider === 'sqlite') return 'sqlite';
-  if (handler.provider === 'mysql' && format !== 'sql') {
-    throw new FaberError('INVALID_OPTION', `The ${format} format is PostgreSQL-only; MySQL/MariaDB backups are SQL dumps`, {
-      result: { format, provider: handler.provider },
-      suggestions: ['Use --format=sql (the default), or remove "format" from the config'],
-    });
-  }
-  return format;
 }
 
 async function checkSpace(ctx: OperationContext, directory: string, server: ServerInfo, compression: Compression, workspace: Workspace) {
@@ -346,6 +346,8 @@ interface Dumped {
   stats: ArchiveStats;
   session: DumpSession;
   fileChecksums?: Record<string, string>;
+  /** Single-file backups: the checks made while writing, completed by verifyPartial. */
+  inPass?: InPassVerification;
 }
 
 async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, server: ServerInfo, ctx: OperationContext, run: OperationRun): Promise<Dumped> {
@@ -358,12 +360,13 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
     signal: run.signal,
   });
   faultPoint('backup:dump-started');
+  let inPass: InPassVerification | undefined;
   try {
     if (!session.stream) {
       await session.finished;
       const files = await hashDirectory(plan.partialPath);
       const size = Object.values(files.sizes).reduce((sum, bytes) => sum + bytes, 0);
-      const stats = { uncompressedBytes: size, sizeBytes: size, sha256: directoryDigest(files.checksums), contentSha256: directoryDigest(files.checksums) };
+      const stats = { uncompressedBytes: size, sizeBytes: size, sha256: directoryDigest(files.checksums), contentSha256: directoryDigest(files.checksums), decodeCheck: { checked: false, problem: null } };
       return { stats, session, fileChecksums: files.checksums };
     }
     const onProgress = (bytes: number) => {
@@ -371,9 +374,10 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
       ctx.reporter.progress({ bytes, expectedBytes: server.databaseSizeBytes, elapsedMs: Date.now() - started });
     };
     const level = plan.compression === 'zstd' ? (workspace.config.backup.compression_level ?? DEFAULT_ZSTD_LEVEL) : workspace.config.backup.compression_level;
+    inPass = await startInPassVerification({ provider: handler.provider, format: plan.format, compression: plan.compression, env: ctx.env, signal: run.signal });
     const upload = await workspace.catalog.storage.createWriter(plan.writeKey);
     const sink = plan.localCopy ? teeWriter(upload, await plan.localCopy.createWriter(plan.partialKey)) : upload;
-    const archived = writeArchive(session.stream, sink, { compression: plan.compression, ...(level ? { level } : {}), signal: run.signal, onProgress });
+    const archived = writeArchive(session.stream, sink, { compression: plan.compression, ...(level ? { level } : {}), signal: run.signal, onProgress, contentTaps: inPass.taps });
     // When our side breaks, the dump tool then fails on its closed pipe: report the cause, not that echo.
     const [archive, tool] = await Promise.allSettled([archived.catch(async (error: unknown) => {
       await session.dispose();
@@ -381,8 +385,9 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
     }), session.finished]);
     if (archive.status === 'rejected') throw archive.reason;
     if (tool.status === 'rejected') throw tool.reason;
-    return { stats: archive.value, session };
+    return { stats: archive.value, session, inPass };
   } catch (error) {
+    await inPass?.discard();
     if (run.signal.aborted) throw run.signal.reason ?? error;
     throw dumpFailure(error);
   } finally {
@@ -405,9 +410,10 @@ function defaultJobs(): number {
   return Math.max(1, Math.min(8, os.availableParallelism()));
 }
 
-async function verifyPartial(plan: Plan, { stats, fileChecksums }: Dumped, handler: DatabaseHandler, ctx: OperationContext, run: OperationRun): Promise<VerifyReport> {
-  const report = await verifyBackupFile({
-    path: await plan.written(),
+async function verifyPartial(plan: Plan, { stats, fileChecksums, inPass, session }: Dumped, handler: DatabaseHandler, ctx: OperationContext, run: OperationRun): Promise<VerifyReport> {
+  const written = await plan.written();
+  const report = inPass ? await inPass.finish(written, stats) : await verifyBackupFile({
+    path: written,
     provider: handler.provider,
     format: plan.format,
     compression: plan.format === 'directory' ? 'none' : plan.compression,
@@ -421,6 +427,7 @@ async function verifyPartial(plan: Plan, { stats, fileChecksums }: Dumped, handl
       suggestions: ['Retry the backup', 'Check disk space and the disk for errors (dmesg)', 'Verify the database connection is stable'],
     });
   }
+  report.checks.push(...(session.checks ?? []));
   for (const check of report.checks) ctx.reporter.info(`✓ ${check}`);
   return report;
 }
@@ -430,6 +437,7 @@ interface EntryFacts {
   workspace: Workspace;
   ctx: OperationContext;
   handler: DatabaseHandler;
+  source: BackupSource;
   server: ServerInfo;
   dumped: Dumped;
   report: VerifyReport;
@@ -451,7 +459,8 @@ function buildEntry(facts: EntryFacts): BackupEntry {
     project: ctx.projectName,
     environment: workspace.environment.name,
     provider: handler.provider,
-    database_name: path.basename(handler.live.name),
+    database_name: handler.engine.displayName(handler.live.name),
+    source: facts.source,
     created_at: now.toISOString(),
     label: plan.label,
     reason: plan.reason,
@@ -488,6 +497,17 @@ function buildEntry(facts: EntryFacts): BackupEntry {
     tags: [...new Set([workspace.environment.name, ...(plan.reason ? [plan.reason] : []), ...facts.tags])],
     provenance: facts.provenance,
   };
+}
+
+/** Whether another variable's URL is the environment's own database after all (unset: it is not). */
+function isEnvironmentConnection(connection: ConnectionInfo, workspace: Workspace, ctx: OperationContext): boolean {
+  let own: ConnectionInfo;
+  try {
+    own = resolveConnection(workspace.config, workspace.environment, ctx.env, ctx.workspaceRoot);
+  } catch {
+    return false;
+  }
+  return sameDatabase(sourceOf(connection, ctx.workspaceRoot, true), sourceOf(own, ctx.workspaceRoot, true));
 }
 
 /** A pre-migration backup records which migrations were about to run, next to the applied ones. */

@@ -69,7 +69,7 @@ export async function restoreInto(
   const onProgress = reporter && ((bytes: number) => reporter.progress({ bytes, expectedBytes: entry.uncompressed_bytes, elapsedMs: Date.now() - started, action: 'loaded' }));
   const stream = openDecodedStream(await openBackupFile(filePath), entry.compression, onProgress);
   try {
-    await handler.restore(target, { format: entry.format, stream, signal });
+    await handler.restore(target, { format: entry.format, stream, signal, ...(reporter ? { onWarning: (message: string) => reporter.warn(message) } : {}) });
   } finally {
     stream.destroy();
   }

@@ -1,6 +1,6 @@
-import path from 'node:path';
-import { z } from 'zod';
-import type { BackupEntry } from '../catalog/schema.ts';
+import type { BackupEntry, BackupSource } from '../catalog/schema.ts';
+import { describeSource, isEnvironmentDatabase, sourceOf } from '../catalog/source.ts';
+import { resolveConnection } from '../config/environment.ts';
 import type { DatabaseHandler, DatabaseSnapshot, DatabaseTarget } from '../handlers/handler.ts';
 import { FaberError, toFaberError } from '../output/errors.ts';
 import { humanBytes, humanDuration } from '../output/format.ts';
@@ -11,26 +11,14 @@ import { createBackup } from './backup.ts';
 import { requireConfirmation } from './confirm.ts';
 import { openDatabase, openWorkspace, type OperationContext, type Workspace } from './context.ts';
 import { compareWithRecorded, describeSnapshot, migrationLookup, recordFileCheck, restoreInto, verifyEntryFile } from './load-backup.ts';
+import type { VerifyReport } from '../pipeline/verify.ts';
 import { parseOptions } from './options.ts';
+import { restoreOptionsSchema, type RestoreOptions } from './restore-options.ts';
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
 import { backupFileOf, entriesInScope, findBackup, newestEntry, readEntries, type BackupScope } from './select.ts';
 import type { BackupFile } from '../pipeline/verify.ts';
 
-export interface RestoreOptions {
-  environment?: string | undefined;
-  /** Backup id; defaults to the newest verified backup of the environment. */
-  from?: string | undefined;
-  /** The newest verified pre-migration backup taken while this migration was still pending. */
-  beforeMigration?: string | undefined;
-  /** Restore into the database named by this environment variable instead of the environment's own. */
-  targetConnectionStringEnv?: string | undefined;
-  /** Confirm without asking (protected environments: required without a terminal). */
-  yes?: boolean | undefined;
-  /** PostgreSQL: terminate other sessions on the target so the swap can happen. */
-  force?: boolean | undefined;
-  /** Do not back up the target first (refused for protected environments). */
-  skipSafetyBackup?: boolean | undefined;
-}
+export type { RestoreOptions } from './restore-options.ts';
 
 export interface RestoreResultData {
   backup_id: string;
@@ -48,16 +36,6 @@ export interface RestoreResultData {
   undo_command: string | null;
 }
 
-const optionsSchema = z.object({
-  environment: z.string().min(1).optional(),
-  from: z.string().min(1).optional(),
-  beforeMigration: z.string().min(1, 'a migration name (as list-backups shows it)').optional(),
-  targetConnectionStringEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name such as STAGING_COPY_URL').optional(),
-  yes: z.boolean().optional(),
-  force: z.boolean().optional(),
-  skipSafetyBackup: z.boolean().optional(),
-});
-
 /**
  * Restores a backup so that a failure leaves the target as it was: the checksum is verified, a
  * safety backup of the target is taken, the backup is loaded into a scratch database and checked
@@ -74,19 +52,19 @@ export async function restoreBackup(rawOptions: RestoreOptions, ctx: OperationCo
   });
   return runOperation<RestoreResultData>(scope, ctx, async (run) => {
     const started = Date.now();
-    const options = parseOptions(optionsSchema, rawOptions, 'restore');
+    const options = parseOptions(restoreOptionsSchema, rawOptions, 'restore');
     refuseTwoSources(options);
     const workspace = await openWorkspace(ctx, options.environment);
     const backupScope = { project: ctx.projectName, environment: workspace.environment.name };
     refuseUnsafeSkip(options, workspace);
     const { entries } = await readEntries(workspace.catalog, ctx);
-    const entry = selectSource(entries, options, backupScope, ctx);
+    const entry = selectSource(entries, options, backupScope, ctx, environmentSource(workspace, ctx));
     const filePath = await backupFileOf(workspace.catalog, entry);
-    await checkSourceFile(entry, filePath, workspace, ctx, run, backupScope);
+    const fileCheck = await checkSourceFile(entry, filePath, workspace, ctx, run, backupScope);
     const { handler, connection } = await openDatabase(ctx, workspace, options.targetConnectionStringEnv);
     run.secrets.add(connection.password);
     try {
-      const restore = new Restore(handler, workspace, options, entry, filePath, ctx, run);
+      const restore = new Restore(handler, workspace, options, { entry, filePath, fileCheck }, ctx, run);
       const data = await restore.run(started);
       return success(scope, data, `Restored ${entry.backup_id} into ${data.target}`);
     } finally {
@@ -111,18 +89,34 @@ function refuseUnsafeSkip(options: RestoreOptions, workspace: Workspace): void {
   });
 }
 
-function selectSource(entries: BackupEntry[], options: RestoreOptions, scope: BackupScope & { environment: string }, ctx: OperationContext): BackupEntry {
+/** The environment's own database now, or undefined when its variable is unset (a restore into another target). */
+function environmentSource(workspace: Workspace, ctx: OperationContext): BackupSource | undefined {
+  try {
+    return sourceOf(resolveConnection(workspace.config, workspace.environment, ctx.env, ctx.workspaceRoot), ctx.workspaceRoot, true);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * An explicit --from may name any backup of the project (another environment's, another
+ * database's); the default is only ever a backup of the environment's own database.
+ */
+function selectSource(entries: BackupEntry[], options: RestoreOptions, scope: BackupScope & { environment: string }, ctx: OperationContext, current: BackupSource | undefined): BackupEntry {
   if (options.from) {
-    // An explicit id may come from another environment of the project (a production backup into staging).
     const entry = findBackup(entries, options.from, { project: scope.project }, 'restore');
     if (entry.environment !== scope.environment) ctx.reporter.warn(`${entry.backup_id} is a backup of ${entry.environment}; restoring it into ${scope.environment}`);
+    else if (!isEnvironmentDatabase(entry, current)) ctx.reporter.warn(`${entry.backup_id} is a backup of ${describeSource(entry)}, not of the ${scope.environment} database`);
     return entry;
   }
-  if (options.beforeMigration) return backupBeforeMigration(entries, options.beforeMigration, scope);
-  const newest = newestEntry(entriesInScope(entries, scope), isVerified);
+  if (options.beforeMigration) return backupBeforeMigration(entries, options.beforeMigration, scope, current);
+  const inEnvironment = entriesInScope(entries, scope);
+  const newest = newestEntry(inEnvironment, (entry) => isVerified(entry) && isEnvironmentDatabase(entry, current));
   if (newest) return newest;
-  throw new FaberError('BACKUP_NOT_FOUND', `No verified backup of ${scope.project} (${scope.environment}) to restore`, {
-    result: { project: scope.project, environment: scope.environment },
+  const others = inEnvironment.filter((entry) => isVerified(entry) && !isEnvironmentDatabase(entry, current));
+  const aside = others.length > 0 ? ` (${others.length} verified backup${others.length === 1 ? ' is' : 's are'} of other databases and never restored by default)` : '';
+  throw new FaberError('BACKUP_NOT_FOUND', `No verified backup of the ${scope.environment} database of ${scope.project} to restore${aside}`, {
+    result: { project: scope.project, environment: scope.environment, other_database_backups: others.map((entry) => entry.backup_id) },
     suggestions: [
       `See what there is: nx run ${scope.project}:list-backups:${scope.environment}`,
       `Name one explicitly: nx run ${scope.project}:restore:${scope.environment} --from=<backup id>`,
@@ -132,9 +126,9 @@ function selectSource(entries: BackupEntry[], options: RestoreOptions, scope: Ba
 }
 
 /** Pending lists are recorded by pre-migration backups only; a backup listing the name was taken before it ran. */
-function backupBeforeMigration(entries: BackupEntry[], migration: string, scope: BackupScope & { environment: string }): BackupEntry {
+function backupBeforeMigration(entries: BackupEntry[], migration: string, scope: BackupScope & { environment: string }, current: BackupSource | undefined): BackupEntry {
   const inScope = entriesInScope(entries, scope);
-  const newest = newestEntry(inScope, (entry) => isVerified(entry) && (entry.migrations.pending ?? []).includes(migration));
+  const newest = newestEntry(inScope, (entry) => isVerified(entry) && isEnvironmentDatabase(entry, current) && (entry.migrations.pending ?? []).includes(migration));
   if (newest) return newest;
   const appliedIn = inScope.filter((entry) => entry.migrations.migrations_list.includes(migration)).length;
   throw new FaberError('BACKUP_NOT_FOUND', `No verified pre-migration backup of ${scope.project} (${scope.environment}) was taken while ${migration} was pending`, {
@@ -147,13 +141,16 @@ function backupBeforeMigration(entries: BackupEntry[], migration: string, scope:
   });
 }
 
-/** Nothing is touched before the file is known to be the one the catalog recorded. */
-async function checkSourceFile(entry: BackupEntry, filePath: BackupFile, workspace: Workspace, ctx: OperationContext, run: OperationRun, scope: BackupScope & { environment: string }): Promise<void> {
-  ctx.reporter.step(`Backup selected: ${entry.backup_id} (${entry.environment}, created ${entry.created_at}, ${humanBytes(entry.size_bytes)}, ${entry.format})`);
+/**
+ * Nothing is touched before the file is known to be the one the catalog recorded. A failed check
+ * is recorded at once; a passed one only once the restore is confirmed (a refused restore writes nothing).
+ */
+async function checkSourceFile(entry: BackupEntry, filePath: BackupFile, workspace: Workspace, ctx: OperationContext, run: OperationRun, scope: BackupScope & { environment: string }): Promise<VerifyReport> {
+  ctx.reporter.step(`Backup selected: ${entry.backup_id} (${entry.environment}, ${describeSource(entry)}, created ${entry.created_at}, ${humanBytes(entry.size_bytes)}, ${entry.format})`);
   const report = await verifyEntryFile(entry, filePath, ctx.env, run.signal);
   if (run.signal.aborted) throw run.signal.reason;
-  await recordFileCheck(workspace.catalog, entry, report, ctx.now?.() ?? new Date());
   if (!report.passed) {
+    await recordFileCheck(workspace.catalog, entry, report, ctx.now?.() ?? new Date());
     throw new FaberError('VERIFICATION_FAILED', `The backup ${entry.backup_id} failed verification, so nothing was restored: ${report.problems.join('; ')}`, {
       result: { backup_id: entry.backup_id, file_path: entry.file_path, problems: report.problems, file_exists: report.file_exists },
       suggestions: [
@@ -163,6 +160,14 @@ async function checkSourceFile(entry: BackupEntry, filePath: BackupFile, workspa
     });
   }
   ctx.reporter.step(`Backup verified: ${report.checks.join(', ')}`);
+  return report;
+}
+
+/** The backup to restore: its entry, its file, and the check that file just passed. */
+interface Source {
+  entry: BackupEntry;
+  filePath: BackupFile;
+  fileCheck: VerifyReport;
 }
 
 /** One restore, step by step; the fields are what every step needs. */
@@ -172,15 +177,17 @@ class Restore {
   readonly #options: RestoreOptions;
   readonly #entry: BackupEntry;
   readonly #filePath: BackupFile;
+  readonly #fileCheck: VerifyReport;
   readonly #ctx: OperationContext;
   readonly #run: OperationRun;
 
-  constructor(handler: DatabaseHandler, workspace: Workspace, options: RestoreOptions, entry: BackupEntry, filePath: BackupFile, ctx: OperationContext, run: OperationRun) {
+  constructor(handler: DatabaseHandler, workspace: Workspace, options: RestoreOptions, source: Source, ctx: OperationContext, run: OperationRun) {
     this.#handler = handler;
     this.#workspace = workspace;
     this.#options = options;
-    this.#entry = entry;
-    this.#filePath = filePath;
+    this.#entry = source.entry;
+    this.#filePath = source.filePath;
+    this.#fileCheck = source.fileCheck;
     this.#ctx = ctx;
     this.#run = run;
   }
@@ -190,7 +197,10 @@ class Restore {
     this.#refuseOtherProvider();
     const empty = await this.#handler.isEmpty(live);
     this.#ctx.reporter.step(`Target: ${live.display} (${empty ? 'empty or new' : 'has data'})`);
+    // Before asking, backing up and loading: a swap that other sessions would block fails now, not after the load.
+    await this.#handler.assertNotInUse(live, { force: this.#options.force === true });
     await this.#confirm(live, empty);
+    await recordFileCheck(this.#workspace.catalog, this.#entry, this.#fileCheck, this.#ctx.now?.() ?? new Date());
     const safetyId = empty ? null : await this.#safetyBackup();
     const restored = await this.#restoreAndSwap(safetyId);
     const undo = safetyId ? this.#command(`--from=${safetyId}`) : null;
@@ -199,7 +209,7 @@ class Restore {
       backup_id: this.#entry.backup_id,
       source_environment: this.#entry.environment,
       target: live.display,
-      database_name: databaseName(this.#handler),
+      database_name: this.#databaseName(),
       format: this.#entry.format,
       safety_backup_id: safetyId,
       tables: Object.keys(after.tableRowCounts).length,
@@ -224,6 +234,11 @@ class Restore {
     return data;
   }
 
+  /** The name people type to confirm: the database name, or the SQLite file's name. */
+  #databaseName(): string {
+    return this.#handler.engine.displayName(this.#handler.live.name);
+  }
+
   #refuseOtherProvider(): void {
     if (this.#entry.provider === this.#handler.provider) return;
     throw new FaberError('INVALID_OPTION', `${this.#entry.backup_id} is a ${this.#entry.provider} backup; the target is ${this.#handler.provider}`, {
@@ -240,13 +255,13 @@ class Restore {
     const environment = this.#workspace.environment;
     const strict = environment.isProtected || environment.settings.require_approval;
     if (!strict && !this.#ctx.interactive) return;
-    const name = databaseName(this.#handler);
+    const name = this.#databaseName();
     const replaced = empty
       ? 'It is empty'
       : `Its current content will be replaced${this.#options.skipSafetyBackup ? ', with no safety backup' : ' (a safety backup is taken first)'}`;
     await requireConfirmation(this.#ctx, {
       yes: this.#options.yes,
-      question: `Restore ${this.#entry.backup_id} into ${live.display} (${environment.name})? ${replaced}.`,
+      question: `Restore ${this.#entry.backup_id}, a backup of ${describeSource(this.#entry)}, into database ${name} (${live.display}, ${environment.name})? ${replaced}.`,
       expected: strict ? name : undefined,
       command: this.#command(`--from=${this.#entry.backup_id}`),
       result: { backup_id: this.#entry.backup_id, environment: environment.name, database: name },
@@ -260,13 +275,12 @@ class Restore {
     }
     this.#ctx.reporter.step('Taking a safety backup of the target (reason: pre-restore)');
     const environment = this.#workspace.environment;
-    // createBackup backs up the environment's database; point its variable at the restore target.
-    const env = this.#options.targetConnectionStringEnv
-      ? { ...this.#ctx.env, [environment.settings.connection_string_env]: this.#ctx.env[this.#options.targetConnectionStringEnv] }
-      : this.#ctx.env;
+    const target = this.#options.targetConnectionStringEnv;
+    // A backup of the target, recorded as such: never mistaken for one of the environment's database.
     const result = await createBackup(
       { environment: environment.name, reason: 'pre-restore', label: 'pre-restore', yes: true },
-      { ...this.#ctx, env, reporter: nestedReporter(this.#ctx.reporter), interactive: false, signal: this.#run.signal },
+      { ...this.#ctx, reporter: nestedReporter(this.#ctx.reporter), interactive: false, signal: this.#run.signal },
+      target ? { connectionStringEnv: target } : undefined,
     );
     if (result.status === 'error') {
       throw new FaberError(result.error_code, `The safety backup of the target failed, so nothing was restored: ${result.error}`, {
@@ -310,7 +324,8 @@ class Restore {
   async #loadScratch(scratch: DatabaseTarget): Promise<DatabaseSnapshot> {
     const handler = this.#handler;
     await handler.createDatabase(scratch);
-    this.#ctx.reporter.step(`Restoring into ${handler.provider === 'sqlite' ? 'a temporary file' : `a scratch database ${path.basename(scratch.name)}`} with ${this.#restoreTool()}`);
+    await handler.assertCanReplace(handler.live, scratch);
+    this.#ctx.reporter.step(`Restoring into ${handler.engine.describeScratch(scratch)} with ${handler.engine.restoreMethod(this.#entry.format)}`);
     await restoreInto(handler, scratch, this.#entry, this.#filePath, this.#workspace.config, this.#run.signal, this.#ctx.reporter);
     const snapshot = await handler.inspect(scratch, migrationLookup(this.#workspace.config));
     const differences = compareWithRecorded(this.#entry, snapshot);
@@ -332,12 +347,6 @@ class Restore {
         ...error.suggestions,
       ],
     });
-  }
-
-  #restoreTool(): string {
-    if (this.#handler.provider === 'sqlite') return 'an integrity check (PRAGMA integrity_check)';
-    if (this.#handler.provider === 'mysql') return 'the mysql client';
-    return this.#entry.format === 'sql' ? 'psql (ON_ERROR_STOP)' : `pg_restore${this.#entry.format === 'directory' ? ' -j' : ''}`;
   }
 
   async #dropScratch(scratch: DatabaseTarget): Promise<void> {
@@ -394,11 +403,6 @@ class Restore {
     const target = this.#options.targetConnectionStringEnv ? ` --targetConnectionStringEnv=${this.#options.targetConnectionStringEnv}` : '';
     return `nx run ${this.#ctx.projectName}:restore:${this.#workspace.environment.name} ${extra}${target}`;
   }
-}
-
-/** The name people type to confirm: the database name, or the SQLite file's name. */
-function databaseName(handler: DatabaseHandler): string {
-  return handler.provider === 'sqlite' ? path.basename(handler.live.name) : handler.live.name;
 }
 
 /** The safety backup's lines, shown as sub-steps of the restore (its own banners are dropped). */

@@ -1,9 +1,11 @@
 import { createWriteStream } from 'node:fs';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fsyncFile } from '../storage/local.ts';
 import type { Compression } from '../config/schema.ts';
-import { BlockCoalescer, createCompressor } from './compression.ts';
+import { BlockReader } from './channel.ts';
+import { BlockCoalescer, BlockPool, createCompressor } from './compression.ts';
+import { DecodeCheck } from './decode-check.ts';
 import { HashingTap } from './taps.ts';
 
 export interface ArchiveOptions {
@@ -12,6 +14,8 @@ export interface ArchiveOptions {
   signal?: AbortSignal;
   /** Called as dump bytes arrive (uncompressed count). */
   onProgress?: (uncompressedBytes: number) => void;
+  /** Stages that see the dump's bytes (before compression) on their way, e.g. format checks. */
+  contentTaps?: Transform[];
 }
 
 export interface ArchiveStats {
@@ -23,6 +27,11 @@ export interface ArchiveStats {
   sha256: string;
   /** SHA-256 of the dump before compression. */
   contentSha256: string;
+  /**
+   * The decode of the compressed stream made as it was written: `checked` false when there was
+   * nothing to decode (no compression); `problem` null when it decoded to the dump's bytes exactly.
+   */
+  decodeCheck: { checked: boolean; problem: string | null };
 }
 
 /** Where the archive's bytes go: a stream a store provides, made durable by `finish()`. */
@@ -40,8 +49,10 @@ export function fileSink(destination: string): ArchiveSink {
 }
 
 /**
- * One pass: dump → hash(content) → 1 MB blocks → compress → hash(file) → sink. No temporary uncompressed copy,
- * no second read to hash; pipeline() propagates back-pressure and the first error of any stage.
+ * One pass: dump → 1 MB blocks → hash(content) → compress → decode check → hash(file) → file. No
+ * temporary uncompressed copy, no second read to hash or to decode; pipeline() propagates
+ * back-pressure and the first error of any stage. The blocks come from a small pool and return to
+ * it once the decode check has compared them (see DecodeCheck).
  * A file destination was reserved by the caller (created empty, mode 0600); the sink is finished
  * (fsynced, upload completed) before this resolves.
  */
@@ -51,14 +62,24 @@ export async function writeArchive(source: Readable, destination: string | Archi
   const sink = typeof destination === 'string' ? fileSink(destination) : destination;
   const output = sink.stream;
   const pipelineOptions = options.signal ? { signal: options.signal } : {};
-  const compressor = createCompressor(options.compression, options.level);
-  if (options.compression === 'none') await pipeline(source, content, compressor, file, output, pipelineOptions);
-  else await pipeline(source, content, new BlockCoalescer(), compressor, file, output, pipelineOptions);
+  const taps = options.contentTaps ?? [];
+  let decodeCheck: ArchiveStats['decodeCheck'] = { checked: false, problem: null };
+  if (options.compression === 'none') await pipeline([source, content, ...taps, file, output], pipelineOptions);
+  else {
+    // A BlockReader already delivers pooled blocks; anything else is cut into blocks here.
+    const pool = source instanceof BlockReader ? source.pool : new BlockPool();
+    const blocks = source instanceof BlockReader ? [source] : [source, new BlockCoalescer(pool)];
+    const check = new DecodeCheck(options.compression, pool);
+    const compressor = createCompressor(options.compression, options.level);
+    await pipeline([...blocks, content, ...taps, check.recorder, compressor, check, file, output], pipelineOptions);
+    decodeCheck = { checked: true, problem: check.problem ?? null };
+  }
   await sink.finish();
   return {
     uncompressedBytes: content.bytes,
     sizeBytes: file.bytes,
     sha256: file.digest(),
     contentSha256: content.digest(),
+    decodeCheck,
   };
 }

@@ -1,13 +1,16 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable, type Readable } from 'node:stream';
+import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { execa } from 'execa';
+import { execFile, spawn } from 'node:child_process';
 import type { Compression, Provider } from '../config/schema.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
+import { engineOf } from '../handlers/engines.ts';
+import type { FormatCheck } from '../handlers/handler.ts';
+import type { ArchiveStats } from './archive.ts';
 import { createDecompressor } from './compression.ts';
 import { hashDirectory } from './directory.ts';
 import { EdgeTap, HashingTap } from './taps.ts';
@@ -34,7 +37,7 @@ export interface VerifyTarget {
     contentSha256?: string | undefined;
     files?: Record<string, string> | undefined;
   };
-  /** Environment for pg_restore (PATH). */
+  /** Environment for the engine's check tool (PATH decides which pg_restore runs). */
   env: NodeJS.ProcessEnv;
   signal?: AbortSignal;
 }
@@ -47,15 +50,6 @@ export interface VerifyReport {
   checks: string[];
   problems: string[];
 }
-
-/** Markers the dump tools write last: a dump without one was cut short. */
-const SQL_TRAILERS: Record<Provider, string[]> = {
-  postgresql: ['-- PostgreSQL database dump complete'],
-  mysql: ['-- Dump completed'],
-  sqlite: [],
-};
-const PGDMP_MAGIC = Buffer.from('PGDMP');
-const SQLITE_MAGIC = Buffer.from('SQLite format 3\0');
 
 /**
  * Re-checks a backup in one read: size, SHA-256 of the bytes on disk, a full decode of the
@@ -114,23 +108,109 @@ async function verifySingleFile(target: VerifyTarget, size: number, report: Veri
   await formatSink.finish(report);
 }
 
+/** What a backup checks while it writes, and then on the stored file. */
+export interface InPassVerification {
+  /** Stages for writeArchive's contentTaps: they see the dump's bytes before compression. */
+  taps: Transform[];
+  /**
+   * After the write: the decode was made in the same pass (writeArchive compared every decoded
+   * byte with the dump's), so the stored file is read once more only to prove its size and
+   * SHA-256 are those of the bytes written; then the format checks made on the way complete.
+   */
+  finish(path: BackupFile, written: Pick<ArchiveStats, 'sizeBytes' | 'sha256' | 'decodeCheck'>): Promise<VerifyReport>;
+  discard(): Promise<void>;
+}
+
+export async function startInPassVerification(target: Omit<VerifyTarget, 'path' | 'expected'>): Promise<InPassVerification> {
+  const edges = new EdgeTap(64 * 1024);
+  // SQLite: its handler checks the snapshot copy itself (DumpSession.checks), the bytes stored here.
+  const check = engineOf(target.provider).formatCheck(target.format, target.env);
+  const formatSink = check ? toolCheckSink(check, target) : undefined;
+  return {
+    taps: formatSink ? [edges, feedTap(formatSink.writable)] : [edges],
+    async finish(path, written) {
+      const report: VerifyReport = { passed: false, file_exists: false, file_readable: false, size_bytes: 0, checks: [], problems: [] };
+      const stored = await hashStoredFile(path, target.signal).catch((error: unknown) => error as Error);
+      if (stored instanceof Error) {
+        report.problems.push(`the stored file cannot be read back: ${stored.message}`);
+        await formatSink?.discard();
+        return report;
+      }
+      Object.assign(report, { file_exists: true, file_readable: true, size_bytes: stored.bytes });
+      if (stored.bytes !== written.sizeBytes) report.problems.push(`size is ${stored.bytes} bytes, ${written.sizeBytes} were written`);
+      compareHash('file checksum (sha256)', stored.sha256, written.sha256, report);
+      if (written.decodeCheck.problem) report.problems.push(written.decodeCheck.problem);
+      else if (written.decodeCheck.checked) report.checks.push(`${target.compression} stream decodes to the dump's bytes (all compared as written)`);
+      checkEdges(target, edges, report);
+      await formatSink?.finish(report);
+      report.passed = report.problems.length === 0;
+      return report;
+    },
+    discard: async () => formatSink?.discard(),
+  };
+}
+
+/** Passes the bytes on and writes a copy to `sink` (a copy: the pipeline reuses its blocks). */
+function feedTap(sink: Writable): Transform {
+  return new Transform({
+    highWaterMark: 1024 * 1024,
+    transform(chunk: Buffer, _encoding, callback) {
+      if (sink.write(Buffer.from(chunk))) callback(null, chunk);
+      else sink.once('drain', () => callback(null, chunk));
+    },
+    flush(callback) {
+      sink.end(() => callback());
+    },
+  });
+}
+
+/** SHA-256 and size of a file, read through one reused buffer (a remote file: streamed back from its store). */
+async function hashStream(stream: Readable, signal?: AbortSignal): Promise<{ bytes: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    signal?.throwIfAborted();
+    hash.update(chunk);
+    bytes += chunk.length;
+  }
+  return { bytes, sha256: hash.digest('hex') };
+}
+
+async function hashStoredFile(path: BackupFile, signal?: AbortSignal): Promise<{ bytes: number; sha256: string }> {
+  if (typeof path !== 'string') return hashStream(await path.open(), signal);
+  const handle = await open(path, 'r');
+  const buffer = Buffer.allocUnsafeSlow(1024 * 1024);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  try {
+    for (;;) {
+      signal?.throwIfAborted();
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+      bytes += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+  return { bytes, sha256: hash.digest('hex') };
+}
+
 function compareHash(name: string, actual: string, expected: string, report: VerifyReport): void {
   if (actual === expected) report.checks.push(`${name} matches`);
   else report.problems.push(`${name} mismatch: expected ${expected}, got ${actual}`);
 }
 
-function checkEdges(target: VerifyTarget, edges: EdgeTap, report: VerifyReport): void {
-  if (target.format === 'sql') {
+function checkEdges(target: Pick<VerifyTarget, 'format' | 'provider'>, edges: EdgeTap, report: VerifyReport): void {
+  const { trailers, header } = engineOf(target.provider).dumpMarks(target.format);
+  if (trailers) {
     const tail = edges.tail.toString('utf8');
-    const trailers = SQL_TRAILERS[target.provider];
     if (trailers.some((marker) => tail.includes(marker))) report.checks.push('dump trailer present (dump completed)');
     else report.problems.push('the dump has no completion trailer: it was cut short');
-  } else if (target.format === 'custom') {
-    if (edges.head.subarray(0, PGDMP_MAGIC.length).equals(PGDMP_MAGIC)) report.checks.push('custom-format header present');
-    else report.problems.push('not a pg_dump custom-format archive (no PGDMP header)');
-  } else if (target.format === 'sqlite') {
-    if (edges.head.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC)) report.checks.push('SQLite header present');
-    else report.problems.push('not a SQLite database (no SQLite header)');
+  }
+  if (header) {
+    if (edges.head.subarray(0, header.bytes.length).equals(header.bytes)) report.checks.push(header.present);
+    else report.problems.push(header.missing);
   }
 }
 
@@ -140,23 +220,27 @@ interface FormatSink {
   discard(): Promise<void>;
 }
 
-/** Where the decoded bytes go: pg_restore --list (custom), a temp file for PRAGMA integrity_check (sqlite), or nowhere. */
-async function createFormatSink(target: VerifyTarget): Promise<FormatSink> {
-  if (target.format === 'custom') return pgRestoreListSink(target);
+type SinkTarget = Pick<VerifyTarget, 'provider' | 'format' | 'env' | 'signal'>;
+
+/** Where the decoded bytes go: the engine's check tool (pg_restore --list), a temp file for PRAGMA integrity_check (sqlite), or nowhere. */
+async function createFormatSink(target: SinkTarget): Promise<FormatSink> {
+  const check = engineOf(target.provider).formatCheck(target.format, target.env);
+  if (check) return toolCheckSink(check, target);
   if (target.format === 'sqlite') return sqliteIntegritySink();
   const discard = new Writable({ highWaterMark: 1024 * 1024, write: (_chunk, _encoding, callback) => callback() });
   return { writable: discard, finish: async () => undefined, discard: async () => undefined };
 }
 
-function pgRestoreListSink(target: VerifyTarget): FormatSink {
-  const child = execa('pg_restore', ['--list'], {
-    env: target.env,
-    extendEnv: false,
-    stdin: 'pipe',
-    stdout: 'ignore',
-    stderr: 'pipe',
-    reject: false,
-    ...(target.signal ? { cancelSignal: target.signal } : {}),
+/** Feeds the backup to the engine's check tool on stdin; the check passes when it exits 0. */
+function toolCheckSink(check: FormatCheck, target: SinkTarget): FormatSink {
+  const child = spawn(check.tool.path, check.args, { env: target.env, stdio: ['pipe', 'ignore', 'pipe'], windowsHide: true, ...(target.signal ? { signal: target.signal } : {}) });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (text: string) => {
+    if (stderr.length < 16_384) stderr += text;
+  });
+  const exited = new Promise<{ exitCode: number | null; error?: Error }>((resolve) => {
+    child.once('error', (error) => resolve({ exitCode: null, error }));
+    child.once('close', (exitCode) => resolve({ exitCode }));
   });
   const stdin = child.stdin;
   let stdinOpen = true;
@@ -185,13 +269,13 @@ function pgRestoreListSink(target: VerifyTarget): FormatSink {
   return {
     writable,
     async finish(report) {
-      const result = await child;
-      if (result.exitCode === 0) report.checks.push('pg_restore --list reads the archive');
-      else report.problems.push(`pg_restore --list failed: ${String(result.stderr).trim() || `exit code ${result.exitCode}`}`);
+      const result = await exited;
+      if (result.exitCode === 0) report.checks.push(`${check.label} reads the archive`);
+      else report.problems.push(`${check.label} failed: ${stderr.trim() || result.error?.message || `exit code ${result.exitCode}`}`);
     },
     async discard() {
       child.kill();
-      await child.catch(() => undefined);
+      await exited;
     },
   };
 }
@@ -267,16 +351,19 @@ async function verifyDirectory(target: VerifyTarget, report: VerifyReport): Prom
   report.size_bytes = Object.values(actual.sizes).reduce((sum, bytes) => sum + bytes, 0);
   if (report.size_bytes !== target.expected.sizeBytes) report.problems.push(`size is ${report.size_bytes} bytes, the catalog recorded ${target.expected.sizeBytes}`);
   if (report.problems.length === 0) report.checks.push(`${Object.keys(expectedFiles).length} files match their checksums`);
-  const list = await execa('pg_restore', ['--list', directory], { env: target.env, extendEnv: false, reject: false, stdout: 'ignore' });
-  if (list.exitCode === 0) report.checks.push('pg_restore --list reads the archive');
-  else report.problems.push(`pg_restore --list failed: ${String(list.stderr).trim()}`);
+  const check = engineOf(target.provider).formatCheck(target.format, target.env);
+  if (!check) return;
+  const failure = await new Promise<string | null>((resolve) => {
+    execFile(check.tool.path, [...check.args, directory], { env: target.env, windowsHide: true, maxBuffer: 64 * 1024 * 1024 }, (error, _stdout, stderr) => resolve(error ? String(stderr).trim() || error.message : null));
+  });
+  if (failure === null) report.checks.push(`${check.label} reads the archive`);
+  else report.problems.push(`${check.label} failed: ${failure}`);
 }
 
 /** Decoded bytes of a single-file backup, for restores. */
 export function openDecodedStream(file: string | Readable, compression: Compression, onProgress?: (decodedBytes: number) => void): Readable {
   const source = typeof file === 'string' ? createReadStream(file, { highWaterMark: 1024 * 1024 }) : file;
   const decoder = createDecompressor(compression);
-  // HashingTap counts the streamed bytes, which paces the collection of spent buffers (taps.ts).
   const counted = new HashingTap(onProgress);
   source.on('error', (error: Error) => decoder.destroy(error));
   decoder.on('error', (error) => counted.destroy(error));
