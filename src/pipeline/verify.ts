@@ -9,7 +9,8 @@ import { execFile, spawn } from 'node:child_process';
 import type { Compression, Provider } from '../config/schema.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
 import type { ArchiveStats } from './archive.ts';
-import { createDecompressor } from './compression.ts';
+import { createDecompressor, LOAD_CHUNK_SIZE } from './compression.ts';
+import { FileFeed } from './file-feed.ts';
 import { hashDirectory } from './directory.ts';
 import { EdgeTap, HashingTap } from './taps.ts';
 
@@ -385,23 +386,20 @@ export interface DecodedSource {
 
 /** Decoded bytes of a single-file backup, for restores; both the stored and the decoded bytes are hashed on the way. */
 export function openDecodedStream(filePath: string, compression: Compression, onProgress?: (decodedBytes: number) => void): DecodedSource {
-  const source = createReadStream(filePath, { highWaterMark: 1024 * 1024 });
-  const stored = new HashingTap();
-  const decoder = createDecompressor(compression);
+  const decoder = createDecompressor(compression, LOAD_CHUNK_SIZE);
+  const feed = new FileFeed(filePath, decoder, { reuse: compression !== 'none' });
   const counted = new HashingTap(onProgress);
   let decodeError: Error | undefined;
-  source.on('error', (error) => stored.destroy(error));
-  stored.on('error', (error) => decoder.destroy(error));
   decoder.on('error', (error) => {
-    if (compression !== 'none' && !source.errored) decodeError ??= error;
+    if (compression !== 'none' && !feed.readError) decodeError ??= error;
     counted.destroy(error);
   });
   return {
-    stream: source.pipe(stored).pipe(decoder).pipe(counted),
+    stream: decoder.pipe(counted),
     get decodeError() {
       return decodeError;
     },
-    digests: () => ({ fileSha256: stored.digest(), fileBytes: stored.bytes, contentSha256: counted.digest(), contentBytes: counted.bytes }),
+    digests: () => ({ fileSha256: feed.sha256 ?? '', fileBytes: feed.bytes, contentSha256: counted.digest(), contentBytes: counted.bytes }),
   };
 }
 
