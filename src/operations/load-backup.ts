@@ -1,10 +1,10 @@
 import os from 'node:os';
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
 import type { FaberConfig } from '../config/schema.ts';
 import type { DatabaseHandler, DatabaseSnapshot, DatabaseTarget, MigrationLookup } from '../handlers/handler.ts';
-import type { Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import { FaberError } from '../output/errors.ts';
 import { openDecodedStream, verifyBackupFile, verifyStoredBytes, type DecodedDigests, type VerifyReport } from '../pipeline/verify.ts';
 import type { Reporter } from '../output/reporter.ts';

@@ -1,5 +1,3 @@
-import path from 'node:path';
-import { z } from 'zod';
 import type { BackupEntry, BackupSource } from '../catalog/schema.ts';
 import { describeSource, isEnvironmentDatabase, sourceOf } from '../catalog/source.ts';
 import { resolveConnection } from '../config/environment.ts';
@@ -15,24 +13,11 @@ import { openDatabase, openWorkspace, type OperationContext, type Workspace } fr
 import { checkBeforeLoad, compareLoadedDigests, compareWithRecorded, describeSnapshot, migrationLookup, recordFileCheck, restoreInto } from './load-backup.ts';
 import type { DecodedDigests, VerifyReport } from '../pipeline/verify.ts';
 import { parseOptions } from './options.ts';
+import { restoreOptionsSchema, type RestoreOptions } from './restore-options.ts';
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
 import { backupFilePath, entriesInScope, findBackup, newestEntry, readEntries, type BackupScope } from './select.ts';
 
-export interface RestoreOptions {
-  environment?: string | undefined;
-  /** Backup id; defaults to the newest verified backup of the environment. */
-  from?: string | undefined;
-  /** The newest verified pre-migration backup taken while this migration was still pending. */
-  beforeMigration?: string | undefined;
-  /** Restore into the database named by this environment variable instead of the environment's own. */
-  targetConnectionStringEnv?: string | undefined;
-  /** Confirm without asking (protected environments: required without a terminal). */
-  yes?: boolean | undefined;
-  /** PostgreSQL: terminate other sessions on the target so the swap can happen. */
-  force?: boolean | undefined;
-  /** Do not back up the target first (refused for protected environments). */
-  skipSafetyBackup?: boolean | undefined;
-}
+export type { RestoreOptions } from './restore-options.ts';
 
 export interface RestoreResultData {
   backup_id: string;
@@ -49,16 +34,6 @@ export interface RestoreResultData {
   /** How to put the target back as it was; null when it was empty. */
   undo_command: string | null;
 }
-
-const optionsSchema = z.object({
-  environment: z.string().min(1).optional(),
-  from: z.string().min(1).optional(),
-  beforeMigration: z.string().min(1, 'a migration name (as list-backups shows it)').optional(),
-  targetConnectionStringEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name such as STAGING_COPY_URL').optional(),
-  yes: z.boolean().optional(),
-  force: z.boolean().optional(),
-  skipSafetyBackup: z.boolean().optional(),
-});
 
 /**
  * Restores a backup so that a failure leaves the target as it was: the stored file's checksum is
@@ -77,7 +52,7 @@ export async function restoreBackup(rawOptions: RestoreOptions, ctx: OperationCo
   });
   return runOperation<RestoreResultData>(scope, ctx, async (run) => {
     const started = Date.now();
-    const options = parseOptions(optionsSchema, rawOptions, 'restore');
+    const options = parseOptions(restoreOptionsSchema, rawOptions, 'restore');
     refuseTwoSources(options);
     const workspace = await openWorkspace(ctx, options.environment);
     const backupScope = { project: ctx.projectName, environment: workspace.environment.name };
@@ -234,7 +209,7 @@ class Restore {
       backup_id: this.#entry.backup_id,
       source_environment: this.#entry.environment,
       target: live.display,
-      database_name: databaseName(this.#handler),
+      database_name: this.#databaseName(),
       format: this.#entry.format,
       safety_backup_id: safetyId,
       tables: Object.keys(after.tableRowCounts).length,
@@ -259,6 +234,11 @@ class Restore {
     return data;
   }
 
+  /** The name people type to confirm: the database name, or the SQLite file's name. */
+  #databaseName(): string {
+    return this.#handler.engine.displayName(this.#handler.live.name);
+  }
+
   #refuseOtherProvider(): void {
     if (this.#entry.provider === this.#handler.provider) return;
     throw new FaberError('INVALID_OPTION', `${this.#entry.backup_id} is a ${this.#entry.provider} backup; the target is ${this.#handler.provider}`, {
@@ -275,7 +255,7 @@ class Restore {
     const environment = this.#workspace.environment;
     const strict = environment.isProtected || environment.settings.require_approval;
     if (!strict && !this.#ctx.interactive) return;
-    const name = databaseName(this.#handler);
+    const name = this.#databaseName();
     const replaced = empty
       ? 'It is empty'
       : `Its current content will be replaced${this.#options.skipSafetyBackup ? ', with no safety backup' : ' (a safety backup is taken first)'}`;
@@ -345,7 +325,7 @@ class Restore {
     const handler = this.#handler;
     await handler.createDatabase(scratch);
     await handler.assertCanReplace(handler.live, scratch);
-    this.#ctx.reporter.step(`Restoring into ${handler.provider === 'sqlite' ? 'a temporary file' : `a scratch database ${path.basename(scratch.name)}`} with ${this.#restoreTool()}`);
+    this.#ctx.reporter.step(`Restoring into ${handler.engine.describeScratch(scratch)} with ${handler.engine.restoreMethod(this.#entry.format)}`);
     await this.#proveLoaded(await this.#load(scratch));
     const snapshot = await handler.inspect(scratch, migrationLookup(this.#workspace.config));
     const differences = compareWithRecorded(this.#entry, snapshot);
@@ -397,12 +377,6 @@ class Restore {
         ...error.suggestions,
       ],
     });
-  }
-
-  #restoreTool(): string {
-    if (this.#handler.provider === 'sqlite') return 'an integrity check (PRAGMA integrity_check)';
-    if (this.#handler.provider === 'mysql') return 'the mysql client';
-    return this.#entry.format === 'sql' ? 'psql (ON_ERROR_STOP)' : `pg_restore${this.#entry.format === 'directory' ? ' -j' : ''}`;
   }
 
   async #dropScratch(scratch: DatabaseTarget): Promise<void> {
@@ -459,11 +433,6 @@ class Restore {
     const target = this.#options.targetConnectionStringEnv ? ` --targetConnectionStringEnv=${this.#options.targetConnectionStringEnv}` : '';
     return `nx run ${this.#ctx.projectName}:restore:${this.#workspace.environment.name} ${extra}${target}`;
   }
-}
-
-/** The name people type to confirm: the database name, or the SQLite file's name. */
-function databaseName(handler: DatabaseHandler): string {
-  return handler.provider === 'sqlite' ? path.basename(handler.live.name) : handler.live.name;
 }
 
 /** The safety backup's lines, shown as sub-steps of the restore (its own banners are dropped). */
