@@ -16,9 +16,8 @@ const CHUNK_SIZE = 1024 * 1024;
 /**
  * A decoder's output chunk when a restore loads a backup. zlib allocates a new one for every
  * chunk it fills, and a decoded chunk is garbage once written to the restore tool. With 64 KB
- * chunks (below glibc's mmap threshold, likely why freed ones are reused rather than piling up as
- * 1 MB mappings between collections) and FileFeed's reused reads, measured restoring a 1 M-row
- * backup: peak RSS 145-149 -> 94-97 MB (the two were not measured apart). verify-backup keeps 1 MB chunks and fs streams: for it neither lowered
+ * chunks (below glibc's mmap threshold) and FileFeed's reused reads, `npm run bench` restoring a
+ * 1 M-row backup measured peak RSS 147-148-149 -> 124-135-141 MB (the two not measured apart). verify-backup keeps 1 MB chunks and fs streams: for it neither lowered
  * the peak (141-147 MB at 1 M rows), and 64 KB chunks cost 0.15 s more CPU.
  */
 export const LOAD_CHUNK_SIZE = 64 * 1024;
