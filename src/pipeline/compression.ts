@@ -14,15 +14,6 @@ export const DEFAULT_GZIP_LEVEL = 6;
 const CHUNK_SIZE = 1024 * 1024;
 
 /**
- * A decoder's output chunk when a restore loads a backup. zlib allocates a new one for every
- * chunk it fills, and a decoded chunk is garbage once written to the restore tool. With 64 KB
- * chunks (below glibc's mmap threshold) and FileFeed's reused reads, `npm run bench` restoring a
- * 1 M-row backup measured peak RSS 147-148-149 -> 124-135-141 MB (the two not measured apart). verify-backup keeps 1 MB chunks and fs streams: for it neither lowered
- * the peak (141-147 MB at 1 M rows), and 64 KB chunks cost 0.15 s more CPU.
- */
-export const LOAD_CHUNK_SIZE = 64 * 1024;
-
-/**
  * Dump tools write into a pipe that Node reads 64 KB at a time, and zlib runs one thread-pool
  * job per write: batching the reads into 1 MB blocks first cuts those round trips 16-fold.
  * Measured on the 870 MB reference dump: the backup process's CPU time 4.2 s -> 3.7 s.
@@ -115,12 +106,12 @@ export function createCompressor(compression: Compression, level?: number): Tran
   }
 }
 
-export function createDecompressor(compression: Compression, chunkSize = CHUNK_SIZE): Transform {
+export function createDecompressor(compression: Compression): Transform {
   switch (compression) {
     case 'zstd':
-      return zlib.createZstdDecompress({ chunkSize });
+      return zlib.createZstdDecompress({ chunkSize: CHUNK_SIZE });
     case 'gzip':
-      return zlib.createGunzip({ chunkSize });
+      return zlib.createGunzip({ chunkSize: CHUNK_SIZE });
     case 'none':
       return new PassThrough({ highWaterMark: CHUNK_SIZE });
   }

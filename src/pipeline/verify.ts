@@ -11,7 +11,7 @@ import type { StoredFormat } from '../catalog/formats.ts';
 import { engineOf } from '../handlers/engines.ts';
 import type { FormatCheck } from '../handlers/handler.ts';
 import type { ArchiveStats } from './archive.ts';
-import { createDecompressor, LOAD_CHUNK_SIZE } from './compression.ts';
+import { createDecompressor } from './compression.ts';
 import { FileFeed } from './file-feed.ts';
 import { hashDirectory } from './directory.ts';
 import { EdgeTap, HashingTap } from './taps.ts';
@@ -382,7 +382,7 @@ export interface DecodedSource {
 
 /** Decoded bytes of a single-file backup, for restores; both the stored and the decoded bytes are hashed on the way. */
 export function openDecodedStream(filePath: string, compression: Compression, onProgress?: (decodedBytes: number) => void): DecodedSource {
-  const decoder = createDecompressor(compression, LOAD_CHUNK_SIZE);
+  const decoder = createDecompressor(compression);
   const feed = new FileFeed(filePath, decoder, { reuse: compression !== 'none' });
   const counted = new HashingTap(onProgress);
   let decodeError: Error | undefined;
