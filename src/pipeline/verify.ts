@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -68,28 +68,24 @@ async function verifySingleFile(target: VerifyTarget, size: number, report: Veri
   if (size !== target.expected.sizeBytes) {
     report.problems.push(`size is ${size} bytes, the catalog recorded ${target.expected.sizeBytes}`);
   }
-  const fileHash = new HashingTap();
+  const decoder = createDecompressor(target.compression);
+  const feed = new FileFeed(target.path, decoder, { reuse: target.compression !== 'none', signal: target.signal });
   const contentHash = new HashingTap();
   const edges = new EdgeTap(64 * 1024);
   const formatSink = await createFormatSink(target);
   try {
-    await pipeline(
-      createReadStream(target.path, { highWaterMark: 1024 * 1024 }),
-      fileHash,
-      createDecompressor(target.compression),
-      contentHash,
-      edges,
-      formatSink.writable,
-      ...(target.signal ? [{ signal: target.signal }] : []),
-    );
+    await pipeline(decoder, contentHash, edges, formatSink.writable, ...(target.signal ? [{ signal: target.signal }] : []));
+    await feed.done;
+    if (feed.readError) throw feed.readError;
     report.file_readable = true;
   } catch (error) {
-    report.file_readable = fileHash.bytes === size;
-    report.problems.push(`the ${target.compression === 'none' ? 'file' : `${target.compression} stream`} does not decode: ${(error as Error).message}`);
+    report.file_readable = feed.readError === undefined && feed.bytes === size;
+    const reason = feed.readError ?? (error as Error);
+    report.problems.push(`the ${target.compression === 'none' ? 'file' : `${target.compression} stream`} does not decode: ${reason.message}`);
     await formatSink.discard();
     return;
   }
-  compareHash('file checksum (sha256)', fileHash.digest(), target.expected.sha256, report);
+  compareHash('file checksum (sha256)', feed.sha256 ?? '', target.expected.sha256, report);
   if (target.expected.contentSha256) {
     compareHash('decoded content checksum', contentHash.digest(), target.expected.contentSha256, report);
   } else if (target.compression !== 'none') {
@@ -265,8 +261,14 @@ function sqliteIntegritySink(): FormatSink {
   const ready = mkdtemp(path.join(tmpdir(), 'faber-verify-')).then((created) => {
     dir = created;
     file = path.join(created, 'check.sqlite');
-    return createWriteStream(file, { mode: 0o600 });
+    const stream = createWriteStream(file, { mode: 0o600 });
+    // Also after discard() destroyed it mid-write: the failure is reported (or moot), never thrown.
+    stream.on('error', (error) => {
+      copyError ??= error;
+    });
+    return stream;
   });
+  let copyError: Error | undefined;
   const cleanup = async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   };
@@ -276,6 +278,7 @@ function sqliteIntegritySink(): FormatSink {
     write(chunk: Buffer, _encoding, callback) {
       ready.then((stream) => {
         output = stream;
+        if (stream.destroyed) return callback(copyError ?? new Error('the copy to check was closed'));
         if (stream.write(chunk)) callback();
         else stream.once('drain', () => callback());
       }, callback);
@@ -289,6 +292,7 @@ function sqliteIntegritySink(): FormatSink {
     async finish(report) {
       try {
         if (!file) throw new Error('nothing was decoded');
+        if (copyError) throw new Error(`the decoded copy could not be written: ${copyError.message}`);
         const { DatabaseSync } = await import('node:sqlite');
         const db = new DatabaseSync(file, { readOnly: true });
         try {
