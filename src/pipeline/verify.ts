@@ -394,6 +394,8 @@ export function openDecodedStream(filePath: string, compression: Compression, on
     if (compression !== 'none' && !feed.readError) decodeError ??= error;
     counted.destroy(error);
   });
+  // pipe() does not pass a destroy upstream: without this, a cancelled load would leave the decoder and the file open.
+  counted.once('close', () => decoder.destroy());
   return {
     stream: decoder.pipe(counted),
     get decodeError() {
