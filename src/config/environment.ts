@@ -1,4 +1,4 @@
-import type { Compression, BackupFormat, EnvironmentConfig, FaberConfig } from './schema.ts';
+import type { Compression, BackupFormat, EncryptionConfig, EnvironmentConfig, FaberConfig } from './schema.ts';
 import { DEFAULT_RETENTION_DAYS, FALLBACK_RETENTION_DAYS, SAFETY_REASONS } from './schema.ts';
 import { FaberError } from '../output/errors.ts';
 import { parseConnectionUrl, type ConnectionInfo } from './connection.ts';
@@ -79,4 +79,11 @@ export function effectiveRetentionDays(config: FaberConfig, environment: Resolve
     option ?? environment.settings.retention_days ?? config.backup.retention_days ?? DEFAULT_RETENTION_DAYS[environment.name] ?? FALLBACK_RETENTION_DAYS;
   const isSafety = reason !== undefined && reason !== null && (SAFETY_REASONS as readonly string[]).includes(reason);
   return isSafety ? Math.max(days, SAFETY_BACKUP_MIN_DAYS) : days;
+}
+
+/** The environment's own setting (false: not encrypted), else `backup.encryption`. */
+export function effectiveEncryption(config: FaberConfig, environment: ResolvedEnvironment): EncryptionConfig | undefined {
+  const own = environment.settings.encryption;
+  if (own === false) return undefined;
+  return own ?? config.backup.encryption;
 }

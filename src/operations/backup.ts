@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import checkDiskSpace from 'check-disk-space';
 import dayjs from 'dayjs';
-import { effectiveCompression, effectiveFormat, effectiveRetentionDays } from '../config/environment.ts';
-import type { Compression } from '../config/schema.ts';
+import { effectiveCompression, effectiveEncryption, effectiveFormat, effectiveRetentionDays } from '../config/environment.ts';
+import type { Compression, EncryptionConfig } from '../config/schema.ts';
 import { parseCatalog } from '../catalog/catalog.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
 import { MANIFEST_SUFFIX } from '../catalog/manifest.ts';
@@ -16,6 +16,8 @@ import { humanBytes, humanDuration } from '../output/format.ts';
 import { success, type OperationResult } from '../output/result.ts';
 import { writeArchive, type ArchiveStats } from '../pipeline/archive.ts';
 import { compressionSuffix, DEFAULT_ZSTD_LEVEL } from '../pipeline/compression.ts';
+import { AGE_SUFFIX } from '../pipeline/encryption.ts';
+import { encryptedWrite, recordEncryption, refuseUnencryptable, type EncryptedWrite } from './backup-encryption.ts';
 import { directoryDigest, verifyBackupFile, type VerifyReport } from '../pipeline/verify.ts';
 import { hashDirectory } from '../pipeline/directory.ts';
 import { backupId, slugLabel } from '../util/ids.ts';
@@ -96,6 +98,7 @@ interface Plan {
   reason: string | null;
   format: StoredFormat;
   compression: Compression;
+  encryption: EncryptionConfig | undefined;
   retentionDays: number;
   directory: string;
   finalPath: string;
@@ -115,6 +118,8 @@ async function backupWith(
   const label = options.label ? slugLabel(options.label) : null;
   const format = storedFormat(handler, effectiveFormat(workspace.config, workspace.environment, options.format));
   const compression = effectiveCompression(workspace.config, workspace.environment, options.compression);
+  const encryption = effectiveEncryption(workspace.config, workspace.environment);
+  if (encryption) refuseUnencryptable(format, workspace.environment.name);
 
   const server = await handler.preflight();
   const client = `${server.clientTool} ${server.clientVersion}`;
@@ -126,7 +131,7 @@ async function backupWith(
   await confirmIfRequired(ctx, workspace, server, options);
 
   run.signal.throwIfAborted();
-  const plan = await reserveBackupId(workspace.backupRoot, directory, now, label, handler, format, compression);
+  const plan = await reserveBackupId(workspace.backupRoot, directory, now, label, handler, format, compression, encryption);
   faultPoint('backup:reserved');
   ctx.reporter.step(`Backup ID generated: ${plan.id}`);
   const finish = {
@@ -135,7 +140,8 @@ async function backupWith(
     retentionDays: effectiveRetentionDays(workspace.config, workspace.environment, options.retentionDays, options.reason),
   };
   try {
-    ctx.reporter.step(`Creating backup with ${handler.backupMethod(format)} (${format}, ${compression === 'none' ? 'uncompressed' : compression})`);
+    const encrypted = encryption ? `, age-encrypted for ${encryption.recipients.length} recipient${encryption.recipients.length === 1 ? '' : 's'}` : '';
+    ctx.reporter.step(`Creating backup with ${handler.backupMethod(format)} (${format}, ${compression === 'none' ? 'uncompressed' : compression}${encrypted})`);
     const dumped = await dump(handler, workspace, finish, server, ctx, run);
     faultPoint('backup:dumped');
     ctx.reporter.step(`Backup file created: ${humanBytes(dumped.stats.sizeBytes)} (${humanBytes(dumped.stats.uncompressedBytes)} before compression)`);
@@ -255,14 +261,14 @@ async function confirmIfRequired(ctx: OperationContext, workspace: Workspace, se
  * Picks the first free id (`-2`, `-3`, … within the same second) and claims it: unique across the
  * catalog, and its .partial file (or directory) created exclusively.
  */
-async function reserveBackupId(backupRoot: string, directory: string, now: Date, label: string | null, handler: DatabaseHandler, format: StoredFormat, compression: Compression) {
+async function reserveBackupId(backupRoot: string, directory: string, now: Date, label: string | null, handler: DatabaseHandler, format: StoredFormat, compression: Compression, encryption: EncryptionConfig | undefined) {
   const base = backupId(now, label);
   const existing = new Set(await readdir(directory));
   const candidates = function* () {
     for (let n = 1; n < 1000; n++) yield n === 1 ? base : `${base}-${n}`;
   };
   const claimPartial = async (id: string): Promise<boolean> => {
-    const names = fileNames(id, handler, format, compression);
+    const names = fileNames(id, handler, format, compression, encryption !== undefined);
     if (existing.has(names.final) || existing.has(names.partial) || existing.has(`${id}${MANIFEST_SUFFIX}`)) return false;
     const partialPath = path.join(directory, names.partial);
     try {
@@ -276,21 +282,22 @@ async function reserveBackupId(backupRoot: string, directory: string, now: Date,
   };
   const reservation = await reserveId(backupRoot, candidates(), claimPartial);
   if (!reservation) throw new FaberError('BACKUP_FAILED', `No free backup id for ${base}`);
-  const names = fileNames(reservation.id, handler, format, compression);
+  const names = fileNames(reservation.id, handler, format, compression, encryption !== undefined);
   return {
     id: reservation.id,
     release: reservation.release,
     label,
     format,
     compression,
+    encryption,
     directory,
     finalPath: path.join(directory, names.final),
     partialPath: path.join(directory, names.partial),
   };
 }
 
-function fileNames(id: string, handler: DatabaseHandler, format: StoredFormat, compression: Compression) {
-  const final = format === 'directory' ? id : `${id}.${handler.extension(format)}${compressionSuffix(compression)}`;
+function fileNames(id: string, handler: DatabaseHandler, format: StoredFormat, compression: Compression, encrypted: boolean) {
+  const final = format === 'directory' ? id : `${id}.${handler.extension(format)}${compressionSuffix(compression)}${encrypted ? AGE_SUFFIX : ''}`;
   return { final, partial: `${final}.partial` };
 }
 
@@ -298,6 +305,8 @@ interface Dumped {
   stats: ArchiveStats;
   session: DumpSession;
   fileChecksums?: Record<string, string>;
+  /** Encrypted backups: the plaintext checks made while writing. */
+  encrypted?: EncryptedWrite;
 }
 
 async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, server: ServerInfo, ctx: OperationContext, run: OperationRun): Promise<Dumped> {
@@ -323,7 +332,14 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
       ctx.reporter.progress({ bytes, expectedBytes: server.databaseSizeBytes, elapsedMs: Date.now() - started });
     };
     const level = plan.compression === 'zstd' ? (workspace.config.backup.compression_level ?? DEFAULT_ZSTD_LEVEL) : workspace.config.backup.compression_level;
-    const archived = writeArchive(session.stream, plan.partialPath, { compression: plan.compression, ...(level ? { level } : {}), signal: run.signal, onProgress });
+    const encrypted = plan.encryption ? encryptedWrite(plan.encryption, { provider: handler.provider, format: plan.format, compression: plan.compression, env: ctx.env, signal: run.signal }) : undefined;
+    const archived = writeArchive(session.stream, plan.partialPath, {
+      compression: plan.compression,
+      ...(level ? { level } : {}),
+      signal: run.signal,
+      onProgress,
+      ...(encrypted ? { encryption: encrypted.archive } : {}),
+    });
     // When our side breaks, the dump tool then fails on its closed pipe: report the cause, not that echo.
     const [archive, tool] = await Promise.allSettled([archived.catch(async (error: unknown) => {
       await session.dispose();
@@ -331,7 +347,7 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
     }), session.finished]);
     if (archive.status === 'rejected') throw archive.reason;
     if (tool.status === 'rejected') throw tool.reason;
-    return { stats: archive.value, session };
+    return { stats: archive.value, session, ...(encrypted ? { encrypted } : {}) };
   } catch (error) {
     if (run.signal.aborted) throw run.signal.reason ?? error;
     throw dumpFailure(error);
@@ -355,8 +371,8 @@ function defaultJobs(): number {
   return Math.max(1, Math.min(8, os.availableParallelism()));
 }
 
-async function verifyPartial(plan: Plan, { stats, fileChecksums }: Dumped, handler: DatabaseHandler, ctx: OperationContext, run: OperationRun): Promise<VerifyReport> {
-  const report = await verifyBackupFile({
+async function verifyPartial(plan: Plan, { stats, fileChecksums, encrypted }: Dumped, handler: DatabaseHandler, ctx: OperationContext, run: OperationRun): Promise<VerifyReport> {
+  const fileReport = await verifyBackupFile({
     path: plan.partialPath,
     provider: handler.provider,
     format: plan.format,
@@ -364,7 +380,9 @@ async function verifyPartial(plan: Plan, { stats, fileChecksums }: Dumped, handl
     expected: { sizeBytes: stats.sizeBytes, sha256: stats.sha256, contentSha256: stats.contentSha256, files: fileChecksums },
     env: ctx.env,
     signal: run.signal,
+    ...(plan.encryption ? { encryption: { recipients: plan.encryption.recipients.length, identityEnv: plan.encryption.identity_env } } : {}),
   });
+  const report = encrypted ? encrypted.combine(fileReport, stats.contentSha256) : fileReport;
   if (!report.passed) {
     throw new FaberError('VERIFICATION_FAILED', `Backup verification failed - file may be corrupted: ${report.problems.join('; ')}`, {
       result: { backup_file: path.basename(plan.finalPath), problems: report.problems, size_bytes: report.size_bytes, file_readable: report.file_readable },
@@ -415,6 +433,7 @@ function buildEntry(facts: EntryFacts): BackupEntry {
       value: stats.sha256,
       ...(isDirectory ? { files: dumped.fileChecksums ?? {} } : { content_value: stats.contentSha256 }),
     },
+    ...(plan.encryption ? { encryption: recordEncryption(plan.encryption) } : {}),
     tool_versions: { client: `${server.clientTool} ${server.clientVersion}`, server: server.serverVersion },
     migrations: session.snapshot.migrations,
     table_row_counts: session.snapshot.tableRowCounts,

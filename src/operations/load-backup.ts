@@ -3,11 +3,21 @@ import type { Catalog } from '../catalog/catalog.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
 import type { FaberConfig } from '../config/schema.ts';
 import type { DatabaseHandler, DatabaseSnapshot, DatabaseTarget, MigrationLookup } from '../handlers/handler.ts';
+import { readIdentities, requireIdentities } from '../pipeline/encryption.ts';
 import { openDecodedStream, verifyBackupFile, type VerifyReport } from '../pipeline/verify.ts';
 import type { Reporter } from '../output/reporter.ts';
 
-/** Re-checks a cataloged backup against what the catalog recorded when it was written. */
-export function verifyEntryFile(entry: BackupEntry, filePath: string, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<VerifyReport> {
+/**
+ * Re-checks a cataloged backup against what the catalog recorded when it was written. An
+ * encrypted one is decrypted when its identity variable is set (a wrong identity is an error),
+ * else only its bytes and age header are checked.
+ */
+export async function verifyEntryFile(entry: BackupEntry, filePath: string, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<VerifyReport> {
+  const encryption = entry.encryption && {
+    identities: await readIdentities(entry.encryption, env, entry.backup_id),
+    recipients: entry.encryption.recipients.length,
+    identityEnv: entry.encryption.identity_env,
+  };
   return verifyBackupFile({
     path: filePath,
     provider: entry.provider,
@@ -22,7 +32,13 @@ export function verifyEntryFile(entry: BackupEntry, filePath: string, env: NodeJ
     },
     env,
     ...(signal ? { signal } : {}),
+    ...(encryption ? { encryption } : {}),
   });
+}
+
+/** The identities an operation that loads the backup needs: none for an unencrypted one, else ENCRYPTION_KEY_MISSING/WRONG. */
+export async function loadingIdentities(entry: BackupEntry, env: NodeJS.ProcessEnv, operation: string): Promise<string[] | undefined> {
+  return entry.encryption ? requireIdentities(entry.encryption, env, entry.backup_id, operation) : undefined;
 }
 
 /**
@@ -59,6 +75,7 @@ export async function restoreInto(
   config: FaberConfig,
   signal: AbortSignal,
   reporter?: Reporter,
+  identities?: string[],
 ): Promise<void> {
   if (entry.format === 'directory') {
     await handler.restore(target, { format: 'directory', directory: filePath, parallelJobs: config.backup.parallel_jobs ?? defaultJobs(), signal });
@@ -66,7 +83,7 @@ export async function restoreInto(
   }
   const started = Date.now();
   const onProgress = reporter && ((bytes: number) => reporter.progress({ bytes, expectedBytes: entry.uncompressed_bytes, elapsedMs: Date.now() - started, action: 'loaded' }));
-  const stream = openDecodedStream(filePath, entry.compression, onProgress);
+  const stream = openDecodedStream(filePath, entry.compression, onProgress, identities);
   try {
     await handler.restore(target, { format: entry.format, stream, signal });
   } finally {

@@ -10,7 +10,7 @@ import { isVerified } from '../retention/plan.ts';
 import { createBackup } from './backup.ts';
 import { requireConfirmation } from './confirm.ts';
 import { openDatabase, openWorkspace, type OperationContext, type Workspace } from './context.ts';
-import { compareWithRecorded, describeSnapshot, migrationLookup, recordFileCheck, restoreInto, verifyEntryFile } from './load-backup.ts';
+import { compareWithRecorded, describeSnapshot, loadingIdentities, migrationLookup, recordFileCheck, restoreInto, verifyEntryFile } from './load-backup.ts';
 import { parseOptions } from './options.ts';
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
 import { backupFilePath, entriesInScope, findBackup, newestEntry, readEntries, type BackupScope } from './select.ts';
@@ -120,6 +120,7 @@ function selectSource(entries: BackupEntry[], options: RestoreOptions, scope: Ba
 /** Nothing is touched before the file is known to be the one the catalog recorded. */
 async function checkSourceFile(entry: BackupEntry, filePath: string, workspace: Workspace, ctx: OperationContext, run: OperationRun, scope: BackupScope & { environment: string }): Promise<void> {
   ctx.reporter.step(`Backup selected: ${entry.backup_id} (${entry.environment}, created ${entry.created_at}, ${humanBytes(entry.size_bytes)}, ${entry.format})`);
+  await loadingIdentities(entry, ctx.env, 'restore');
   const report = await verifyEntryFile(entry, filePath, ctx.env, run.signal);
   if (run.signal.aborted) throw run.signal.reason;
   await recordFileCheck(workspace.catalog, entry, report, ctx.now?.() ?? new Date());
@@ -281,7 +282,8 @@ class Restore {
     const handler = this.#handler;
     await handler.createDatabase(scratch);
     this.#ctx.reporter.step(`Restoring into ${handler.provider === 'sqlite' ? 'a temporary file' : `a scratch database ${path.basename(scratch.name)}`} with ${this.#restoreTool()}`);
-    await restoreInto(handler, scratch, this.#entry, this.#filePath, this.#workspace.config, this.#run.signal, this.#ctx.reporter);
+    const identities = await loadingIdentities(this.#entry, this.#ctx.env, 'restore');
+    await restoreInto(handler, scratch, this.#entry, this.#filePath, this.#workspace.config, this.#run.signal, this.#ctx.reporter, identities);
     const snapshot = await handler.inspect(scratch, migrationLookup(this.#workspace.config));
     const differences = compareWithRecorded(this.#entry, snapshot);
     if (differences.length > 0) {

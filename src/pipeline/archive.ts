@@ -1,9 +1,10 @@
 import { createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { PassThrough, Transform, type Duplex, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Compression } from '../config/schema.ts';
 import { BlockCoalescer, createCompressor } from './compression.ts';
+import { createEncryptStage } from './encryption.ts';
 import { HashingTap } from './taps.ts';
 
 export interface ArchiveOptions {
@@ -12,6 +13,17 @@ export interface ArchiveOptions {
   signal?: AbortSignal;
   /** Called as dump bytes arrive (uncompressed count). */
   onProgress?: (uncompressedBytes: number) => void;
+  /** Encrypt the compressed bytes for these age recipients; the plaintext is checked in the same pass. */
+  encryption?: ArchiveEncryption;
+}
+
+export interface ArchiveEncryption {
+  recipients: readonly string[];
+  /**
+   * Reads a copy of the compressed plaintext as it goes by, before it is encrypted (the backup has
+   * no key to read the file back). Its back-pressure paces the backup; writeArchive waits for it.
+   */
+  inspectPlaintext: (compressed: Readable) => Promise<unknown>;
 }
 
 export interface ArchiveStats {
@@ -36,8 +48,20 @@ export async function writeArchive(source: Readable, destination: string, option
   const output = createWriteStream(destination, { flags: 'w', mode: 0o600, highWaterMark: 1024 * 1024 });
   const pipelineOptions = options.signal ? { signal: options.signal } : {};
   const compressor = createCompressor(options.compression, options.level);
-  if (options.compression === 'none') await pipeline(source, content, compressor, file, output, pipelineOptions);
-  else await pipeline(source, content, new BlockCoalescer(), compressor, file, output, pipelineOptions);
+  const stages: Duplex[] = options.compression === 'none' ? [compressor] : [new BlockCoalescer(), compressor];
+  if (options.encryption) {
+    const plaintext = new PassThrough({ highWaterMark: 1024 * 1024 });
+    const inspection = options.encryption.inspectPlaintext(plaintext);
+    stages.push(new TeeTap(plaintext), await createEncryptStage(options.encryption.recipients));
+    try {
+      await pipeline([source, content, ...stages, file, output], pipelineOptions);
+    } catch (error) {
+      plaintext.destroy();
+      await inspection.catch(() => undefined);
+      throw error;
+    }
+    await inspection;
+  } else await pipeline([source, content, ...stages, file, output], pipelineOptions);
   await fsyncFile(destination);
   return {
     uncompressedBytes: content.bytes,
@@ -45,6 +69,34 @@ export async function writeArchive(source: Readable, destination: string, option
     sha256: file.digest(),
     contentSha256: content.digest(),
   };
+}
+
+/** Passes bytes on and writes the same chunks to a second stream, waiting for whichever is slower. */
+class TeeTap extends Transform {
+  readonly #branch: Writable;
+
+  constructor(branch: Writable) {
+    super({ highWaterMark: 1024 * 1024 });
+    this.#branch = branch;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.push(chunk);
+    // A branch that stopped (its check failed) no longer holds the backup up; its report says why.
+    if (this.#branch.destroyed || this.#branch.write(chunk)) return callback();
+    const resume = () => {
+      this.#branch.off('drain', resume);
+      this.#branch.off('close', resume);
+      callback();
+    };
+    this.#branch.once('drain', resume);
+    this.#branch.once('close', resume);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (!this.#branch.destroyed) this.#branch.end();
+    callback();
+  }
 }
 
 export async function fsyncFile(path: string): Promise<void> {

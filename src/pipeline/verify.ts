@@ -3,13 +3,14 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable, type Readable } from 'node:stream';
+import { Writable, type Duplex, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
 import type { Compression, Provider } from '../config/schema.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
 import { createDecompressor } from './compression.ts';
 import { hashDirectory } from './directory.ts';
+import { AgeHeaderTap, createDecryptStage } from './encryption.ts';
 import { EdgeTap, HashingTap } from './taps.ts';
 
 export interface VerifyTarget {
@@ -27,6 +28,15 @@ export interface VerifyTarget {
   /** Environment for pg_restore (PATH). */
   env: NodeJS.ProcessEnv;
   signal?: AbortSignal;
+  /** An age-encrypted file: decrypted with `identities`, or without them only hashed and its header checked. */
+  encryption?: EncryptedRead | undefined;
+}
+
+export interface EncryptedRead {
+  identities?: string[] | undefined;
+  /** How many recipients the file was encrypted for. */
+  recipients: number;
+  identityEnv: string;
 }
 
 export interface VerifyReport {
@@ -36,6 +46,8 @@ export interface VerifyReport {
   size_bytes: number;
   checks: string[];
   problems: string[];
+  /** What could not be checked, and why (e.g. an encrypted file read without its identity). */
+  notes?: string[];
 }
 
 /** Markers the dump tools write last: a dump without one was cut short. */
@@ -74,34 +86,73 @@ async function verifySingleFile(target: VerifyTarget, size: number, report: Veri
     report.problems.push(`size is ${size} bytes, the catalog recorded ${target.expected.sizeBytes}`);
   }
   const fileHash = new HashingTap();
+  const encryption = target.encryption;
+  if (encryption && !encryption.identities) {
+    await verifyCiphertextOnly(target, encryption, fileHash, report);
+    return;
+  }
+  const source = [createReadStream(target.path, { highWaterMark: 1024 * 1024 }), fileHash, ...(encryption?.identities ? [createDecryptStage(encryption.identities)] : [])];
+  const decoded = await checkDecodedContent(source, target, report, (contentSha256) => {
+    compareHash('file checksum (sha256)', fileHash.digest(), target.expected.sha256, report);
+    if (encryption) report.checks.push('age payload decrypts and authenticates');
+    if (target.expected.contentSha256) compareHash('decoded content checksum', contentSha256, target.expected.contentSha256, report);
+    else if (target.compression !== 'none') report.checks.push(`${target.compression} stream decodes`);
+  });
+  report.file_readable = decoded || fileHash.bytes === size;
+}
+
+/** What can be decoded from a compressed (plaintext) stream: which decoder, and the format to check. */
+export type DecodeTarget = Pick<VerifyTarget, 'provider' | 'format' | 'compression' | 'env' | 'signal' | 'encryption'>;
+
+/**
+ * Decodes a compressed dump from `sources` and checks it: `onDecoded` gets the decoded content's
+ * SHA-256 once the stream decoded completely, then the dump's edges and format are checked.
+ * False (with the reason in `report.problems`) when the stream does not decode.
+ */
+export async function checkDecodedContent(
+  sources: ReadonlyArray<Readable | Duplex>,
+  target: DecodeTarget,
+  report: VerifyReport,
+  onDecoded: (contentSha256: string) => void,
+): Promise<boolean> {
   const contentHash = new HashingTap();
   const edges = new EdgeTap(64 * 1024);
   const formatSink = await createFormatSink(target);
   try {
-    await pipeline(
-      createReadStream(target.path, { highWaterMark: 1024 * 1024 }),
-      fileHash,
-      createDecompressor(target.compression),
-      contentHash,
-      edges,
-      formatSink.writable,
-      ...(target.signal ? [{ signal: target.signal }] : []),
-    );
-    report.file_readable = true;
+    await pipeline([...sources, createDecompressor(target.compression), contentHash, edges, formatSink.writable], ...(target.signal ? [{ signal: target.signal }] : []));
   } catch (error) {
-    report.file_readable = fileHash.bytes === size;
-    report.problems.push(`the ${target.compression === 'none' ? 'file' : `${target.compression} stream`} does not decode: ${(error as Error).message}`);
+    const stream = [target.encryption ? 'age' : '', target.compression === 'none' ? '' : target.compression].filter(Boolean).join('/');
+    report.problems.push(`the ${stream ? `${stream} stream` : 'file'} does not decode: ${(error as Error).message}`);
     await formatSink.discard();
-    return;
+    return false;
   }
-  compareHash('file checksum (sha256)', fileHash.digest(), target.expected.sha256, report);
-  if (target.expected.contentSha256) {
-    compareHash('decoded content checksum', contentHash.digest(), target.expected.contentSha256, report);
-  } else if (target.compression !== 'none') {
-    report.checks.push(`${target.compression} stream decodes`);
-  }
+  onDecoded(contentHash.digest());
   checkEdges(target, edges, report);
   await formatSink.finish(report);
+  return true;
+}
+
+/**
+ * Without the identity: every byte is hashed against the recorded checksum and the age header is
+ * checked, but the payload cannot be decrypted, so the content is not decoded (and it says so).
+ */
+async function verifyCiphertextOnly(target: VerifyTarget, encryption: EncryptedRead, fileHash: HashingTap, report: VerifyReport): Promise<void> {
+  const header = new AgeHeaderTap();
+  const discard = new Writable({ highWaterMark: 1024 * 1024, write: (_chunk, _encoding, callback) => callback() });
+  try {
+    await pipeline([createReadStream(target.path, { highWaterMark: 1024 * 1024 }), fileHash, header, discard], ...(target.signal ? [{ signal: target.signal }] : []));
+  } catch (error) {
+    report.problems.push(`the file cannot be read: ${(error as Error).message}`);
+    return;
+  }
+  report.file_readable = true;
+  compareHash('file checksum (sha256)', fileHash.digest(), target.expected.sha256, report);
+  const facts = header.facts();
+  if (facts.problem) report.problems.push(facts.problem);
+  else if (facts.x25519Stanzas !== encryption.recipients || facts.otherStanzas > 0) {
+    report.problems.push(`the age header has ${facts.x25519Stanzas} X25519 recipient stanzas (and ${facts.otherStanzas} others), ${encryption.recipients} recipients were recorded`);
+  } else report.checks.push(`age header well-formed (${facts.x25519Stanzas} X25519 recipient${facts.x25519Stanzas === 1 ? '' : 's'})`);
+  (report.notes ??= []).push(`not decoded: $${encryption.identityEnv} is not set, so the encrypted content could not be decrypted and checked (set it to verify the content too)`);
 }
 
 function compareHash(name: string, actual: string, expected: string, report: VerifyReport): void {
@@ -109,7 +160,7 @@ function compareHash(name: string, actual: string, expected: string, report: Ver
   else report.problems.push(`${name} mismatch: expected ${expected}, got ${actual}`);
 }
 
-function checkEdges(target: VerifyTarget, edges: EdgeTap, report: VerifyReport): void {
+function checkEdges(target: DecodeTarget, edges: EdgeTap, report: VerifyReport): void {
   if (target.format === 'sql') {
     const tail = edges.tail.toString('utf8');
     const trailers = SQL_TRAILERS[target.provider];
@@ -131,14 +182,14 @@ interface FormatSink {
 }
 
 /** Where the decoded bytes go: pg_restore --list (custom), a temp file for PRAGMA integrity_check (sqlite), or nowhere. */
-async function createFormatSink(target: VerifyTarget): Promise<FormatSink> {
+async function createFormatSink(target: DecodeTarget): Promise<FormatSink> {
   if (target.format === 'custom') return pgRestoreListSink(target);
   if (target.format === 'sqlite') return sqliteIntegritySink();
   const discard = new Writable({ highWaterMark: 1024 * 1024, write: (_chunk, _encoding, callback) => callback() });
   return { writable: discard, finish: async () => undefined, discard: async () => undefined };
 }
 
-function pgRestoreListSink(target: VerifyTarget): FormatSink {
+function pgRestoreListSink(target: DecodeTarget): FormatSink {
   const child = execa('pg_restore', ['--list'], {
     env: target.env,
     extendEnv: false,
@@ -260,15 +311,19 @@ async function verifyDirectory(target: VerifyTarget, report: VerifyReport): Prom
   else report.problems.push(`pg_restore --list failed: ${String(list.stderr).trim()}`);
 }
 
-/** Decoded bytes of a single-file backup, for restores. */
-export function openDecodedStream(filePath: string, compression: Compression, onProgress?: (decodedBytes: number) => void): Readable {
+/** Decoded bytes of a single-file backup, for restores (decrypted first when `identities` are given). */
+export function openDecodedStream(filePath: string, compression: Compression, onProgress?: (decodedBytes: number) => void, identities?: string[]): Readable {
   const source = createReadStream(filePath, { highWaterMark: 1024 * 1024 });
   const decoder = createDecompressor(compression);
   // HashingTap counts the streamed bytes, which paces the collection of spent buffers (taps.ts).
   const counted = new HashingTap(onProgress);
-  source.on('error', (error) => decoder.destroy(error));
-  decoder.on('error', (error) => counted.destroy(error));
-  return source.pipe(decoder).pipe(counted);
+  const stages: Array<Readable | Duplex> = [source, ...(identities ? [createDecryptStage(identities)] : []), decoder, counted];
+  let stream: Readable = source;
+  for (const next of stages.slice(1)) {
+    stream.on('error', (error) => next.destroy(error));
+    stream = stream.pipe(next as Duplex);
+  }
+  return stream;
 }
 
 /** One checksum for a directory backup: SHA-256 over its sorted "hash  name" lines (sha256sum's format). */
