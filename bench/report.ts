@@ -99,6 +99,10 @@ export function checkTargets(summaries: readonly CaseSummary[]): TargetCheck[] {
   if (restore?.ratio != null) {
     checks.push({ target: 'restore ≤ 1.3× raw psql -f', measured: `${restore.ratio.toFixed(2)}×`, met: restore.ratio <= 1.3 });
   }
+  const encrypted = get('pg-age.api');
+  if (encrypted?.ratio != null) {
+    checks.push({ target: 'age-encrypted backup ≤ 1.10× the unencrypted one', measured: `${encrypted.ratio.toFixed(2)}×`, met: encrypted.ratio <= 1.1 });
+  }
   const list = get('catalog.list');
   if (list?.wallMs) checks.push({ target: 'list-backups over the large catalog < 0.5 s', measured: seconds(list.wallMs.median), met: list.wallMs.median < 500 });
   const cleanup = get('catalog.cleanup');
