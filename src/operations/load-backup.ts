@@ -3,21 +3,18 @@ import type { Catalog } from '../catalog/catalog.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
 import type { FaberConfig } from '../config/schema.ts';
 import type { DatabaseHandler, DatabaseSnapshot, DatabaseTarget, MigrationLookup } from '../handlers/handler.ts';
-import { readIdentities, requireIdentities } from '../pipeline/encryption.ts';
+import { canDecrypt, describeMismatch, loadIdentities, requireIdentities, type RecordedEncryption } from '../pipeline/encryption.ts';
+import type { EncryptedRead } from '../pipeline/verify.ts';
 import { openDecodedStream, verifyBackupFile, type VerifyReport } from '../pipeline/verify.ts';
 import type { Reporter } from '../output/reporter.ts';
 
 /**
  * Re-checks a cataloged backup against what the catalog recorded when it was written. An
- * encrypted one is decrypted when its identity variable is set (a wrong identity is an error),
- * else only its bytes and age header are checked.
+ * encrypted one is decrypted when its identity variable holds one of its recipients' keys, else
+ * only its bytes and age header are checked (and the report says why the content was not).
  */
 export async function verifyEntryFile(entry: BackupEntry, filePath: string, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<VerifyReport> {
-  const encryption = entry.encryption && {
-    identities: await readIdentities(entry.encryption, env, entry.backup_id),
-    recipients: entry.encryption.recipients.length,
-    identityEnv: entry.encryption.identity_env,
-  };
+  const encryption = entry.encryption && (await encryptedRead(entry.encryption, env));
   return verifyBackupFile({
     path: filePath,
     provider: entry.provider,
@@ -34,6 +31,15 @@ export async function verifyEntryFile(entry: BackupEntry, filePath: string, env:
     ...(signal ? { signal } : {}),
     ...(encryption ? { encryption } : {}),
   });
+}
+
+/** A key of another recipient is no reason to fail a file check (old backups after a key rotation): it says it could not decode. */
+async function encryptedRead(recorded: RecordedEncryption, env: NodeJS.ProcessEnv): Promise<EncryptedRead> {
+  const loaded = await loadIdentities(recorded, env);
+  const read = { recipients: recorded.recipients.length, identityEnv: recorded.identity_env };
+  if (!loaded) return { ...read, withoutIdentity: `$${recorded.identity_env} is not set` };
+  if (!canDecrypt(loaded, recorded)) return { ...read, withoutIdentity: describeMismatch(loaded, recorded) };
+  return { ...read, identities: loaded.identities };
 }
 
 /** The identities an operation that loads the backup needs: none for an unencrypted one, else ENCRYPTION_KEY_MISSING/WRONG. */

@@ -117,33 +117,50 @@ function findHeaderEnd(head: Buffer): number {
   return lineEnd < 0 ? -1 : lineEnd + 1;
 }
 
-/** The identities for reading an encrypted backup, checked against the recipients it was written for. */
-export async function readIdentities(recorded: RecordedEncryption, env: NodeJS.ProcessEnv, backupId: string): Promise<string[] | undefined> {
+/** The identities in a backup's identity variable, and the recipients (fingerprints) they belong to. */
+export interface LoadedIdentities {
+  identities: string[];
+  fingerprints: string[];
+}
+
+/**
+ * Reads the variable the backup's `identity_env` names: undefined when it is not set,
+ * ENCRYPTION_KEY_WRONG when it holds anything but age X25519 identities.
+ */
+export async function loadIdentities(recorded: RecordedEncryption, env: NodeJS.ProcessEnv): Promise<LoadedIdentities | undefined> {
   const value = env[recorded.identity_env];
   if (value === undefined || value.trim() === '') return undefined;
   const identities = identityLines(value);
   const fingerprints = await Promise.all(identities.map((identity) => identityFingerprint(identity, recorded.identity_env)));
-  if (!fingerprints.some((fingerprint) => recorded.recipients.includes(fingerprint))) {
-    throw new FaberError('ENCRYPTION_KEY_WRONG', `The identity in $${recorded.identity_env} cannot decrypt ${backupId}: it belongs to ${describeRecipients(fingerprints)}, the backup was encrypted for ${describeRecipients(recorded.recipients)}`, {
-      result: { backup_id: backupId, identity_env: recorded.identity_env, identity_recipients: fingerprints, backup_recipients: recorded.recipients },
+  return { identities, fingerprints };
+}
+
+export function canDecrypt(loaded: LoadedIdentities, recorded: RecordedEncryption): boolean {
+  return loaded.fingerprints.some((fingerprint) => recorded.recipients.includes(fingerprint));
+}
+
+export function describeMismatch(loaded: LoadedIdentities, recorded: RecordedEncryption): string {
+  return `the identity in $${recorded.identity_env} belongs to ${describeRecipients(loaded.fingerprints)}, the backup was encrypted for ${describeRecipients(recorded.recipients)}`;
+}
+
+/** The identities for operations that cannot go on without them (restore, deep verify): ENCRYPTION_KEY_MISSING or _WRONG otherwise. */
+export async function requireIdentities(recorded: RecordedEncryption, env: NodeJS.ProcessEnv, backupId: string, operation: string): Promise<string[]> {
+  const loaded = await loadIdentities(recorded, env);
+  if (!loaded) {
+    throw new FaberError('ENCRYPTION_KEY_MISSING', `${backupId} is encrypted and ${operation} needs its private key: $${recorded.identity_env} is not set`, {
+      result: { backup_id: backupId, identity_env: recorded.identity_env, backup_recipients: recorded.recipients },
       suggestions: [
-        `Set $${recorded.identity_env} to the private key of one of the backup's recipients (the README's "Encryption" section shows how to find which)`,
-        'A key rotated out of backup.encryption.recipients still decrypts the backups written while it was listed: keep old identities until those backups expire',
+        `Set ${recorded.identity_env} to the age identity (AGE-SECRET-KEY-1…) of one of its recipients (${describeRecipients(recorded.recipients)}), e.g. from your secret store or a .env file that is not committed`,
+        'Without the plugin: age -d -i key.txt <file>.age | zstd -d (see the README, "Recovery without the plugin")',
       ],
     });
   }
-  return identities;
-}
-
-/** Like readIdentities, for operations that cannot go on without the identity (restore, deep verify). */
-export async function requireIdentities(recorded: RecordedEncryption, env: NodeJS.ProcessEnv, backupId: string, operation: string): Promise<string[]> {
-  const identities = await readIdentities(recorded, env, backupId);
-  if (identities) return identities;
-  throw new FaberError('ENCRYPTION_KEY_MISSING', `${backupId} is encrypted and ${operation} needs its private key: $${recorded.identity_env} is not set`, {
-    result: { backup_id: backupId, identity_env: recorded.identity_env, backup_recipients: recorded.recipients },
+  if (canDecrypt(loaded, recorded)) return loaded.identities;
+  throw new FaberError('ENCRYPTION_KEY_WRONG', `${backupId} cannot be decrypted: ${describeMismatch(loaded, recorded)}`, {
+    result: { backup_id: backupId, identity_env: recorded.identity_env, identity_recipients: loaded.fingerprints, backup_recipients: recorded.recipients },
     suggestions: [
-      `Set ${recorded.identity_env} to the age identity (AGE-SECRET-KEY-1…) of one of its recipients (${describeRecipients(recorded.recipients)}), e.g. from your secret store or a .env file that is not committed`,
-      'Without the plugin: age -d -i key.txt <file>.age | zstd -d (see the README, "Recovery without the plugin")',
+      `Set $${recorded.identity_env} to the private key of one of the backup's recipients (list-backups shows them; the README's "Encryption" section shows how to match a key)`,
+      'A key rotated out of backup.encryption.recipients still decrypts the backups written while it was listed: keep old identities until those backups expire (the variable may hold several, one per line)',
     ],
   });
 }

@@ -37,6 +37,8 @@ export interface EncryptedRead {
   /** How many recipients the file was encrypted for. */
   recipients: number;
   identityEnv: string;
+  /** Why there are no identities (shown in the report's note). */
+  withoutIdentity?: string;
 }
 
 export interface VerifyReport {
@@ -152,7 +154,7 @@ async function verifyCiphertextOnly(target: VerifyTarget, encryption: EncryptedR
   else if (facts.x25519Stanzas !== encryption.recipients || facts.otherStanzas > 0) {
     report.problems.push(`the age header has ${facts.x25519Stanzas} X25519 recipient stanzas (and ${facts.otherStanzas} others), ${encryption.recipients} recipients were recorded`);
   } else report.checks.push(`age header well-formed (${facts.x25519Stanzas} X25519 recipient${facts.x25519Stanzas === 1 ? '' : 's'})`);
-  (report.notes ??= []).push(`not decoded: $${encryption.identityEnv} is not set, so the encrypted content could not be decrypted and checked (set it to verify the content too)`);
+  (report.notes ??= []).push(`not decoded: ${encryption.withoutIdentity ?? `$${encryption.identityEnv} is not set`}, so the encrypted content could not be decrypted and checked (set $${encryption.identityEnv} to a recipient's key to verify the content too)`);
 }
 
 function compareHash(name: string, actual: string, expected: string, report: VerifyReport): void {

@@ -212,11 +212,14 @@ describe('encrypted backups: bad input', () => {
     failed(await verifyBackup({ environment: 'dev', backupId: backup.backup_id, deep: true }, withIdentity(workspace, db, undefined)), 'ENCRYPTION_KEY_MISSING');
   });
 
-  it('an identity that matches none of the recipients is ENCRYPTION_KEY_WRONG, for verify and restore', async () => {
+  it('an identity that matches none of the recipients is ENCRYPTION_KEY_WRONG for restore and --deep; a file check says it could not decode', async () => {
     const { db, workspace, backup } = setup;
     const result = failed(await restoreBackup({ environment: 'dev', from: backup.backup_id, yes: true }, withIdentity(workspace, db, stranger.identity)), 'ENCRYPTION_KEY_WRONG');
     expect(result.identity_recipients).toEqual([recipientFingerprint(stranger.recipient)]);
-    failed(await verifyBackup({ environment: 'dev', backupId: backup.backup_id }, withIdentity(workspace, db, stranger.identity)), 'ENCRYPTION_KEY_WRONG');
+    failed(await verifyBackup({ environment: 'dev', backupId: backup.backup_id, deep: true }, withIdentity(workspace, db, stranger.identity)), 'ENCRYPTION_KEY_WRONG');
+    // After a key rotation, old backups are for the old key: a file check of them still passes, and says why it did not decode.
+    const checked = ok(await verifyBackup({ environment: 'dev', backupId: backup.backup_id }, withIdentity(workspace, db, stranger.identity)));
+    expect(checked.backups[0]).toMatchObject({ passed: true, notes: [expect.stringContaining(`belongs to age:${recipientFingerprint(stranger.recipient)}`)] });
   });
 
   it.each([
