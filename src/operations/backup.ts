@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import checkDiskSpace from 'check-disk-space';
 import dayjs from 'dayjs';
-import { effectiveCompression, effectiveEncryption, effectiveFormat, effectiveRetentionDays } from '../config/environment.ts';
+import { effectiveCompression, effectiveEncryption, effectiveFormat, effectiveRetentionDays, identityVariables, withoutVariables } from '../config/environment.ts';
 import type { Compression, EncryptionConfig } from '../config/schema.ts';
 import { parseCatalog } from '../catalog/catalog.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
@@ -99,6 +99,8 @@ interface Plan {
   format: StoredFormat;
   compression: Compression;
   encryption: EncryptionConfig | undefined;
+  /** The environment of the tools that check the file (pg_restore --list): no age key. */
+  toolEnv?: NodeJS.ProcessEnv;
   retentionDays: number;
   directory: string;
   finalPath: string;
@@ -137,6 +139,7 @@ async function backupWith(
   const finish = {
     ...plan,
     reason: options.reason ?? null,
+    toolEnv: withoutVariables(ctx.env, identityVariables(workspace.config)),
     retentionDays: effectiveRetentionDays(workspace.config, workspace.environment, options.retentionDays, options.reason),
   };
   try {
@@ -332,7 +335,7 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
       ctx.reporter.progress({ bytes, expectedBytes: server.databaseSizeBytes, elapsedMs: Date.now() - started });
     };
     const level = plan.compression === 'zstd' ? (workspace.config.backup.compression_level ?? DEFAULT_ZSTD_LEVEL) : workspace.config.backup.compression_level;
-    const encrypted = plan.encryption ? encryptedWrite(plan.encryption, { provider: handler.provider, format: plan.format, compression: plan.compression, env: ctx.env, signal: run.signal }) : undefined;
+    const encrypted = plan.encryption ? encryptedWrite(plan.encryption, { provider: handler.provider, format: plan.format, compression: plan.compression, env: plan.toolEnv ?? ctx.env, signal: run.signal }) : undefined;
     const archived = writeArchive(session.stream, plan.partialPath, {
       compression: plan.compression,
       ...(level ? { level } : {}),
@@ -378,7 +381,7 @@ async function verifyPartial(plan: Plan, { stats, fileChecksums, encrypted }: Du
     format: plan.format,
     compression: plan.format === 'directory' ? 'none' : plan.compression,
     expected: { sizeBytes: stats.sizeBytes, sha256: stats.sha256, contentSha256: stats.contentSha256, files: fileChecksums },
-    env: ctx.env,
+    env: plan.toolEnv ?? ctx.env,
     signal: run.signal,
     ...(plan.encryption ? { encryption: { recipients: plan.encryption.recipients.length, identityEnv: plan.encryption.identity_env } } : {}),
   });

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
+import { withoutVariables } from '../config/environment.ts';
 import type { FaberConfig } from '../config/schema.ts';
 import type { DatabaseHandler, DatabaseSnapshot, DatabaseTarget, MigrationLookup } from '../handlers/handler.ts';
 import { canDecrypt, describeMismatch, loadIdentities, requireIdentities, type RecordedEncryption } from '../pipeline/encryption.ts';
@@ -27,7 +28,8 @@ export async function verifyEntryFile(entry: BackupEntry, filePath: string, env:
       contentSha256: entry.checksum.content_value,
       files: entry.checksum.files,
     },
-    env,
+    // pg_restore --list needs PATH, never the age key.
+    env: entry.encryption ? withoutVariables(env, [entry.encryption.identity_env]) : env,
     ...(signal ? { signal } : {}),
     ...(encryption ? { encryption } : {}),
   });

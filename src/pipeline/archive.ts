@@ -51,8 +51,9 @@ export async function writeArchive(source: Readable, destination: string, option
   const stages: Duplex[] = options.compression === 'none' ? [compressor] : [new BlockCoalescer(), compressor];
   if (options.encryption) {
     const plaintext = new PassThrough({ highWaterMark: 1024 * 1024 });
+    // Nothing here may wait before the pipeline is attached: a dump tool's output not read before it exits is lost.
     const inspection = options.encryption.inspectPlaintext(plaintext);
-    stages.push(new TeeTap(plaintext), await createEncryptStage(options.encryption.recipients));
+    stages.push(new TeeTap(plaintext), createEncryptStage(options.encryption.recipients));
     try {
       await pipeline([source, content, ...stages, file, output], pipelineOptions);
     } catch (error) {

@@ -27,13 +27,16 @@ export interface RecordedEncryption {
   identity_env: string;
 }
 
-/** age → Node: the encrypting stage, for the compressed bytes. */
-export async function createEncryptStage(recipients: readonly string[]): Promise<Duplex> {
+/**
+ * age → Node: the encrypting stage, for the compressed bytes. Made synchronously, so a pipeline
+ * can be attached to a dump tool's output at once: execa drops the output of a tool that exits
+ * before anything reads it, and a small dump is done in milliseconds.
+ */
+export function createEncryptStage(recipients: readonly string[]): Duplex {
   const encrypter = new Encrypter();
   for (const recipient of recipients) encrypter.addRecipient(recipient);
   const input = new TransformStream<Uint8Array, Uint8Array>();
-  const output = await encrypter.encrypt(input.readable);
-  return Duplex.fromWeb({ readable: output, writable: input.writable });
+  return webStage(input.writable, encrypter.encrypt(input.readable), (error) => `age encryption failed: ${error instanceof Error ? error.message : String(error)}`);
 }
 
 /**
@@ -45,18 +48,22 @@ export function createDecryptStage(identities: readonly string[]): Duplex {
   const decrypter = new Decrypter();
   for (const identity of identities) decrypter.addIdentity(identity);
   const input = new TransformStream<Uint8Array, Uint8Array>();
-  const output = decrypter.decrypt(input.readable);
-  // The rejection is consumed by the readable side; this only keeps it from being reported as unhandled first.
-  output.catch(() => undefined);
-  const readable = Readable.from(decryptedChunks(output), { objectMode: false, highWaterMark: 1024 * 1024 });
-  return Duplex.from({ writable: Writable.fromWeb(input.writable), readable });
+  return webStage(input.writable, decrypter.decrypt(input.readable), explainDecryptFailure);
 }
 
-async function* decryptedChunks(output: Promise<ReadableStream<Uint8Array>>): AsyncGenerator<Uint8Array> {
+/** A Node duplex over age's web streams: written into `writable`, read from `output` once it is ready. */
+function webStage(writable: WritableStream<Uint8Array>, output: Promise<ReadableStream<Uint8Array>>, explain: (error: unknown) => string): Duplex {
+  // The rejection is consumed by the readable side; this only keeps it from being reported as unhandled first.
+  output.catch(() => undefined);
+  const readable = Readable.from(chunksOf(output, explain), { objectMode: false, highWaterMark: 1024 * 1024 });
+  return Duplex.from({ writable: Writable.fromWeb(writable), readable });
+}
+
+async function* chunksOf(output: Promise<ReadableStream<Uint8Array>>, explain: (error: unknown) => string): AsyncGenerator<Uint8Array> {
   try {
     for await (const chunk of await output) yield chunk;
   } catch (error) {
-    throw new Error(explainDecryptFailure(error));
+    throw new Error(explain(error));
   }
 }
 

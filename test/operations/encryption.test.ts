@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { promisify } from 'node:util';
@@ -268,6 +268,27 @@ describe('encrypted backups: bad input', () => {
     const { db, workspace } = setup;
     const result = await createBackup({ environment: 'dev', format: 'directory' }, withIdentity(workspace, db, undefined));
     failed(result, 'INVALID_OPTION');
+  });
+});
+
+describe('encrypted backups: the private key stays in this process', () => {
+  it('client tools (pg_restore for the check, the drill and the restore) never inherit the age key variable', async () => {
+    const { db, workspace, backup } = await encryptedBackup('postgresql', { format: 'custom' });
+    // A pg_restore that writes down its environment, then runs the real one.
+    const bin = path.join(workspace.root, 'bin');
+    const log = path.join(workspace.root, 'tool-environments.log');
+    const real = (await run('sh', ['-c', 'command -v pg_restore'])).stdout.trim();
+    await mkdir(bin);
+    await writeFile(path.join(bin, 'pg_restore'), `#!/bin/sh\nenv >> "$TOOL_ENV_LOG"\necho ---- >> "$TOOL_ENV_LOG"\nexec ${JSON.stringify(real)} "$@"\n`);
+    await chmod(path.join(bin, 'pg_restore'), 0o755);
+    const env = { PATH: `${bin}:${process.env.PATH}`, HOME: process.env.HOME, DEV_DATABASE_URL: db.url, FABER_DB_AGE_IDENTITY: team.identity, TOOL_ENV_LOG: log };
+    ok(await verifyBackup({ environment: 'dev', backupId: backup.backup_id, deep: true }, workspace.ctx({ env })));
+    ok(await restoreBackup({ environment: 'dev', from: backup.backup_id, yes: true }, workspace.ctx({ env })));
+    const seen = await readFile(log, 'utf8');
+    expect(seen.split('----').length).toBeGreaterThan(3);
+    expect(seen).toContain('TOOL_ENV_LOG=');
+    expect(seen).not.toContain('FABER_DB_AGE_IDENTITY');
+    expect(seen).not.toContain(team.identity);
   });
 });
 

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { execa } from 'execa';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isX25519Recipient } from '../../src/config/age-recipients.ts';
@@ -38,11 +39,11 @@ function emptyReport(): VerifyReport {
   return { passed: false, file_exists: true, file_readable: true, size_bytes: 0, checks: [], problems: [] };
 }
 
-async function encryptedArchive(name: string, dump: Buffer, compression: Compression = 'zstd'): Promise<{ file: string; stats: ArchiveStats; plaintext: VerifyReport }> {
+async function encryptedArchive(name: string, dump: Buffer | Readable, compression: Compression = 'zstd'): Promise<{ file: string; stats: ArchiveStats; plaintext: VerifyReport }> {
   const file = path.join(dir, name);
   const plaintext = emptyReport();
   const target = { provider: 'postgresql' as const, format: 'sql' as const, compression, env: {} };
-  const stats = await writeArchive(Readable.from([dump]), file, {
+  const stats = await writeArchive(dump instanceof Readable ? dump : Readable.from([dump]), file, {
     compression,
     encryption: { recipients: [recipient], inspectPlaintext: (compressed) => checkDecodedContent([compressed], target, plaintext, () => undefined) },
   });
@@ -74,6 +75,17 @@ describe('age stage: write path', () => {
     const report = await verifyAsRecorded(file, stats, [identity]);
     expect(report).toMatchObject({ passed: true, problems: [] });
     expect(report.checks).toEqual(expect.arrayContaining(['age payload decrypts and authenticates', 'decoded content checksum matches', 'dump trailer present (dump completed)']));
+  });
+
+  it('a dump tool that is done in milliseconds loses no byte (the stage attaches at once; execa drops unread output)', async () => {
+    const dump = `-- PostgreSQL database dump\nSELECT 1;\n${TRAILER}`;
+    for (let round = 0; round < 10; round++) {
+      const tool = execa('printf', ['%s', dump], { stdout: 'pipe', buffer: false, encoding: 'buffer' });
+      const { stats, plaintext } = await encryptedArchive(`quick-${round}.sql.zst.age`, tool.stdout, 'zstd');
+      await tool;
+      expect(stats.uncompressedBytes).toBe(Buffer.byteLength(dump));
+      expect(plaintext.problems).toEqual([]);
+    }
   });
 
   it('the in-pass check sees a dump that was cut short, though the backup holds no key', async () => {
