@@ -11,6 +11,7 @@ export { createBackup, type BackupOptions, type BackupResultData, type SkippedBa
 export { verifyBackup, type VerifyBackupOptions, type VerifyResultData, type VerifiedBackup } from './operations/verify.ts';
 export { listBackups, type ListBackupsOptions, type ListResultData, type ListedBackup } from './operations/list.ts';
 export { deleteBackup, type DeleteBackupOptions, type DeleteResultData } from './operations/delete.ts';
+export { pinBackup, type PinBackupOptions, type PinResultData } from './operations/pin.ts';
 export { cleanupBackups, type CleanupBackupsOptions, type CleanupResultData, type CleanupItem, type OrphanReport } from './operations/cleanup.ts';
 export { restoreBackup, type RestoreOptions, type RestoreResultData } from './operations/restore.ts';
 export type { OperationContext } from './operations/context.ts';

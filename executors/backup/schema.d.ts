@@ -41,6 +41,14 @@ export interface BackupExecutorOptions {
    */
   skipIfNotRequired?: boolean;
   /**
+   * Succeed without a backup when the plugin can tell that no migration is pending (migrations folder vs. migration table); when it cannot tell, it backs up. The pre-migrate-backup target sets it; set it to false there to always back up.
+   */
+  skipIfNothingPending?: boolean;
+  /**
+   * Pin the backup: cleanup never deletes it (unpin with the pin-backup target and --unpin).
+   */
+  pin?: boolean;
+  /**
    * Print the result object alone, as one line of JSON.
    */
   json?: boolean;

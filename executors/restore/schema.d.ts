@@ -13,6 +13,10 @@ export interface RestoreExecutorOptions {
    */
   from?: string;
   /**
+   * Restore the newest verified pre-migration backup taken while this migration was still pending (its name as the migration table records it; drizzle: the journal tag). Not with --from.
+   */
+  beforeMigration?: string;
+  /**
    * Restore into the database whose URL is in this environment variable instead of the environment's own.
    */
   targetConnectionStringEnv?: string;

@@ -1,7 +1,8 @@
 import { formatFiles, type Tree } from '@nx/devkit';
 import { addDirectoryToGitignore } from '../utils/gitignore.ts';
 import { warnAboutCachedBackupTargets } from '../utils/nx-json.ts';
-import { backupDirectoryOf, environmentNames, writeConfigFile } from './lib/config-file.ts';
+import { backupDirectoryOf, environmentNames, migrationsDirectoryOf, writeConfigFile } from './lib/config-file.ts';
+import { chooseMigrationTool, existingMigrationsDirectory, terminalQuestion, type MigrationToolQuestion } from './lib/migration-tool.ts';
 import { normalizeOptions } from './lib/normalize-options.ts';
 import { addProjectTargets } from './lib/project-targets.ts';
 import type { ConfigurationGeneratorOptions } from './schema.d.ts';
@@ -10,12 +11,13 @@ import type { ConfigurationGeneratorOptions } from './schema.d.ts';
  * Sets a project up for backups. Works on the Tree only, so --dry-run is safe, and a second run
  * with the same options changes nothing.
  */
-export async function configurationGenerator(tree: Tree, schema: ConfigurationGeneratorOptions): Promise<void> {
-  const options = normalizeOptions(tree, schema);
+export async function configurationGenerator(tree: Tree, schema: ConfigurationGeneratorOptions, ask: MigrationToolQuestion | null = terminalQuestion()): Promise<void> {
+  const normalized = normalizeOptions(tree, schema, await chooseMigrationTool(tree, schema, ask));
+  const options = { ...normalized, migrationsDirectory: existingMigrationsDirectory(tree, normalized.projectRoot, normalized.migrationTool) };
   const config = writeConfigFile(tree, options);
   const backupDirectory = backupDirectoryOf(config);
   if (backupDirectory !== undefined) addDirectoryToGitignore(tree, backupDirectory);
-  addProjectTargets(tree, options, environmentNames(config));
+  addProjectTargets(tree, { ...options, migrationsDirectory: migrationsDirectoryOf(config) }, environmentNames(config));
   warnAboutCachedBackupTargets(tree);
   if (!options.skipFormat) await formatFiles(tree);
 }

@@ -12,6 +12,10 @@ export const migrationStateSchema = z.object({
   applied_count: z.number().int().nonnegative(),
   last_migration: z.string().nullable(),
   migrations_list: z.array(z.string()),
+  /** Pre-migration backups: the migrations in the project's folder that the table did not list yet. */
+  pending: z.array(z.string()).optional(),
+  /** Why `pending` could not be told (no tool, no migrations folder, ...), when it could not. */
+  pending_unknown_reason: z.string().optional(),
 });
 export type MigrationState = z.infer<typeof migrationStateSchema>;
 
@@ -31,6 +35,14 @@ export const verificationSchema = z.object({
   checks: z.array(z.string()).optional(),
 });
 export type Verification = z.infer<typeof verificationSchema>;
+
+/** Where a backup was taken from: the commit, the CI run and the Nx task, when known. */
+export const provenanceSchema = z.object({
+  git_commit: z.string().nullable(),
+  ci_run: z.object({ provider: z.string(), id: z.string(), url: z.string().nullable() }).nullable(),
+  nx_task: z.string().nullable(),
+});
+export type Provenance = z.infer<typeof provenanceSchema>;
 
 /** One backup, as the catalog and its sidecar manifest record it (SPEC §4). */
 export const backupEntrySchema = z.object({
@@ -83,6 +95,7 @@ export const backupEntrySchema = z.object({
   duration_ms: z.number().nonnegative(),
   created_by: z.string(),
   tags: z.array(z.string()),
+  provenance: provenanceSchema.optional(),
 });
 export type BackupEntry = z.infer<typeof backupEntrySchema>;
 

@@ -40,6 +40,9 @@ export interface DatabaseHandler {
   /** Tables (schema-qualified where the engine has schemas) with exact row counts, and migration state. */
   inspect(target: DatabaseTarget, migrations: MigrationLookup): Promise<DatabaseSnapshot>;
 
+  /** The migration state alone (no row counts): cheap enough to ask before deciding to back up. */
+  migrationState(target: DatabaseTarget, migrations: MigrationLookup): Promise<MigrationState>;
+
   /** True when the target does not exist or holds no user tables. */
   isEmpty(target: DatabaseTarget): Promise<boolean>;
 

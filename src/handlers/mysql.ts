@@ -15,6 +15,7 @@ import type {
 } from './handler.ts';
 import type { HandlerOptions } from './index.ts';
 import { quoteIdentifier, readMigrationState, type SqlReader } from './migrations.ts';
+import type { MigrationState } from '../catalog/schema.ts';
 import {
   connectMysql,
   isMariaDb,
@@ -150,6 +151,10 @@ export class MysqlHandler implements DatabaseHandler {
       await reader.query('COMMIT');
       return snapshot;
     });
+  }
+
+  async migrationState(target: DatabaseTarget, migrations: MigrationLookup): Promise<MigrationState> {
+    return this.#withSession(target.name, 'BACKUP_FAILED', (reader) => readMigrationState(reader, migrations));
   }
 
   async isEmpty(target: DatabaseTarget): Promise<boolean> {

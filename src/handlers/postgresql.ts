@@ -15,6 +15,7 @@ import type {
 } from './handler.ts';
 import type { HandlerOptions } from './index.ts';
 import { readMigrationState, type SqlReader } from './migrations.ts';
+import type { MigrationState } from '../catalog/schema.ts';
 import { randomTag, SCRATCH_MARKER, siblingName, timestampTag, urlWithDatabase } from './names.ts';
 import {
   connectPostgres,
@@ -161,6 +162,10 @@ export class PostgresHandler implements DatabaseHandler {
       await reader.query('COMMIT');
       return snapshot;
     });
+  }
+
+  async migrationState(target: DatabaseTarget, migrations: MigrationLookup): Promise<MigrationState> {
+    return this.#withReader(target, (reader) => readMigrationState(reader, migrations));
   }
 
   async isEmpty(target: DatabaseTarget): Promise<boolean> {

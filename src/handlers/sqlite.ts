@@ -19,6 +19,7 @@ import type {
 } from './handler.ts';
 import type { HandlerOptions } from './index.ts';
 import { quoteIdentifier, readMigrationState, type SqlReader } from './migrations.ts';
+import type { MigrationState } from '../catalog/schema.ts';
 import { randomTag } from './names.ts';
 import { ownedFileName, sweepAbandonedFiles } from './secret-file.ts';
 
@@ -238,6 +239,10 @@ export class SqliteHandler implements DatabaseHandler {
 
   async inspect(target: DatabaseTarget, migrations: MigrationLookup): Promise<DatabaseSnapshot> {
     return withDatabase(target.name, 'VERIFICATION_FAILED', (db) => readSnapshot(db, migrations));
+  }
+
+  async migrationState(target: DatabaseTarget, migrations: MigrationLookup): Promise<MigrationState> {
+    return withDatabase(target.name, 'BACKUP_FAILED', (db) => readMigrationState(sqliteReader(db), migrations));
   }
 
   async isEmpty(target: DatabaseTarget): Promise<boolean> {

@@ -47,6 +47,7 @@ export function operationContextFromNx(context: ExecutorContext, options: Common
     interactive,
     verbose: Boolean(options.verbose || context.isVerbose),
     confirm: askOnTerminal,
+    taskId: context.targetName ? [projectName, context.targetName, context.configurationName].filter(Boolean).join(':') : undefined,
   };
 }
 

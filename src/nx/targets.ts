@@ -17,6 +17,7 @@ export const TARGET_EXECUTORS = {
   'verify-backup': `${PACKAGE_NAME}:verify-backup`,
   'list-backups': `${PACKAGE_NAME}:list-backups`,
   'delete-backup': `${PACKAGE_NAME}:delete-backup`,
+  'pin-backup': `${PACKAGE_NAME}:pin-backup`,
   'cleanup-backups': `${PACKAGE_NAME}:cleanup-backups`,
   restore: `${PACKAGE_NAME}:restore`,
 } as const;
@@ -29,6 +30,7 @@ export const TARGET_DESCRIPTIONS: Readonly<Record<string, string>> = {
   'verify-backup': 'Check a backup (checksum, format; --deep restores it into a scratch database)',
   'list-backups': 'List the backups of an environment',
   'delete-backup': 'Delete a backup, its manifest and its catalog entry',
+  'pin-backup': 'Pin a backup so that cleanup never deletes it (--unpin takes the pin off)',
   'cleanup-backups': 'Delete expired backups, keeping protected, pinned and the newest verified ones',
   restore: 'Restore a backup (a safety backup of the target is taken first)',
   [PRE_MIGRATE_BACKUP_TARGET]: 'The safety backup that runs before migrate (skipped where backup_before_migrate is false)',
@@ -40,6 +42,7 @@ export const PRE_MIGRATE_BACKUP_OPTIONS = {
   label: 'pre-migration',
   yes: true,
   skipIfNotRequired: true,
+  skipIfNothingPending: true,
 } as const;
 
 export const TARGET_NAMES = [...Object.keys(TARGET_EXECUTORS), PRE_MIGRATE_BACKUP_TARGET] as const;

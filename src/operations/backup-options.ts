@@ -15,6 +15,10 @@ export interface BackupOptions {
   yes?: boolean | undefined;
   /** Succeed without a backup when the environment's backup_before_migrate is false. */
   skipIfNotRequired?: boolean | undefined;
+  /** Succeed without a backup when no migration is pending (the pre-migrate-backup target). */
+  skipIfNothingPending?: boolean | undefined;
+  /** Cleanup never deletes a pinned backup. */
+  pin?: boolean | undefined;
 }
 
 const backupOptionsSchema = z.object({
@@ -28,6 +32,8 @@ const backupOptionsSchema = z.object({
   tags: z.array(z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'tags of letters, digits and . _ : -')).max(50).optional(),
   yes: z.boolean().optional(),
   skipIfNotRequired: z.boolean().optional(),
+  skipIfNothingPending: z.boolean().optional(),
+  pin: z.boolean().optional(),
 });
 
 /** Options arrive from the command line as well as from code: check them like config. */

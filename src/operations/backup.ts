@@ -9,7 +9,8 @@ import type { Compression, EncryptionConfig } from '../config/schema.ts';
 import { parseCatalog } from '../catalog/catalog.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
 import { MANIFEST_SUFFIX } from '../catalog/manifest.ts';
-import type { BackupEntry } from '../catalog/schema.ts';
+import type { BackupEntry, MigrationState, Provenance } from '../catalog/schema.ts';
+import { collectProvenance } from '../migrations/provenance.ts';
 import type { DatabaseHandler, DumpSession, ServerInfo } from '../handlers/handler.ts';
 import { FaberError, toFaberError } from '../output/errors.ts';
 import { humanBytes, humanDuration } from '../output/format.ts';
@@ -27,6 +28,7 @@ import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.ts';
 import { parseBackupOptions, type BackupOptions } from './backup-options.ts';
 import { backupDirectory, catalogPath, openDatabase, openWorkspace, type OperationContext, type Workspace } from './context.ts';
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
+import { describeMigrations, nothingToMigrate, pendingFor, withPending } from './pre-migration.ts';
 
 export type { BackupOptions } from './backup-options.ts';
 
@@ -46,7 +48,8 @@ export interface BackupResultData {
   compression_ratio: number;
   format: StoredFormat;
   checksum: BackupEntry['checksum'];
-  migrations: { applied_count: number; last_migration: string | null };
+  migrations: { applied_count: number; last_migration: string | null; pending?: string[] };
+  pinned: boolean;
   retention_days: number;
   expires_at: string;
   verification: { integrity_check: 'passed'; file_readable: boolean };
@@ -76,19 +79,24 @@ export async function createBackup(
     const options = parseBackupOptions(rawOptions);
     const workspace = await openWorkspace(ctx, options.environment);
     if (options.skipIfNotRequired && !workspace.environment.settings.backup_before_migrate) {
-      const reason = `backup_before_migrate is false for ${workspace.environment.name}`;
-      ctx.reporter.step(`Backup skipped: ${reason}`);
-      ctx.reporter.complete(BANNER_TITLE, { Environment: workspace.environment.name, Result: 'skipped (not required)' });
-      return success<SkippedBackupData>(scope, { skipped: true, reason }, `Backup skipped for ${workspace.environment.name}: ${reason}`);
+      return skipped(ctx, workspace, scope, `backup_before_migrate is false for ${workspace.environment.name}`, 'not required');
     }
     const { handler, connection } = await openDatabase(ctx, workspace);
     run.secrets.add(connection.password);
     try {
+      const upToDate = options.skipIfNothingPending ? await nothingToMigrate(handler, workspace, ctx) : undefined;
+      if (upToDate) return skipped(ctx, workspace, scope, upToDate, 'nothing to migrate');
       return await backupWith(handler, workspace, options, ctx, run, scope);
     } finally {
       await handler.close();
     }
   });
+}
+
+function skipped(ctx: OperationContext, workspace: Workspace, scope: { operation: string; project: string; environment: string | undefined }, reason: string, short: string) {
+  ctx.reporter.step(`Backup skipped: ${reason}${short === 'nothing to migrate' ? '; no backup taken' : ''}`);
+  ctx.reporter.complete(BANNER_TITLE, { Environment: workspace.environment.name, Result: `skipped (${short})` });
+  return success<SkippedBackupData>(scope, { skipped: true, reason }, `Backup skipped for ${workspace.environment.name}: ${reason}`);
 }
 
 interface Plan {
@@ -151,7 +159,9 @@ async function backupWith(
     ctx.reporter.step('Verifying backup integrity');
     const report = await verifyPartial(finish, dumped, handler, ctx, run);
     faultPoint('backup:verified');
-    const entry = buildEntry({ plan: finish, workspace, ctx, handler, server, dumped, report, now, started, tags: options.tags ?? [] });
+    const migrations = await recordedMigrations(dumped.session.snapshot.migrations, options, workspace, ctx);
+    const provenance = await collectProvenance(ctx.env, ctx.workspaceRoot, ctx.taskId);
+    const entry = buildEntry({ plan: finish, workspace, ctx, handler, server, dumped, report, now, started, tags: options.tags ?? [], migrations, provenance, pinned: options.pin ?? false });
     run.signal.throwIfAborted();
     await rename(finish.partialPath, finish.finalPath);
     faultPoint('backup:renamed');
@@ -166,7 +176,8 @@ async function backupWith(
         'Backup ID': entry.backup_id,
         File: entry.file_path,
         Size: `${result.size_human}${entry.compressed ? ` (${compression}, ratio ${entry.compression_ratio})` : ''}`,
-        Migrations: `${entry.migrations.applied_count} applied${entry.migrations.last_migration ? ` (last: ${entry.migrations.last_migration})` : ''}`,
+        Migrations: describeMigrations(entry.migrations),
+        Pinned: entry.pinned ? 'yes (cleanup never deletes it)' : undefined,
         Retention: `${entry.retention_days} days (expires: ${entry.expires_at.slice(0, 10)})`,
         Duration: humanDuration(entry.duration_ms),
       },
@@ -407,11 +418,14 @@ interface EntryFacts {
   now: Date;
   started: number;
   tags: string[];
+  migrations: MigrationState;
+  provenance: Provenance;
+  pinned: boolean;
 }
 
 function buildEntry(facts: EntryFacts): BackupEntry {
   const { plan, workspace, ctx, handler, server, dumped, report, now } = facts;
-  const { stats, session } = dumped;
+  const { stats } = dumped;
   const verifiedAt = new Date().toISOString();
   const isDirectory = plan.format === 'directory';
   return {
@@ -438,12 +452,12 @@ function buildEntry(facts: EntryFacts): BackupEntry {
     },
     ...(plan.encryption ? { encryption: recordEncryption(plan.encryption) } : {}),
     tool_versions: { client: `${server.clientTool} ${server.clientVersion}`, server: server.serverVersion },
-    migrations: session.snapshot.migrations,
-    table_row_counts: session.snapshot.tableRowCounts,
+    migrations: facts.migrations,
+    table_row_counts: dumped.session.snapshot.tableRowCounts,
     retention_days: plan.retentionDays,
     expires_at: dayjs(now).add(plan.retentionDays, 'day').toISOString(),
     status: 'valid',
-    pinned: false,
+    pinned: facts.pinned,
     verification: {
       integrity_check: 'passed',
       file_readable: report.file_readable,
@@ -455,7 +469,14 @@ function buildEntry(facts: EntryFacts): BackupEntry {
     duration_ms: Date.now() - facts.started,
     created_by: `${PACKAGE_NAME}@${PACKAGE_VERSION} (${safeUserName()})`,
     tags: [...new Set([workspace.environment.name, ...(plan.reason ? [plan.reason] : []), ...facts.tags])],
+    provenance: facts.provenance,
   };
+}
+
+/** A pre-migration backup records which migrations were about to run, next to the applied ones. */
+async function recordedMigrations(state: MigrationState, options: BackupOptions, workspace: Workspace, ctx: OperationContext): Promise<MigrationState> {
+  if (options.reason !== 'pre-migration' && !options.skipIfNothingPending) return state;
+  return withPending(state, await pendingFor(state, workspace, ctx));
 }
 
 function safeUserName(): string {
@@ -479,7 +500,12 @@ function resultData(entry: BackupEntry, projectName: string): BackupResultData {
     compression_ratio: entry.compression_ratio,
     format: entry.format,
     checksum: entry.checksum,
-    migrations: { applied_count: entry.migrations.applied_count, last_migration: entry.migrations.last_migration },
+    migrations: {
+      applied_count: entry.migrations.applied_count,
+      last_migration: entry.migrations.last_migration,
+      ...(entry.migrations.pending ? { pending: entry.migrations.pending } : {}),
+    },
+    pinned: entry.pinned,
     retention_days: entry.retention_days,
     expires_at: entry.expires_at,
     verification: { integrity_check: 'passed', file_readable: entry.verification.file_readable },

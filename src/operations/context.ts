@@ -25,6 +25,8 @@ export interface OperationContext {
   /** Free bytes where the backup goes; injectable for tests. */
   freeSpace?: (directory: string) => Promise<number>;
   signal?: AbortSignal | undefined;
+  /** The Nx task (project:target:configuration) this operation runs as, recorded with backups. */
+  taskId?: string | undefined;
 }
 
 /** Config, environment and catalog: what every operation resolves first. */

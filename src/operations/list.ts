@@ -83,7 +83,7 @@ const COLUMNS: Array<[string, (backup: ListedBackup) => string]> = [
   ['ENV', (backup) => backup.environment],
   ['LABEL', (backup) => backup.label ?? '-'],
   ['REASON', (backup) => backup.reason ?? '-'],
-  ['MIGRATIONS', (backup) => String(backup.migrations_count)],
+  ['MIGRATIONS', (backup) => `${backup.migrations_count}${backup.migrations.pending?.length ? ` +${backup.migrations.pending.length} pending` : ''}`],
   ['VERIFIED', verifiedCell],
   ['EXPIRES', (backup) => (backup.pinned ? 'pinned' : backup.expires_at.slice(0, 10))],
 ];

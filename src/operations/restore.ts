@@ -19,6 +19,8 @@ export interface RestoreOptions {
   environment?: string | undefined;
   /** Backup id; defaults to the newest verified backup of the environment. */
   from?: string | undefined;
+  /** The newest verified pre-migration backup taken while this migration was still pending. */
+  beforeMigration?: string | undefined;
   /** Restore into the database named by this environment variable instead of the environment's own. */
   targetConnectionStringEnv?: string | undefined;
   /** Confirm without asking (protected environments: required without a terminal). */
@@ -48,6 +50,7 @@ export interface RestoreResultData {
 const optionsSchema = z.object({
   environment: z.string().min(1).optional(),
   from: z.string().min(1).optional(),
+  beforeMigration: z.string().min(1, 'a migration name (as list-backups shows it)').optional(),
   targetConnectionStringEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name such as STAGING_COPY_URL').optional(),
   yes: z.boolean().optional(),
   force: z.boolean().optional(),
@@ -65,12 +68,13 @@ export async function restoreBackup(rawOptions: RestoreOptions, ctx: OperationCo
     Project: ctx.projectName,
     Environment: rawOptions.environment,
     Operation: 'restore',
-    From: rawOptions.from ?? 'latest verified backup',
+    From: rawOptions.from ?? (rawOptions.beforeMigration ? `before migration ${rawOptions.beforeMigration}` : 'latest verified backup'),
     Target: rawOptions.targetConnectionStringEnv ? `database in $${rawOptions.targetConnectionStringEnv}` : undefined,
   });
   return runOperation<RestoreResultData>(scope, ctx, async (run) => {
     const started = Date.now();
     const options = parseOptions(optionsSchema, rawOptions, 'restore');
+    refuseTwoSources(options);
     const workspace = await openWorkspace(ctx, options.environment);
     const backupScope = { project: ctx.projectName, environment: workspace.environment.name };
     refuseUnsafeSkip(options, workspace);
@@ -90,6 +94,14 @@ export async function restoreBackup(rawOptions: RestoreOptions, ctx: OperationCo
   });
 }
 
+function refuseTwoSources(options: RestoreOptions): void {
+  if (!options.from || !options.beforeMigration) return;
+  throw new FaberError('INVALID_OPTION', '--from and --beforeMigration both pick the backup to restore; give one of them', {
+    result: { from: options.from, beforeMigration: options.beforeMigration },
+    suggestions: ['Keep --from=<backup id> to restore that backup, or --beforeMigration=<migration> to let the plugin pick'],
+  });
+}
+
 function refuseUnsafeSkip(options: RestoreOptions, workspace: Workspace): void {
   if (!options.skipSafetyBackup || !workspace.environment.isProtected) return;
   throw new FaberError('INVALID_OPTION', `--skipSafetyBackup is refused for the protected environment ${workspace.environment.name}: a restore there always backs up the target first`, {
@@ -105,6 +117,7 @@ function selectSource(entries: BackupEntry[], options: RestoreOptions, scope: Ba
     if (entry.environment !== scope.environment) ctx.reporter.warn(`${entry.backup_id} is a backup of ${entry.environment}; restoring it into ${scope.environment}`);
     return entry;
   }
+  if (options.beforeMigration) return backupBeforeMigration(entries, options.beforeMigration, scope);
   const newest = newestEntry(entriesInScope(entries, scope), isVerified);
   if (newest) return newest;
   throw new FaberError('BACKUP_NOT_FOUND', `No verified backup of ${scope.project} (${scope.environment}) to restore`, {
@@ -113,6 +126,22 @@ function selectSource(entries: BackupEntry[], options: RestoreOptions, scope: Ba
       `See what there is: nx run ${scope.project}:list-backups:${scope.environment}`,
       `Name one explicitly: nx run ${scope.project}:restore:${scope.environment} --from=<backup id>`,
       `Re-check failed ones: nx run ${scope.project}:verify-backup:${scope.environment} --all`,
+    ],
+  });
+}
+
+/** Pending lists are recorded by pre-migration backups only; a backup listing the name was taken before it ran. */
+function backupBeforeMigration(entries: BackupEntry[], migration: string, scope: BackupScope & { environment: string }): BackupEntry {
+  const inScope = entriesInScope(entries, scope);
+  const newest = newestEntry(inScope, (entry) => isVerified(entry) && (entry.migrations.pending ?? []).includes(migration));
+  if (newest) return newest;
+  const appliedIn = inScope.filter((entry) => entry.migrations.migrations_list.includes(migration)).length;
+  throw new FaberError('BACKUP_NOT_FOUND', `No verified pre-migration backup of ${scope.project} (${scope.environment}) was taken while ${migration} was pending`, {
+    result: { project: scope.project, environment: scope.environment, migration, backups_with_it_applied: appliedIn },
+    suggestions: [
+      `Check the name: nx run ${scope.project}:list-backups:${scope.environment} --json shows each backup's migrations.pending`,
+      'Only pre-migration backups (the pre-migrate-backup target) record pending migrations; older backups predate this',
+      `Name a backup explicitly: nx run ${scope.project}:restore:${scope.environment} --from=<backup id>`,
     ],
   });
 }

@@ -36,7 +36,7 @@ import {
  */
 
 const API_ROOT = 'apps/api';
-const TARGETS = ['backup', 'verify-backup', 'list-backups', 'delete-backup', 'cleanup-backups', 'restore', 'pre-migrate-backup'];
+const TARGETS = ['backup', 'verify-backup', 'list-backups', 'delete-backup', 'pin-backup', 'cleanup-backups', 'restore', 'pre-migrate-backup'];
 /** Port 1 on loopback refuses at once: a database that is down. */
 const UNREACHABLE_URL = 'postgres://postgres@127.0.0.1:1/faber_unreachable';
 
@@ -124,7 +124,7 @@ describe('nx with @faber-db/nx on PostgreSQL', () => {
         defaultConfiguration: 'dev',
       });
     }
-    expect(targets['pre-migrate-backup']?.['options']).toEqual({ reason: 'pre-migration', label: 'pre-migration', yes: true, skipIfNotRequired: true });
+    expect(targets['pre-migrate-backup']?.['options']).toEqual({ reason: 'pre-migration', label: 'pre-migration', yes: true, skipIfNotRequired: true, skipIfNothingPending: true });
     expect(targets['migrate']?.['dependsOn']).toEqual(['pre-migrate-backup']);
 
     const head = ws.commit('set up faber-db');

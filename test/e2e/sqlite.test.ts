@@ -27,6 +27,9 @@ import { BACKUP_DIRECTORY, CATALOG_FILE, CONFIG_FILE, createWorkspace, expectSuc
 const SHOP_ROOT = 'apps/shop';
 const DATABASE_FILES = { production: 'data/production.db', dev: 'data/dev.db', restored: 'data/restored.db' };
 
+/** A GitHub Actions run as the backup sees it; the commit comes from git (a CI's GITHUB_SHA is cleared). */
+const CI_RUN = { GITHUB_RUN_ID: '9001', GITHUB_SERVER_URL: 'https://github.example', GITHUB_REPOSITORY: 'acme/shop', GITHUB_SHA: '', CI_COMMIT_SHA: '' };
+
 interface Catalog {
   backups: BackupEntry[];
 }
@@ -34,6 +37,7 @@ interface Catalog {
 describe('nx with @faber-db/nx on SQLite', () => {
   let ws: E2eWorkspace;
   let firstBackupId: string;
+  let preMigrationBackupId: string;
 
   const catalog = () => ws.readJson<Catalog>(CATALOG_FILE).backups;
   const databasePath = (file: string) => path.join(ws.root, file);
@@ -119,11 +123,24 @@ describe('nx with @faber-db/nx on SQLite', () => {
 
   it('migrate:production takes the safety backup of the state before the migration, then migrates', () => {
     ws.write(`${SHOP_ROOT}/prisma/migrations/${ORDERS_MIGRATION}/migration.sql`, ORDERS_MIGRATION_SQL);
-    ws.commit('add orders');
+    const commit = ws.commit('add orders');
 
-    const run = expectSuccess(ws.nx(['run', 'shop:migrate:production']));
+    const run = expectSuccess(ws.nx(['run', 'shop:migrate:production'], CI_RUN));
 
-    expect(catalog().slice(1)).toMatchObject([{ project: 'shop', environment: 'production', reason: 'pre-migration', migrations: { applied_count: 1, last_migration: INIT_MIGRATION } }]);
+    expect(catalog().slice(1)).toMatchObject([
+      {
+        project: 'shop',
+        environment: 'production',
+        reason: 'pre-migration',
+        migrations: { applied_count: 1, last_migration: INIT_MIGRATION, pending: [ORDERS_MIGRATION] },
+        provenance: {
+          git_commit: commit,
+          ci_run: { provider: 'github-actions', id: '9001', url: 'https://github.example/acme/shop/actions/runs/9001' },
+          nx_task: 'shop:pre-migrate-backup:production',
+        },
+      },
+    ]);
+    preMigrationBackupId = catalog()[1]?.backup_id ?? '';
     expect(run.stdout).toContain(`applied ${ORDERS_MIGRATION}`);
     expect(migrations(DATABASE_FILES.production)).toEqual([INIT_MIGRATION, ORDERS_MIGRATION]);
     expect(migrateRuns(ws.read(MIGRATE_RUNS_LOG))).toEqual(['shop:production']);
@@ -135,6 +152,14 @@ describe('nx with @faber-db/nx on SQLite', () => {
     expect(run.stdout).toMatch(/Backup skipped: backup_before_migrate is false for dev/);
     expect(catalog()).toHaveLength(2);
     expect(migrations(DATABASE_FILES.dev)).toEqual([INIT_MIGRATION, ORDERS_MIGRATION]);
+  });
+
+  it('migrate:production with nothing pending skips the safety backup with a clear line, then runs migrate', () => {
+    const run = expectSuccess(ws.nx(['run', 'shop:migrate:production']));
+
+    expect(run.stdout).toContain('Backup skipped: nothing to migrate: 2 applied, 0 pending; no backup taken');
+    expect(catalog()).toHaveLength(2);
+    expect(migrateRuns(ws.read(MIGRATE_RUNS_LOG))).toEqual(['shop:production', 'shop:dev', 'shop:production']);
   });
 
   it('list-backups lists both, newest first', () => {
@@ -156,12 +181,32 @@ describe('nx with @faber-db/nx on SQLite', () => {
     expect(migrations(DATABASE_FILES.production)).toEqual([INIT_MIGRATION, ORDERS_MIGRATION]);
   });
 
+  it('restore --beforeMigration picks the pre-migration backup taken while that migration was pending', () => {
+    const result = operationResult<{ backup_id: string }>(
+      expectSuccess(ws.nx(['run', 'shop:restore:production', `--beforeMigration=${ORDERS_MIGRATION}`, '--targetConnectionStringEnv=RESTORE_DATABASE_URL', '--yes', '--json'])),
+    );
+
+    expect(result.result.backup_id).toBe(preMigrationBackupId);
+    expect(migrations(DATABASE_FILES.restored)).toEqual([INIT_MIGRATION]);
+  });
+
+  it('pin-backup pins an existing backup through its inferred-or-generated target; list-backups marks it', () => {
+    const result = operationResult<{ backup_id: string; pinned: boolean; changed: boolean }>(
+      expectSuccess(ws.nx(['run', 'shop:pin-backup:production', `--backupId=${firstBackupId}`, '--json'])),
+    );
+
+    expect(result.result).toMatchObject({ backup_id: firstBackupId, pinned: true, changed: true });
+    expect(catalog().find((entry) => entry.backup_id === firstBackupId)?.pinned).toBe(true);
+    const listing = expectSuccess(ws.nx(['run', 'shop:list-backups:production']));
+    expect(listing.stdout.split('\n').find((line) => line.includes(firstBackupId))).toMatch(/pinned/);
+  });
+
   it('--exclude-task-dependencies runs migrate without its safety backup (a caveat the README documents)', () => {
     const before = catalog().length;
 
     expectSuccess(ws.nx(['run', 'shop:migrate:production', '--exclude-task-dependencies']));
 
-    expect(migrateRuns(ws.read(MIGRATE_RUNS_LOG))).toEqual(['shop:production', 'shop:dev', 'shop:production']);
+    expect(migrateRuns(ws.read(MIGRATE_RUNS_LOG))).toEqual(['shop:production', 'shop:dev', 'shop:production', 'shop:production']);
     expect(catalog()).toHaveLength(before);
   });
 

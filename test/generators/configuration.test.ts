@@ -20,14 +20,16 @@ import { treeFiles } from './tree-files.ts';
 
 const PROJECT_CONFIG = 'apps/api/.fractary/plugins/faber-db/config.json';
 const WORKSPACE_CONFIG = '.fractary/plugins/faber-db/config.json';
-const BACKUP_TARGETS = ['backup', 'verify-backup', 'list-backups', 'delete-backup', 'cleanup-backups', 'restore'];
+const BACKUP_TARGETS = ['backup', 'verify-backup', 'list-backups', 'delete-backup', 'pin-backup', 'cleanup-backups', 'restore'];
 
+/** A Prisma project (the generator detects the tool from prisma/schema.prisma). */
 function addApi(tree: Tree, targets: Record<string, TargetConfiguration> = {}): void {
   addProjectConfiguration(tree, 'api', { root: 'apps/api', projectType: 'application', targets });
+  tree.write('apps/api/prisma/schema.prisma', 'datasource db {\n  provider = "postgresql"\n  url = env("DATABASE_URL")\n}\n');
 }
 
 function run(tree: Tree, options: Partial<ConfigurationGeneratorOptions> = {}): Promise<void> {
-  return configurationGenerator(tree, { project: 'api', provider: 'postgresql', ...options });
+  return configurationGenerator(tree, { project: 'api', provider: 'postgresql', ...options }, null);
 }
 
 function targetsOf(tree: Tree): Record<string, TargetConfiguration> {
@@ -38,6 +40,7 @@ const runCommandsMigrate = (extra: Partial<TargetConfiguration> = {}): TargetCon
   executor: 'nx:run-commands',
   options: { command: 'npx prisma migrate deploy' },
   configurations: { dev: {}, staging: {}, production: {} },
+  inputs: ['{projectRoot}/prisma/migrations/**/*'],
   ...extra,
 });
 
@@ -109,7 +112,7 @@ describe('configuration generator', () => {
       expect(targets['pre-migrate-backup']).toEqual({
         executor: '@faber-db/nx:backup',
         cache: false,
-        options: { reason: 'pre-migration', label: 'pre-migration', yes: true, skipIfNotRequired: true },
+        options: { reason: 'pre-migration', label: 'pre-migration', yes: true, skipIfNotRequired: true, skipIfNothingPending: true },
         configurations: {
           dev: { environment: 'dev' },
           staging: { environment: 'staging' },
@@ -192,6 +195,7 @@ describe('configuration generator', () => {
       executor: 'nx:run-commands',
       cache: false,
       dependsOn: ['pre-migrate-backup'],
+      inputs: ['{projectRoot}/prisma/migrations/**/*'],
       options: { command: 'npx prisma migrate deploy', cwd: '{projectRoot}' },
       configurations: { dev: {}, production: {} },
     });
@@ -334,7 +338,7 @@ describe('configuration generator', () => {
     it('project at the workspace root: writes the config at the root', async () => {
       addProjectConfiguration(tree, 'root-app', { root: '.', targets: {} });
 
-      await run(tree, { project: 'root-app' });
+      await run(tree, { project: 'root-app', migrationTool: 'none' });
 
       expect(readJson(tree, WORKSPACE_CONFIG).$schema).toBe('../../../node_modules/@faber-db/nx/schemas/config.schema.json');
     });
@@ -417,7 +421,7 @@ describe('configuration generator on a workspace on disk', () => {
     const before = diskFiles();
     const tree = new FsTree(root, false);
 
-    await configurationGenerator(tree, { project: 'api', provider: 'sqlite', skipFormat: true });
+    await configurationGenerator(tree, { project: 'api', provider: 'sqlite', migrationTool: 'none', skipFormat: true });
 
     expect(tree.listChanges().map((change) => change.path).sort()).toEqual([
       '.gitignore',
@@ -429,7 +433,7 @@ describe('configuration generator on a workspace on disk', () => {
 
   it('has no changes left to make once its output is on disk', async () => {
     const first = new FsTree(root, false);
-    await configurationGenerator(first, { project: 'api', provider: 'sqlite', skipFormat: true });
+    await configurationGenerator(first, { project: 'api', provider: 'sqlite', migrationTool: 'knex', skipFormat: true });
     flushChanges(root, first.listChanges());
 
     const second = new FsTree(root, false);

@@ -51,6 +51,7 @@ describe('createNodes', () => {
       'verify-backup',
       'list-backups',
       'delete-backup',
+      'pin-backup',
       'cleanup-backups',
       'restore',
       'pre-migrate-backup',
@@ -58,7 +59,7 @@ describe('createNodes', () => {
     expect(targets['pre-migrate-backup']).toMatchObject({
       executor: '@faber-db/nx:backup',
       cache: false,
-      options: { reason: 'pre-migration', label: 'pre-migration', yes: true, skipIfNotRequired: true },
+      options: { reason: 'pre-migration', label: 'pre-migration', yes: true, skipIfNotRequired: true, skipIfNothingPending: true },
       configurations: { dev: { environment: 'dev' }, qa: { environment: 'qa' } },
     });
     expect(targets['restore']).toMatchObject({ executor: '@faber-db/nx:restore', cache: false, options: {} });

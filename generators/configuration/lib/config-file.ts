@@ -67,7 +67,7 @@ export function buildConfig(options: NormalizedOptions): FaberConfigInput {
       protected_labels: ['manual', 'important'],
       min_keep: 1,
     },
-    migrations: migrationsFor(options.migrationTool, options.provider),
+    migrations: { ...migrationsFor(options.migrationTool, options.provider), ...(options.migrationsDirectory ? { directory: options.migrationsDirectory } : {}) },
     safety: { protected_environments: options.environments.map((e) => e.name).filter((name) => PRODUCTION_LIKE.has(name)) },
   };
 }
@@ -114,6 +114,11 @@ function mergeMissingEnvironments(existing: JsonObject, fresh: FaberConfigInput)
     };
   }
   return merged;
+}
+
+export function migrationsDirectoryOf(config: JsonObject): string | undefined {
+  const migrations = config['migrations'];
+  return isObject(migrations) && typeof migrations['directory'] === 'string' ? migrations['directory'] : undefined;
 }
 
 export function environmentNames(config: JsonObject): string[] {

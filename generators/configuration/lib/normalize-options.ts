@@ -18,6 +18,8 @@ export interface NormalizedOptions {
   migrateTarget: string;
   createMigrateTarget: boolean;
   migrationTool: MigrationTool;
+  /** The config file's migrations.directory, when an existing one sets it. */
+  migrationsDirectory?: string | undefined;
   scope: 'project' | 'workspace';
   /** Path of the config file relative to the workspace root. */
   configPath: string;
@@ -68,7 +70,13 @@ export function parseConnectionStringEnvs(value: string | undefined, environment
   return pairs;
 }
 
-export function normalizeOptions(tree: Tree, options: ConfigurationGeneratorOptions): NormalizedOptions {
+/** Where the config file goes, relative to the workspace root. */
+export function configPathFor(scope: 'project' | 'workspace', projectRoot: string): string {
+  return joinPathFragments(scope === 'workspace' ? '.' : projectRoot, CONFIG_RELATIVE_PATH);
+}
+
+/** `migrationTool`: the one given, found in an existing config, detected or asked for (see migration-tool.ts). */
+export function normalizeOptions(tree: Tree, options: ConfigurationGeneratorOptions, migrationTool: MigrationTool): NormalizedOptions {
   const projectRoot = readProjectConfiguration(tree, options.project).root;
   const names = parseEnvironmentNames(options.environments);
   const explicit = parseConnectionStringEnvs(options.connectionStringEnvs, names);
@@ -84,9 +92,9 @@ export function normalizeOptions(tree: Tree, options: ConfigurationGeneratorOpti
     environmentsGiven: options.environments !== undefined,
     migrateTarget: options.migrateTarget?.trim() || 'migrate',
     createMigrateTarget: options.createMigrateTarget ?? false,
-    migrationTool: options.migrationTool ?? 'prisma',
+    migrationTool,
     scope,
-    configPath: joinPathFragments(scope === 'workspace' ? '.' : projectRoot, CONFIG_RELATIVE_PATH),
+    configPath: configPathFor(scope, projectRoot),
     force: options.force ?? false,
     skipFormat: options.skipFormat ?? false,
   };

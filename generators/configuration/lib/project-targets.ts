@@ -10,6 +10,7 @@ import {
 } from '@nx/devkit';
 import type { MigrationTool } from '../../../src/config/schema.ts';
 import { createBackupTargets, PRE_MIGRATE_BACKUP_TARGET } from '../../../src/nx/targets.ts';
+import { migrationsDirectoryIn } from './migration-tool.ts';
 import type { NormalizedOptions } from './normalize-options.ts';
 
 type Targets = Record<string, TargetConfiguration>;
@@ -102,14 +103,40 @@ const MIGRATE_COMMANDS: Readonly<Record<MigrationTool, string>> = {
   none: 'echo "Replace this placeholder with the command that migrates the database" && exit 1',
 };
 
-function placeholderMigrateTarget(options: NormalizedOptions, environments: readonly string[]): TargetConfiguration {
+/** The migrate command of one configuration: knex picks its knexfile environment with --env; the others read .env files. */
+function migrateConfiguration(tool: MigrationTool, environment: string): Record<string, string> {
+  return tool === 'knex' ? { command: `${MIGRATE_COMMANDS.knex} --env ${environment}` } : {};
+}
+
+/**
+ * Without inputs, every change to the project makes migrate "affected" (`nx affected -t migrate`
+ * would migrate production on a README edit): only the migrations folder should.
+ */
+function migrateInputs(tree: Tree, options: NormalizedOptions): string[] | undefined {
+  const directory = migrationsDirectoryIn(tree, options.projectRoot, options.migrationTool, options.migrationsDirectory);
+  return directory === undefined ? undefined : [`{projectRoot}/${directory}/**/*`];
+}
+
+function placeholderMigrateTarget(tree: Tree, options: NormalizedOptions, environments: readonly string[]): TargetConfiguration {
+  const inputs = migrateInputs(tree, options);
   return {
     executor: 'nx:run-commands',
     cache: false,
+    ...(inputs ? { inputs } : {}),
     dependsOn: [PRE_MIGRATE_BACKUP_TARGET],
     options: { command: MIGRATE_COMMANDS[options.migrationTool], cwd: '{projectRoot}' },
-    configurations: Object.fromEntries(environments.map((name) => [name, {}])),
+    configurations: Object.fromEntries(environments.map((name) => [name, migrateConfiguration(options.migrationTool, name)])),
   };
+}
+
+function warnAboutMissingInputs(tree: Tree, options: NormalizedOptions, migrate: TargetConfiguration): void {
+  if (migrate.inputs !== undefined) return;
+  const inputs = migrateInputs(tree, options);
+  const add = inputs ? `Add "inputs": ${JSON.stringify(inputs)} to it` : 'Add "inputs" naming its migrations folder to it';
+  logger.warn(
+    `${options.project}:${options.migrateTarget} has no "inputs", so any change to the project makes it affected: ` +
+      `"nx affected -t ${options.migrateTarget}" would migrate (and back up) on a README edit. ${add}.`,
+  );
 }
 
 /** Nx turns the scripts of a project's package.json into targets the project configuration does not list. */
@@ -125,6 +152,7 @@ function wireMigrateTarget(tree: Tree, targets: Targets, options: NormalizedOpti
   const migrate = targets[migrateTarget];
   if (migrate !== undefined) {
     warnAboutUncoveredConfigurations(project, migrateTarget, migrate, environments);
+    warnAboutMissingInputs(tree, options, migrate);
     targets[migrateTarget] = withPreMigrateDependency(migrate);
     return;
   }
@@ -134,7 +162,7 @@ function wireMigrateTarget(tree: Tree, targets: Targets, options: NormalizedOpti
     return;
   }
   if (options.createMigrateTarget) {
-    targets[migrateTarget] = placeholderMigrateTarget(options, environments);
+    targets[migrateTarget] = placeholderMigrateTarget(tree, options, environments);
     logger.info(
       `Created ${project}:${migrateTarget} running "${MIGRATE_COMMANDS[options.migrationTool]}". Each configuration must reach its own ` +
         `database: Nx loads .env.<configuration> files (e.g. .env.production) into the task.`,
