@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { promisify } from 'node:util';
@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { BackupEntry } from '../../src/catalog/schema.ts';
 import { recipientFingerprint } from '../../src/config/age-recipients.ts';
 import { createBackup, type BackupResultData } from '../../src/operations/backup.ts';
+import { cleanupBackups } from '../../src/operations/cleanup.ts';
 import { listBackups } from '../../src/operations/list.ts';
 import { restoreBackup } from '../../src/operations/restore.ts';
 import { verifyBackup } from '../../src/operations/verify.ts';
@@ -293,6 +294,18 @@ describe('encrypted backups: the private key stays in this process', () => {
 });
 
 describe('encrypted backups: mixed catalogs and per-environment settings', () => {
+  it('an encrypted file the catalog lost (.sqlite.zst.age) is found as an orphan and put back, checked without the key', async () => {
+    const { db, workspace, backup, file } = await encryptedBackup('sqlite');
+    const catalogFile = path.join(workspace.backupRoot, 'backups.json');
+    const catalog = JSON.parse(await readFile(catalogFile, 'utf8')) as { backups: BackupEntry[] };
+    await writeFile(catalogFile, JSON.stringify({ ...catalog, backups: catalog.backups.filter((entry) => entry.backup_id !== backup.backup_id) }));
+    const dayAgo = new Date(Date.now() - 24 * 3600 * 1000);
+    for (const old of [file, file.replace(/\.sqlite\.zst\.age$/, '.manifest.json')]) await utimes(old, dayAgo, dayAgo);
+    const repaired = ok(await cleanupBackups({ environment: 'dev', yes: true }, withIdentity(workspace, db, undefined)));
+    expect(repaired.orphans).toEqual([expect.objectContaining({ kind: 'file-with-manifest', backup_id: backup.backup_id, action: 'repaired' })]);
+    expect(await workspace.catalog.find(backup.backup_id)).toMatchObject({ status: 'valid', encryption: { type: 'age' } });
+  });
+
   it('list-backups shows which backups are encrypted and for whom (fingerprints, not keys)', async () => {
     const db = await track(freshSqlite());
     await seedAwkwardData('sqlite', db.url);
