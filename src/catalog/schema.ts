@@ -36,6 +36,25 @@ export const verificationSchema = z.object({
 });
 export type Verification = z.infer<typeof verificationSchema>;
 
+/** The database a backup was taken of: the server it lives on and its name. */
+export const sourceSchema = z.object({
+  engine: z.enum(['postgresql', 'mysql', 'sqlite']),
+  /** Host name, or the Unix socket path; null for SQLite. */
+  host: z.string().nullable(),
+  /** The port (the engine's default when the URL gave none); null for sockets and SQLite. */
+  port: z.number().int().positive().nullable(),
+  /** Database name; SQLite: the file's path (relative to the workspace root when inside it). */
+  database: z.string(),
+  /**
+   * True when this was the database the environment's connection_string_env pointed at; false for
+   * a backup of another database filed under the environment (the pre-restore safety backup of a
+   * --targetConnectionStringEnv target). Only true ones are restored by default and count for
+   * cleanup's newest-verified and min_keep.
+   */
+  environment_database: z.boolean(),
+});
+export type BackupSource = z.infer<typeof sourceSchema>;
+
 /** Where a backup was taken from: the commit, the CI run and the Nx task, when known. */
 export const provenanceSchema = z.object({
   git_commit: z.string().nullable(),
@@ -51,6 +70,11 @@ export const backupEntrySchema = z.object({
   environment: z.string(),
   provider: z.enum(['postgresql', 'mysql', 'sqlite']),
   database_name: z.string(),
+  /**
+   * Missing in catalogs written before it was recorded: see isEnvironmentDatabase in
+   * catalog/source.ts for how such entries are treated.
+   */
+  source: sourceSchema.optional(),
   created_at: isoDate,
   label: z.string().nullable(),
   reason: z.string().nullable(),

@@ -18,6 +18,17 @@ const AUTHENTICATION_PATTERNS = [
   /authentication plugin .* (cannot|could not) be loaded/i,
 ];
 
+/** Logged in, but not allowed: checked before AUTHENTICATION_PATTERNS, which MySQL's wording would also match. */
+const PERMISSION_PATTERNS = [
+  /permission denied (for|to) /i,
+  /must be (owner|a member|member) of/i,
+  /must be superuser/i,
+  /access denied for user \S+ to database/i,
+  /command denied to user/i,
+  /you need \(at least one of\) the .* privilege/i,
+  /access denied; you need/i,
+];
+
 const CONNECTION_PATTERNS = [
   /connection refused/i,
   /could not connect to (the )?server/i,
@@ -37,11 +48,17 @@ const CONNECTION_PATTERNS = [
 ];
 
 /** pg SQLSTATEs and mysql2 error codes that identify the failure without reading the message. */
-const DRIVER_CODES: Record<string, 'AUTHENTICATION_FAILED' | 'CONNECTION_FAILED'> = {
+const DRIVER_CODES: Record<string, ConnectionProblem> = {
   '28P01': 'AUTHENTICATION_FAILED',
   '28000': 'AUTHENTICATION_FAILED',
+  '42501': 'PERMISSION_DENIED',
+  ER_DBACCESS_DENIED_ERROR: 'PERMISSION_DENIED',
+  ER_TABLEACCESS_DENIED_ERROR: 'PERMISSION_DENIED',
+  ER_COLUMNACCESS_DENIED_ERROR: 'PERMISSION_DENIED',
+  ER_SPECIFIC_ACCESS_DENIED_ERROR: 'PERMISSION_DENIED',
+  ER_PROCACCESS_DENIED_ERROR: 'PERMISSION_DENIED',
+  ER_KILL_DENIED_ERROR: 'PERMISSION_DENIED',
   ER_ACCESS_DENIED_ERROR: 'AUTHENTICATION_FAILED',
-  ER_DBACCESS_DENIED_ERROR: 'AUTHENTICATION_FAILED',
   ER_ACCESS_DENIED_NO_PASSWORD_ERROR: 'AUTHENTICATION_FAILED',
   ER_NOT_SUPPORTED_AUTH_MODE: 'AUTHENTICATION_FAILED',
   '3D000': 'CONNECTION_FAILED',
@@ -62,12 +79,13 @@ const DRIVER_CODES: Record<string, 'AUTHENTICATION_FAILED' | 'CONNECTION_FAILED'
 
 const VERSION_PATTERNS = [/server version mismatch/i, /unsupported version \([\d.]+\) in file header/i];
 
-export type ConnectionProblem = 'AUTHENTICATION_FAILED' | 'CONNECTION_FAILED';
+export type ConnectionProblem = 'AUTHENTICATION_FAILED' | 'PERMISSION_DENIED' | 'CONNECTION_FAILED';
 type RecognisedProblem = ConnectionProblem | 'TOOL_VERSION_MISMATCH';
 
 /** Recognises authentication, connection and tool-version failures in a driver or tool message. */
 export function classifyMessage(text: string): RecognisedProblem | undefined {
   if (VERSION_PATTERNS.some((pattern) => pattern.test(text))) return 'TOOL_VERSION_MISMATCH';
+  if (PERMISSION_PATTERNS.some((pattern) => pattern.test(text))) return 'PERMISSION_DENIED';
   if (AUTHENTICATION_PATTERNS.some((pattern) => pattern.test(text))) return 'AUTHENTICATION_FAILED';
   if (CONNECTION_PATTERNS.some((pattern) => pattern.test(text))) return 'CONNECTION_FAILED';
   return undefined;
@@ -81,6 +99,10 @@ const SUGGESTIONS: Record<RecognisedProblem, string[]> = {
   AUTHENTICATION_FAILED: [
     'Check the user name and password in the connection URL (the environment variable named by connection_string_env)',
     'Percent-encode special characters in the password (@ → %40, : → %3A, / → %2F, % → %25)',
+  ],
+  PERMISSION_DENIED: [
+    'The user logged in but lacks a privilege; the message above names it',
+    'See "Privileges" in the README for what backup, restore and verify --deep need on each engine',
   ],
   CONNECTION_FAILED: [
     'Check that the database server is running and reachable from this machine',

@@ -61,6 +61,21 @@ export interface DatabaseHandler {
    */
   replace(live: DatabaseTarget, restored: DatabaseTarget, options: { force: boolean }): Promise<void>;
 
+  /**
+   * Fails with CONNECTION_FAILED (saying who) when other sessions use `live` and `force` is off:
+   * called before a restore loads anything, so a long load is not done for a swap that cannot
+   * happen. replace() checks again at the swap. No error when `live` does not exist.
+   */
+  assertNotInUse(live: DatabaseTarget, options: { force: boolean }): Promise<void>;
+
+  /**
+   * Before a restore loads anything into `restored` (just created, empty): checks that replace()
+   * will be able to give it what a dump does not carry and the database it replaces has
+   * (PostgreSQL: encoding and locale, owner, privileges, database and per-role settings, comment,
+   * connection limit), and fails with a clear error otherwise. No-op when `live` does not exist.
+   */
+  assertCanReplace(live: DatabaseTarget, restored: DatabaseTarget): Promise<void>;
+
   /** Closes pooled connections. */
   close(): Promise<void>;
 }
@@ -126,4 +141,6 @@ export interface RestoreRequest {
   directory?: string;
   parallelJobs?: number;
   signal: AbortSignal;
+  /** What the restore had to change to load at all (MySQL: definers rewritten), for people to read. */
+  onWarning?: (message: string) => void;
 }

@@ -25,7 +25,9 @@ import {
   secretsOf,
   type MysqlSession,
 } from './mysql-support.ts';
-import { randomTag, siblingName, urlWithDatabase } from './names.ts';
+import { randomTag, SCRATCH_MARKER, siblingName, urlWithDatabase } from './names.ts';
+import { DefinerRewriter, describeRewrites, type RewrittenDefiner } from './mysql-definers.ts';
+import { explainDenial, mysqlAccount, mysqlGrantPattern, type MissingPrivilege } from './privileges.ts';
 import { dumpSession, findTool, requireTool, runTool, toolVersion, type ClientTool, type ToolRun } from './tools.ts';
 
 /**
@@ -97,7 +99,9 @@ export class MysqlHandler implements DatabaseHandler {
         `SELECT VERSION() AS version,
                 (SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables WHERE table_schema = DATABASE()) AS size`,
       ),
-    );
+    ).catch(async (error: unknown) => {
+      throw await explainDenial(error, () => this.#backupPrivilege());
+    });
     return {
       clientTool: dumpTool.name,
       clientVersion,
@@ -117,6 +121,8 @@ export class MysqlHandler implements DatabaseHandler {
       await reader.query('COMMIT');
       const [row] = await reader.query('SELECT VERSION() AS version');
       return { snapshot: state, serverVersion: String(row?.version ?? '') };
+    }).catch(async (error: unknown) => {
+      throw await explainDenial(error, () => this.#backupPrivilege());
     });
     throwIfAborted(request.signal, 'The backup');
     const flavourArguments = await this.#dumpFlavourArguments(dumpTool, serverVersion);
@@ -128,7 +134,7 @@ export class MysqlHandler implements DatabaseHandler {
       failureCode: 'BACKUP_FAILED',
       stdout: 'pipe',
     });
-    return dumpSession(run, snapshot, () => credentials.file.remove());
+    return dumpSession(run, snapshot, () => credentials.file.remove(), (error) => explainDenial(error, () => this.#backupPrivilege()));
   }
 
   async restore(target: DatabaseTarget, request: RestoreRequest): Promise<void> {
@@ -136,12 +142,19 @@ export class MysqlHandler implements DatabaseHandler {
     this.extension(request.format);
     if (!request.stream) throw new FaberError('INVALID_OPTION', 'Restoring a MySQL backup needs its bytes as a stream');
     const client = requireTool('mysql-client', this.#options.env);
+    const { self, privileged } = await this.#definerRights();
+    const rewritten: RewrittenDefiner[] = [];
+    const rewriter = privileged ? undefined : new DefinerRewriter(self, (object) => rewritten.push(object));
+    const source = request.stream;
+    if (rewriter) source.on('error', (error) => rewriter.destroy(error));
     const credentials = await mysqlToolCredentials(this.#options.env, this.#connection, this.#options.tempDirectory);
     try {
-      await this.#load(client, credentials, target, request.stream, request.signal).done;
+      await this.#load(client, credentials, target, rewriter ? source.pipe(rewriter) : source, request.signal).done;
     } finally {
+      rewriter?.destroy();
       await credentials.file.remove();
     }
+    if (rewritten.length > 0) request.onWarning?.(describeRewrites(rewritten, self));
   }
 
   async inspect(target: DatabaseTarget, migrations: MigrationLookup): Promise<DatabaseSnapshot> {
@@ -175,6 +188,17 @@ export class MysqlHandler implements DatabaseHandler {
   async createDatabase(target: DatabaseTarget): Promise<void> {
     await this.#withSession(undefined, 'RESTORE_FAILED', async (reader) => {
       await reader.query(`CREATE DATABASE ${quoteIdentifier('mysql', target.name)}${await characterSetOf(reader, this.live.name)}`);
+    }).catch(async (error: unknown) => {
+      throw await explainDenial(error, async () => {
+        // One grant covers every scratch database of this one (restores and drills): `app\_prod\_\_faber\_%`.
+        const scratch = SCRATCH_MARKER.test(target.name);
+        const pattern = scratch ? `${mysqlGrantPattern(this.live.name)}\\_\\_faber\\_%` : mysqlGrantPattern(target.name);
+        return {
+          action: scratch ? 'create the scratch database of a restore or restore drill' : `create the database ${target.name}`,
+          privilege: `CREATE and DROP on the databases matching ${pattern}`,
+          grant: `GRANT ALL ON ${quoteIdentifier('mysql', pattern)}.* TO ${await this.#account()};`,
+        };
+      });
     });
   }
 
@@ -197,6 +221,12 @@ export class MysqlHandler implements DatabaseHandler {
       await reader.query(`CREATE DATABASE ${quoteIdentifier('mysql', live.name)}${characterSet}`);
       const [row] = await reader.query('SELECT VERSION() AS version');
       return String(row?.version ?? '');
+    }).catch(async (error: unknown) => {
+      throw await explainDenial(error, async () => ({
+        action: 'replace the database (it is dropped and created again)',
+        privilege: `ALL on ${live.name}`,
+        grant: `GRANT ALL ON ${quoteIdentifier('mysql', mysqlGrantPattern(live.name))}.* TO ${await this.#account()};`,
+      }));
     });
     try {
       await this.#copy({ dumpTool, client, serverVersion }, restored, live);
@@ -211,8 +241,55 @@ export class MysqlHandler implements DatabaseHandler {
     await this.dropDatabase(restored);
   }
 
+  async assertCanReplace(): Promise<void> {
+    // replace() re-creates the live database with its character set and collation; grants are kept by name.
+  }
+
+  async assertNotInUse(live: DatabaseTarget, options: { force: boolean }): Promise<void> {
+    if (options.force) return;
+    await this.#withSession(undefined, 'RESTORE_FAILED', (reader) => clearSessions(reader, [live.name], false, live));
+  }
+
   async close(): Promise<void> {
     // Connections are opened per operation and closed by it; nothing is pooled.
+  }
+
+  /** CURRENT_USER() as `user@host`, and whether it may create objects for other users (SUPER, SET USER, SET_USER_ID). */
+  async #definerRights(): Promise<{ self: string; privileged: boolean }> {
+    const [row] = await this.#withSession(undefined, 'RESTORE_FAILED', (reader) =>
+      reader.query(
+        `SELECT CURRENT_USER() AS self,
+                (SELECT COUNT(*) FROM information_schema.user_privileges
+                 WHERE privilege_type IN ('SUPER', 'SET USER', 'SET_USER_ID')
+                   AND grantee = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')) AS privileged`,
+      ),
+    );
+    return { self: String(row?.self ?? ''), privileged: Number(row?.privileged) > 0 };
+  }
+
+  /** `'app'@'%'`: the account the server matched, as a GRANT names it. */
+  async #account(): Promise<string> {
+    try {
+      const [row] = await this.#withSession(undefined, 'RESTORE_FAILED', (reader) => reader.query('SELECT CURRENT_USER() AS account'));
+      return mysqlAccount(String(row?.account));
+    } catch {
+      return mysqlAccount(`${this.#connection.user ?? ''}@%`);
+    }
+  }
+
+  /**
+   * mariadb-dump/mysqldump with --single-transaction --routines --triggers --events. Routine
+   * bodies need SELECT on mysql.proc (MariaDB) or SHOW_ROUTINE (MySQL 8.0.20+): without it they
+   * are left out of the dump without an error.
+   */
+  async #backupPrivilege(): Promise<MissingPrivilege> {
+    const account = await this.#account();
+    const database = `${quoteIdentifier('mysql', mysqlGrantPattern(this.live.name))}.*`;
+    return {
+      action: 'back up the database',
+      privilege: `SELECT, SHOW VIEW, TRIGGER, EVENT and LOCK TABLES on ${this.live.name}, and the right to read routine definitions`,
+      grant: `GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON ${database} TO ${account}; GRANT SELECT ON mysql.proc TO ${account};`,
+    };
   }
 
   async #withSession<T>(database: string | undefined, fallback: ErrorCode, work: (reader: SqlReader) => Promise<T>): Promise<T> {

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import type pg from 'pg';
 import type { StoredFormat } from '../catalog/formats.ts';
 import type { ConnectionInfo } from '../config/connection.ts';
@@ -29,6 +30,8 @@ import {
   quotePostgresLiteral as quoteLiteral,
   secretsOf,
 } from './postgresql-support.ts';
+import { assertSameLocale, propertyStatements, readDatabaseProperties, type DatabaseProperties } from './postgresql-properties.ts';
+import { namePrivilege, type MissingPrivilege } from './privileges.ts';
 import type { SecretFile } from './secret-file.ts';
 import { dumpSession, requireTool, runTool, toolVersion, type ClientTool } from './tools.ts';
 
@@ -96,7 +99,9 @@ export class PostgresHandler implements DatabaseHandler {
     const [server] = await this.#withReader(this.live, (reader) =>
       reader.query(`SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS number,
                            pg_database_size(current_database()) AS size`),
-    );
+    ).catch((error: unknown) => {
+      throw namePrivilege(error, this.#backupPrivilege());
+    });
     const serverVersion = String(server?.version ?? '').split(' ')[0] ?? '';
     this.#serverVersionNumber = Number(server?.number);
     assertClientNotOlder(clientVersion, this.#serverVersionNumber, serverVersion);
@@ -129,10 +134,10 @@ export class PostgresHandler implements DatabaseHandler {
         failureCode: 'BACKUP_FAILED',
         stdout: request.format === 'directory' ? 'ignore' : 'pipe',
       });
-      return dumpSession(run, snapshot, release);
+      return dumpSession(run, snapshot, release, (error) => namePrivilege(error, this.#backupPrivilege()));
     } catch (error) {
       await release();
-      throw error;
+      throw namePrivilege(error, this.#backupPrivilege());
     }
   }
 
@@ -150,6 +155,8 @@ export class PostgresHandler implements DatabaseHandler {
         ...(input ? { input } : {}),
       });
       await run.done;
+    } catch (error) {
+      throw namePrivilege(error, this.#ownerRolePrivilege(error));
     } finally {
       await passfile?.remove();
     }
@@ -186,6 +193,9 @@ export class PostgresHandler implements DatabaseHandler {
     await this.#withMaintenance([target.name], async (reader) => {
       const options = await creationOptions(reader, this.live.name);
       await reader.query(`CREATE DATABASE ${quoteIdent(target.name)} TEMPLATE template0${options}`);
+    }).catch((error: unknown) => {
+      const action = SCRATCH_MARKER.test(target.name) ? 'create the scratch database of a restore or restore drill' : `create the database ${target.name}`;
+      throw namePrivilege(error, { action, privilege: 'the CREATEDB attribute', grant: `ALTER ROLE ${quoteIdent(this.#role())} CREATEDB;` });
     });
   }
 
@@ -208,16 +218,20 @@ export class PostgresHandler implements DatabaseHandler {
         await reader.query(`ALTER DATABASE ${quoteIdent(restored.name)} RENAME TO ${quoteIdent(live.name)}`);
         return;
       }
+      const properties = await readDatabaseProperties(reader, live.name);
       for (let attempt = 1; ; attempt += 1) {
         await this.#clearSessions(reader, [live.name, restored.name], options.force, live);
         try {
-          await reader.query('BEGIN');
+          // The copy takes the original's owner, privileges and settings in the transaction that swaps it in.
+          if (properties) await applyProperties(reader, properties, restored.name);
+          else await reader.query('BEGIN');
           await reader.query(`ALTER DATABASE ${quoteIdent(live.name)} RENAME TO ${quoteIdent(oldName)}`);
           await reader.query(`ALTER DATABASE ${quoteIdent(restored.name)} RENAME TO ${quoteIdent(live.name)}`);
           await reader.query('COMMIT');
           break;
         } catch (error) {
           await reader.query('ROLLBACK').catch(() => {});
+          if (properties) error = namePrivilege(error, renamePrivilege(properties.owner, this.#role()));
           // A session that connected between terminating the others and renaming: try again.
           const inUse = error instanceof FaberError && error.result.driver_code === '55006';
           if (!(options.force && inUse && attempt < SWAP_ATTEMPTS)) throw error;
@@ -228,8 +242,55 @@ export class PostgresHandler implements DatabaseHandler {
     });
   }
 
+  /** Rehearses replace()'s property statements on the empty copy in a transaction that is rolled back. */
+  async assertCanReplace(live: DatabaseTarget, restored: DatabaseTarget): Promise<void> {
+    await this.#withMaintenance([live.name, restored.name], async (reader) => {
+      const original = await readDatabaseProperties(reader, live.name);
+      const copy = await readDatabaseProperties(reader, restored.name);
+      if (!original || !copy) return;
+      assertSameLocale(original, copy, { original: live.display, copy: restored.name });
+      try {
+        await applyProperties(reader, original, restored.name);
+      } finally {
+        await reader.query('ROLLBACK').catch(() => {});
+      }
+    });
+  }
+
+  async assertNotInUse(live: DatabaseTarget, options: { force: boolean }): Promise<void> {
+    if (options.force) return;
+    // From another database: a connection of ours to `live` would be one of the sessions.
+    await this.#withMaintenance([live.name], async (reader) => {
+      const sessions = await otherSessions(reader, [live.name]);
+      if (sessions.length > 0) throw sessionsInTheWay(sessions, live);
+    });
+  }
+
   async close(): Promise<void> {
     // Connections are opened per operation and closed by it; nothing is pooled.
+  }
+
+  /** The role the tools log in as: the URL's user, else libpq's default. */
+  #role(): string {
+    return this.#connection.user ?? this.#options.env.PGUSER ?? os.userInfo().username;
+  }
+
+  #backupPrivilege(): MissingPrivilege {
+    const role = quoteIdent(this.#role());
+    // pg_read_all_data (PostgreSQL 14+) covers every table, sequence and schema, now and later.
+    const grant = (this.#serverVersionNumber ?? 140000) >= 140000
+      ? `GRANT pg_read_all_data TO ${role};`
+      : `GRANT USAGE ON SCHEMA public TO ${role}; GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${role}; GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO ${role};`;
+    return { action: 'back up the database', privilege: 'SELECT on every table and sequence and USAGE on their schemas', grant };
+  }
+
+  /** A dump sets each object's owner: the restoring role must be able to act as those roles. */
+  #ownerRolePrivilege(error: unknown): MissingPrivilege {
+    const owner = /must be (?:a )?member of role "([^"]+)"/i.exec(error instanceof Error ? error.message : '')?.[1];
+    const role = quoteIdent(this.#role());
+    return owner
+      ? { action: 'restore objects owned by another role', privilege: `membership in the role ${owner}`, grant: `GRANT ${quoteIdent(owner)} TO ${role};` }
+      : { action: 'restore the backup', privilege: 'the privileges the message names (restore as the database owner or a superuser)', grant: `ALTER DATABASE ${quoteIdent(this.live.name)} OWNER TO ${role};` };
   }
 
   async #connect(target: DatabaseTarget): Promise<pg.Client> {
@@ -285,17 +346,48 @@ export class PostgresHandler implements DatabaseHandler {
   }
 
   async #clearSessions(reader: SqlReader, databases: string[], force: boolean, live: DatabaseTarget): Promise<void> {
-    const sessions = (await reader.query(
-      `SELECT pid, datname, usename, application_name FROM pg_catalog.pg_stat_activity
-       WHERE datname = ANY($1) AND pid <> pg_backend_pid()`,
-      [databases],
-    )) as unknown as Session[];
+    const sessions = await otherSessions(reader, databases);
     if (sessions.length === 0) return;
     if (!force) throw sessionsInTheWay(sessions, live);
     for (const session of sessions) {
       await reader.query('SELECT pg_terminate_backend($1)', [session.pid]);
     }
   }
+}
+
+/** Opens a transaction and gives `target` the properties; the caller commits or rolls back. */
+async function applyProperties(reader: SqlReader, properties: DatabaseProperties, target: string): Promise<void> {
+  await reader.query('BEGIN');
+  for (const statement of propertyStatements(properties, target)) {
+    try {
+      await reader.query(statement);
+    } catch (error) {
+      throw propertiesFailure(error, statement, target);
+    }
+  }
+}
+
+function propertiesFailure(error: unknown, statement: string, target: string): FaberError {
+  const cause = error instanceof FaberError ? error : undefined;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new FaberError(cause?.code === 'PERMISSION_DENIED' ? 'PERMISSION_DENIED' : 'RESTORE_FAILED', `The restored copy could not be given the owner, privileges and settings of the database it replaces (${statement.replace(quoteIdent(target), '<copy>')}): ${reason}; the target is unchanged`, {
+    result: { ...(cause?.result ?? {}), target_changed: false, statement },
+    suggestions: ['Run the restore as a superuser, or as the database owner with the right to set each of its settings (ALTER ROLE … IN DATABASE needs CREATEROLE on that role)', ...(cause?.suggestions ?? [])],
+    cause: error,
+  });
+}
+
+async function otherSessions(reader: SqlReader, databases: readonly string[]): Promise<Session[]> {
+  return (await reader.query(
+    `SELECT pid, datname, usename, application_name FROM pg_catalog.pg_stat_activity
+     WHERE datname = ANY($1) AND pid <> pg_backend_pid()`,
+    [databases],
+  )) as unknown as Session[];
+}
+
+/** Renaming a database takes its owner (or a member of the owning role) with CREATEDB. */
+function renamePrivilege(owner: string, role: string): MissingPrivilege {
+  return { action: 'swap the restored copy in (rename databases)', privilege: `membership in the owner role ${owner} and the CREATEDB attribute`, grant: `GRANT ${quoteIdent(owner)} TO ${quoteIdent(role)}; ALTER ROLE ${quoteIdent(role)} CREATEDB;` };
 }
 
 function unsupportedFormat(format: string): FaberError {

@@ -291,6 +291,15 @@ export class SqliteHandler implements DatabaseHandler {
     await rename(restored.name, live.name);
   }
 
+  async assertCanReplace(): Promise<void> {
+    // A new file takes the old one's place; the file mode is copied in replace().
+  }
+
+  async assertNotInUse(live: DatabaseTarget, options: { force: boolean }): Promise<void> {
+    if (options.force || (await sizeOf(live.name)) === undefined) return;
+    await this.#assertNotInUse(live, false);
+  }
+
   /**
    * Folds the WAL into the file and closes; SQLite deletes -wal/-shm when the last connection
    * closes, so if they (or a journal) are still there, another process has the database open.

@@ -238,8 +238,13 @@ export function runTool(tool: ClientTool, args: readonly string[], options: Tool
  * The DumpSession of a dump tool's run: `finished` settles after the tool exited and `release`
  * (connections, credential files) ran; dispose stops the tool first.
  */
-export function dumpSession(run: ToolRun, snapshot: DatabaseSnapshot, release: () => Promise<void>): DumpSession {
-  const finished = run.done.finally(release);
+/** `explain` may turn the tool's failure into a more specific error (a missing privilege named). */
+export function dumpSession(run: ToolRun, snapshot: DatabaseSnapshot, release: () => Promise<void>, explain: (error: unknown) => unknown = (error) => error): DumpSession {
+  const finished = run.done
+    .catch(async (error: unknown) => {
+      throw await explain(error);
+    })
+    .finally(release);
   finished.catch(() => {});
   return {
     stream: run.stdout,

@@ -9,7 +9,10 @@ import type { Compression, EncryptionConfig } from '../config/schema.ts';
 import { parseCatalog } from '../catalog/catalog.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
 import { MANIFEST_SUFFIX } from '../catalog/manifest.ts';
-import type { BackupEntry, MigrationState, Provenance } from '../catalog/schema.ts';
+import type { BackupEntry, BackupSource, MigrationState, Provenance } from '../catalog/schema.ts';
+import { sameDatabase, sourceOf } from '../catalog/source.ts';
+import type { ConnectionInfo } from '../config/connection.ts';
+import { resolveConnection } from '../config/environment.ts';
 import { collectProvenance } from '../migrations/provenance.ts';
 import type { DatabaseHandler, DumpSession, ServerInfo } from '../handlers/handler.ts';
 import { FaberError, toFaberError } from '../output/errors.ts';
@@ -62,10 +65,15 @@ export interface SkippedBackupData {
   reason: string;
 }
 
-/** Creates a verified, cataloged backup of one project's database in one environment. */
+/**
+ * Creates a verified, cataloged backup of one project's database in one environment; with
+ * `other`, of the database in that variable instead (restore's safety backup of its target),
+ * recorded as a backup of that database.
+ */
 export async function createBackup(
   rawOptions: BackupOptions,
   ctx: OperationContext,
+  other?: { connectionStringEnv: string },
 ): Promise<OperationResult<BackupResultData | SkippedBackupData>> {
   const environmentName = rawOptions.environment;
   const scope = { operation: 'create-backup', project: ctx.projectName, environment: environmentName };
@@ -81,12 +89,13 @@ export async function createBackup(
     if (options.skipIfNotRequired && !workspace.environment.settings.backup_before_migrate) {
       return skipped(ctx, workspace, scope, `backup_before_migrate is false for ${workspace.environment.name}`, 'not required');
     }
-    const { handler, connection } = await openDatabase(ctx, workspace);
+    const { handler, connection } = await openDatabase(ctx, workspace, other?.connectionStringEnv);
     run.secrets.add(connection.password);
     try {
       const upToDate = options.skipIfNothingPending ? await nothingToMigrate(handler, workspace, ctx) : undefined;
       if (upToDate) return skipped(ctx, workspace, scope, upToDate, 'nothing to migrate');
-      return await backupWith(handler, workspace, options, ctx, run, scope);
+      const source = sourceOf(connection, ctx.workspaceRoot, other === undefined || isEnvironmentConnection(connection, workspace, ctx));
+      return await backupWith(handler, workspace, options, ctx, run, scope, source);
     } finally {
       await handler.close();
     }
@@ -122,6 +131,7 @@ async function backupWith(
   ctx: OperationContext,
   run: OperationRun,
   scope: { operation: string; project: string; environment: string | undefined },
+  source: BackupSource,
 ) {
   const started = Date.now();
   const now = ctx.now?.() ?? new Date();
@@ -161,7 +171,7 @@ async function backupWith(
     faultPoint('backup:verified');
     const migrations = await recordedMigrations(dumped.session.snapshot.migrations, options, workspace, ctx);
     const provenance = await collectProvenance(ctx.env, ctx.workspaceRoot, ctx.taskId);
-    const entry = buildEntry({ plan: finish, workspace, ctx, handler, server, dumped, report, now, started, tags: options.tags ?? [], migrations, provenance, pinned: options.pin ?? false });
+    const entry = buildEntry({ plan: finish, workspace, ctx, handler, source, server, dumped, report, now, started, tags: options.tags ?? [], migrations, provenance, pinned: options.pin ?? false });
     run.signal.throwIfAborted();
     await rename(finish.partialPath, finish.finalPath);
     faultPoint('backup:renamed');
@@ -412,6 +422,7 @@ interface EntryFacts {
   workspace: Workspace;
   ctx: OperationContext;
   handler: DatabaseHandler;
+  source: BackupSource;
   server: ServerInfo;
   dumped: Dumped;
   report: VerifyReport;
@@ -434,6 +445,7 @@ function buildEntry(facts: EntryFacts): BackupEntry {
     environment: workspace.environment.name,
     provider: handler.provider,
     database_name: path.basename(handler.live.name),
+    source: facts.source,
     created_at: now.toISOString(),
     label: plan.label,
     reason: plan.reason,
@@ -471,6 +483,17 @@ function buildEntry(facts: EntryFacts): BackupEntry {
     tags: [...new Set([workspace.environment.name, ...(plan.reason ? [plan.reason] : []), ...facts.tags])],
     provenance: facts.provenance,
   };
+}
+
+/** Whether another variable's URL is the environment's own database after all (unset: it is not). */
+function isEnvironmentConnection(connection: ConnectionInfo, workspace: Workspace, ctx: OperationContext): boolean {
+  let own: ConnectionInfo;
+  try {
+    own = resolveConnection(workspace.config, workspace.environment, ctx.env, ctx.workspaceRoot);
+  } catch {
+    return false;
+  }
+  return sameDatabase(sourceOf(connection, ctx.workspaceRoot, true), sourceOf(own, ctx.workspaceRoot, true));
 }
 
 /** A pre-migration backup records which migrations were about to run, next to the applied ones. */

@@ -81,6 +81,8 @@ const COLUMNS: Array<[string, (backup: ListedBackup) => string]> = [
   ['CREATED (UTC)', (backup) => `${backup.created_at.slice(0, 10)} ${backup.created_at.slice(11, 16)}`],
   ['SIZE', (backup) => backup.size_human],
   ['ENV', (backup) => backup.environment],
+  // A backup of another database filed under the environment (a pre-restore safety backup of a target).
+  ['DATABASE', (backup) => (backup.source?.environment_database === false ? `${backup.database_name} (other)` : backup.database_name)],
   ['LABEL', (backup) => backup.label ?? '-'],
   ['REASON', (backup) => backup.reason ?? '-'],
   ['MIGRATIONS', (backup) => `${backup.migrations_count}${backup.migrations.pending?.length ? ` +${backup.migrations.pending.length} pending` : ''}`],

@@ -93,7 +93,7 @@ export async function restoreInto(
   const onProgress = reporter && ((bytes: number) => reporter.progress({ bytes, expectedBytes: entry.uncompressed_bytes, elapsedMs: Date.now() - started, action: 'loaded' }));
   const stream = openDecodedStream(filePath, entry.compression, onProgress, identities);
   try {
-    await handler.restore(target, { format: entry.format, stream, signal });
+    await handler.restore(target, { format: entry.format, stream, signal, ...(reporter ? { onWarning: (message: string) => reporter.warn(message) } : {}) });
   } finally {
     stream.destroy();
   }

@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { z } from 'zod';
-import type { BackupEntry } from '../catalog/schema.ts';
+import type { BackupEntry, BackupSource } from '../catalog/schema.ts';
+import { describeSource, isEnvironmentDatabase, sourceOf } from '../catalog/source.ts';
+import { resolveConnection } from '../config/environment.ts';
 import type { DatabaseHandler, DatabaseSnapshot, DatabaseTarget } from '../handlers/handler.ts';
 import { FaberError, toFaberError } from '../output/errors.ts';
 import { humanBytes, humanDuration } from '../output/format.ts';
@@ -11,6 +13,7 @@ import { createBackup } from './backup.ts';
 import { requireConfirmation } from './confirm.ts';
 import { openDatabase, openWorkspace, type OperationContext, type Workspace } from './context.ts';
 import { compareWithRecorded, describeSnapshot, loadingIdentities, migrationLookup, recordFileCheck, restoreInto, verifyEntryFile } from './load-backup.ts';
+import type { VerifyReport } from '../pipeline/verify.ts';
 import { parseOptions } from './options.ts';
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
 import { backupFilePath, entriesInScope, findBackup, newestEntry, readEntries, type BackupScope } from './select.ts';
@@ -79,13 +82,13 @@ export async function restoreBackup(rawOptions: RestoreOptions, ctx: OperationCo
     const backupScope = { project: ctx.projectName, environment: workspace.environment.name };
     refuseUnsafeSkip(options, workspace);
     const { entries } = await readEntries(workspace.catalog, ctx);
-    const entry = selectSource(entries, options, backupScope, ctx);
+    const entry = selectSource(entries, options, backupScope, ctx, environmentSource(workspace, ctx));
     const filePath = backupFilePath(workspace.catalog, entry);
-    await checkSourceFile(entry, filePath, workspace, ctx, run, backupScope);
+    const fileCheck = await checkSourceFile(entry, filePath, workspace, ctx, run, backupScope);
     const { handler, connection } = await openDatabase(ctx, workspace, options.targetConnectionStringEnv);
     run.secrets.add(connection.password);
     try {
-      const restore = new Restore(handler, workspace, options, entry, filePath, ctx, run);
+      const restore = new Restore(handler, workspace, options, { entry, filePath, fileCheck }, ctx, run);
       const data = await restore.run(started);
       return success(scope, data, `Restored ${entry.backup_id} into ${data.target}`);
     } finally {
@@ -110,18 +113,34 @@ function refuseUnsafeSkip(options: RestoreOptions, workspace: Workspace): void {
   });
 }
 
-function selectSource(entries: BackupEntry[], options: RestoreOptions, scope: BackupScope & { environment: string }, ctx: OperationContext): BackupEntry {
+/** The environment's own database now, or undefined when its variable is unset (a restore into another target). */
+function environmentSource(workspace: Workspace, ctx: OperationContext): BackupSource | undefined {
+  try {
+    return sourceOf(resolveConnection(workspace.config, workspace.environment, ctx.env, ctx.workspaceRoot), ctx.workspaceRoot, true);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * An explicit --from may name any backup of the project (another environment's, another
+ * database's); the default is only ever a backup of the environment's own database.
+ */
+function selectSource(entries: BackupEntry[], options: RestoreOptions, scope: BackupScope & { environment: string }, ctx: OperationContext, current: BackupSource | undefined): BackupEntry {
   if (options.from) {
-    // An explicit id may come from another environment of the project (a production backup into staging).
     const entry = findBackup(entries, options.from, { project: scope.project }, 'restore');
     if (entry.environment !== scope.environment) ctx.reporter.warn(`${entry.backup_id} is a backup of ${entry.environment}; restoring it into ${scope.environment}`);
+    else if (!isEnvironmentDatabase(entry, current)) ctx.reporter.warn(`${entry.backup_id} is a backup of ${describeSource(entry)}, not of the ${scope.environment} database`);
     return entry;
   }
-  if (options.beforeMigration) return backupBeforeMigration(entries, options.beforeMigration, scope);
-  const newest = newestEntry(entriesInScope(entries, scope), isVerified);
+  if (options.beforeMigration) return backupBeforeMigration(entries, options.beforeMigration, scope, current);
+  const inEnvironment = entriesInScope(entries, scope);
+  const newest = newestEntry(inEnvironment, (entry) => isVerified(entry) && isEnvironmentDatabase(entry, current));
   if (newest) return newest;
-  throw new FaberError('BACKUP_NOT_FOUND', `No verified backup of ${scope.project} (${scope.environment}) to restore`, {
-    result: { project: scope.project, environment: scope.environment },
+  const others = inEnvironment.filter((entry) => isVerified(entry) && !isEnvironmentDatabase(entry, current));
+  const aside = others.length > 0 ? ` (${others.length} verified backup${others.length === 1 ? ' is' : 's are'} of other databases and never restored by default)` : '';
+  throw new FaberError('BACKUP_NOT_FOUND', `No verified backup of the ${scope.environment} database of ${scope.project} to restore${aside}`, {
+    result: { project: scope.project, environment: scope.environment, other_database_backups: others.map((entry) => entry.backup_id) },
     suggestions: [
       `See what there is: nx run ${scope.project}:list-backups:${scope.environment}`,
       `Name one explicitly: nx run ${scope.project}:restore:${scope.environment} --from=<backup id>`,
@@ -131,9 +150,9 @@ function selectSource(entries: BackupEntry[], options: RestoreOptions, scope: Ba
 }
 
 /** Pending lists are recorded by pre-migration backups only; a backup listing the name was taken before it ran. */
-function backupBeforeMigration(entries: BackupEntry[], migration: string, scope: BackupScope & { environment: string }): BackupEntry {
+function backupBeforeMigration(entries: BackupEntry[], migration: string, scope: BackupScope & { environment: string }, current: BackupSource | undefined): BackupEntry {
   const inScope = entriesInScope(entries, scope);
-  const newest = newestEntry(inScope, (entry) => isVerified(entry) && (entry.migrations.pending ?? []).includes(migration));
+  const newest = newestEntry(inScope, (entry) => isVerified(entry) && isEnvironmentDatabase(entry, current) && (entry.migrations.pending ?? []).includes(migration));
   if (newest) return newest;
   const appliedIn = inScope.filter((entry) => entry.migrations.migrations_list.includes(migration)).length;
   throw new FaberError('BACKUP_NOT_FOUND', `No verified pre-migration backup of ${scope.project} (${scope.environment}) was taken while ${migration} was pending`, {
@@ -146,14 +165,17 @@ function backupBeforeMigration(entries: BackupEntry[], migration: string, scope:
   });
 }
 
-/** Nothing is touched before the file is known to be the one the catalog recorded. */
-async function checkSourceFile(entry: BackupEntry, filePath: string, workspace: Workspace, ctx: OperationContext, run: OperationRun, scope: BackupScope & { environment: string }): Promise<void> {
-  ctx.reporter.step(`Backup selected: ${entry.backup_id} (${entry.environment}, created ${entry.created_at}, ${humanBytes(entry.size_bytes)}, ${entry.format})`);
+/**
+ * Nothing is touched before the file is known to be the one the catalog recorded. A failed check
+ * is recorded at once; a passed one only once the restore is confirmed (a refused restore writes nothing).
+ */
+async function checkSourceFile(entry: BackupEntry, filePath: string, workspace: Workspace, ctx: OperationContext, run: OperationRun, scope: BackupScope & { environment: string }): Promise<VerifyReport> {
+  ctx.reporter.step(`Backup selected: ${entry.backup_id} (${entry.environment}, ${describeSource(entry)}, created ${entry.created_at}, ${humanBytes(entry.size_bytes)}, ${entry.format})`);
   await loadingIdentities(entry, ctx.env, 'restore');
   const report = await verifyEntryFile(entry, filePath, ctx.env, run.signal);
   if (run.signal.aborted) throw run.signal.reason;
-  await recordFileCheck(workspace.catalog, entry, report, ctx.now?.() ?? new Date());
   if (!report.passed) {
+    await recordFileCheck(workspace.catalog, entry, report, ctx.now?.() ?? new Date());
     throw new FaberError('VERIFICATION_FAILED', `The backup ${entry.backup_id} failed verification, so nothing was restored: ${report.problems.join('; ')}`, {
       result: { backup_id: entry.backup_id, file_path: entry.file_path, problems: report.problems, file_exists: report.file_exists },
       suggestions: [
@@ -163,6 +185,14 @@ async function checkSourceFile(entry: BackupEntry, filePath: string, workspace: 
     });
   }
   ctx.reporter.step(`Backup verified: ${report.checks.join(', ')}`);
+  return report;
+}
+
+/** The backup to restore: its entry, its file, and the check that file just passed. */
+interface Source {
+  entry: BackupEntry;
+  filePath: string;
+  fileCheck: VerifyReport;
 }
 
 /** One restore, step by step; the fields are what every step needs. */
@@ -172,15 +202,17 @@ class Restore {
   readonly #options: RestoreOptions;
   readonly #entry: BackupEntry;
   readonly #filePath: string;
+  readonly #fileCheck: VerifyReport;
   readonly #ctx: OperationContext;
   readonly #run: OperationRun;
 
-  constructor(handler: DatabaseHandler, workspace: Workspace, options: RestoreOptions, entry: BackupEntry, filePath: string, ctx: OperationContext, run: OperationRun) {
+  constructor(handler: DatabaseHandler, workspace: Workspace, options: RestoreOptions, source: Source, ctx: OperationContext, run: OperationRun) {
     this.#handler = handler;
     this.#workspace = workspace;
     this.#options = options;
-    this.#entry = entry;
-    this.#filePath = filePath;
+    this.#entry = source.entry;
+    this.#filePath = source.filePath;
+    this.#fileCheck = source.fileCheck;
     this.#ctx = ctx;
     this.#run = run;
   }
@@ -190,7 +222,10 @@ class Restore {
     this.#refuseOtherProvider();
     const empty = await this.#handler.isEmpty(live);
     this.#ctx.reporter.step(`Target: ${live.display} (${empty ? 'empty or new' : 'has data'})`);
+    // Before asking, backing up and loading: a swap that other sessions would block fails now, not after the load.
+    await this.#handler.assertNotInUse(live, { force: this.#options.force === true });
     await this.#confirm(live, empty);
+    await recordFileCheck(this.#workspace.catalog, this.#entry, this.#fileCheck, this.#ctx.now?.() ?? new Date());
     const safetyId = empty ? null : await this.#safetyBackup();
     const restored = await this.#restoreAndSwap(safetyId);
     const undo = safetyId ? this.#command(`--from=${safetyId}`) : null;
@@ -246,7 +281,7 @@ class Restore {
       : `Its current content will be replaced${this.#options.skipSafetyBackup ? ', with no safety backup' : ' (a safety backup is taken first)'}`;
     await requireConfirmation(this.#ctx, {
       yes: this.#options.yes,
-      question: `Restore ${this.#entry.backup_id} into ${live.display} (${environment.name})? ${replaced}.`,
+      question: `Restore ${this.#entry.backup_id}, a backup of ${describeSource(this.#entry)}, into database ${name} (${live.display}, ${environment.name})? ${replaced}.`,
       expected: strict ? name : undefined,
       command: this.#command(`--from=${this.#entry.backup_id}`),
       result: { backup_id: this.#entry.backup_id, environment: environment.name, database: name },
@@ -260,13 +295,12 @@ class Restore {
     }
     this.#ctx.reporter.step('Taking a safety backup of the target (reason: pre-restore)');
     const environment = this.#workspace.environment;
-    // createBackup backs up the environment's database; point its variable at the restore target.
-    const env = this.#options.targetConnectionStringEnv
-      ? { ...this.#ctx.env, [environment.settings.connection_string_env]: this.#ctx.env[this.#options.targetConnectionStringEnv] }
-      : this.#ctx.env;
+    const target = this.#options.targetConnectionStringEnv;
+    // A backup of the target, recorded as such: never mistaken for one of the environment's database.
     const result = await createBackup(
       { environment: environment.name, reason: 'pre-restore', label: 'pre-restore', yes: true },
-      { ...this.#ctx, env, reporter: nestedReporter(this.#ctx.reporter), interactive: false, signal: this.#run.signal },
+      { ...this.#ctx, reporter: nestedReporter(this.#ctx.reporter), interactive: false, signal: this.#run.signal },
+      target ? { connectionStringEnv: target } : undefined,
     );
     if (result.status === 'error') {
       throw new FaberError(result.error_code, `The safety backup of the target failed, so nothing was restored: ${result.error}`, {
@@ -310,6 +344,7 @@ class Restore {
   async #loadScratch(scratch: DatabaseTarget): Promise<DatabaseSnapshot> {
     const handler = this.#handler;
     await handler.createDatabase(scratch);
+    await handler.assertCanReplace(handler.live, scratch);
     this.#ctx.reporter.step(`Restoring into ${handler.provider === 'sqlite' ? 'a temporary file' : `a scratch database ${path.basename(scratch.name)}`} with ${this.#restoreTool()}`);
     const identities = await loadingIdentities(this.#entry, this.#ctx.env, 'restore');
     await restoreInto(handler, scratch, this.#entry, this.#filePath, this.#workspace.config, this.#run.signal, this.#ctx.reporter, identities);

@@ -7,6 +7,7 @@ import { success, type OperationResult } from '../output/result.ts';
 import type { VerifyReport } from '../pipeline/verify.ts';
 import { openDatabase, openWorkspace, type OperationContext, type Workspace } from './context.ts';
 import { applyFileCheck, compareWithRecorded, describeSnapshot, loadingIdentities, migrationLookup, restoreInto, verifyEntryFile } from './load-backup.ts';
+import { isPermissionDenied } from '../handlers/privileges.ts';
 import { parseOptions } from './options.ts';
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
 import { backupFilePath, entriesInScope, findBackup, newestEntry, noBackupsError, readEntries, type BackupScope } from './select.ts';
@@ -181,7 +182,8 @@ async function restoreDrill(drill: Drill, entry: BackupEntry, filePath: string, 
     try {
       await restoreInto(handler, scratch, entry, filePath, workspace.config, run.signal, undefined, await loadingIdentities(entry, ctx.env, 'verify-backup --deep'));
     } catch (error) {
-      if (run.signal.aborted) throw error;
+      // A user without a privilege says nothing about the backup: the operation fails, the backup stays valid.
+      if (run.signal.aborted || isPermissionDenied(error)) throw error;
       return finish('failed', `the backup does not restore: ${(error as Error).message}`);
     }
     const snapshot = await handler.inspect(scratch, migrationLookup(workspace.config));

@@ -1,6 +1,7 @@
 import type { Dayjs } from 'dayjs';
 import { compareEntries } from '../catalog/order.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
+import { isEnvironmentDatabase } from '../catalog/source.ts';
 import { SAFETY_REASONS } from '../config/schema.ts';
 
 const DAY_MS = 86_400_000;
@@ -72,9 +73,17 @@ export function planCleanup(entries: readonly BackupEntry[], policy: CleanupPoli
   return plan;
 }
 
+/**
+ * A verified backup of the environment's own database: what the newest-verified floor and min_keep
+ * protect. A safety backup of another database filed under the environment does not count.
+ */
+function isVerifiedOwn(entry: BackupEntry): boolean {
+  return isVerified(entry) && isEnvironmentDatabase(entry);
+}
+
 /** One project+environment: every entry of it, newest first. */
 function planGroup(newestFirst: BackupEntry[], policy: CleanupPolicy, plan: CleanupPlan): void {
-  const newestVerified = newestFirst.find(isVerified);
+  const newestVerified = newestFirst.find(isVerifiedOwn);
   const due: BackupEntry[] = [];
   let verifiedLeft = 0;
   for (const entry of newestFirst) {
@@ -83,13 +92,13 @@ function planGroup(newestFirst: BackupEntry[], policy: CleanupPolicy, plan: Clea
       due.push(entry);
     } else {
       plan.keep.push({ entry, reason });
-      if (isVerified(entry)) verifiedLeft += 1;
+      if (isVerifiedOwn(entry)) verifiedLeft += 1;
     }
   }
   const deletionReason: DeletionReason = policy.olderThanDays === undefined ? 'expired' : 'older-than';
   // `due` is newest first, so min_keep keeps the most recent of the verified backups it rescues.
   for (const entry of due) {
-    if (isVerified(entry) && verifiedLeft < policy.minKeep) {
+    if (isVerifiedOwn(entry) && verifiedLeft < policy.minKeep) {
       plan.keep.push({ entry, reason: 'min-keep' });
       verifiedLeft += 1;
     } else {

@@ -54,9 +54,9 @@ describe('list-backups', () => {
     ]);
     await listBackups({ environment: 'dev' }, workspace.ctx());
     const lines = workspace.output.filter((line) => line.startsWith('info')).map((line) => (JSON.parse(line.slice(5)) as string[])[0] ?? '');
-    expect(lines[0]).toMatch(/^ID\s+CREATED \(UTC\)\s+SIZE\s+ENV\s+LABEL\s+REASON\s+MIGRATIONS\s+VERIFIED\s+EXPIRES$/);
-    expect(lines[1]).toMatch(/2025-01-25 14:00\s+1\.0 KB\s+dev\s+-\s+-\s+0\s+✗ missing\s+pinned$/);
-    expect(lines[2]).toMatch(/2025-01-24 14:00\s+1\.0 KB\s+dev\s+nightly\s+scheduled\s+0\s+✓ 2025-01-24\s+2025-04-24$/);
+    expect(lines[0]).toMatch(/^ID\s+CREATED \(UTC\)\s+SIZE\s+ENV\s+DATABASE\s+LABEL\s+REASON\s+MIGRATIONS\s+VERIFIED\s+EXPIRES$/);
+    expect(lines[1]).toMatch(/2025-01-25 14:00\s+1\.0 KB\s+dev\s+app\s+-\s+-\s+0\s+✗ missing\s+pinned$/);
+    expect(lines[2]).toMatch(/2025-01-24 14:00\s+1\.0 KB\s+dev\s+app\s+nightly\s+scheduled\s+0\s+✓ 2025-01-24\s+2025-04-24$/);
     expect(workspace.output[0]).toMatch(/^start .*Backup Manager.*"Operation":"list-backups"/);
     expect(workspace.output.at(-1)).toMatch(/^complete .*Backup Manager/);
   });

@@ -2,12 +2,13 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createBackup, type BackupResultData } from '../../src/operations/backup.ts';
 import { restoreBackup } from '../../src/operations/restore.ts';
 import type { OperationResult } from '../../src/output/result.ts';
 import { silentReporter } from '../../src/output/reporter.ts';
-import { adminQuery, freshMysql, freshPostgres, freshSqlite, tracked, type FreshDatabase } from '../support/databases.ts';
+import { adminQuery, adminUrl, createPasswordUser, databaseUrl, freshMysql, freshPostgres, freshSqlite, tracked, uniqueName, type FreshDatabase } from '../support/databases.ts';
 import { seedAwkwardData, sqlitePath, tableChecksums, type DatabaseKind } from '../support/fixtures.ts';
 import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
 import { succeeded } from '../support/results.ts';
@@ -217,5 +218,245 @@ describe('restore: confirmation in protected environments', () => {
 
     const typed = await restoreBackup({ environment: 'production', from }, workspace.ctx({ interactive: true, confirm: async (_question, expected) => expected === 'app.db' }));
     expect(typed).toMatchObject({ status: 'success', result: { safety_backup_id: expect.stringMatching(/-pre-restore$/) } });
+  });
+});
+
+describe('restore: a backup is only ever a backup of the database it was taken from', () => {
+  it('the safety backup of a --targetConnectionStringEnv target is recorded as that database and never restored by default', async () => {
+    const { db, workspace, backup, original } = await backedUp('postgresql', { format: 'custom' });
+    const other = await track(freshPostgres());
+    await seedAwkwardData('postgresql', other.url);
+    await mutate('postgresql', other.url);
+    const env = { PATH: process.env.PATH, DEV_DATABASE_URL: db.url, OTHER_DB_URL: other.url };
+
+    const intoOther = ok(await restoreBackup({ environment: 'dev', from: backup.backup_id, targetConnectionStringEnv: 'OTHER_DB_URL', yes: true }, workspace.ctx({ env })));
+    const safety = await workspace.catalog.find(intoOther.safety_backup_id ?? '');
+    expect(safety).toMatchObject({ database_name: other.name, source: { engine: 'postgresql', database: other.name, environment_database: false } });
+    expect(await workspace.catalog.find(backup.backup_id)).toMatchObject({ database_name: db.name, source: { database: db.name, environment_database: true } });
+
+    // The plain restore of the environment takes its own newest backup, not the other database's newer one.
+    await mutate('postgresql', db.url);
+    const plain = ok(await restoreBackup({ environment: 'dev', yes: true }, workspace.ctx({ env })));
+    expect(plain.backup_id).toBe(backup.backup_id);
+    expect(await tableChecksums('postgresql', db.url)).toEqual(original);
+  });
+
+  it('--from naming another database’s backup works, and the confirmation says whose backup goes where', async () => {
+    const { db, workspace, backup } = await backedUp('sqlite');
+    const other = await track(freshSqlite());
+    await seedAwkwardData('sqlite', other.url);
+    await mutate('sqlite', other.url);
+    const otherContent = await tableChecksums('sqlite', other.url);
+    const env = { PATH: process.env.PATH, DEV_DATABASE_URL: db.url, OTHER_DB_URL: other.url };
+    const intoOther = ok(await restoreBackup({ environment: 'dev', from: backup.backup_id, targetConnectionStringEnv: 'OTHER_DB_URL' }, workspace.ctx({ env })));
+
+    const asked: string[] = [];
+    const confirm = async (question: string) => (asked.push(question), true);
+    ok(await restoreBackup({ environment: 'dev', from: intoOther.safety_backup_id ?? '' }, workspace.ctx({ env, interactive: true, confirm })));
+    expect(asked[0]).toContain(`a backup of database file ${other.name}, into database app.db`);
+    expect(workspace.output.join('\n')).toContain('not of the dev database');
+    expect(await tableChecksums('sqlite', db.url)).toEqual(otherContent);
+  });
+});
+
+/** Every file under a directory with its bytes, to prove an operation changed nothing. */
+async function filesUnder(root: string): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const file = path.join(entry.parentPath, entry.name);
+    files[path.relative(root, file)] = createHash('sha256').update(await readFile(file)).digest('hex');
+  }
+  return files;
+}
+
+describe('restore: a refused or cancelled confirmation changes no byte', () => {
+  it('no terminal without --yes, and "no" at the prompt, leave the catalog, the manifests and the database as they were', async () => {
+    const { db, workspace, backup } = await backedUp('sqlite', { environment: 'production' });
+    await mutate('sqlite', db.url);
+    const database = await tableChecksums('sqlite', db.url);
+    const files = await filesUnder(workspace.backupRoot);
+    expect(Object.keys(files).some((file) => file.endsWith('.manifest.json'))).toBe(true);
+
+    const noTerminal = await restoreBackup({ environment: 'production', from: backup.backup_id }, workspace.ctx({ now: () => new Date(Date.now() + 60_000) }));
+    expect(noTerminal).toMatchObject({ status: 'error', error_code: 'CONFIRMATION_REQUIRED' });
+    expect(await filesUnder(workspace.backupRoot)).toEqual(files);
+
+    const declined = await restoreBackup({ environment: 'production' }, workspace.ctx({ interactive: true, confirm: async () => false, now: () => new Date(Date.now() + 120_000) }));
+    expect(declined).toMatchObject({ status: 'error', error_code: 'CANCELLED' });
+    expect(await filesUnder(workspace.backupRoot)).toEqual(files);
+    expect(await tableChecksums('sqlite', db.url)).toEqual(database);
+  });
+});
+
+describe('restore: other sessions on a PostgreSQL target are found before the load', () => {
+  it('fails with CONNECTION_FAILED before any safety backup or load; --force goes ahead', async () => {
+    const { db, workspace, backup, original } = await backedUp('postgresql', { format: 'custom' });
+    await mutate('postgresql', db.url);
+    const before = await tableChecksums('postgresql', db.url);
+    const session = new pg.Client({ connectionString: db.url, application_name: 'the-app' });
+    session.on('error', () => {});
+    await session.connect();
+    try {
+      const blocked = await restoreBackup({ environment: 'dev', from: backup.backup_id }, workspace.ctx());
+      expect(blocked).toMatchObject({ status: 'error', error_code: 'CONNECTION_FAILED' });
+      expect(blocked.status === 'error' && blocked.error).toContain('the-app');
+      const steps = workspace.output.join('\n');
+      expect(steps).not.toContain('Restoring into');
+      expect(steps).not.toContain('safety backup');
+      expect((await workspace.catalog.read()).entries).toHaveLength(1);
+      expect(await tableChecksums('postgresql', db.url)).toEqual(before);
+
+      ok(await restoreBackup({ environment: 'dev', from: backup.backup_id, force: true }, workspace.ctx()));
+      expect(await tableChecksums('postgresql', db.url)).toEqual(original);
+    } finally {
+      await session.end().catch(() => {});
+    }
+  });
+});
+
+/** Everything about a PostgreSQL database that a dump does not carry, in comparable form. */
+async function databaseProperties(name: string): Promise<Record<string, unknown>> {
+  const [row] = await adminQuery('postgresql', [
+    `SELECT pg_get_userbyid(d.datdba) AS owner, d.datacl::text AS acl, d.datconnlimit AS connection_limit, shobj_description(d.oid, 'pg_database') AS comment,
+            pg_encoding_to_char(d.encoding) AS encoding, d.datcollate AS collate, d.datctype AS ctype,
+            (SELECT json_agg(json_build_object('role', pg_get_userbyid(s.setrole), 'config', s.setconfig) ORDER BY s.setrole)
+             FROM pg_db_role_setting s WHERE s.setdatabase = d.oid) AS settings
+     FROM pg_database d WHERE d.datname = '${name}'`,
+  ]);
+  return row ?? {};
+}
+
+describe('restore: a PostgreSQL database keeps its database-level properties', () => {
+  it('owner (a non-superuser role), ACL, database and per-role settings, comment, connection limit, encoding and locale', async () => {
+    const owner = uniqueName('faber_owner');
+    const reader = uniqueName('faber_reader');
+    await adminQuery('postgresql', [`CREATE ROLE "${owner}" LOGIN`, `CREATE ROLE "${reader}" LOGIN`]);
+    const { db, workspace, backup, original } = await backedUp('postgresql', { format: 'custom' });
+    try {
+      await adminQuery('postgresql', [
+        `ALTER DATABASE "${db.name}" OWNER TO "${owner}"`,
+        `REVOKE CONNECT, TEMPORARY ON DATABASE "${db.name}" FROM PUBLIC`,
+        `GRANT CONNECT ON DATABASE "${db.name}" TO "${reader}"`,
+        `ALTER DATABASE "${db.name}" SET work_mem = '12MB'`,
+        `ALTER DATABASE "${db.name}" SET search_path = "$user", public, "Other Schema"`,
+        `ALTER ROLE "${reader}" IN DATABASE "${db.name}" SET statement_timeout = '5s'`,
+        `COMMENT ON DATABASE "${db.name}" IS 'the app''s data'`,
+        `ALTER DATABASE "${db.name}" CONNECTION LIMIT 25`,
+      ]);
+      const before = await databaseProperties(db.name);
+      expect(before).toMatchObject({ owner, connection_limit: 25, comment: "the app's data" });
+      await mutate('postgresql', db.url);
+
+      ok(await restoreBackup({ environment: 'dev', from: backup.backup_id }, workspace.ctx()));
+      expect(await tableChecksums('postgresql', db.url)).toEqual(original);
+      expect(await databaseProperties(db.name)).toEqual(before);
+
+      // The owner owns the public schema again (PostgreSQL 15: pg_database_owner) and can create in it.
+      const asOwner = new pg.Client({ connectionString: roleUrl(db.url, owner) });
+      await asOwner.connect();
+      try {
+        await asOwner.query('CREATE TABLE public.made_by_owner (id int)');
+      } finally {
+        await asOwner.end();
+      }
+      const asReader = new pg.Client({ connectionString: roleUrl(db.url, reader) });
+      await asReader.connect();
+      try {
+        expect((await asReader.query('SHOW statement_timeout')).rows[0]).toEqual({ statement_timeout: '5s' });
+      } finally {
+        await asReader.end();
+      }
+    } finally {
+      await db.drop();
+      await adminQuery('postgresql', [`DROP ROLE IF EXISTS "${owner}"`, `DROP ROLE IF EXISTS "${reader}"`]);
+    }
+  });
+});
+
+describe('restore: database-level properties that cannot be copied stop the restore before the load', () => {
+  it('the owner restoring its own database may not set another role’s settings in it: refused, nothing loaded, target unchanged', async () => {
+    const owner = uniqueName('faber_owner');
+    const reader = uniqueName('faber_reader');
+    await adminQuery('postgresql', [`CREATE ROLE "${owner}" LOGIN CREATEDB`, `CREATE ROLE "${reader}" LOGIN`]);
+    const db = await track(freshPostgres());
+    try {
+      await adminQuery('postgresql', [`ALTER DATABASE "${db.name}" OWNER TO "${owner}"`]);
+      const asOwner = roleUrl(db.url, owner);
+      await seedAwkwardData('postgresql', asOwner);
+      const workspace = await makeWorkspace({ database: { provider: 'postgresql', migration_tool: 'prisma' }, backup: { format: 'custom' } }, { DEV_DATABASE_URL: asOwner });
+      const backup = ok(await createBackup({ environment: 'dev' }, workspace.ctx())) as BackupResultData;
+      await adminQuery('postgresql', [`ALTER ROLE "${reader}" IN DATABASE "${db.name}" SET statement_timeout = '5s'`]);
+      await mutate('postgresql', db.url);
+      const before = { data: await tableChecksums('postgresql', db.url), properties: await databaseProperties(db.name) };
+
+      const refused = await restoreBackup({ environment: 'dev', from: backup.backup_id, skipSafetyBackup: true }, workspace.ctx());
+      expect(refused).toMatchObject({ status: 'error', result: { target_changed: false } });
+      expect(refused.status === 'error' && refused.error).toContain(`ALTER ROLE "${reader}" IN DATABASE`);
+      expect(workspace.output.join('\n')).not.toContain('Restoring into');
+      expect({ data: await tableChecksums('postgresql', db.url), properties: await databaseProperties(db.name) }).toEqual(before);
+      expect(await adminQuery('postgresql', [`SELECT datname FROM pg_database WHERE datname LIKE '${db.name}__faber_%'`])).toEqual([]);
+
+      // Without settings of other roles, the owner restores its own database and keeps everything.
+      await adminQuery('postgresql', [`ALTER ROLE "${reader}" IN DATABASE "${db.name}" RESET ALL`, `ALTER DATABASE "${db.name}" SET work_mem = '8MB'`]);
+      const properties = await databaseProperties(db.name);
+      ok(await restoreBackup({ environment: 'dev', from: backup.backup_id, skipSafetyBackup: true }, workspace.ctx()));
+      expect(await databaseProperties(db.name)).toEqual(properties);
+    } finally {
+      await db.drop();
+      await adminQuery('postgresql', [`DROP ROLE IF EXISTS "${owner}"`, `DROP ROLE IF EXISTS "${reader}"`]);
+    }
+  });
+});
+
+function roleUrl(url: string, role: string): string {
+  const parsed = new URL(url);
+  parsed.username = role;
+  parsed.password = '';
+  return parsed.toString();
+}
+
+/** Each object of a MariaDB database with its definer, `kind name → user@host`. */
+async function definers(database: string): Promise<Record<string, string>> {
+  const rows = await adminQuery('mysql', [
+    `SELECT CONCAT('view ', table_name) AS object, definer FROM information_schema.views WHERE table_schema = '${database}'
+     UNION ALL SELECT CONCAT('trigger ', trigger_name), definer FROM information_schema.triggers WHERE trigger_schema = '${database}'
+     UNION ALL SELECT CONCAT(LOWER(routine_type), ' ', routine_name), definer FROM information_schema.routines WHERE routine_schema = '${database}'
+     UNION ALL SELECT CONCAT('event ', event_name), definer FROM information_schema.events WHERE event_schema = '${database}'`,
+  ]);
+  return Object.fromEntries(rows.map((row) => [String(row.object), String(row.definer)]));
+}
+
+describe('restore: MariaDB objects defined by another user', () => {
+  it('a user without SUPER/SET USER restores views, triggers, procedures, functions and events as their definer, with a warning; root keeps the original definers', async () => {
+    const app = await createPasswordUser('mysql');
+    await track(Promise.resolve(app));
+    await seedAwkwardData('mysql', app.url);
+    await adminQuery('mysql', [
+      'CREATE VIEW root_view AS SELECT id FROM `Mixed Case`',
+      "CREATE TRIGGER root_trigger BEFORE INSERT ON `Mixed Case` FOR EACH ROW SET NEW.note = CONCAT('t:', NEW.note)",
+      'CREATE PROCEDURE root_procedure() SELECT COUNT(*) FROM `Mixed Case`',
+      'CREATE FUNCTION root_function() RETURNS INT DETERMINISTIC RETURN 42',
+      'CREATE EVENT root_event ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM `Mixed Case` WHERE id < 0',
+    ], app.name);
+    const original = await definers(app.name);
+    const byRoot = Object.keys(original).filter((object) => object.includes(' root_'));
+    expect(byRoot.sort()).toEqual(['event root_event', 'function root_function', 'procedure root_procedure', 'trigger root_trigger', 'view root_view']);
+    const rootUrl = databaseUrl(adminUrl('mysql'), app.name);
+    const workspace = await makeWorkspace({ database: { provider: 'mysql', migration_tool: 'prisma' } }, { DEV_DATABASE_URL: rootUrl });
+    const backup = ok(await createBackup({ environment: 'dev' }, workspace.ctx())) as BackupResultData;
+    const data = await tableChecksums('mysql', rootUrl);
+
+    await mutate('mysql', rootUrl);
+    ok(await restoreBackup({ environment: 'dev', from: backup.backup_id, skipSafetyBackup: true }, workspace.ctx({ env: { PATH: process.env.PATH, DEV_DATABASE_URL: app.url } })));
+    expect(await tableChecksums('mysql', rootUrl)).toEqual(data);
+    const rewritten = await definers(app.name);
+    for (const object of byRoot) expect(rewritten[object]).toBe(`${app.user}@%`);
+    const warning = workspace.output.find((line) => line.startsWith('warn') && line.includes('definer')) ?? '';
+    for (const object of byRoot) expect(warning).toContain(`${object} (was ${original[object]})`);
+
+    // A user with SET USER (root) restoring the same backup puts the original definers back.
+    ok(await restoreBackup({ environment: 'dev', from: backup.backup_id, skipSafetyBackup: true }, workspace.ctx()));
+    expect(await definers(app.name)).toEqual(original);
   });
 });

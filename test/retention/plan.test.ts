@@ -223,3 +223,33 @@ describe('planCleanup: selection and determinism', () => {
     expect(entries).toEqual(copy);
   });
 });
+
+describe('planCleanup: only backups of the environment’s own database are its floor', () => {
+  const otherDatabase: EntryOverrides = {
+    database_name: 'scratch_copy',
+    source: { engine: 'postgresql', host: 'db', port: 5432, database: 'scratch_copy', environment_database: false },
+  };
+  const ownDatabase: EntryOverrides = { source: { engine: 'postgresql', host: 'db', port: 5432, database: 'app', environment_database: true } };
+
+  it('a newer verified backup of another database does not make the own one deletable', () => {
+    const own = backup(30, ownDatabase);
+    const other = backup(20, otherDatabase);
+    expect(outcome([own, other])).toEqual({ deleted: [other.backup_id], kept: { [own.backup_id]: 'newest-verified' } });
+  });
+
+  it('min_keep counts only backups of the own database', () => {
+    const older = backup(40, ownDatabase);
+    const own = backup(30, ownDatabase);
+    const other = backup(20, otherDatabase);
+    expect(outcome([older, own, other], { minKeep: 2 })).toEqual({
+      deleted: [other.backup_id],
+      kept: { [older.backup_id]: 'min-keep', [own.backup_id]: 'newest-verified' },
+    });
+  });
+
+  it('entries without a recorded source (older catalogs) count as the own database', () => {
+    const old = backup(30);
+    const newer = backup(20);
+    expect(outcome([old, newer])).toEqual({ deleted: [old.backup_id], kept: { [newer.backup_id]: 'newest-verified' } });
+  });
+});
