@@ -11,7 +11,9 @@ export interface Sample {
   wallMs: number;
   sizeBytes: number | null;
   peakRssBytes: number | null;
-  /** Extra facts (process wall, CPU seconds) kept in the JSON. */
+  /** CPU seconds (user + system): of the Node process for API cases, of the command and its children otherwise. */
+  cpuSeconds: number | null;
+  /** Extra facts (process wall, the dump tool's CPU seconds) kept in the JSON. */
   detail?: Record<string, number | string>;
 }
 
@@ -47,6 +49,8 @@ interface ChildReport {
   processMs: number;
   maxRssBytes: number;
   cpuSeconds: number;
+  /** CPU seconds of the child processes (the dump tool), null off Linux. */
+  childCpuSeconds: number | null;
   result: { status: string; error_code?: string; error?: string; result?: Record<string, unknown> };
 }
 
@@ -71,12 +75,13 @@ function childSample(report: ChildReport, sizeBytes: number | null): Sample {
     wallMs: report.durationMs,
     sizeBytes,
     peakRssBytes: report.maxRssBytes,
-    detail: { processMs: Math.round(report.processMs), cpuSeconds: Number(report.cpuSeconds.toFixed(2)) },
+    cpuSeconds: report.cpuSeconds,
+    detail: { processMs: Math.round(report.processMs), ...(report.childCpuSeconds === null ? {} : { toolCpuSeconds: Number(report.childCpuSeconds.toFixed(2)) }) },
   };
 }
 
 function fileSample(measured: Measured, file: string): Sample {
-  return { wallMs: measured.wallMs, sizeBytes: statSync(file).size, peakRssBytes: measured.peakRssBytes };
+  return { wallMs: measured.wallMs, sizeBytes: statSync(file).size, peakRssBytes: measured.peakRssBytes, cpuSeconds: measured.cpuSeconds };
 }
 
 /** Our backup through the API; remembers the id for verify and restore. */
@@ -106,7 +111,20 @@ export function nxBackupCase(ctx: BenchContext, id: string, project: string, env
       const measured = await measureCommand(nx, ['run', `${project}:backup:${environment}`], { cwd: ctx.workspace.root, env: nxEnv(process.env, ctx.urls), extendEnv: false });
       // The executor's own "Duration: 8.1 s" line: the rest of the wall time is Nx's.
       const duration = /^Duration: ([\d.]+) s$/m.exec(measured.stdout)?.[1];
-      return { wallMs: measured.wallMs, sizeBytes: null, peakRssBytes: measured.peakRssBytes, ...(duration ? { detail: { backupMs: Number(duration) * 1000 } } : {}) };
+      return { wallMs: measured.wallMs, sizeBytes: null, peakRssBytes: measured.peakRssBytes, cpuSeconds: measured.cpuSeconds, ...(duration ? { detail: { backupMs: Number(duration) * 1000 } } : {}) };
+    },
+  };
+}
+
+/** `nx run <project>:noop` (an nx:noop target) in the same workspace: Nx's start-up and task run alone. */
+export function nxNoopCase(ctx: BenchContext, id: string, project: string): BenchCase {
+  const nx = path.join(ctx.repo, 'node_modules', '.bin', 'nx');
+  return {
+    id,
+    label: `nx run ${project}:noop (Nx alone)`,
+    async run() {
+      const measured = await measureCommand(nx, ['run', `${project}:noop`], { cwd: ctx.workspace.root, env: nxEnv(process.env, ctx.urls), extendEnv: false });
+      return { wallMs: measured.wallMs, sizeBytes: null, peakRssBytes: measured.peakRssBytes, cpuSeconds: measured.cpuSeconds };
     },
   };
 }
@@ -160,7 +178,7 @@ export function rawDirectoryCase(ctx: BenchContext, id: string, database: string
     async run() {
       rmSync(directory, { recursive: true, force: true });
       const measured = await measureCommand('pg_dump', [...pgArgs(ctx.services), '-Fd', `-j${DIRECTORY_JOBS}`, '-Z1', '-f', directory, database]);
-      return { wallMs: measured.wallMs, sizeBytes: directorySize(directory), peakRssBytes: measured.peakRssBytes };
+      return { wallMs: measured.wallMs, sizeBytes: directorySize(directory), peakRssBytes: measured.peakRssBytes, cpuSeconds: measured.cpuSeconds };
     },
   };
 }
@@ -179,7 +197,7 @@ export function rawRestoreCase(ctx: BenchContext, id: string, database: string):
       await psql(ctx.services, 'postgres', `DROP DATABASE IF EXISTS ${target}; CREATE DATABASE ${target};`);
       try {
         const measured = await measureCommand('psql', [...pgArgs(ctx.services), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-f', rawDumpPath(ctx, database), '-d', target]);
-        return { wallMs: measured.wallMs, sizeBytes: null, peakRssBytes: measured.peakRssBytes };
+        return { wallMs: measured.wallMs, sizeBytes: null, peakRssBytes: measured.peakRssBytes, cpuSeconds: measured.cpuSeconds };
       } finally {
         await psql(ctx.services, 'postgres', `DROP DATABASE IF EXISTS ${target}`);
       }
@@ -242,8 +260,24 @@ export function sqliteCopyCase(ctx: BenchContext, id: string, file: string): Ben
   const copy = path.join(ctx.workDir, path.basename(file));
   return {
     id,
-    label: 'cp database file (raw)',
+    label: 'cp database file (for scale)',
     run: async () => fileSample(await measureCommand('cp', [file, copy]), copy),
+  };
+}
+
+/** SQLite's own online backup (the sqlite3 shell's .backup: every page in one step), then `zstd -1` of the copy. */
+export function sqliteRawCase(ctx: BenchContext, id: string, file: string): BenchCase {
+  const copy = path.join(ctx.workDir, `${path.basename(file)}.backup`);
+  return {
+    id,
+    label: 'sqlite3 .backup, then zstd -1 (raw)',
+    async run() {
+      rmSync(copy, { force: true });
+      const measured = await measureCommand('bash', ['-o', 'pipefail', '-c', `sqlite3 '${file}' ".backup '${copy}'" && zstd -1 -q -f '${copy}' -o '${copy}.zst'`]);
+      const sample = fileSample(measured, `${copy}.zst`);
+      rmSync(copy, { force: true });
+      return sample;
+    },
   };
 }
 

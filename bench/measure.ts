@@ -10,6 +10,8 @@ export interface Measured {
   wallMs: number;
   /** Largest resident set of the command or of any one of its descendants, in bytes. */
   peakRssBytes: number | null;
+  /** User + system CPU seconds of the command and the descendants it waited for (GNU time). */
+  cpuSeconds: number | null;
   stdout: string;
 }
 
@@ -21,7 +23,7 @@ export const canMeasureRss = existsSync(GNU_TIME);
  */
 export async function measureCommand(file: string, args: readonly string[], options: Options = {}): Promise<Measured> {
   const report = path.join(tmpdir(), `faber-bench-time-${process.pid}-${Date.now()}`);
-  const [command, commandArgs] = canMeasureRss ? [GNU_TIME, ['-f', '%M', '-o', report, file, ...args]] : [file, [...args]];
+  const [command, commandArgs] = canMeasureRss ? [GNU_TIME, ['-f', '%M %U %S', '-o', report, file, ...args]] : [file, [...args]];
   const started = performance.now();
   const result = await execa(command, commandArgs, { stdin: 'ignore', ...options, stderr: 'pipe', reject: false });
   const wallMs = performance.now() - started;
@@ -30,9 +32,14 @@ export async function measureCommand(file: string, args: readonly string[], opti
     const stderr = String(result.stderr ?? '').trim().split('\n').slice(-5).join('\n');
     throw new Error(`${file} ${args.join(' ')} failed (exit ${result.exitCode}): ${stderr}`);
   }
-  const peakRssBytes = canMeasureRss ? Number(readFileSync(report, 'utf8').trim().split('\n').at(-1)) * 1024 : null;
+  const [rssKb, user, system] = canMeasureRss ? (readFileSync(report, 'utf8').trim().split('\n').at(-1) ?? '').split(' ').map(Number) : [];
   rmSync(report, { force: true });
-  return { wallMs, peakRssBytes, stdout: String(result.stdout ?? '') };
+  return {
+    wallMs,
+    peakRssBytes: rssKb === undefined ? null : rssKb * 1024,
+    cpuSeconds: user === undefined || system === undefined ? null : user + system,
+    stdout: String(result.stdout ?? ''),
+  };
 }
 
 /** `sh -c script`: for the shell pipelines people actually run (`pg_dump | gzip`). */

@@ -6,6 +6,7 @@
  *
  *   node bench/operation-child.mjs '{"operation":"backup","workspaceRoot":...,"projectName":...,"options":{...}}'
  */
+import { readFileSync } from 'node:fs';
 import { cleanupBackups, createBackup, listBackups, restoreBackup, silentReporter, verifyBackup } from '../dist/src/index.js';
 
 const OPERATIONS = { backup: createBackup, restore: restoreBackup, verify: verifyBackup, list: listBackups, cleanup: cleanupBackups };
@@ -16,6 +17,16 @@ function summary(result) {
   const data = { ...result.result };
   for (const [key, value] of Object.entries(data)) if (Array.isArray(value) && value.length > 20) data[key] = `${value.length} items`;
   return { status: result.status, result: data };
+}
+
+/** CPU seconds of the children this process waited for (the dump tool): /proc/self/stat cutime + cstime. */
+function childCpuSeconds() {
+  try {
+    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[13]) + Number(fields[14])) / 100;
+  } catch {
+    return null;
+  }
 }
 
 const request = JSON.parse(process.argv[2] ?? '{}');
@@ -39,6 +50,7 @@ process.stdout.write(
     processMs: performance.now(),
     maxRssBytes: usage.maxRSS * 1024,
     cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6,
+    childCpuSeconds: childCpuSeconds(),
     result: summary(result),
   })}\n`,
 );

@@ -4,7 +4,7 @@
  *   npm run bench                       default size (1 M rows, ~350 MB database), 3 rounds
  *   npm run bench -- --rows=3000000     the 1 GB reference database
  *   npm run bench -- --reps=5 --fresh   more rounds; rebuild the cached datasets
- *   npm run bench -- --skip=mysql,nx    leave groups out (small, restore, directory, encryption, mysql, sqlite, catalog, nx, curve)
+const GROUPS = ['small', 'restore', 'directory', 'encryption', 'mysql', 'sqlite', 'catalog', 'nx', 'curve', 'stages'] as const;
  *
  * Cases run alternating (round-robin, the order rotated every round) and the table shows
  * medians. Results: bench/results/bench-<time>.json and latest.{json,md}.
@@ -22,11 +22,13 @@ import {
   catalogCases,
   mysqlRawCase,
   nxBackupCase,
+  nxNoopCase,
   pgCases,
   rawDirectoryCase,
   rawDumpPath,
   rawRestoreCase,
   sqliteCopyCase,
+  sqliteRawCase,
   type BenchContext,
   type BenchGroup,
   type Sample,
@@ -37,9 +39,10 @@ import { canMeasureRss, measureCommand } from './measure.ts';
 import { checkTargets, curveTable, markdownTable, summarize, targetLines, terminalTable } from './report.ts';
 import { checkServices, mysqlUrl, pgArgs, pgUrl, psql, servicesFromEnv, type Services } from './services.ts';
 import { createBenchWorkspace, nxEnv, type BenchProject, type BenchWorkspace } from './workspace.ts';
+import { measureStages, stagesTable, type StageCosts } from './stages.ts';
 import { measureCurve, type CurvePoint } from './zstd-curve.ts';
 
-const GROUPS = ['small', 'restore', 'directory', 'encryption', 'mysql', 'sqlite', 'catalog', 'nx', 'curve'] as const;
+const GROUPS = ['small', 'restore', 'directory', 'encryption', 'mysql', 'sqlite', 'catalog', 'nx', 'curve', 'stages'] as const;
 type Skippable = (typeof GROUPS)[number];
 
 interface BenchOptions {
@@ -198,14 +201,17 @@ function buildGroups(ctx: BenchContext, prepared: Prepared, options: BenchOption
     groups.push({ title: `MariaDB backup, ${rows(options.otherRows)}`, cases: [mysqlRawCase(ctx, 'mysql.raw', prepared.mysqlDatabase), apiBackupCase(ctx, 'mysql.api', 'mysql-app', 'bench', 'mysql.raw')] });
   }
   if (prepared.sqliteFile) {
-    groups.push({ title: `SQLite backup, ${rows(options.otherRows)}`, cases: [sqliteCopyCase(ctx, 'sqlite.raw', prepared.sqliteFile), apiBackupCase(ctx, 'sqlite.api', 'sqlite-app', 'bench', 'sqlite.raw')] });
+    groups.push({
+      title: `SQLite backup, ${rows(options.otherRows)}`,
+      cases: [sqliteRawCase(ctx, 'sqlite.raw', prepared.sqliteFile), sqliteCopyCase(ctx, 'sqlite.cp', prepared.sqliteFile), apiBackupCase(ctx, 'sqlite.api', 'sqlite-app', 'bench', 'sqlite.raw')],
+    });
   }
   if (!options.skip.has('catalog')) {
     groups.push({ title: `Catalog of ${options.catalogEntries.toLocaleString('en')} backups`, cases: catalogCases(ctx, 'catalog-app', 'bench', options.catalogEntries) });
   }
   if (!options.skip.has('nx')) {
     const tinyRaw = pgCases(ctx, 'tiny', TINY_DATABASE).raw;
-    groups.push({ title: 'Nx overhead, tiny database (100 rows)', cases: [tinyRaw, nxBackupCase(ctx, 'tiny.nx', 'tiny-app', 'bench', 'tiny.raw')] });
+    groups.push({ title: 'Nx overhead, tiny database (100 rows)', cases: [tinyRaw, nxNoopCase(ctx, 'tiny.noop', 'tiny-app'), nxBackupCase(ctx, 'tiny.nx', 'tiny-app', 'bench', 'tiny.raw')] });
   }
   return groups;
 }
@@ -324,18 +330,25 @@ async function main(): Promise<number> {
       log('zstd level curve on a 32 MB sample of the dump (one core, node:zlib)');
       curve = measureCurve(rawDumpPath(ctx, prepared.pgDatabase), 32 * 1024 * 1024);
     }
+    let stages: StageCosts | null = null;
+    if (!options.skip.has('stages')) {
+      log('CPU per stage: the pipeline stages replayed one at a time over the raw dump (CPU seconds of this process)');
+      stages = await measureStages(rawDumpPath(ctx, prepared.pgDatabase), path.join(workDir, 'stages.zst'), 1);
+    }
     const groups = buildGroups(ctx, prepared, options);
     const { samples, errors } = await runRounds(groups, options.reps);
     const summaries = summarize(groups, samples, errors);
+    const stageLines = stages ? stagesTable(stages, summaries.find((summary) => summary.id === 'pg.raw')?.cpuSeconds ?? null) : null;
     const checks = checkTargets(summaries);
     const elapsed = (Date.now() - started) / 1000;
     log(`\n${terminalTable(summaries)}\n`);
-    log('Targets (issue 5):');
+    if (stageLines) log(`CPU per stage (each replayed alone over the raw dump):\n${stageLines}\n`);
+    log('Targets (issues 5 and 13):');
     for (const line of targetLines(checks)) log(`  ${line}`);
     if (options.rows !== REFERENCE_ROWS) log(`  (The time ratios are defined for the reference database, --rows=${REFERENCE_ROWS}; at other sizes fixed costs such as Nx start-up weigh differently.)`);
     for (const [id, message] of errors) log(`  ! ${id}: ${message}`);
-    const markdown = [markdownTable(summaries), '', ...targetLines(checks).map((line) => `- ${line}`), ...(curve ? ['', curveTable(curve.points)] : []), ''].join('\n');
-    const file = writeResults(repo, { date: new Date().toISOString(), elapsedSeconds: Math.round(elapsed), options: { ...options, skip: [...options.skip] }, machine: machineFacts(services), datasets: prepared, cases: summaries, targets: checks, zstdCurve: curve }, markdown);
+    const markdown = [markdownTable(summaries), '', ...targetLines(checks).map((line) => `- ${line}`), ...(stageLines ? ['', stageLines] : []), ...(curve ? ['', curveTable(curve.points)] : []), ''].join('\n');
+    const file = writeResults(repo, { date: new Date().toISOString(), elapsedSeconds: Math.round(elapsed), options: { ...options, skip: [...options.skip] }, machine: machineFacts(services), datasets: prepared, cases: summaries, targets: checks, stages, zstdCurve: curve }, markdown);
     if (curve) log(`\nzstd level curve (${(curve.sampleBytes / 1024 / 1024).toFixed(0)} MB sample):\n${curveTable(curve.points)}`);
     log(`\nresults: ${path.relative(process.cwd(), file)} (and latest.md); total ${Math.floor(elapsed / 60)} min ${Math.round(elapsed % 60)} s`);
     return errors.size > 0 ? 1 : 0;

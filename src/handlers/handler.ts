@@ -126,6 +126,11 @@ export interface DumpSession {
   finished: Promise<void>;
   /** Kills the tool and releases connections and temp files; safe to call more than once. */
   dispose(): Promise<void>;
+  /**
+   * Checks already passed by the bytes being streamed (SQLite: `PRAGMA integrity_check` of the
+   * snapshot copy). The backup proves it stores exactly these bytes, so they hold for the backup.
+   */
+  checks?: string[];
 }
 
 export interface DatabaseSnapshot {

@@ -14,6 +14,7 @@ import type {
   ServerInfo,
 } from './handler.ts';
 import type { HandlerOptions } from './index.ts';
+import { openBlockChannel } from '../pipeline/channel.ts';
 import { quoteIdentifier, readMigrationState, type SqlReader } from './migrations.ts';
 import type { MigrationState } from '../catalog/schema.ts';
 import {
@@ -73,6 +74,7 @@ export class MysqlHandler implements DatabaseHandler {
   readonly #connection: ConnectionInfo;
   readonly #options: HandlerOptions;
   readonly #secrets: string[];
+  readonly #versions = new Map<string, Promise<string>>();
 
   constructor(connection: ConnectionInfo, options: HandlerOptions) {
     this.#connection = connection;
@@ -93,15 +95,22 @@ export class MysqlHandler implements DatabaseHandler {
 
   async preflight(): Promise<ServerInfo> {
     const dumpTool = requireTool('mysql-dump', this.#options.env);
-    const clientVersion = mysqlToolVersion(await toolVersion(dumpTool, this.#options.env));
-    const [row] = await this.#withSession(this.live.name, 'BACKUP_FAILED', (reader) =>
-      reader.query(
-        `SELECT VERSION() AS version,
+    // The tool's --version and the server's answer at the same time; a tool problem is reported first.
+    const [version, rows] = await Promise.allSettled([
+      this.#toolVersion(dumpTool),
+      this.#withSession(this.live.name, 'BACKUP_FAILED', (reader) =>
+        reader.query(
+          `SELECT VERSION() AS version,
                 (SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables WHERE table_schema = DATABASE()) AS size`,
-      ),
-    ).catch(async (error: unknown) => {
-      throw await explainDenial(error, () => this.#backupPrivilege());
-    });
+        ),
+      ).catch(async (error: unknown) => {
+        throw await explainDenial(error, () => this.#backupPrivilege());
+      }),
+    ]);
+    if (version.status === 'rejected') throw version.reason;
+    if (rows.status === 'rejected') throw rows.reason;
+    const clientVersion = mysqlToolVersion(version.value);
+    const [row] = rows.value;
     return {
       clientTool: dumpTool.name,
       clientVersion,
@@ -132,7 +141,7 @@ export class MysqlHandler implements DatabaseHandler {
       signal: request.signal,
       secrets: this.#secrets,
       failureCode: 'BACKUP_FAILED',
-      stdout: 'pipe',
+      stdout: (await openBlockChannel()) ?? 'pipe',
     });
     return dumpSession(run, snapshot, () => credentials.file.remove(), (error) => explainDenial(error, () => this.#backupPrivilege()));
   }
@@ -303,8 +312,18 @@ export class MysqlHandler implements DatabaseHandler {
   }
 
   /** MySQL's mysqldump needs telling not to write GTID state, and (against MariaDB) not to read column statistics. */
+  /** `--version` of a tool, asked once per handler (preflight and the dump both need it). */
+  #toolVersion(tool: ClientTool): Promise<string> {
+    let version = this.#versions.get(tool.path);
+    if (!version) {
+      version = toolVersion(tool, this.#options.env);
+      this.#versions.set(tool.path, version);
+    }
+    return version;
+  }
+
   async #dumpFlavourArguments(dumpTool: ClientTool, serverVersion: string): Promise<string[]> {
-    const toolIsMariaDb = isMariaDb(await toolVersion(dumpTool, this.#options.env));
+    const toolIsMariaDb = isMariaDb(await this.#toolVersion(dumpTool));
     if (toolIsMariaDb) return [];
     return ['--set-gtid-purged=OFF', ...(isMariaDb(serverVersion) ? ['--column-statistics=0'] : [])];
   }

@@ -15,6 +15,7 @@ import type {
   ServerInfo,
 } from './handler.ts';
 import type { HandlerOptions } from './index.ts';
+import { openBlockChannel } from '../pipeline/channel.ts';
 import { readMigrationState, type SqlReader } from './migrations.ts';
 import type { MigrationState } from '../catalog/schema.ts';
 import { randomTag, SCRATCH_MARKER, siblingName, timestampTag, urlWithDatabase } from './names.ts';
@@ -95,13 +96,20 @@ export class PostgresHandler implements DatabaseHandler {
 
   async preflight(): Promise<ServerInfo> {
     const pgDump = requireTool('pg_dump', this.#options.env);
-    const clientVersion = postgresToolVersion(await toolVersion(pgDump, this.#options.env));
-    const [server] = await this.#withReader(this.live, (reader) =>
-      reader.query(`SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS number,
+    // The tool's --version and the server's answer at the same time; a tool problem is reported first.
+    const [version, rows] = await Promise.allSettled([
+      toolVersion(pgDump, this.#options.env),
+      this.#withReader(this.live, (reader) =>
+        reader.query(`SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS number,
                            pg_database_size(current_database()) AS size`),
-    ).catch((error: unknown) => {
-      throw namePrivilege(error, this.#backupPrivilege());
-    });
+      ).catch((error: unknown) => {
+        throw namePrivilege(error, this.#backupPrivilege());
+      }),
+    ]);
+    if (version.status === 'rejected') throw version.reason;
+    if (rows.status === 'rejected') throw rows.reason;
+    const clientVersion = postgresToolVersion(version.value);
+    const [server] = rows.value;
     const serverVersion = String(server?.version ?? '').split(' ')[0] ?? '';
     this.#serverVersionNumber = Number(server?.number);
     assertClientNotOlder(clientVersion, this.#serverVersionNumber, serverVersion);
@@ -132,7 +140,7 @@ export class PostgresHandler implements DatabaseHandler {
         signal: request.signal,
         secrets: this.#secrets,
         failureCode: 'BACKUP_FAILED',
-        stdout: request.format === 'directory' ? 'ignore' : 'pipe',
+        stdout: request.format === 'directory' ? 'ignore' : ((await openBlockChannel()) ?? 'pipe'),
       });
       return dumpSession(run, snapshot, release, (error) => namePrivilege(error, this.#backupPrivilege()));
     } catch (error) {

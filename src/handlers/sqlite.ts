@@ -110,7 +110,7 @@ async function readSnapshot(db: DatabaseSync, migrations: MigrationLookup): Prom
 }
 
 /** The file starts with SQLite's header and `PRAGMA integrity_check` says ok. */
-async function assertIntact(filePath: string): Promise<void> {
+async function assertIntact(filePath: string, failure: 'RESTORE_FAILED' | 'BACKUP_FAILED' = 'RESTORE_FAILED', what = 'the restored file'): Promise<void> {
   const handle = await open(filePath, 'r');
   const header = Buffer.alloc(HEADER.length);
   try {
@@ -119,13 +119,13 @@ async function assertIntact(filePath: string): Promise<void> {
     await handle.close();
   }
   if (!header.equals(HEADER)) {
-    throw new FaberError('RESTORE_FAILED', `The restored file is not a SQLite database (wrong header): ${filePath}`);
+    throw new FaberError(failure, `${what} is not a SQLite database (wrong header): ${filePath}`);
   }
-  const problems = await withDatabase(filePath, 'RESTORE_FAILED', (db) =>
+  const problems = await withDatabase(filePath, failure, (db) =>
     (db.prepare('PRAGMA integrity_check').all() as Array<{ integrity_check: string }>).map((row) => row.integrity_check),
   ).catch((error: unknown) => [error instanceof Error ? error.message : String(error)]);
   if (problems.length !== 1 || problems[0] !== 'ok') {
-    throw new FaberError('RESTORE_FAILED', `PRAGMA integrity_check failed for the restored file: ${problems.slice(0, 5).join('; ')}`, {
+    throw new FaberError(failure, `PRAGMA integrity_check failed for ${what}: ${problems.slice(0, 5).join('; ')}`, {
       result: { file: filePath, problems: problems.slice(0, 20) },
     });
   }
@@ -182,7 +182,8 @@ export class SqliteHandler implements DatabaseHandler {
       throwIfAborted(request.signal, 'The backup');
       await chmod(copy, 0o600);
       const snapshot = await withDatabase(copy, 'BACKUP_FAILED', (db) => readSnapshot(db, request.migrations));
-      return await this.#streamCopy(copy, snapshot, request.signal);
+      await assertIntact(copy, 'BACKUP_FAILED', 'the backup copy');
+      return { ...(await this.#streamCopy(copy, snapshot, request.signal)), checks: ['PRAGMA integrity_check: ok'] };
     } catch (error) {
       await rm(copy, { force: true });
       throw request.signal.aborted ? cancelled('The backup') : toFaberError(error, 'BACKUP_FAILED');
@@ -196,7 +197,7 @@ export class SqliteHandler implements DatabaseHandler {
       () => true,
       () => false,
     );
-    const stream = handle.createReadStream();
+    const stream = handle.createReadStream({ highWaterMark: 1024 * 1024 });
     const onAbort = () => stream.destroy(cancelled('The backup'));
     signal.addEventListener('abort', onAbort, { once: true });
     const finished = streamFinished(stream)

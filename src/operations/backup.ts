@@ -20,9 +20,9 @@ import { humanBytes, humanDuration } from '../output/format.ts';
 import { success, type OperationResult } from '../output/result.ts';
 import { writeArchive, type ArchiveStats } from '../pipeline/archive.ts';
 import { compressionSuffix, DEFAULT_ZSTD_LEVEL } from '../pipeline/compression.ts';
-import { AGE_SUFFIX } from '../pipeline/encryption.ts';
-import { encryptedWrite, recordEncryption, refuseUnencryptable, type EncryptedWrite } from './backup-encryption.ts';
-import { directoryDigest, verifyBackupFile, type VerifyReport } from '../pipeline/verify.ts';
+import { AGE_SUFFIX, checkStoredAgeHeader } from '../pipeline/encryption.ts';
+import { recordEncryption, refuseUnencryptable } from './backup-encryption.ts';
+import { directoryDigest, startInPassVerification, verifyBackupFile, type InPassVerification, type VerifyReport } from '../pipeline/verify.ts';
 import { hashDirectory } from '../pipeline/directory.ts';
 import { backupId, slugLabel } from '../util/ids.ts';
 import { reserveId } from '../catalog/reservations.ts';
@@ -160,10 +160,11 @@ async function backupWith(
     toolEnv: withoutVariables(ctx.env, identityVariables(workspace.config)),
     retentionDays: effectiveRetentionDays(workspace.config, workspace.environment, options.retentionDays, options.reason),
   };
+  let dumped: Dumped | undefined;
   try {
     const encrypted = encryption ? `, age-encrypted for ${encryption.recipients.length} recipient${encryption.recipients.length === 1 ? '' : 's'}` : '';
     ctx.reporter.step(`Creating backup with ${handler.backupMethod(format)} (${format}, ${compression === 'none' ? 'uncompressed' : compression}${encrypted})`);
-    const dumped = await dump(handler, workspace, finish, server, ctx, run);
+    dumped = await dump(handler, workspace, finish, server, ctx, run);
     faultPoint('backup:dumped');
     ctx.reporter.step(`Backup file created: ${humanBytes(dumped.stats.sizeBytes)} (${humanBytes(dumped.stats.uncompressedBytes)} before compression)`);
     ctx.reporter.step('Verifying backup integrity');
@@ -195,6 +196,7 @@ async function backupWith(
     );
     return success(scope, result, `Backup created successfully for ${entry.environment}`);
   } catch (error) {
+    await dumped?.inPass?.discard();
     await rm(finish.partialPath, { recursive: true, force: true });
     if (await discardIfUnrecorded(workspace, finish)) await finish.release();
     throw error;
@@ -329,8 +331,8 @@ interface Dumped {
   stats: ArchiveStats;
   session: DumpSession;
   fileChecksums?: Record<string, string>;
-  /** Encrypted backups: the plaintext checks made while writing. */
-  encrypted?: EncryptedWrite;
+  /** Single-file backups: the checks made while writing, completed by verifyPartial. */
+  inPass?: InPassVerification;
 }
 
 async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, server: ServerInfo, ctx: OperationContext, run: OperationRun): Promise<Dumped> {
@@ -343,12 +345,13 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
     signal: run.signal,
   });
   faultPoint('backup:dump-started');
+  let inPass: InPassVerification | undefined;
   try {
     if (!session.stream) {
       await session.finished;
       const files = await hashDirectory(plan.partialPath);
       const size = Object.values(files.sizes).reduce((sum, bytes) => sum + bytes, 0);
-      const stats = { uncompressedBytes: size, sizeBytes: size, sha256: directoryDigest(files.checksums), contentSha256: directoryDigest(files.checksums) };
+      const stats = { uncompressedBytes: size, sizeBytes: size, sha256: directoryDigest(files.checksums), contentSha256: directoryDigest(files.checksums), decodeCheck: { checked: false, problem: null } };
       return { stats, session, fileChecksums: files.checksums };
     }
     const onProgress = (bytes: number) => {
@@ -356,13 +359,14 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
       ctx.reporter.progress({ bytes, expectedBytes: server.databaseSizeBytes, elapsedMs: Date.now() - started });
     };
     const level = plan.compression === 'zstd' ? (workspace.config.backup.compression_level ?? DEFAULT_ZSTD_LEVEL) : workspace.config.backup.compression_level;
-    const encrypted = plan.encryption ? encryptedWrite(plan.encryption, { provider: handler.provider, format: plan.format, compression: plan.compression, env: plan.toolEnv ?? ctx.env, signal: run.signal }) : undefined;
+    inPass = await startInPassVerification({ provider: handler.provider, format: plan.format, compression: plan.compression, env: plan.toolEnv ?? ctx.env, signal: run.signal });
     const archived = writeArchive(session.stream, plan.partialPath, {
       compression: plan.compression,
       ...(level ? { level } : {}),
       signal: run.signal,
       onProgress,
-      ...(encrypted ? { encryption: encrypted.archive } : {}),
+      contentTaps: inPass.taps,
+      ...(plan.encryption ? { encryptFor: plan.encryption.recipients } : {}),
     });
     // When our side breaks, the dump tool then fails on its closed pipe: report the cause, not that echo.
     const [archive, tool] = await Promise.allSettled([archived.catch(async (error: unknown) => {
@@ -371,8 +375,9 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
     }), session.finished]);
     if (archive.status === 'rejected') throw archive.reason;
     if (tool.status === 'rejected') throw tool.reason;
-    return { stats: archive.value, session, ...(encrypted ? { encrypted } : {}) };
+    return { stats: archive.value, session, inPass };
   } catch (error) {
+    await inPass?.discard();
     if (run.signal.aborted) throw run.signal.reason ?? error;
     throw dumpFailure(error);
   } finally {
@@ -395,8 +400,8 @@ function defaultJobs(): number {
   return Math.max(1, Math.min(8, os.availableParallelism()));
 }
 
-async function verifyPartial(plan: Plan, { stats, fileChecksums, encrypted }: Dumped, handler: DatabaseHandler, ctx: OperationContext, run: OperationRun): Promise<VerifyReport> {
-  const fileReport = await verifyBackupFile({
+async function verifyPartial(plan: Plan, { stats, fileChecksums, inPass, session }: Dumped, handler: DatabaseHandler, ctx: OperationContext, run: OperationRun): Promise<VerifyReport> {
+  const report = inPass ? await inPass.finish(plan.partialPath, stats) : await verifyBackupFile({
     path: plan.partialPath,
     provider: handler.provider,
     format: plan.format,
@@ -404,15 +409,16 @@ async function verifyPartial(plan: Plan, { stats, fileChecksums, encrypted }: Du
     expected: { sizeBytes: stats.sizeBytes, sha256: stats.sha256, contentSha256: stats.contentSha256, files: fileChecksums },
     env: plan.toolEnv ?? ctx.env,
     signal: run.signal,
-    ...(plan.encryption ? { encryption: { recipients: plan.encryption.recipients.length, identityEnv: plan.encryption.identity_env } } : {}),
   });
-  const report = encrypted ? encrypted.combine(fileReport, stats.contentSha256) : fileReport;
+  // Every check above saw the plaintext as it was written; the stored file is age's, whose header is checked here.
+  if (plan.encryption && inPass) await checkStoredAgeHeader(plan.partialPath, plan.encryption.recipients.length, report);
   if (!report.passed) {
     throw new FaberError('VERIFICATION_FAILED', `Backup verification failed - file may be corrupted: ${report.problems.join('; ')}`, {
       result: { backup_file: path.basename(plan.finalPath), problems: report.problems, size_bytes: report.size_bytes, file_readable: report.file_readable },
       suggestions: ['Retry the backup', 'Check disk space and the disk for errors (dmesg)', 'Verify the database connection is stable'],
     });
   }
+  report.checks.push(...(session.checks ?? []));
   for (const check of report.checks) ctx.reporter.info(`✓ ${check}`);
   return report;
 }

@@ -1,9 +1,11 @@
 import { createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { PassThrough, Transform, type Duplex, type Readable, type TransformCallback, type Writable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Compression } from '../config/schema.ts';
-import { BlockCoalescer, createCompressor } from './compression.ts';
+import { BlockReader } from './channel.ts';
+import { BlockCoalescer, BlockPool, createCompressor } from './compression.ts';
+import { DecodeCheck } from './decode-check.ts';
 import { createEncryptStage } from './encryption.ts';
 import { HashingTap } from './taps.ts';
 
@@ -13,17 +15,13 @@ export interface ArchiveOptions {
   signal?: AbortSignal;
   /** Called as dump bytes arrive (uncompressed count). */
   onProgress?: (uncompressedBytes: number) => void;
-  /** Encrypt the compressed bytes for these age recipients; the plaintext is checked in the same pass. */
-  encryption?: ArchiveEncryption;
-}
-
-export interface ArchiveEncryption {
-  recipients: readonly string[];
+  /** Stages that see the dump's bytes (before compression) on their way, e.g. format checks. */
+  contentTaps?: Transform[];
   /**
-   * Reads a copy of the compressed plaintext as it goes by, before it is encrypted (the backup has
-   * no key to read the file back). Its back-pressure paces the backup; writeArchive waits for it.
+   * Encrypt for these age recipients, after compression and after the decode check: every check
+   * of the write sees the plaintext, the file gets only ciphertext.
    */
-  inspectPlaintext: (compressed: Readable) => Promise<unknown>;
+  encryptFor?: readonly string[];
 }
 
 export interface ArchiveStats {
@@ -35,11 +33,18 @@ export interface ArchiveStats {
   sha256: string;
   /** SHA-256 of the dump before compression. */
   contentSha256: string;
+  /**
+   * The decode of the compressed stream made as it was written: `checked` false when there was
+   * nothing to decode (no compression); `problem` null when it decoded to the dump's bytes exactly.
+   */
+  decodeCheck: { checked: boolean; problem: string | null };
 }
 
 /**
- * One pass: dump → hash(content) → 1 MB blocks → compress → hash(file) → file. No temporary uncompressed copy,
- * no second read to hash; pipeline() propagates back-pressure and the first error of any stage.
+ * One pass: dump → 1 MB blocks → hash(content) → compress → decode check → hash(file) → file. No
+ * temporary uncompressed copy, no second read to hash or to decode; pipeline() propagates
+ * back-pressure and the first error of any stage. The blocks come from a small pool and return to
+ * it once the decode check has compared them (see DecodeCheck).
  * The destination was reserved by the caller (created empty, mode 0600); it is fsynced before this resolves.
  */
 export async function writeArchive(source: Readable, destination: string, options: ArchiveOptions): Promise<ArchiveStats> {
@@ -47,57 +52,28 @@ export async function writeArchive(source: Readable, destination: string, option
   const file = new HashingTap();
   const output = createWriteStream(destination, { flags: 'w', mode: 0o600, highWaterMark: 1024 * 1024 });
   const pipelineOptions = options.signal ? { signal: options.signal } : {};
-  const compressor = createCompressor(options.compression, options.level);
-  const stages: Duplex[] = options.compression === 'none' ? [compressor] : [new BlockCoalescer(), compressor];
-  if (options.encryption) {
-    const plaintext = new PassThrough({ highWaterMark: 1024 * 1024 });
-    // Nothing here may wait before the pipeline is attached: a dump tool's output not read before it exits is lost.
-    const inspection = options.encryption.inspectPlaintext(plaintext);
-    stages.push(new TeeTap(plaintext), createEncryptStage(options.encryption.recipients));
-    try {
-      await pipeline([source, content, ...stages, file, output], pipelineOptions);
-    } catch (error) {
-      plaintext.destroy();
-      await inspection.catch(() => undefined);
-      throw error;
-    }
-    await inspection;
-  } else await pipeline([source, content, ...stages, file, output], pipelineOptions);
+  const taps = options.contentTaps ?? [];
+  // Made synchronously: the pipeline must attach to the dump's output at once.
+  const encrypt = options.encryptFor ? [createEncryptStage(options.encryptFor)] : [];
+  let decodeCheck: ArchiveStats['decodeCheck'] = { checked: false, problem: null };
+  if (options.compression === 'none') await pipeline([source, content, ...taps, ...encrypt, file, output], pipelineOptions);
+  else {
+    // A BlockReader already delivers pooled blocks; anything else is cut into blocks here.
+    const pool = source instanceof BlockReader ? source.pool : new BlockPool();
+    const blocks = source instanceof BlockReader ? [source] : [source, new BlockCoalescer(pool)];
+    const check = new DecodeCheck(options.compression, pool);
+    const compressor = createCompressor(options.compression, options.level);
+    await pipeline([...blocks, content, ...taps, check.recorder, compressor, check, ...encrypt, file, output], pipelineOptions);
+    decodeCheck = { checked: true, problem: check.problem ?? null };
+  }
   await fsyncFile(destination);
   return {
     uncompressedBytes: content.bytes,
     sizeBytes: file.bytes,
     sha256: file.digest(),
     contentSha256: content.digest(),
+    decodeCheck,
   };
-}
-
-/** Passes bytes on and writes the same chunks to a second stream, waiting for whichever is slower. */
-class TeeTap extends Transform {
-  readonly #branch: Writable;
-
-  constructor(branch: Writable) {
-    super({ highWaterMark: 1024 * 1024 });
-    this.#branch = branch;
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.push(chunk);
-    // A branch that stopped (its check failed) no longer holds the backup up; its report says why.
-    if (this.#branch.destroyed || this.#branch.write(chunk)) return callback();
-    const resume = () => {
-      this.#branch.off('drain', resume);
-      this.#branch.off('close', resume);
-      callback();
-    };
-    this.#branch.once('drain', resume);
-    this.#branch.once('close', resume);
-  }
-
-  override _flush(callback: TransformCallback): void {
-    if (!this.#branch.destroyed) this.#branch.end();
-    callback();
-  }
 }
 
 export async function fsyncFile(path: string): Promise<void> {

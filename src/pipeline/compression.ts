@@ -20,25 +20,53 @@ const CHUNK_SIZE = 1024 * 1024;
  */
 export const COMPRESS_BLOCK_SIZE = 1024 * 1024;
 
-/** Copies incoming chunks into blocks of `blockSize` bytes (the last one may be shorter). */
+/**
+ * Blocks of one size kept for reuse. A block goes back only once nothing reads it any more (the
+ * decode check of archive.ts returns each one after comparing it), so a backup cycles through a
+ * handful of megabytes instead of allocating one per block: spent buffers are freed only when V8
+ * collects, and it lets tens of megabytes of them pile up first.
+ */
+export class BlockPool {
+  readonly blockSize: number;
+  readonly #free: Buffer[] = [];
+  readonly #maxFree: number;
+
+  constructor(blockSize = COMPRESS_BLOCK_SIZE, maxFree = 16) {
+    this.blockSize = blockSize;
+    this.#maxFree = maxFree;
+  }
+
+  take(): Buffer {
+    return this.#free.pop() ?? Buffer.allocUnsafeSlow(this.blockSize);
+  }
+
+  /** Returns a block (or the start of one) that take() handed out; anything else is ignored. */
+  give(block: Buffer): void {
+    if (block.byteOffset !== 0 || block.buffer.byteLength !== this.blockSize || this.#free.length >= this.#maxFree) return;
+    this.#free.push(Buffer.from(block.buffer, 0, this.blockSize));
+  }
+}
+
+/** Copies incoming chunks into blocks of the pool's size (the last one may be shorter). */
 export class BlockCoalescer extends Transform {
-  readonly #blockSize: number;
+  readonly #pool: BlockPool;
   #block: Buffer | undefined;
   #filled = 0;
 
-  constructor(blockSize = COMPRESS_BLOCK_SIZE) {
-    super({ highWaterMark: blockSize });
-    this.#blockSize = blockSize;
+  constructor(pool: BlockPool | number = COMPRESS_BLOCK_SIZE) {
+    const blocks = typeof pool === 'number' ? new BlockPool(pool) : pool;
+    super({ highWaterMark: blocks.blockSize });
+    this.#pool = blocks;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     for (let offset = 0; offset < chunk.length; ) {
-      // A fresh block each time: the previous one now belongs to the compressor.
-      this.#block ??= Buffer.allocUnsafeSlow(this.#blockSize);
+      // Another block each time: the previous one now belongs to the stages downstream.
+      this.#block ??= this.#pool.take();
       const copied = chunk.copy(this.#block, this.#filled, offset);
       offset += copied;
       this.#filled += copied;
-      if (this.#filled === this.#blockSize) this.#emit();
+      if (this.#filled === this.#block.length) this.#emit();
     }
     callback();
   }

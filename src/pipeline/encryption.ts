@@ -1,3 +1,4 @@
+import { open } from 'node:fs/promises';
 import { Duplex, Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { Decrypter, Encrypter, identityToRecipient } from 'age-encryption';
 import { describeRecipients, recipientFingerprint } from '../config/age-recipients.ts';
@@ -90,30 +91,52 @@ export interface AgeHeaderFacts {
  */
 export class AgeHeaderTap extends Transform {
   #head = Buffer.alloc(0);
-  #headerEnd = -1;
   #total = 0;
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#total += chunk.length;
-    if (this.#headerEnd < 0 && this.#head.length < MAX_HEADER_BYTES) {
-      this.#head = Buffer.concat([this.#head, chunk.subarray(0, MAX_HEADER_BYTES - this.#head.length)]);
-      this.#headerEnd = findHeaderEnd(this.#head);
-    }
+    if (this.#head.length < MAX_HEADER_BYTES) this.#head = Buffer.concat([this.#head, chunk.subarray(0, MAX_HEADER_BYTES - this.#head.length)]);
     callback(null, chunk);
   }
 
   facts(): AgeHeaderFacts {
-    const facts: AgeHeaderFacts = { valid: false, x25519Stanzas: 0, otherStanzas: 0 };
-    const text = this.#head.subarray(0, Math.max(this.#headerEnd, 0)).toString('latin1');
-    if (!text.startsWith(`${AGE_VERSION_LINE}\n`)) return { ...facts, problem: 'not an age v1 file (no "age-encryption.org/v1" header)' };
-    if (this.#headerEnd < 0) return { ...facts, problem: 'the age header has no MAC line: the file is cut short or not an age file' };
-    for (const line of text.split('\n')) {
-      if (line.startsWith(X25519_STANZA)) facts.x25519Stanzas++;
-      else if (line.startsWith('-> ')) facts.otherStanzas++;
-    }
-    if (this.#total - this.#headerEnd < MIN_PAYLOAD_BYTES) return { ...facts, problem: 'the age payload is missing or cut short' };
-    return { ...facts, valid: true };
+    return parseAgeHeader(this.#head, this.#total);
   }
+}
+
+/** The header facts from a file's first bytes (up to 64 KB) and its total size. */
+export function parseAgeHeader(head: Buffer, totalBytes: number): AgeHeaderFacts {
+  const facts: AgeHeaderFacts = { valid: false, x25519Stanzas: 0, otherStanzas: 0 };
+  const headerEnd = findHeaderEnd(head);
+  if (!head.subarray(0, AGE_VERSION_LINE.length + 1).equals(Buffer.from(`${AGE_VERSION_LINE}\n`))) return { ...facts, problem: 'not an age v1 file (no "age-encryption.org/v1" header)' };
+  if (headerEnd < 0) return { ...facts, problem: 'the age header has no MAC line: the file is cut short or not an age file' };
+  for (const line of head.subarray(0, headerEnd).toString('latin1').split('\n')) {
+    if (line.startsWith(X25519_STANZA)) facts.x25519Stanzas++;
+    else if (line.startsWith('-> ')) facts.otherStanzas++;
+  }
+  if (totalBytes - headerEnd < MIN_PAYLOAD_BYTES) return { ...facts, problem: 'the age payload is missing or cut short' };
+  return { ...facts, valid: true };
+}
+
+/** Adds what the header says to a report: well-formed, and for as many X25519 recipients as were recorded. */
+export function reportAgeHeader(facts: AgeHeaderFacts, recipients: number, report: { checks: string[]; problems: string[] }): void {
+  if (facts.problem) report.problems.push(facts.problem);
+  else if (facts.x25519Stanzas !== recipients || facts.otherStanzas > 0) {
+    report.problems.push(`the age header has ${facts.x25519Stanzas} X25519 recipient stanzas (and ${facts.otherStanzas} others), ${recipients} recipients were recorded`);
+  } else report.checks.push(`age header well-formed (${facts.x25519Stanzas} X25519 recipient${facts.x25519Stanzas === 1 ? '' : 's'})`);
+}
+
+/** The header check of a stored file, read from its first bytes. */
+export async function checkStoredAgeHeader(file: string, recipients: number, report: { checks: string[]; problems: string[]; passed: boolean }): Promise<void> {
+  const handle = await open(file, 'r');
+  try {
+    const head = Buffer.alloc(MAX_HEADER_BYTES);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    reportAgeHeader(parseAgeHeader(head.subarray(0, bytesRead), (await handle.stat()).size), recipients, report);
+  } finally {
+    await handle.close();
+  }
+  report.passed = report.problems.length === 0;
 }
 
 /** Offset just past the header's `--- <mac>` line, or -1 while it has not arrived. */

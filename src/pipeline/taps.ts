@@ -1,48 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import v8 from 'node:v8';
-import vm from 'node:vm';
-
-/**
- * Streaming a dump allocates a fresh buffer for every chunk read from a pipe or a file and for
- * every chunk zlib produces: gigabytes of short-lived buffers. V8 frees them only when it
- * collects, and it lets about 64 MB of them pile up first (its external-memory soft limit): on
- * top of the ~80 MB the process holds anyway, that was most of a backup's peak RSS, and the
- * bigger the chunks the worse. A young-generation collection every 16 MB of streamed data frees
- * them while they are still young, in a fraction of a millisecond each. Measured with bench/ on
- * an 870 MB dump: peak RSS 160-180 MB without, 115-125 MB with; CPU cost under 0.1 s.
- * Not more often: a buffer still in flight across two collections is promoted to the old
- * generation, which only a full collection frees (every 4-8 MB: 140 MB again).
- * The bytes are counted by HashingTap, which every pipeline that streams a dump goes through.
- */
-const COLLECT_EVERY_BYTES = 16 * 1024 * 1024;
-let bytesSinceCollection = 0;
-/** null until first needed; undefined where the runtime offers no way to ask for a collection. */
-let collectYoung: (() => void) | undefined | null = null;
-
-function youngCollector(): (() => void) | undefined {
-  try {
-    const exposed = globalThis.gc;
-    if (typeof exposed === 'function') return () => exposed({ type: 'minor' });
-    // --expose-gc only affects contexts created while it is set: one private context gets gc(),
-    // the process's own global object is left as it was.
-    v8.setFlagsFromString('--expose-gc');
-    const gc = vm.runInNewContext('gc') as NodeJS.GCFunction | undefined;
-    v8.setFlagsFromString('--no-expose-gc');
-    return typeof gc === 'function' ? () => gc({ type: 'minor' }) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Counts streamed bytes; every COLLECT_EVERY_BYTES, frees the spent buffers. */
-function noteStreamedBytes(bytes: number): void {
-  bytesSinceCollection += bytes;
-  if (bytesSinceCollection < COLLECT_EVERY_BYTES) return;
-  bytesSinceCollection = 0;
-  if (collectYoung === null) collectYoung = youngCollector();
-  collectYoung?.();
-}
 
 /** Passes bytes through unchanged while hashing and counting them. */
 export class HashingTap extends Transform {
@@ -58,7 +15,6 @@ export class HashingTap extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#hash.update(chunk);
     this.bytes += chunk.length;
-    noteStreamedBytes(chunk.length);
     this.#onChunk?.(this.bytes);
     callback(null, chunk);
   }
@@ -72,10 +28,7 @@ export class HashingTap extends Transform {
 export class EdgeTap extends Transform {
   readonly #keep: number;
   head = Buffer.alloc(0);
-  /**
-   * The last bytes, in a ring written in place: no allocation per chunk, and no chunk kept
-   * alive (one that outlives two young-generation collections above stays until a full one).
-   */
+  /** The last bytes, in a ring written in place: no allocation per chunk, and no chunk kept alive. */
   readonly #ring: Buffer;
   #ringEnd = 0;
   #total = 0;

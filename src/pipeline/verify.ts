@@ -1,16 +1,17 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable, type Duplex, type Readable } from 'node:stream';
+import { Transform, Writable, type Duplex, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { execa } from 'execa';
+import { execFile, spawn } from 'node:child_process';
 import type { Compression, Provider } from '../config/schema.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
+import type { ArchiveStats } from './archive.ts';
 import { createDecompressor } from './compression.ts';
 import { hashDirectory } from './directory.ts';
-import { AgeHeaderTap, createDecryptStage } from './encryption.ts';
+import { AgeHeaderTap, createDecryptStage, reportAgeHeader } from './encryption.ts';
 import { EdgeTap, HashingTap } from './taps.ts';
 
 export interface VerifyTarget {
@@ -111,7 +112,7 @@ export type DecodeTarget = Pick<VerifyTarget, 'provider' | 'format' | 'compressi
  * SHA-256 once the stream decoded completely, then the dump's edges and format are checked.
  * False (with the reason in `report.problems`) when the stream does not decode.
  */
-export async function checkDecodedContent(
+async function checkDecodedContent(
   sources: ReadonlyArray<Readable | Duplex>,
   target: DecodeTarget,
   report: VerifyReport,
@@ -149,12 +150,83 @@ async function verifyCiphertextOnly(target: VerifyTarget, encryption: EncryptedR
   }
   report.file_readable = true;
   compareHash('file checksum (sha256)', fileHash.digest(), target.expected.sha256, report);
-  const facts = header.facts();
-  if (facts.problem) report.problems.push(facts.problem);
-  else if (facts.x25519Stanzas !== encryption.recipients || facts.otherStanzas > 0) {
-    report.problems.push(`the age header has ${facts.x25519Stanzas} X25519 recipient stanzas (and ${facts.otherStanzas} others), ${encryption.recipients} recipients were recorded`);
-  } else report.checks.push(`age header well-formed (${facts.x25519Stanzas} X25519 recipient${facts.x25519Stanzas === 1 ? '' : 's'})`);
+  reportAgeHeader(header.facts(), encryption.recipients, report);
   (report.notes ??= []).push(`not decoded: ${encryption.withoutIdentity ?? `$${encryption.identityEnv} is not set`}, so the encrypted content could not be decrypted and checked (set $${encryption.identityEnv} to a recipient's key to verify the content too)`);
+}
+
+/** What a backup checks while it writes, and then on the stored file. */
+export interface InPassVerification {
+  /** Stages for writeArchive's contentTaps: they see the dump's bytes before compression. */
+  taps: Transform[];
+  /**
+   * After the write: the decode was made in the same pass (writeArchive compared every decoded
+   * byte with the dump's), so the stored file is read once more only to prove its size and
+   * SHA-256 are those of the bytes written; then the format checks made on the way complete.
+   */
+  finish(path: string, written: Pick<ArchiveStats, 'sizeBytes' | 'sha256' | 'decodeCheck'>): Promise<VerifyReport>;
+  discard(): Promise<void>;
+}
+
+export async function startInPassVerification(target: Omit<VerifyTarget, 'path' | 'expected'>): Promise<InPassVerification> {
+  const edges = new EdgeTap(64 * 1024);
+  // SQLite: its handler checks the snapshot copy itself (DumpSession.checks), the bytes stored here.
+  const formatSink = target.format === 'custom' ? await createFormatSink(target) : undefined;
+  return {
+    taps: formatSink ? [edges, feedTap(formatSink.writable)] : [edges],
+    async finish(path, written) {
+      const report: VerifyReport = { passed: false, file_exists: false, file_readable: false, size_bytes: 0, checks: [], problems: [] };
+      const stored = await hashStoredFile(path, target.signal).catch((error: unknown) => error as Error);
+      if (stored instanceof Error) {
+        report.problems.push(`the stored file cannot be read back: ${stored.message}`);
+        await formatSink?.discard();
+        return report;
+      }
+      Object.assign(report, { file_exists: true, file_readable: true, size_bytes: stored.bytes });
+      if (stored.bytes !== written.sizeBytes) report.problems.push(`size is ${stored.bytes} bytes, ${written.sizeBytes} were written`);
+      compareHash('file checksum (sha256)', stored.sha256, written.sha256, report);
+      if (written.decodeCheck.problem) report.problems.push(written.decodeCheck.problem);
+      else if (written.decodeCheck.checked) report.checks.push(`${target.compression} stream decodes to the dump's bytes (all compared as written)`);
+      checkEdges(target, edges, report);
+      await formatSink?.finish(report);
+      report.passed = report.problems.length === 0;
+      return report;
+    },
+    discard: async () => formatSink?.discard(),
+  };
+}
+
+/** Passes the bytes on and writes a copy to `sink` (a copy: the pipeline reuses its blocks). */
+function feedTap(sink: Writable): Transform {
+  return new Transform({
+    highWaterMark: 1024 * 1024,
+    transform(chunk: Buffer, _encoding, callback) {
+      if (sink.write(Buffer.from(chunk))) callback(null, chunk);
+      else sink.once('drain', () => callback(null, chunk));
+    },
+    flush(callback) {
+      sink.end(() => callback());
+    },
+  });
+}
+
+/** SHA-256 and size of a file, read through one reused buffer. */
+async function hashStoredFile(path: string, signal?: AbortSignal): Promise<{ bytes: number; sha256: string }> {
+  const handle = await open(path, 'r');
+  const buffer = Buffer.allocUnsafeSlow(1024 * 1024);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  try {
+    for (;;) {
+      signal?.throwIfAborted();
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+      bytes += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+  return { bytes, sha256: hash.digest('hex') };
 }
 
 function compareHash(name: string, actual: string, expected: string, report: VerifyReport): void {
@@ -162,7 +234,7 @@ function compareHash(name: string, actual: string, expected: string, report: Ver
   else report.problems.push(`${name} mismatch: expected ${expected}, got ${actual}`);
 }
 
-function checkEdges(target: DecodeTarget, edges: EdgeTap, report: VerifyReport): void {
+function checkEdges(target: Pick<VerifyTarget, 'format' | 'provider'>, edges: EdgeTap, report: VerifyReport): void {
   if (target.format === 'sql') {
     const tail = edges.tail.toString('utf8');
     const trailers = SQL_TRAILERS[target.provider];
@@ -184,22 +256,24 @@ interface FormatSink {
 }
 
 /** Where the decoded bytes go: pg_restore --list (custom), a temp file for PRAGMA integrity_check (sqlite), or nowhere. */
-async function createFormatSink(target: DecodeTarget): Promise<FormatSink> {
+type SinkTarget = Pick<VerifyTarget, 'format' | 'env' | 'signal'>;
+
+async function createFormatSink(target: SinkTarget): Promise<FormatSink> {
   if (target.format === 'custom') return pgRestoreListSink(target);
   if (target.format === 'sqlite') return sqliteIntegritySink();
   const discard = new Writable({ highWaterMark: 1024 * 1024, write: (_chunk, _encoding, callback) => callback() });
   return { writable: discard, finish: async () => undefined, discard: async () => undefined };
 }
 
-function pgRestoreListSink(target: DecodeTarget): FormatSink {
-  const child = execa('pg_restore', ['--list'], {
-    env: target.env,
-    extendEnv: false,
-    stdin: 'pipe',
-    stdout: 'ignore',
-    stderr: 'pipe',
-    reject: false,
-    ...(target.signal ? { cancelSignal: target.signal } : {}),
+function pgRestoreListSink(target: SinkTarget): FormatSink {
+  const child = spawn('pg_restore', ['--list'], { env: target.env, stdio: ['pipe', 'ignore', 'pipe'], windowsHide: true, ...(target.signal ? { signal: target.signal } : {}) });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (text: string) => {
+    if (stderr.length < 16_384) stderr += text;
+  });
+  const exited = new Promise<{ exitCode: number | null; error?: Error }>((resolve) => {
+    child.once('error', (error) => resolve({ exitCode: null, error }));
+    child.once('close', (exitCode) => resolve({ exitCode }));
   });
   const stdin = child.stdin;
   let stdinOpen = true;
@@ -228,13 +302,13 @@ function pgRestoreListSink(target: DecodeTarget): FormatSink {
   return {
     writable,
     async finish(report) {
-      const result = await child;
+      const result = await exited;
       if (result.exitCode === 0) report.checks.push('pg_restore --list reads the archive');
-      else report.problems.push(`pg_restore --list failed: ${String(result.stderr).trim() || `exit code ${result.exitCode}`}`);
+      else report.problems.push(`pg_restore --list failed: ${stderr.trim() || result.error?.message || `exit code ${result.exitCode}`}`);
     },
     async discard() {
       child.kill();
-      await child.catch(() => undefined);
+      await exited;
     },
   };
 }
@@ -308,16 +382,17 @@ async function verifyDirectory(target: VerifyTarget, report: VerifyReport): Prom
   report.size_bytes = Object.values(actual.sizes).reduce((sum, bytes) => sum + bytes, 0);
   if (report.size_bytes !== target.expected.sizeBytes) report.problems.push(`size is ${report.size_bytes} bytes, the catalog recorded ${target.expected.sizeBytes}`);
   if (report.problems.length === 0) report.checks.push(`${Object.keys(expectedFiles).length} files match their checksums`);
-  const list = await execa('pg_restore', ['--list', target.path], { env: target.env, extendEnv: false, reject: false, stdout: 'ignore' });
-  if (list.exitCode === 0) report.checks.push('pg_restore --list reads the archive');
-  else report.problems.push(`pg_restore --list failed: ${String(list.stderr).trim()}`);
+  const failure = await new Promise<string | null>((resolve) => {
+    execFile('pg_restore', ['--list', target.path], { env: target.env, windowsHide: true, maxBuffer: 64 * 1024 * 1024 }, (error, _stdout, stderr) => resolve(error ? String(stderr).trim() || error.message : null));
+  });
+  if (failure === null) report.checks.push('pg_restore --list reads the archive');
+  else report.problems.push(`pg_restore --list failed: ${failure}`);
 }
 
 /** Decoded bytes of a single-file backup, for restores (decrypted first when `identities` are given). */
 export function openDecodedStream(filePath: string, compression: Compression, onProgress?: (decodedBytes: number) => void, identities?: string[]): Readable {
   const source = createReadStream(filePath, { highWaterMark: 1024 * 1024 });
   const decoder = createDecompressor(compression);
-  // HashingTap counts the streamed bytes, which paces the collection of spent buffers (taps.ts).
   const counted = new HashingTap(onProgress);
   const stages: Array<Readable | Duplex> = [source, ...(identities ? [createDecryptStage(identities)] : []), decoder, counted];
   let stream: Readable = source;

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isX25519Recipient } from '../../src/config/age-recipients.ts';
 import type { Compression } from '../../src/config/schema.ts';
 import { writeArchive, type ArchiveStats } from '../../src/pipeline/archive.ts';
-import { checkDecodedContent, verifyBackupFile, type VerifyReport } from '../../src/pipeline/verify.ts';
+import { checkStoredAgeHeader } from '../../src/pipeline/encryption.ts';
+import { startInPassVerification, verifyBackupFile, type VerifyReport } from '../../src/pipeline/verify.ts';
 
 const TRAILER = '-- PostgreSQL database dump complete\n';
 /** age's payload chunk on disk: 64 KiB of ciphertext and a 16-byte tag. */
@@ -39,14 +40,14 @@ function emptyReport(): VerifyReport {
   return { passed: false, file_exists: true, file_readable: true, size_bytes: 0, checks: [], problems: [] };
 }
 
-async function encryptedArchive(name: string, dump: Buffer | Readable, compression: Compression = 'zstd'): Promise<{ file: string; stats: ArchiveStats; plaintext: VerifyReport }> {
+/** The backup's own write path: in-pass checks on the plaintext, age after compression, then the stored file's checks. */
+async function encryptedArchive(name: string, dump: Buffer | (() => Readable), compression: Compression = 'zstd'): Promise<{ file: string; stats: ArchiveStats; plaintext: VerifyReport }> {
   const file = path.join(dir, name);
-  const plaintext = emptyReport();
-  const target = { provider: 'postgresql' as const, format: 'sql' as const, compression, env: {} };
-  const stats = await writeArchive(dump instanceof Readable ? dump : Readable.from([dump]), file, {
-    compression,
-    encryption: { recipients: [recipient], inspectPlaintext: (compressed) => checkDecodedContent([compressed], target, plaintext, () => undefined) },
-  });
+  const inPass = await startInPassVerification({ provider: 'postgresql', format: 'sql', compression, env: {} });
+  const source = Buffer.isBuffer(dump) ? Readable.from([dump]) : dump();
+  const stats = await writeArchive(source, file, { compression, contentTaps: inPass.taps, encryptFor: [recipient] });
+  const plaintext = await inPass.finish(file, stats);
+  await checkStoredAgeHeader(file, 1, plaintext);
   return { file, stats, plaintext };
 }
 
@@ -69,7 +70,8 @@ describe('age stage: write path', () => {
     const dump = sqlDump(400_000);
     const { file, stats, plaintext } = await encryptedArchive('good.sql.zst.age', dump);
     expect(plaintext.problems).toEqual([]);
-    expect(plaintext.checks).toContain('dump trailer present (dump completed)');
+    expect(plaintext.checks).toEqual(expect.arrayContaining(['dump trailer present (dump completed)', 'file checksum (sha256) matches', 'age header well-formed (1 X25519 recipient)']));
+    expect(plaintext.checks.some((check) => check.startsWith('zstd stream decodes to the dump'))).toBe(true);
     expect(stats.contentSha256).toBe(createHash('sha256').update(dump).digest('hex'));
     expect(stats.sizeBytes).toBeGreaterThan(2 * AGE_CHUNK);
     const report = await verifyAsRecorded(file, stats, [identity]);
@@ -80,8 +82,12 @@ describe('age stage: write path', () => {
   it('a dump tool that is done in milliseconds loses no byte (the stage attaches at once; execa drops unread output)', async () => {
     const dump = `-- PostgreSQL database dump\nSELECT 1;\n${TRAILER}`;
     for (let round = 0; round < 10; round++) {
-      const tool = execa('printf', ['%s', dump], { stdout: 'pipe', buffer: false, encoding: 'buffer' });
-      const { stats, plaintext } = await encryptedArchive(`quick-${round}.sql.zst.age`, tool.stdout, 'zstd');
+      let tool: ReturnType<typeof execa> | undefined;
+      const spawnTool = () => {
+        tool = execa('printf', ['%s', dump], { stdout: 'pipe', buffer: false, encoding: 'buffer' });
+        return tool.stdout as Readable;
+      };
+      const { stats, plaintext } = await encryptedArchive(`quick-${round}.sql.zst.age`, spawnTool, 'zstd');
       await tool;
       expect(stats.uncompressedBytes).toBe(Buffer.byteLength(dump));
       expect(plaintext.problems).toEqual([]);
