@@ -4,7 +4,7 @@
  *   npm run bench                       default size (1 M rows, ~350 MB database), 3 rounds
  *   npm run bench -- --rows=3000000     the 1 GB reference database
  *   npm run bench -- --reps=5 --fresh   more rounds; rebuild the cached datasets
-const GROUPS = ['small', 'restore', 'directory', 'encryption', 'mysql', 'sqlite', 'catalog', 'nx', 'curve', 'stages'] as const;
+ *   npm run bench -- --skip=mysql,nx    leave groups out (small, restore, directory, encryption, mysql, sqlite, catalog, nx, graph, curve, stages)
  *
  * Cases run alternating (round-robin, the order rotated every round) and the table shows
  * medians. Results: bench/results/bench-<time>.json and latest.{json,md}.
@@ -38,11 +38,12 @@ import { ensureMysqlDataset, ensurePgDataset, ensureSqliteDataset, pgDatabaseSiz
 import { canMeasureRss, measureCommand } from './measure.ts';
 import { checkTargets, curveTable, markdownTable, summarize, targetLines, terminalTable } from './report.ts';
 import { checkServices, mysqlUrl, pgArgs, pgUrl, psql, servicesFromEnv, type Services } from './services.ts';
+import { graphTimeCases, type GraphTimeBench } from './graph-time.ts';
 import { createBenchWorkspace, nxEnv, type BenchProject, type BenchWorkspace } from './workspace.ts';
 import { measureStages, stagesTable, type StageCosts } from './stages.ts';
 import { measureCurve, type CurvePoint } from './zstd-curve.ts';
 
-const GROUPS = ['small', 'restore', 'directory', 'encryption', 'mysql', 'sqlite', 'catalog', 'nx', 'curve', 'stages'] as const;
+const GROUPS = ['small', 'restore', 'directory', 'encryption', 'mysql', 'sqlite', 'catalog', 'nx', 'graph', 'curve', 'stages'] as const;
 type Skippable = (typeof GROUPS)[number];
 
 interface BenchOptions {
@@ -163,7 +164,7 @@ function connectionUrls(services: Services, prepared: Prepared, workDir: string)
   };
 }
 
-function buildGroups(ctx: BenchContext, prepared: Prepared, options: BenchOptions): BenchGroup[] {
+function buildGroups(ctx: BenchContext, prepared: Prepared, options: BenchOptions, graph: GraphTimeBench | null): BenchGroup[] {
   const rows = (n: number) => `${n.toLocaleString('en')} rows`;
   const ref = pgCases(ctx, 'pg', prepared.pgDatabase);
   const groups: BenchGroup[] = [
@@ -213,6 +214,7 @@ function buildGroups(ctx: BenchContext, prepared: Prepared, options: BenchOption
     const tinyRaw = pgCases(ctx, 'tiny', TINY_DATABASE).raw;
     groups.push({ title: 'Nx overhead, tiny database (100 rows)', cases: [tinyRaw, nxNoopCase(ctx, 'tiny.noop', 'tiny-app'), nxBackupCase(ctx, 'tiny.nx', 'tiny-app', 'bench', 'tiny.raw')] });
   }
+  if (graph) groups.push({ title: 'Project graph: what the inferred-targets plugin adds to every Nx command', cases: graph.cases });
   return groups;
 }
 
@@ -322,6 +324,7 @@ async function main(): Promise<number> {
   // Outside the Nx workspace: Nx hashes every file of a workspace it does not ignore.
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'faber-bench-raw-'));
   const ctx: BenchContext = { repo, services, workspace, workDir, urls: { ...connectionUrls(services, prepared, workDir), [AGE_IDENTITY_ENV]: ageIdentity }, latestBackup: new Map(), latestBackupFile: new Map() };
+  let graph: GraphTimeBench | null = null;
   try {
     if (!options.skip.has('catalog')) writeLargeCatalog(workspace.root, CATALOG_DIRECTORY, 'catalog-app', 'bench', options.catalogEntries);
     await warmUp(ctx, prepared, options);
@@ -335,7 +338,8 @@ async function main(): Promise<number> {
       log('CPU per stage: the pipeline stages replayed one at a time over the raw dump (CPU seconds of this process)');
       stages = await measureStages(rawDumpPath(ctx, prepared.pgDatabase), path.join(workDir, 'stages.zst'), 1);
     }
-    const groups = buildGroups(ctx, prepared, options);
+    graph = options.skip.has('graph') ? null : graphTimeCases(repo);
+    const groups = buildGroups(ctx, prepared, options, graph);
     const { samples, errors } = await runRounds(groups, options.reps);
     const summaries = summarize(groups, samples, errors);
     const stageLines = stages ? stagesTable(stages, summaries.find((summary) => summary.id === 'pg.raw')?.cpuSeconds ?? null) : null;
@@ -356,6 +360,7 @@ async function main(): Promise<number> {
     if (options.keep) log(`workspace kept: ${workspace.root} (raw tool output: ${workDir})`);
     else {
       workspace.remove();
+      graph?.remove();
       rmSync(workDir, { recursive: true, force: true });
     }
   }

@@ -19,7 +19,7 @@ export interface BackupExecutorOptions {
   /**
    * zstd (default), gzip or none; true means zstd, false none. Overrides config.json.
    */
-  compression?: ('zstd' | 'gzip' | 'none') | boolean;
+  compression?: boolean | ('zstd' | 'gzip' | 'none');
   /**
    * PostgreSQL dump format: sql (plain), custom (pg_dump -Fc) or directory (pg_dump -Fd, parallel). MySQL: sql only. SQLite backups are database files.
    */
@@ -29,7 +29,9 @@ export interface BackupExecutorOptions {
    */
   retentionDays?: number;
   /**
-   * Extra tags recorded in the catalog.
+   * Extra tags recorded in the catalog (comma-separated on the command line).
+   *
+   * @maxItems 50
    */
   tags?: string[];
   /**
@@ -53,7 +55,7 @@ export interface BackupExecutorOptions {
    */
   json?: boolean;
   /**
-   * Also write the JSON result to this file (relative to the workspace root).
+   * Also write the JSON result to this file (relative to the workspace root), on success and on failure.
    */
   outputFile?: string;
   /**

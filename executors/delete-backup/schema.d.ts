@@ -25,7 +25,7 @@ export interface DeleteBackupExecutorOptions {
    */
   json?: boolean;
   /**
-   * Also write the JSON result to this file (relative to the workspace root).
+   * Also write the JSON result to this file (relative to the workspace root), on success and on failure.
    */
   outputFile?: string;
   /**

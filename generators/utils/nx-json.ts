@@ -1,5 +1,5 @@
-import { logger, readNxJson, updateNxJson, type Tree } from '@nx/devkit';
-import { PLUGIN_ENTRY, TARGET_EXECUTORS, TARGET_NAMES } from '../../src/nx/targets.ts';
+import { getProjects, joinPathFragments, logger, readNxJson, updateNxJson, type Tree } from '@nx/devkit';
+import { PLUGIN_ENTRY, TARGET_EXECUTORS, TARGET_NAME_OPTIONS, TARGET_NAMES, type FaberDbPluginOptions } from '../../src/nx/targets.ts';
 
 function inferenceDisabled(tree: Tree): boolean {
   return process.env['NX_ADD_PLUGINS'] === 'false' || readNxJson(tree)?.useInferencePlugins === false;
@@ -21,9 +21,40 @@ export function registerPlugin(tree: Tree): boolean {
     return false;
   }
   const nxJson = readNxJson(tree) ?? {};
-  nxJson.plugins = [...(nxJson.plugins ?? []), { plugin: PLUGIN_ENTRY, options: {} }];
+  nxJson.plugins = [...(nxJson.plugins ?? []), { plugin: PLUGIN_ENTRY, options: targetNamesFreeOfClashes(tree) }];
   updateNxJson(tree, nxJson);
   return true;
+}
+
+/**
+ * Plugin options that rename an inferred target where some project already has a target of that
+ * name running something else (a `backup` npm script, say): `db-backup`, else `faber-db-backup`.
+ */
+export function targetNamesFreeOfClashes(tree: Tree): FaberDbPluginOptions {
+  const taken = foreignTargetNames(tree);
+  const options: FaberDbPluginOptions = {};
+  for (const [name, option] of Object.entries(TARGET_NAME_OPTIONS)) {
+    if (!taken.has(name)) continue;
+    const free = [`db-${name}`, `faber-db-${name}`].find((candidate) => !taken.has(candidate));
+    if (!free) continue;
+    options[option] = free;
+    logger.info(`Some project already has a "${name}" target: the inferred one is named "${free}" (nx.json plugin option ${option}).`);
+  }
+  return options;
+}
+
+/** Target names of the workspace's projects that are not this plugin's (project.json targets and npm scripts). */
+function foreignTargetNames(tree: Tree): Set<string> {
+  const ours = new Set<string>(Object.values(TARGET_EXECUTORS));
+  const names = new Set<string>();
+  for (const [, project] of getProjects(tree)) {
+    for (const [name, target] of Object.entries(project.targets ?? {})) if (!target.executor || !ours.has(target.executor)) names.add(name);
+    const packageJson = joinPathFragments(project.root, 'package.json');
+    if (!tree.exists(packageJson)) continue;
+    const scripts = (JSON.parse(tree.read(packageJson, 'utf-8') ?? '{}') as { scripts?: Record<string, unknown> }).scripts;
+    for (const name of Object.keys(scripts ?? {})) names.add(name);
+  }
+  return names;
 }
 
 function turnsCachingOn(value: unknown): boolean {

@@ -18,7 +18,10 @@ export function resolveEnvironment(config: FaberConfig, name: string | undefined
   if (!name) {
     throw new FaberError('ENVIRONMENT_UNKNOWN', `No environment given; the config defines ${known.join(', ')}`, {
       result: { known_environments: known },
-      suggestions: [`Name one as the Nx configuration (${target}) or with --environment`],
+      suggestions: [
+        `Name one as the Nx configuration (${target}) or with --environment`,
+        'A configuration the target does not have is dropped by Nx without a word: each environment of config.json is one configuration of the inferred targets',
+      ],
     });
   }
   const settings = config.environments[name];

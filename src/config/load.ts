@@ -1,11 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { FaberError } from '../output/errors.ts';
+import { closestName } from '../util/did-you-mean.ts';
 import { findDuplicateKey } from './json-duplicates.ts';
+import { describeJsonSyntaxProblem, findJsonSyntaxProblem } from './json-location.ts';
+import { CONFIG_RELATIVE_PATH } from './paths.ts';
 import { configSchema, type FaberConfig } from './schema.ts';
 
-export const CONFIG_RELATIVE_PATH = '.fractary/plugins/faber-db/config.json';
+export { CONFIG_RELATIVE_PATH };
 
 export interface LoadedConfig {
   config: FaberConfig;
@@ -45,7 +48,11 @@ export function parseConfig(text: string, file: string): FaberConfig {
   try {
     data = JSON.parse(text);
   } catch (error) {
-    throw invalid(`${name} is not valid JSON: ${(error as Error).message}`, file, ['Fix the JSON syntax (a trailing comma or a missing quote is the usual cause)']);
+    const problem = findJsonSyntaxProblem(text) ?? { line: 1, column: 1, reason: (error as Error).message };
+    throw invalid(describeJsonSyntaxProblem(name, problem), file, ['Fix the JSON syntax there (a trailing comma or a missing quote is the usual cause)'], undefined, {
+      line: problem.line,
+      column: problem.column,
+    });
   }
   const duplicate = findDuplicateKey(text);
   if (duplicate) {
@@ -53,7 +60,7 @@ export function parseConfig(text: string, file: string): FaberConfig {
   }
   const parsed = configSchema.safeParse(data);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map(describeIssue);
+    const problems = parsed.error.issues.map((issue) => describeIssue(issue));
     throw invalid(`${name} is invalid:\n  - ${problems.join('\n  - ')}`, file, [
       `Fix ${name} as the messages say; the JSON Schema (its "$schema") gives editors completion and checks`,
     ], problems);
@@ -61,12 +68,38 @@ export function parseConfig(text: string, file: string): FaberConfig {
   return parsed.data;
 }
 
-function invalid(message: string, file: string, suggestions: string[], problems?: string[]): FaberError {
-  return new FaberError('CONFIG_INVALID', message, { result: { config_file: file, ...(problems ? { problems } : {}) }, suggestions });
+function invalid(message: string, file: string, suggestions: string[], problems?: string[], location?: { line: number; column: number }): FaberError {
+  return new FaberError('CONFIG_INVALID', message, { result: { config_file: file, ...location, ...(problems ? { problems } : {}) }, suggestions });
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
   const where = issue.path.length ? issue.path.map(String).join('.') : '(root)';
-  if (issue.code === 'unrecognized_keys') return `${where}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => `"${key}"`).join(', ')}`;
+  if (issue.code === 'unrecognized_keys') {
+    const known = fieldsAt(configSchema, issue.path);
+    const named = issue.keys.map((key) => {
+      const guess = closestName(key, known);
+      return `"${key}"${guess ? ` (did you mean "${guess}"?)` : ''}`;
+    });
+    return `${where}: unknown field${issue.keys.length > 1 ? 's' : ''} ${named.join(', ')}${known.length ? `; known: ${known.join(', ')}` : ''}`;
+  }
   return `${where}: ${issue.message}`;
+}
+
+/** The field names the config schema allows at a JSON path (environments.<name> → an environment's fields). */
+function fieldsAt(schema: z.ZodType, at: readonly PropertyKey[]): string[] {
+  let current: z.ZodType | undefined = schema;
+  for (const key of at) current = current === undefined ? undefined : child(unwrapped(current), key);
+  const object = current === undefined ? undefined : unwrapped(current);
+  return object instanceof z.ZodObject ? Object.keys(object.shape) : [];
+}
+
+function child(schema: z.ZodType, key: PropertyKey): z.ZodType | undefined {
+  if (schema instanceof z.ZodObject) return (schema.shape as Record<string, z.ZodType>)[String(key)];
+  if (schema instanceof z.ZodRecord) return schema.valueType as z.ZodType;
+  return undefined;
+}
+
+function unwrapped(schema: z.ZodType): z.ZodType {
+  if (schema instanceof z.ZodOptional || schema instanceof z.ZodDefault) return unwrapped(schema.unwrap() as z.ZodType);
+  return schema;
 }

@@ -5,6 +5,10 @@ import type { ExecutorContext } from '@nx/devkit';
 import type { OperationContext } from '../operations/context.ts';
 import type { OperationResult } from '../output/result.ts';
 import { consoleReporter, silentReporter } from '../output/reporter.ts';
+import { failure } from '../output/result.ts';
+import { appendStepSummary } from '../output/step-summary.ts';
+import { BANNER_TITLE } from '../operations/run.ts';
+import { missingConfiguration } from './requested-configuration.ts';
 
 /** Options every executor understands. */
 export interface CommonExecutorOptions {
@@ -25,13 +29,17 @@ export async function runExecutor<O extends CommonExecutorOptions>(
 ): Promise<{ success: boolean }> {
   const ctx = operationContextFromNx(context, options);
   const environment = options.environment ?? context.configurationName;
-  const result = await operation({ ...options, environment }, ctx);
+  const dropped = environment === undefined ? missingConfiguration(context, process.env) : undefined;
+  if (dropped) ctx.reporter.fail(BANNER_TITLE, dropped.message, dropped.suggestions, dropped.code);
+  const scope = { operation: context.targetName ?? 'run', project: ctx.projectName };
+  const result = dropped ? failure(scope, dropped) : await operation({ ...options, environment }, ctx);
   if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   if (options.outputFile) {
     const file = path.resolve(context.root, options.outputFile);
     await mkdir(path.dirname(file), { recursive: true });
     await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
   }
+  await appendStepSummary(result, process.env, (message) => ctx.reporter.warn(message));
   return { success: result.status === 'success' };
 }
 

@@ -47,6 +47,40 @@ export const PRE_MIGRATE_BACKUP_OPTIONS = {
 
 export const TARGET_NAMES = [...Object.keys(TARGET_EXECUTORS), PRE_MIGRATE_BACKUP_TARGET] as const;
 
+/**
+ * The inferred-targets plugin's options in nx.json rename its targets, as Nx's own plugins do
+ * (`{ "plugin": "@faber-db/nx/plugin", "options": { "backupTargetName": "db-backup" } }`).
+ */
+export const TARGET_NAME_OPTIONS = {
+  backup: 'backupTargetName',
+  'verify-backup': 'verifyBackupTargetName',
+  'list-backups': 'listBackupsTargetName',
+  'delete-backup': 'deleteBackupTargetName',
+  'pin-backup': 'pinBackupTargetName',
+  'cleanup-backups': 'cleanupBackupsTargetName',
+  restore: 'restoreTargetName',
+  [PRE_MIGRATE_BACKUP_TARGET]: 'preMigrateBackupTargetName',
+} as const satisfies Record<(typeof TARGET_NAMES)[number], string>;
+
+export type FaberDbPluginOptions = { [K in (typeof TARGET_NAME_OPTIONS)[keyof typeof TARGET_NAME_OPTIONS]]?: string };
+
+/** The name a target gets under these plugin options. */
+export function inferredTargetName(name: keyof typeof TARGET_NAME_OPTIONS, options: FaberDbPluginOptions | undefined): string {
+  return options?.[TARGET_NAME_OPTIONS[name]] || name;
+}
+
+/** An example per target for `metadata.help` (Nx Console and `nx show project` show it). */
+export const TARGET_EXAMPLES: Readonly<Record<string, Record<string, unknown>>> = {
+  backup: { label: 'pre-v2-migration' },
+  'verify-backup': { deep: true },
+  'list-backups': { limit: 10 },
+  'delete-backup': { backupId: 'backup-20250124-140000' },
+  'pin-backup': { backupId: 'backup-20250124-140000' },
+  'cleanup-backups': { dryRun: true },
+  restore: { from: 'backup-20250124-140000' },
+  [PRE_MIGRATE_BACKUP_TARGET]: { yes: true },
+};
+
 export interface BackupTargetsInput {
   /** One Nx configuration per environment of the config file, each setting `environment`. */
   environments: readonly string[];

@@ -1,6 +1,5 @@
 import { rm } from 'node:fs/promises';
 import dayjs from 'dayjs';
-import { z } from 'zod';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
 import { humanBytes } from '../output/format.ts';
@@ -10,20 +9,12 @@ import { requireConfirmation } from './confirm.ts';
 import { catalogPath, type OperationContext } from './context.ts';
 import { applyFileCheck, verifyEntryFile } from './load-backup.ts';
 import { parseOptions } from './options.ts';
+import { cleanupOptionsSchema, type CleanupBackupsOptions } from './cleanup-options.ts';
 import { findOrphans, removeOrphanFile, type Orphan, type OrphanKind } from './orphans.ts';
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
 import { backupFilePath, inScope, openCatalogWorkspace, readEntries, type BackupScope, type CatalogWorkspace } from './select.ts';
 
-export interface CleanupBackupsOptions {
-  /** Omitted: every environment of the project. */
-  environment?: string | undefined;
-  /** Print the plan and change nothing. */
-  dryRun?: boolean | undefined;
-  /** Delete backups created more than this many days ago, instead of those past expires_at. */
-  olderThan?: number | undefined;
-  /** Confirm deletions in protected environments (required there without a terminal) and repair orphans. */
-  yes?: boolean | undefined;
-}
+export type { CleanupBackupsOptions } from './cleanup-options.ts';
 
 export interface CleanupItem {
   backup_id: string;
@@ -58,13 +49,6 @@ export interface CleanupResultData {
   failed_deletions: string[];
 }
 
-const optionsSchema = z.object({
-  environment: z.string().min(1).optional(),
-  dryRun: z.boolean().optional(),
-  olderThan: z.number().int('a whole number of days').nonnegative().max(36500).optional(),
-  yes: z.boolean().optional(),
-});
-
 /** Deletes expired backups (retention rules in src/retention/plan.ts) and reports or repairs orphans. */
 export async function cleanupBackups(rawOptions: CleanupBackupsOptions, ctx: OperationContext): Promise<OperationResult<CleanupResultData>> {
   const scope = { operation: 'cleanup-backups', project: ctx.projectName, environment: rawOptions.environment };
@@ -75,7 +59,7 @@ export async function cleanupBackups(rawOptions: CleanupBackupsOptions, ctx: Ope
     Mode: rawOptions.dryRun ? 'dry run (nothing is changed)' : undefined,
   });
   return runOperation<CleanupResultData>(scope, ctx, async (run) => {
-    const options = parseOptions(optionsSchema, rawOptions, 'cleanup-backups');
+    const options = parseOptions(cleanupOptionsSchema, rawOptions, 'cleanup-backups');
     const workspace = await openCatalogWorkspace(ctx, options.environment);
     const backupScope = { project: ctx.projectName, environment: workspace.environment?.name };
     const { entries, warnings } = await readEntries(workspace.catalog, ctx);

@@ -1,5 +1,4 @@
 import { rm } from 'node:fs/promises';
-import { z } from 'zod';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
 import { FaberError, toFaberError } from '../output/errors.ts';
@@ -8,17 +7,11 @@ import { success, type OperationResult } from '../output/result.ts';
 import { requireConfirmation } from './confirm.ts';
 import { openWorkspace, type OperationContext } from './context.ts';
 import { parseOptions } from './options.ts';
+import { deleteOptionsSchema, type DeleteBackupOptions } from './delete-options.ts';
 import { BANNER_TITLE, runOperation } from './run.ts';
 import { backupFilePath, findBackup, readEntries, type BackupScope } from './select.ts';
 
-export interface DeleteBackupOptions {
-  environment?: string | undefined;
-  backupId: string;
-  /** Confirm without asking (protected environments; required there without a terminal). */
-  yes?: boolean | undefined;
-  /** Delete a pinned backup. */
-  force?: boolean | undefined;
-}
+export type { DeleteBackupOptions } from './delete-options.ts';
 
 export interface DeleteResultData {
   backup_id: string;
@@ -29,19 +22,12 @@ export interface DeleteResultData {
   pinned: boolean;
 }
 
-const optionsSchema = z.object({
-  environment: z.string().min(1).optional(),
-  backupId: z.string({ error: 'the id of the backup to delete is required' }).min(1),
-  yes: z.boolean().optional(),
-  force: z.boolean().optional(),
-});
-
 /** Deletes one backup: its catalog entry, its manifest and its file (or directory). */
 export async function deleteBackup(rawOptions: DeleteBackupOptions, ctx: OperationContext): Promise<OperationResult<DeleteResultData>> {
   const scope = { operation: 'delete-backup', project: ctx.projectName, environment: rawOptions.environment };
   ctx.reporter.start(BANNER_TITLE, { Project: ctx.projectName, Environment: rawOptions.environment, Operation: 'delete-backup', Backup: rawOptions.backupId });
   return runOperation<DeleteResultData>(scope, ctx, async () => {
-    const options = parseOptions(optionsSchema, rawOptions, 'delete-backup');
+    const options = parseOptions(deleteOptionsSchema, rawOptions, 'delete-backup');
     const workspace = await openWorkspace(ctx, options.environment);
     const backupScope = { project: ctx.projectName, environment: workspace.environment.name };
     const { entries } = await readEntries(workspace.catalog, ctx);

@@ -1,21 +1,14 @@
-import { z } from 'zod';
-import { BACKUP_STATUSES, type BackupEntry, type BackupStatus } from '../catalog/schema.ts';
+import type { BackupEntry } from '../catalog/schema.ts';
 import { describeRecipients } from '../config/age-recipients.ts';
 import { humanBytes } from '../output/format.ts';
 import { success, type OperationResult } from '../output/result.ts';
 import type { OperationContext } from './context.ts';
 import { parseOptions } from './options.ts';
+import { listOptionsSchema, type ListBackupsOptions } from './list-options.ts';
 import { BANNER_TITLE, runOperation } from './run.ts';
 import { openCatalogWorkspace, readEntries, type BackupScope } from './select.ts';
 
-export interface ListBackupsOptions {
-  /** Omitted: every environment of the project. */
-  environment?: string | undefined;
-  /** Newest first (`desc`, the default) or oldest first. */
-  sort?: 'asc' | 'desc' | undefined;
-  limit?: number | undefined;
-  status?: BackupStatus | undefined;
-}
+export type { ListBackupsOptions } from './list-options.ts';
 
 /** A catalog entry as list-backups returns it (the original's fields plus conveniences). */
 export type ListedBackup = BackupEntry & { size_human: string; migrations_count: number; encrypted: boolean };
@@ -26,13 +19,6 @@ export interface ListResultData {
   total: number;
 }
 
-const optionsSchema = z.object({
-  environment: z.string().min(1).optional(),
-  sort: z.enum(['asc', 'desc']).optional(),
-  limit: z.number().int('a whole number').positive('at least 1').optional(),
-  status: z.enum(BACKUP_STATUSES).optional(),
-});
-
 /**
  * Lists the project's backups from the catalog alone: no file system call per entry, so a
  * catalog of thousands of backups lists at the speed of reading one JSON file.
@@ -41,7 +27,7 @@ export async function listBackups(rawOptions: ListBackupsOptions, ctx: Operation
   const scope = { operation: 'list-backups', project: ctx.projectName, environment: rawOptions.environment };
   ctx.reporter.start(BANNER_TITLE, { Project: ctx.projectName, Environment: rawOptions.environment ?? 'all', Operation: 'list-backups' });
   return runOperation<ListResultData>(scope, ctx, async () => {
-    const options = parseOptions(optionsSchema, rawOptions, 'list-backups');
+    const options = parseOptions(listOptionsSchema, rawOptions, 'list-backups');
     const workspace = await openCatalogWorkspace(ctx, options.environment);
     const { entries, warnings } = await readEntries(workspace.catalog, ctx);
     const matching = selectEntries(entries, { project: ctx.projectName, environment: workspace.environment?.name }, options);

@@ -1,16 +1,11 @@
-import { z } from 'zod';
 import { success, type OperationResult } from '../output/result.ts';
 import { openWorkspace, type OperationContext } from './context.ts';
 import { parseOptions } from './options.ts';
+import { pinOptionsSchema, type PinBackupOptions } from './pin-options.ts';
 import { BANNER_TITLE, runOperation } from './run.ts';
 import { findBackup, readEntries } from './select.ts';
 
-export interface PinBackupOptions {
-  environment?: string | undefined;
-  backupId: string;
-  /** Take the pin off: cleanup may then delete the backup under the retention rules. */
-  unpin?: boolean | undefined;
-}
+export type { PinBackupOptions } from './pin-options.ts';
 
 export interface PinResultData {
   backup_id: string;
@@ -20,19 +15,13 @@ export interface PinResultData {
   changed: boolean;
 }
 
-const optionsSchema = z.object({
-  environment: z.string().min(1).optional(),
-  backupId: z.string({ error: 'the id of the backup to pin is required' }).min(1),
-  unpin: z.boolean().optional(),
-});
-
 /** Pins (or unpins) one backup: its catalog entry and manifest say `pinned`, and cleanup never deletes it. */
 export async function pinBackup(rawOptions: PinBackupOptions, ctx: OperationContext): Promise<OperationResult<PinResultData>> {
   const operation = rawOptions.unpin ? 'unpin-backup' : 'pin-backup';
   const scope = { operation, project: ctx.projectName, environment: rawOptions.environment };
   ctx.reporter.start(BANNER_TITLE, { Project: ctx.projectName, Environment: rawOptions.environment, Operation: operation, Backup: rawOptions.backupId });
   return runOperation<PinResultData>(scope, ctx, async () => {
-    const options = parseOptions(optionsSchema, rawOptions, 'pin-backup');
+    const options = parseOptions(pinOptionsSchema, rawOptions, 'pin-backup');
     const workspace = await openWorkspace(ctx, options.environment);
     const { entries } = await readEntries(workspace.catalog, ctx);
     const found = findBackup(entries, options.backupId, { project: ctx.projectName, environment: workspace.environment.name }, 'pin-backup');

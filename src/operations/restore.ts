@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { z } from 'zod';
 import type { BackupEntry, BackupSource } from '../catalog/schema.ts';
 import { describeSource, isEnvironmentDatabase, sourceOf } from '../catalog/source.ts';
 import { resolveConnection } from '../config/environment.ts';
@@ -15,24 +14,11 @@ import { openDatabase, openWorkspace, type OperationContext, type Workspace } fr
 import { compareWithRecorded, describeSnapshot, loadingIdentities, migrationLookup, recordFileCheck, restoreInto, verifyEntryFile } from './load-backup.ts';
 import type { VerifyReport } from '../pipeline/verify.ts';
 import { parseOptions } from './options.ts';
+import { restoreOptionsSchema, type RestoreOptions } from './restore-options.ts';
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
 import { backupFilePath, entriesInScope, findBackup, newestEntry, readEntries, type BackupScope } from './select.ts';
 
-export interface RestoreOptions {
-  environment?: string | undefined;
-  /** Backup id; defaults to the newest verified backup of the environment. */
-  from?: string | undefined;
-  /** The newest verified pre-migration backup taken while this migration was still pending. */
-  beforeMigration?: string | undefined;
-  /** Restore into the database named by this environment variable instead of the environment's own. */
-  targetConnectionStringEnv?: string | undefined;
-  /** Confirm without asking (protected environments: required without a terminal). */
-  yes?: boolean | undefined;
-  /** PostgreSQL: terminate other sessions on the target so the swap can happen. */
-  force?: boolean | undefined;
-  /** Do not back up the target first (refused for protected environments). */
-  skipSafetyBackup?: boolean | undefined;
-}
+export type { RestoreOptions } from './restore-options.ts';
 
 export interface RestoreResultData {
   backup_id: string;
@@ -50,16 +36,6 @@ export interface RestoreResultData {
   undo_command: string | null;
 }
 
-const optionsSchema = z.object({
-  environment: z.string().min(1).optional(),
-  from: z.string().min(1).optional(),
-  beforeMigration: z.string().min(1, 'a migration name (as list-backups shows it)').optional(),
-  targetConnectionStringEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name such as STAGING_COPY_URL').optional(),
-  yes: z.boolean().optional(),
-  force: z.boolean().optional(),
-  skipSafetyBackup: z.boolean().optional(),
-});
-
 /**
  * Restores a backup so that a failure leaves the target as it was: the checksum is verified, a
  * safety backup of the target is taken, the backup is loaded into a scratch database and checked
@@ -76,7 +52,7 @@ export async function restoreBackup(rawOptions: RestoreOptions, ctx: OperationCo
   });
   return runOperation<RestoreResultData>(scope, ctx, async (run) => {
     const started = Date.now();
-    const options = parseOptions(optionsSchema, rawOptions, 'restore');
+    const options = parseOptions(restoreOptionsSchema, rawOptions, 'restore');
     refuseTwoSources(options);
     const workspace = await openWorkspace(ctx, options.environment);
     const backupScope = { project: ctx.projectName, environment: workspace.environment.name };

@@ -43,7 +43,7 @@ export async function runOperation<T>(
   } catch (thrown) {
     const error = controller.signal.aborted ? cancelled(thrown, scope) : toFaberError(thrown);
     const safe = scrub(error, secrets);
-    ctx.reporter.fail(BANNER_TITLE, safe.message, safe.suggestions);
+    ctx.reporter.fail(BANNER_TITLE, safe.message, safe.suggestions, safe.code);
     return failure(scope, safe, ctx.verbose === true);
   } finally {
     process.off('SIGINT', onSignal);

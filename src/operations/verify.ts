@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import type { BackupEntry, BackupStatus, Verification } from '../catalog/schema.ts';
 import type { DatabaseHandler } from '../handlers/handler.ts';
 import { FaberError } from '../output/errors.ts';
@@ -9,18 +8,11 @@ import { openDatabase, openWorkspace, type OperationContext, type Workspace } fr
 import { applyFileCheck, compareWithRecorded, describeSnapshot, loadingIdentities, migrationLookup, restoreInto, verifyEntryFile } from './load-backup.ts';
 import { isPermissionDenied } from '../handlers/privileges.ts';
 import { parseOptions } from './options.ts';
+import { verifyOptionsSchema, type VerifyBackupOptions } from './verify-options.ts';
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
 import { backupFilePath, entriesInScope, findBackup, newestEntry, noBackupsError, readEntries, type BackupScope } from './select.ts';
 
-export interface VerifyBackupOptions {
-  environment?: string | undefined;
-  /** Defaults to the newest backup of the project and environment. */
-  backupId?: string | undefined;
-  /** Every backup of the project and environment. */
-  all?: boolean | undefined;
-  /** Also restore into a throwaway database and compare tables, row counts and migrations. */
-  deep?: boolean | undefined;
-}
+export type { VerifyBackupOptions } from './verify-options.ts';
 
 type RestoreTest = NonNullable<Verification['restore_test']>;
 
@@ -47,15 +39,6 @@ export interface VerifyResultData {
   deep: boolean;
 }
 
-const optionsSchema = z
-  .object({
-    environment: z.string().min(1).optional(),
-    backupId: z.string().min(1).optional(),
-    all: z.boolean().optional(),
-    deep: z.boolean().optional(),
-  })
-  .refine((options) => !(options.all && options.backupId), { message: 'give either --backupId or --all, not both', path: ['all'] });
-
 /** Re-checks backups against the catalog (and with --deep restores them into a scratch database). */
 export async function verifyBackup(rawOptions: VerifyBackupOptions, ctx: OperationContext): Promise<OperationResult<VerifyResultData>> {
   const scope = { operation: 'verify-backup', project: ctx.projectName, environment: rawOptions.environment };
@@ -67,7 +50,7 @@ export async function verifyBackup(rawOptions: VerifyBackupOptions, ctx: Operati
     Mode: rawOptions.deep ? 'deep (restore drill)' : undefined,
   });
   return runOperation<VerifyResultData>(scope, ctx, async (run) => {
-    const options = parseOptions(optionsSchema, rawOptions, 'verify-backup');
+    const options = parseOptions(verifyOptionsSchema, rawOptions, 'verify-backup');
     const workspace = await openWorkspace(ctx, options.environment);
     const backupScope = { project: ctx.projectName, environment: workspace.environment.name };
     const { entries, warnings } = await readEntries(workspace.catalog, ctx);

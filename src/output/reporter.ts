@@ -22,7 +22,8 @@ export interface Reporter {
   warn(message: string): void;
   progress(update: ProgressUpdate): void;
   complete(title: string, fields: Record<string, string | undefined>, footer?: string[]): void;
-  fail(title: string, message: string, suggestions: string[]): void;
+  /** `code` is the stable error_code: the README's troubleshooting table is keyed by it. */
+  fail(title: string, message: string, suggestions: string[], code?: string): void;
 }
 
 export interface ReporterOptions {
@@ -81,9 +82,9 @@ export function consoleReporter(options: ReporterOptions): Reporter {
       write(RULE);
       for (const line of footer) write(line);
     },
-    fail(title, message, suggestions) {
+    fail(title, message, suggestions, code) {
       write(`❌ FAILED: ${title}`);
-      write(`Error: ${message}`);
+      write(`Error${code ? ` [${code}]` : ''}: ${message}`);
       if (suggestions.length) {
         write('Recovery suggestions:');
         for (const suggestion of suggestions) write(`  • ${suggestion}`);

@@ -38,6 +38,11 @@ describe('config file', () => {
     ['unknown provider', { ...minimal, database: { provider: 'oracle' } }, 'database.provider'],
     ['hosting not implemented', { ...minimal, database: { provider: 'postgresql', hosting: 'aws-rds' } }, 'not supported yet'],
     ['unknown field', { ...minimal, extra: 1 }, 'unknown field "extra"'],
+    [
+      'misspelt field',
+      { ...minimal, environments: { dev: { conection_string_env: 'DEV_DATABASE_URL' } } },
+      'environments.dev: unknown field "conection_string_env" (did you mean "connection_string_env"?)',
+    ],
     ['negative retention', { ...minimal, backup: { retention_days: -1 } }, 'backup.retention_days'],
     ['bad env var name', { ...minimal, environments: { dev: { connection_string_env: 'has space' } } }, 'environments.dev.connection_string_env'],
     ['no environments', { ...minimal, environments: {} }, 'at least one environment'],
@@ -47,6 +52,15 @@ describe('config file', () => {
     expect(error.code).toBe('CONFIG_INVALID');
     expect(error.message).toContain('config.json');
     expect(error.message).toContain(fragment);
+  });
+
+  it('names the line and column of a JSON syntax error (a trailing comma)', () => {
+    const text = '{\n  "schema_version": "1.0",\n  "database": { "provider": "sqlite" },\n}\n';
+    const error = errorOf(() => parseConfig(text, '/w/c.json')) as { code: string; message: string; result: Record<string, unknown> };
+
+    expect(error.code).toBe('CONFIG_INVALID');
+    expect(error.message).toMatch(/c\.json:3:39: not valid JSON: a trailing comma before "}"$/);
+    expect(error.result).toMatchObject({ config_file: '/w/c.json', line: 3, column: 39 });
   });
 
   it('rejects non-JSON, a BOM and duplicate keys', () => {

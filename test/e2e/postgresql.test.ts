@@ -36,6 +36,8 @@ import {
  */
 
 const API_ROOT = 'apps/api';
+/** Where GITHUB_STEP_SUMMARY points (GitHub's job summary file). */
+const STEP_SUMMARY = 'step-summary.md';
 const TARGETS = ['backup', 'verify-backup', 'list-backups', 'delete-backup', 'pin-backup', 'cleanup-backups', 'restore', 'pre-migrate-backup'];
 /** Port 1 on loopback refuses at once: a database that is down. */
 const UNREACHABLE_URL = 'postgres://postgres@127.0.0.1:1/faber_unreachable';
@@ -135,7 +137,7 @@ describe('nx with @faber-db/nx on PostgreSQL', () => {
   });
 
   it('backs up production with a label, reading the URL from .env.production', () => {
-    const run = expectSuccess(ws.nx(['run', 'api:backup:production', '--label=pre-v2-migration', '--json']));
+    const run = expectSuccess(ws.nx(['run', 'api:backup:production', '--label=pre-v2-migration', '--json'], { GITHUB_STEP_SUMMARY: path.join(ws.root, STEP_SUMMARY) }));
     const result = operationResult<{ backup_id: string; file_path: string; checksum: { value: string }; migrations: { applied_count: number } }>(run);
 
     expect(result).toMatchObject({ status: 'success', operation: 'create-backup', project: 'api', environment: 'production' });
@@ -152,8 +154,15 @@ describe('nx with @faber-db/nx on PostgreSQL', () => {
       file_path: result.result.file_path,
       checksum: { value: result.result.checksum.value },
     });
-    // The password is in .env.production only: never in nx's output or the catalog.
-    for (const text of [run.stdout, run.stderr, ws.read(CATALOG_FILE)]) {
+    // GitHub's job summary gets the id, the size, the verification and the restore command.
+    const summary = ws.read(STEP_SUMMARY);
+    expect(summary).toContain('### ✅ Backup of api (production)');
+    expect(summary).toContain(`| Backup id | \`${result.result.backup_id}\` |`);
+    expect(summary).toMatch(/\| Size \| [\d.]+ [KM]?B \(zstd\) \|/);
+    expect(summary).toContain('| Verification | checksum and integrity check passed |');
+    expect(summary).toContain(`| Restore with | \`nx run api:restore:production --from=${result.result.backup_id}\` |`);
+    // The password is in .env.production only: never in nx's output, the catalog or the job summary.
+    for (const text of [run.stdout, run.stderr, ws.read(CATALOG_FILE), summary]) {
       expect(text).not.toContain(production.password);
       expect(text).not.toContain(encodeURIComponent(production.password));
     }
@@ -228,7 +237,9 @@ describe('nx with @faber-db/nx on PostgreSQL', () => {
 
   it('restore puts the labelled backup into a second database: the data from before the migration', async () => {
     const run = expectSuccess(
-      ws.nx(['run', 'api:restore:production', `--from=${labelledBackupId}`, '--targetConnectionStringEnv=RESTORE_DATABASE_URL', '--yes', '--json']),
+      ws.nx(['run', 'api:restore:production', `--from=${labelledBackupId}`, '--targetConnectionStringEnv=RESTORE_DATABASE_URL', '--yes', '--json'], {
+        GITHUB_STEP_SUMMARY: path.join(ws.root, STEP_SUMMARY),
+      }),
     );
     const result = operationResult<{ backup_id: string; database_name: string; migrations: { applied_count: number } }>(run);
 
@@ -239,6 +250,10 @@ describe('nx with @faber-db/nx on PostgreSQL', () => {
     expect(users).toEqual({ n: USER_COUNT, first: 'User 1 — ünïcødé' });
     const [orders] = await adminQuery('postgresql', [`SELECT to_regclass('public.orders') AS orders`], restoreTarget.name);
     expect(orders).toEqual({ orders: null });
+    const summary = ws.read(STEP_SUMMARY);
+    expect(summary).toContain('### ✅ Restore of api (production)');
+    expect(summary).toContain(`| Backup restored | \`${labelledBackupId}\` |`);
+    expect(summary).not.toContain(production.password);
   });
 
   it('cleanup-backups --dryRun plans without deleting anything', () => {

@@ -181,6 +181,40 @@ describe('nx with @faber-db/nx on SQLite', () => {
     expect(migrations(DATABASE_FILES.production)).toEqual([INIT_MIGRATION, ORDERS_MIGRATION]);
   });
 
+  it('an unknown option is refused before anything happens: --form restores nothing, --lable backs nothing up', () => {
+    const catalogBefore = ws.read(CATALOG_FILE);
+    const filesBefore = ws.files(BACKUP_DIRECTORY);
+
+    const restore = ws.nx(['run', 'shop:restore:production', `--form=${firstBackupId}`, '--yes', '--outputFile=out/restore.json']);
+
+    expect(restore.status).not.toBe(0);
+    expect(restore.stdout).toContain('Error [INVALID_OPTION]: Unknown option --form for the restore executor');
+    expect(restore.stdout).toContain('Did you mean `--from` instead of `--form`?');
+    // --outputFile carries the failure too, for CI.
+    expect(ws.readJson('out/restore.json')).toMatchObject({ status: 'error', error_code: 'INVALID_OPTION', result: { unknown_options: ['form'] } });
+    // Restoring the first backup would have taken the orders migration away.
+    expect(migrations(DATABASE_FILES.production)).toEqual([INIT_MIGRATION, ORDERS_MIGRATION]);
+
+    const backup = ws.nx(['run', 'shop:backup:production', '--lable=x']);
+
+    expect(backup.status).not.toBe(0);
+    expect(backup.stdout).toContain('Did you mean `--label` instead of `--lable`?');
+    expect(ws.read(CATALOG_FILE)).toBe(catalogBefore);
+    expect(ws.files(BACKUP_DIRECTORY)).toEqual(filesBefore);
+  });
+
+  it('a generator refuses an unknown option with INVALID_OPTION and changes nothing', () => {
+    const projectBefore = ws.read(`${SHOP_ROOT}/project.json`);
+
+    const run = ws.nx(['g', `${PACKAGE_NAME}:configuration`, '--project=shop', '--provider=sqlite', '--enviroments=qa', '--force', '--no-interactive']);
+
+    expect(run.status).not.toBe(0);
+    expect(`${run.stdout}${run.stderr}`).toContain('INVALID_OPTION: Unknown option --enviroments for the configuration generator');
+    expect(`${run.stdout}${run.stderr}`).toContain('Did you mean `--environments` instead of `--enviroments`?');
+    expect(ws.read(`${SHOP_ROOT}/project.json`)).toBe(projectBefore);
+    expect(ws.readJson(`${SHOP_ROOT}/${CONFIG_FILE}`)).not.toHaveProperty('environments.qa');
+  });
+
   it('restore --beforeMigration picks the pre-migration backup taken while that migration was pending', () => {
     const result = operationResult<{ backup_id: string }>(
       expectSuccess(ws.nx(['run', 'shop:restore:production', `--beforeMigration=${ORDERS_MIGRATION}`, '--targetConnectionStringEnv=RESTORE_DATABASE_URL', '--yes', '--json'])),
@@ -224,5 +258,40 @@ describe('nx with @faber-db/nx on SQLite', () => {
 
     expect(cacheOf('worker')).toBe(true);
     expect(cacheOf('shop')).toBe(false);
+  });
+
+  it('one broken config never breaks the workspace: its targets fail with CONFIG_INVALID, file, line and column', () => {
+    ws.write('apps/billing/project.json', { name: 'billing', projectType: 'application' });
+    const configFile = `apps/billing/${CONFIG_FILE}`;
+    ws.write(configFile, '{\n  "schema_version": "1.0",\n  "database": { "provider": "sqlite" },\n  "environments": { "production": { "connection_string_env": "PROD_DATABASE_URL" } },\n}\n');
+
+    const projects = expectSuccess(ws.nx(['show', 'projects', '--json']));
+
+    expect(JSON.parse(projects.stdout)).toEqual(expect.arrayContaining(['billing', 'shop']));
+    expect(projects.stderr.split('\n').filter((line) => line.includes(configFile))).toEqual([
+      `[@faber-db/nx] ${configFile}:4:85: not valid JSON: a trailing comma before "}".`,
+    ]);
+    const run = ws.nx(['run', 'billing:backup:production']);
+    expect(run.status).not.toBe(0);
+    expect(run.stdout).toContain(`Error [CONFIG_INVALID]: ${configFile}:4:85: not valid JSON: a trailing comma before "}"`);
+
+    ws.write(configFile, { schema_version: '1.0', database: { provider: 'sqlite' }, environments: { production: { conection_string_env: 'PROD_DATABASE_URL' } } });
+    const misspelt = ws.nx(['run', 'billing:backup:production']);
+
+    expect(misspelt.status).not.toBe(0);
+    expect(misspelt.stdout).toContain('Error [CONFIG_INVALID]');
+    expect(misspelt.stdout).toContain('environments.production: unknown field "conection_string_env" (did you mean "connection_string_env"?)');
+    expect(ws.files(`${BACKUP_DIRECTORY}/billing`)).toEqual([]);
+  });
+
+  it('a configuration the target does not have is named, with the ones it has and how to add it', () => {
+    const catalogBefore = ws.read(CATALOG_FILE);
+
+    const run = ws.nx(['run', 'shop:backup:staging']);
+
+    expect(run.status).not.toBe(0);
+    expect(run.stdout).toContain('Error [ENVIRONMENT_UNKNOWN]: The configuration "staging" was asked for, but the backup target of shop has only dev, production');
+    expect(run.stdout).toContain(`add it under "environments" in ${SHOP_ROOT}/${CONFIG_FILE}`);
+    expect(ws.read(CATALOG_FILE)).toBe(catalogBefore);
   });
 });

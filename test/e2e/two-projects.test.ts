@@ -15,7 +15,11 @@ import {
   POSTGRES_MIGRATE_SCRIPT,
   seedPostgres,
 } from './support/projects.ts';
+import { NX_VERSION } from './support/plugin-install.ts';
 import { BACKUP_DIRECTORY, CATALOG_FILE, createWorkspace, describeRun, expectSuccess, operationResults, type E2eWorkspace } from './support/workspace.ts';
+
+/** Nx 24 selects tasks by their inputs for `nx affected`; Nx 23 selects whole projects. */
+const TASK_LEVEL_AFFECTED = Number(NX_VERSION.split('.')[0]) >= 24;
 
 /**
  * Two projects, `api` and `web`, each with its own PostgreSQL database, sharing the workspace's
@@ -110,20 +114,23 @@ describe('nx with @faber-db/nx in a workspace of two projects', () => {
     ws.write('apps/api/src/main.ts', 'export const app = "api v2";\n');
     ws.commit('api: change the source');
     const before = catalog().length;
+    const affectedTasks = (env: Record<string, string> = {}) => {
+      const graph = expectSuccess(ws.nx(['affected', '-t', 'migrate', '-c', 'production', `--base=${base}`, '--head=HEAD', '--graph=stdout'], env));
+      return Object.keys((JSON.parse(graph.stdout) as { tasks: { tasks: object } }).tasks.tasks).sort();
+    };
+    // Project-level affected (Nx 23, or Nx 24 with NX_LEGACY_AFFECTED) backs up and migrates api for any change in it.
+    const projectLevel = ['api:migrate:production', 'api:pre-migrate-backup:production'];
 
+    if (!TASK_LEVEL_AFFECTED) {
+      expect(affectedTasks()).toEqual(projectLevel);
+      return;
+    }
     const run = expectSuccess(ws.nx(['affected', '-t', 'migrate', '-c', 'production', `--base=${base}`, '--head=HEAD']));
 
     expect(run.stdout + run.stderr).toMatch(/No tasks were run/);
     expect(catalog()).toHaveLength(before);
     expect(runs()).toEqual([]);
-    // Project-level (legacy) affected would back up and migrate api for any change in it.
-    const legacy = expectSuccess(
-      ws.nx(['affected', '-t', 'migrate', '-c', 'production', `--base=${base}`, '--head=HEAD', '--graph=stdout'], { NX_LEGACY_AFFECTED: 'true' }),
-    );
-    expect(Object.keys((JSON.parse(legacy.stdout) as { tasks: { tasks: object } }).tasks.tasks).sort()).toEqual([
-      'api:migrate:production',
-      'api:pre-migrate-backup:production',
-    ]);
+    expect(affectedTasks({ NX_LEGACY_AFFECTED: 'true' })).toEqual(projectLevel);
   });
 
   it('affected: only the project whose migrations changed gets a safety backup and a migration', async () => {

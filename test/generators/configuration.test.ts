@@ -370,6 +370,17 @@ describe('configuration generator', () => {
       expect(tree.exists(PROJECT_CONFIG)).toBe(false);
     });
 
+    it('refuses an unknown option (a typo) with INVALID_OPTION and the intended name, and writes nothing', async () => {
+      const before = treeFiles(tree);
+      const typo = { project: 'api', provider: 'postgresql', enviroments: 'dev' } as unknown as ConfigurationGeneratorOptions;
+
+      const error = await configurationGenerator(tree, typo).then(() => undefined, (thrown: unknown) => thrown);
+
+      expect(error).toMatchObject({ code: 'INVALID_OPTION', suggestions: expect.arrayContaining(['Did you mean `--environments` instead of `--enviroments`?']) });
+      expect(String((error as Error).message)).toMatch(/^INVALID_OPTION: Unknown option --enviroments for the configuration generator/);
+      expect(treeFiles(tree)).toEqual(before);
+    });
+
     it('rejects an environment name that cannot be an Nx configuration', async () => {
       await expect(run(tree, { environments: 'dev,eu/prod' })).rejects.toThrow(/environments\.eu\/prod/);
     });

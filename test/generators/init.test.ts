@@ -1,4 +1,4 @@
-import { logger, readJson, readNxJson, updateNxJson, type Tree } from '@nx/devkit';
+import { addProjectConfiguration, logger, readJson, readNxJson, updateNxJson, type Tree } from '@nx/devkit';
 import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { initGenerator } from '../../generators/init/generator.ts';
@@ -27,6 +27,28 @@ describe('init generator', () => {
     expect(readNxJson(tree)?.plugins).toEqual([{ plugin: PLUGIN, options: {} }]);
     expect(tree.read('.gitignore', 'utf-8')).toContain('\n.fractary/plugins/faber-db/backups/\n');
     expect(readJson(tree, 'package.json').devDependencies).toEqual({ '@faber-db/nx': `^${PACKAGE_VERSION}` });
+  });
+
+  it('refuses an unknown option with INVALID_OPTION and the intended name, before changing anything', async () => {
+    const before = treeFiles(tree);
+    const typo = { skipFormt: true } as unknown as Parameters<typeof initGenerator>[1];
+
+    await expect(initGenerator(tree, typo)).rejects.toMatchObject({
+      code: 'INVALID_OPTION',
+      message: expect.stringContaining('Did you mean `--skipFormat` instead of `--skipFormt`?'),
+    });
+    expect(treeFiles(tree)).toEqual(before);
+  });
+
+  it('names an inferred target differently where a project already has a target of that name running something else', async () => {
+    addProjectConfiguration(tree, 'api', { root: 'apps/api', targets: { restore: { command: 'pg_restore dump' }, backup: { executor: '@faber-db/nx:backup' } } });
+    tree.write('apps/api/package.json', JSON.stringify({ name: 'api', scripts: { 'list-backups': 'ls backups', 'db-list-backups': 'ls' } }));
+
+    await initGenerator(tree, {});
+
+    expect(readNxJson(tree)?.plugins).toEqual([
+      { plugin: PLUGIN, options: { restoreTargetName: 'db-restore', listBackupsTargetName: 'faber-db-list-backups' } },
+    ]);
   });
 
   it('changes nothing on a second run', async () => {

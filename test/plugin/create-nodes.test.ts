@@ -1,9 +1,9 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { AggregateCreateNodesError, type CreateNodesContext } from '@nx/devkit';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createNodes, createNodesV2, projectRootOf } from '../../src/plugin/create-nodes.ts';
+import type { CreateNodesContext } from '@nx/devkit';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createNodes, createNodesV2, projectRootOf, readEnvironmentNames } from '../../src/plugin/create-nodes.ts';
 
 const CONFIG = '.fractary/plugins/faber-db/config.json';
 
@@ -66,6 +66,22 @@ describe('createNodes', () => {
     expect(targets['restore']?.metadata?.description).toMatch(/Restore/);
   });
 
+  it('takes target names from the plugin options and explains each target (description, help)', async () => {
+    write('apps/api/project.json', '{ "name": "api" }');
+    const file = writeConfig('apps/api', { dev: { connection_string_env: 'A' } });
+
+    const [[, result] = []] = await createNodes[1]([file], { backupTargetName: 'db-backup', preMigrateBackupTargetName: 'db-safety' }, context);
+
+    const targets = result?.projects?.['apps/api']?.targets ?? {};
+    expect(Object.keys(targets)).toEqual(['db-backup', 'verify-backup', 'list-backups', 'delete-backup', 'pin-backup', 'cleanup-backups', 'restore', 'db-safety']);
+    expect(targets['db-safety']).toMatchObject({ executor: '@faber-db/nx:backup', options: { skipIfNotRequired: true } });
+    expect(targets['db-backup']?.metadata).toEqual({
+      description: 'Take a verified, cataloged backup of the database of an environment',
+      technologies: ['faber-db'],
+      help: { command: 'npx nx run api:db-backup --help', example: { options: { label: 'pre-v2-migration' } } },
+    });
+  });
+
   it('treats a directory with only a package.json as a project', async () => {
     write('libs/db/package.json', '{ "name": "db" }');
     const file = writeConfig('libs/db', { production: { connection_string_env: 'P' } });
@@ -86,38 +102,39 @@ describe('createNodes', () => {
     expect(results.flatMap(([, result]) => Object.keys(result.projects ?? {}))).toEqual([]);
   });
 
-  it('reports a config that is not JSON, naming the file, and still infers the others', async () => {
+  it('a config that is not JSON never fails the graph: its project keeps configuration-less targets, the problem is reported once with line and column', async () => {
     write('apps/api/project.json', '{}');
     write('apps/web/project.json', '{}');
-    write(`apps/api/${CONFIG}`, '{ "environments": { "dev": ');
+    write(`apps/api/${CONFIG}`, '{\n  "schema_version": "1.0",\n  "environments": { "dev": { "connection_string_env": "A" } },\n}\n');
     const good = writeConfig('apps/web', { dev: { connection_string_env: 'A' } });
+    const printed: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => printed.push(String(chunk)) > 0);
 
-    const error = await infer([`apps/api/${CONFIG}`, good]).then(
-      () => undefined,
-      (thrown: unknown) => thrown,
-    );
+    try {
+      const results = [...(await infer([`apps/api/${CONFIG}`, good])), ...(await infer([`apps/api/${CONFIG}`]))];
 
-    expect(error).toBeInstanceOf(AggregateCreateNodesError);
-    const aggregate = error as AggregateCreateNodesError;
-    expect(aggregate.errors).toHaveLength(1);
-    const [file, cause] = aggregate.errors[0] ?? [];
-    expect(file).toBe(`apps/api/${CONFIG}`);
-    expect(String(cause)).toMatch(/apps\/api\/\.fractary\/plugins\/faber-db\/config\.json is not valid JSON/);
-    expect(aggregate.partialResults.map(([source]) => source)).toEqual([good]);
+      const api = results[0]?.[1].projects?.['apps/api']?.targets ?? {};
+      expect(Object.keys(api)).toContain('backup');
+      expect(api['backup']?.configurations).toEqual({});
+      expect(results[1]?.[1].projects?.['apps/web']?.targets?.['backup']?.configurations).toEqual({ dev: { environment: 'dev' } });
+    } finally {
+      spy.mockRestore();
+    }
+    // Reported once although the graph was built twice.
+    const reports = printed.filter((line) => line.includes('config.json'));
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toContain(`apps/api/${CONFIG}:3:62: not valid JSON: a trailing comma before "}"`);
+    expect(reports[0]).toContain('CONFIG_INVALID');
   });
 
-  it('reports a config without usable environments', async () => {
+  it('a config without usable environments infers what it can and says what is wrong', async () => {
     write('apps/api/project.json', '{}');
     write(`apps/api/${CONFIG}`, '{ "environments": [] }');
     write('apps/web/project.json', '{}');
-    const badName = writeConfig('apps/web', { 'eu/prod': { connection_string_env: 'A' } });
+    const badName = writeConfig('apps/web', { 'eu/prod': { connection_string_env: 'A' }, dev: { connection_string_env: 'B' } });
 
-    const error = (await infer([`apps/api/${CONFIG}`, badName]).catch((thrown: unknown) => thrown)) as AggregateCreateNodesError;
-
-    expect(error.errors.map(([, cause]) => String(cause))).toEqual([
-      expect.stringMatching(/has no "environments" object/),
-      expect.stringMatching(/invalid: "eu\/prod"/),
-    ]);
+    expect(readEnvironmentNames(`apps/api/${CONFIG}`, root)).toEqual({ environments: [], problem: expect.stringMatching(/has no "environments" object/) });
+    expect(readEnvironmentNames(badName, root)).toEqual({ environments: ['dev'], problem: expect.stringMatching(/invalid: "eu\/prod"/) });
   });
 
   it('finds the project root of a config path', () => {

@@ -74,12 +74,30 @@ describe('the plugin in a real Nx workspace', () => {
     });
   });
 
-  it('fails the project graph with the file and the reason when a config is not JSON', () => {
-    write(`apps/api/${CONFIG}`, '{ "environments": {');
+  it('names the targets as the plugin options in nx.json say, and explains them in nx show project', () => {
+    write('nx.json', { analytics: false, plugins: [{ plugin: PLUGIN_SOURCE, options: { backupTargetName: 'db-backup' } }] });
 
-    const { status, stdout, stderr } = nx('show', 'projects');
+    const targets = JSON.parse(nx('show', 'project', 'api', '--json').stdout).targets;
+    write('nx.json', { analytics: false, plugins: [PLUGIN_SOURCE] });
 
-    expect(status).not.toBe(0);
-    expect(stdout + stderr).toMatch(/apps\/api\/\.fractary\/plugins\/faber-db\/config\.json is not valid JSON/);
+    expect(targets['backup']).toBeUndefined();
+    expect(targets['db-backup']).toMatchObject({
+      executor: '@faber-db/nx:backup',
+      metadata: { description: expect.stringMatching(/verified, cataloged backup/), help: { command: 'npx nx run api:db-backup --help' } },
+    });
+  });
+
+  it('survives a config that is not JSON: every command works, the project keeps its targets, the problem is reported once with line and column', () => {
+    write(`apps/api/${CONFIG}`, '{\n  "schema_version": "1.0",\n  "environments": { "dev": {} },\n}\n');
+
+    const projects = nx('show', 'projects', '--json');
+    const api = nx('show', 'project', 'api', '--json');
+
+    expect(projects.status).toBe(0);
+    expect(JSON.parse(projects.stdout)).toEqual(expect.arrayContaining(['api', 'web']));
+    const reports = projects.stderr.split('\n').filter((line) => line.includes('config.json'));
+    expect(reports).toEqual([`[@faber-db/nx] apps/api/${CONFIG}:3:32: not valid JSON: a trailing comma before "}".`]);
+    expect(api.status).toBe(0);
+    expect(JSON.parse(api.stdout).targets['backup']).toMatchObject({ executor: '@faber-db/nx:backup', configurations: {} });
   });
 });

@@ -36,6 +36,8 @@ interface BadInput {
   code: ErrorCode;
   /** What the message must say: the thing to fix. */
   says: RegExp;
+  /** What one of the recovery suggestions must say. */
+  suggests?: RegExp;
 }
 
 const json = (value: unknown) => JSON.stringify(value, null, 2);
@@ -99,6 +101,13 @@ const CASES: BadInput[] = [
   { name: 'cleanup: negative olderThan', operation: 'cleanup', options: { ...dev, olderThan: -1 }, code: 'INVALID_OPTION', says: /--olderThan/ },
   { name: 'list: limit 0', operation: 'list', options: { ...dev, limit: 0 }, code: 'INVALID_OPTION', says: /--limit/ },
   { name: 'list: unknown sort', operation: 'list', options: { ...dev, sort: 'sideways' }, code: 'INVALID_OPTION', says: /--sort/ },
+  // Unknown options (typos) are refused before anything happens, never ignored.
+  { name: 'backup: --lable typo', options: { ...dev, lable: 'x' }, code: 'INVALID_OPTION', says: /Unknown option --lable/, suggests: /Did you mean `--label`/ },
+  { name: 'restore: --form typo', operation: 'restore', options: { ...dev, form: BACKUP_ID, yes: true }, code: 'INVALID_OPTION', says: /Unknown option --form/, suggests: /Did you mean `--from`/ },
+  { name: 'verify: --backup-id typo', operation: 'verify', options: { ...dev, backupid: BACKUP_ID }, code: 'INVALID_OPTION', says: /Unknown option --backupid/, suggests: /Did you mean `--backupId`/ },
+  { name: 'delete: --force typo', operation: 'delete', options: { ...dev, backupId: BACKUP_ID, froce: true }, code: 'INVALID_OPTION', says: /Unknown option --froce/, suggests: /Did you mean `--force`/ },
+  { name: 'cleanup: --dry-run typo', operation: 'cleanup', options: { ...dev, dryrun: true }, code: 'INVALID_OPTION', says: /Unknown option --dryrun/, suggests: /Did you mean `--dryRun`/ },
+  { name: 'list: positional argument', operation: 'list', options: { ...dev, _: ['production'] }, code: 'INVALID_OPTION', says: /Unexpected argument "production"/ },
 ];
 
 const roots: string[] = [];
@@ -133,6 +142,7 @@ describe(`${CASES.length} malformed configs, options and URLs`, () => {
     expect(result.error_code, result.error).toBe(input.code);
     expect(result.error).toMatch(input.says);
     expect(result.recovery.suggestions.length, 'suggestions').toBeGreaterThan(0);
+    if (input.suggests) expect(result.recovery.suggestions.join('\n')).toMatch(input.suggests);
     expect(result.stack).toBeUndefined();
     const shown = `${JSON.stringify(result)}\n${workspace.output.join('\n')}`;
     expect(shown).not.toMatch(/\n\s+at |\.ts:\d+:\d+/);

@@ -25,8 +25,12 @@ function installedVersion(name: string): string {
   return manifest.version;
 }
 
-/** The versions the repository itself is built and tested with. */
-export const NX_VERSION = installedVersion('nx');
+/**
+ * The versions the e2e workspaces get: the repository's own, or the nx named by
+ * FABER_E2E_NX_VERSION (`FABER_E2E_NX_VERSION=23.3.2 npx vitest run test/e2e`), to test the oldest nx
+ * the peerDependencies range allows. @nx/devkit stays the one the package depends on.
+ */
+export const NX_VERSION = process.env['FABER_E2E_NX_VERSION'] || installedVersion('nx');
 export const DEVKIT_VERSION = installedVersion('@nx/devkit');
 
 /** Tracked and untracked (not ignored) files of the package, as they are on disk now. */
