@@ -94,45 +94,32 @@ async function verifySingleFile(target: VerifyTarget, size: number, report: Veri
     await verifyCiphertextOnly(target, encryption, fileHash, report);
     return;
   }
-  const source = [createReadStream(target.path, { highWaterMark: 1024 * 1024 }), fileHash, ...(encryption?.identities ? [createDecryptStage(encryption.identities)] : [])];
-  const decoded = await checkDecodedContent(source, target, report, (contentSha256) => {
-    compareHash('file checksum (sha256)', fileHash.digest(), target.expected.sha256, report);
-    if (encryption) report.checks.push('age payload decrypts and authenticates');
-    if (target.expected.contentSha256) compareHash('decoded content checksum', contentSha256, target.expected.contentSha256, report);
-    else if (target.compression !== 'none') report.checks.push(`${target.compression} stream decodes`);
-  });
-  report.file_readable = decoded || fileHash.bytes === size;
-}
-
-/** What can be decoded from a compressed (plaintext) stream: which decoder, and the format to check. */
-export type DecodeTarget = Pick<VerifyTarget, 'provider' | 'format' | 'compression' | 'env' | 'signal' | 'encryption'>;
-
-/**
- * Decodes a compressed dump from `sources` and checks it: `onDecoded` gets the decoded content's
- * SHA-256 once the stream decoded completely, then the dump's edges and format are checked.
- * False (with the reason in `report.problems`) when the stream does not decode.
- */
-async function checkDecodedContent(
-  sources: ReadonlyArray<Readable | Duplex>,
-  target: DecodeTarget,
-  report: VerifyReport,
-  onDecoded: (contentSha256: string) => void,
-): Promise<boolean> {
+  const decrypt = encryption?.identities ? [createDecryptStage(encryption.identities)] : [];
   const contentHash = new HashingTap();
   const edges = new EdgeTap(64 * 1024);
   const formatSink = await createFormatSink(target);
   try {
-    await pipeline([...sources, createDecompressor(target.compression), contentHash, edges, formatSink.writable], ...(target.signal ? [{ signal: target.signal }] : []));
+    await pipeline(
+      [createReadStream(target.path, { highWaterMark: 1024 * 1024 }), fileHash, ...decrypt, createDecompressor(target.compression), contentHash, edges, formatSink.writable],
+      ...(target.signal ? [{ signal: target.signal }] : []),
+    );
+    report.file_readable = true;
   } catch (error) {
-    const stream = [target.encryption ? 'age' : '', target.compression === 'none' ? '' : target.compression].filter(Boolean).join('/');
+    report.file_readable = fileHash.bytes === size;
+    const stream = [encryption ? 'age' : '', target.compression === 'none' ? '' : target.compression].filter(Boolean).join('/');
     report.problems.push(`the ${stream ? `${stream} stream` : 'file'} does not decode: ${(error as Error).message}`);
     await formatSink.discard();
-    return false;
+    return;
   }
-  onDecoded(contentHash.digest());
+  compareHash('file checksum (sha256)', fileHash.digest(), target.expected.sha256, report);
+  if (encryption) report.checks.push('age payload decrypts and authenticates');
+  if (target.expected.contentSha256) {
+    compareHash('decoded content checksum', contentHash.digest(), target.expected.contentSha256, report);
+  } else if (target.compression !== 'none') {
+    report.checks.push(`${target.compression} stream decodes`);
+  }
   checkEdges(target, edges, report);
   await formatSink.finish(report);
-  return true;
 }
 
 /**
