@@ -1,19 +1,19 @@
 import path from 'node:path';
 import type { ConnectionInfo } from '../config/connection.ts';
+import { engineOf } from '../handlers/engines.ts';
 import type { BackupEntry, BackupSource } from './schema.ts';
-
-const DEFAULT_PORTS: Record<string, number> = { postgresql: 5432, mysql: 3306 };
 
 /** Which database a connection points at, as recorded in a catalog entry's `source`. */
 export function sourceOf(connection: ConnectionInfo, workspaceRoot: string, environmentDatabase: boolean): BackupSource {
-  if (connection.provider === 'sqlite') {
+  const engine = engineOf(connection.provider);
+  if (engine.databaseIsFile) {
     const filePath = connection.filePath ?? connection.database;
     const relative = path.relative(workspaceRoot, filePath);
     const inside = !relative.startsWith('..') && !path.isAbsolute(relative);
-    return { engine: 'sqlite', host: null, port: null, database: inside ? relative.split(path.sep).join('/') : filePath, environment_database: environmentDatabase };
+    return { engine: connection.provider, host: null, port: null, database: inside ? relative.split(path.sep).join('/') : filePath, environment_database: environmentDatabase };
   }
   const host = connection.socket ?? connection.host ?? null;
-  const port = connection.socket ? null : (connection.port ?? DEFAULT_PORTS[connection.provider] ?? null);
+  const port = connection.socket ? null : (connection.port ?? engine.defaultPort);
   return { engine: connection.provider, host, port, database: connection.database, environment_database: environmentDatabase };
 }
 
@@ -39,14 +39,14 @@ export function isEnvironmentDatabase(entry: BackupEntry, current?: BackupSource
 
 /** The name a catalog entry records as database_name: the database, or the SQLite file's name. */
 export function displayName(source: BackupSource): string {
-  return source.engine === 'sqlite' ? path.basename(source.database) : source.database;
+  return engineOf(source.engine).displayName(source.database);
 }
 
 /** `database app on db.example.com:5432`, for confirmations and listings. */
 export function describeSource(entry: Pick<BackupEntry, 'database_name' | 'source'>): string {
   const source = entry.source;
   if (!source) return `database ${entry.database_name}`;
-  if (source.engine === 'sqlite') return `database file ${source.database}`;
+  if (engineOf(source.engine).databaseIsFile) return `database file ${source.database}`;
   const server = source.host ? ` on ${source.host}${source.port ? `:${source.port}` : ''}` : '';
   return `database ${source.database}${server}`;
 }

@@ -3,6 +3,7 @@ import type { ConnectionInfo } from '../config/connection.ts';
 import type { Compression, MigrationTool, Provider } from '../config/schema.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
 import type { MigrationState } from '../catalog/schema.ts';
+import type { ClientTool } from './tools.ts';
 
 /**
  * One interface, one implementation per engine (postgresql.ts, mysql.ts, sqlite.ts).
@@ -13,6 +14,8 @@ import type { MigrationState } from '../catalog/schema.ts';
  */
 export interface DatabaseHandler {
   readonly provider: Provider;
+  /** What is known of the engine without a connection (also found by engineOf(provider)). */
+  readonly engine: Engine;
   /** The database the config points at. */
   readonly live: DatabaseTarget;
 
@@ -78,6 +81,54 @@ export interface DatabaseHandler {
 
   /** Closes pooled connections. */
   close(): Promise<void>;
+}
+
+/**
+ * The engine's facts that need no connection: the formats it stores, how people name its
+ * databases, how its dumps end. Operations and the pipeline ask these instead of branching on
+ * the provider, so an engine is added in src/handlers alone. One object per engine
+ * (postgresql-engine.ts, ...), found by engineOf() in engines.ts for code that has only a
+ * catalog entry (the file checks).
+ */
+export interface Engine {
+  readonly provider: Provider;
+  /** Default TCP port; null for an engine whose database is a file. */
+  readonly defaultPort: number | null;
+  /** True when a database is a file named by its path (SQLite), not a name on a server. */
+  readonly databaseIsFile: boolean;
+  /**
+   * The format a backup is stored in when `requested` is configured (SQLite: always its own);
+   * INVALID_OPTION when the engine has no such format.
+   */
+  storedFormat(requested: StoredFormat): StoredFormat;
+  /** How a restore loads a format, for progress lines: `psql (ON_ERROR_STOP)`, `the mysql client`. */
+  restoreMethod(format: StoredFormat): string;
+  /** Where a restore or drill loads first, for progress lines: `a scratch database x`, `a temporary file`. */
+  describeScratch(scratch: DatabaseTarget): string;
+  /** The name people see and type to confirm: the database name, or the SQLite file's name. */
+  displayName(database: string): string;
+  /** How a complete dump in `format` begins or ends: checked on every backup file. */
+  dumpMarks(format: StoredFormat): DumpMarks;
+  /**
+   * The client tool that reads a backup in `format` through (pg_restore --list) for the file
+   * check; undefined when the format has none. TOOL_NOT_FOUND when it is not on `env`'s PATH.
+   */
+  formatCheck(format: StoredFormat, env: NodeJS.ProcessEnv): FormatCheck | undefined;
+}
+
+export interface DumpMarks {
+  /** A complete dump ends with one of these lines; a dump without was cut short. */
+  trailers?: readonly string[];
+  /** Bytes the file starts with, and what the check reports when they are there or not. */
+  header?: { bytes: Buffer; present: string; missing: string };
+}
+
+export interface FormatCheck {
+  /** How reports name the check: `pg_restore --list`. */
+  label: string;
+  tool: ClientTool;
+  /** The backup comes on stdin, or for a directory backup as one more argument. */
+  args: readonly string[];
 }
 
 /** A database on the handler's server, or a SQLite file. */

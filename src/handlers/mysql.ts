@@ -14,6 +14,7 @@ import type {
   ServerInfo,
 } from './handler.ts';
 import type { HandlerOptions } from './index.ts';
+import { MYSQL_ENGINE } from './mysql-engine.ts';
 import { openBlockChannel } from '../pipeline/channel.ts';
 import { quoteIdentifier, readMigrationState, type SqlReader } from './migrations.ts';
 import type { MigrationState } from '../catalog/schema.ts';
@@ -27,6 +28,7 @@ import {
   type MysqlSession,
 } from './mysql-support.ts';
 import { randomTag, SCRATCH_MARKER, siblingName, urlWithDatabase } from './names.ts';
+import { assertRoutinesReadable } from './mysql-routines.ts';
 import { DefinerRewriter, describeRewrites, type RewrittenDefiner } from './mysql-definers.ts';
 import { explainDenial, mysqlAccount, mysqlGrantPattern, type MissingPrivilege } from './privileges.ts';
 import { dumpSession, findTool, requireTool, runTool, toolVersion, type ClientTool, type ToolRun } from './tools.ts';
@@ -70,6 +72,7 @@ interface Session {
 
 export class MysqlHandler implements DatabaseHandler {
   readonly provider = 'mysql' as const;
+  readonly engine = MYSQL_ENGINE;
   readonly live: DatabaseTarget;
   readonly #connection: ConnectionInfo;
   readonly #options: HandlerOptions;
@@ -128,6 +131,7 @@ export class MysqlHandler implements DatabaseHandler {
       await reader.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
       const state = await readSnapshot(reader, this.live.name, request.migrations);
       await reader.query('COMMIT');
+      await assertRoutinesReadable(reader, this.live.name);
       const [row] = await reader.query('SELECT VERSION() AS version');
       return { snapshot: state, serverVersion: String(row?.version ?? '') };
     }).catch(async (error: unknown) => {

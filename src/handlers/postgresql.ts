@@ -15,6 +15,7 @@ import type {
   ServerInfo,
 } from './handler.ts';
 import type { HandlerOptions } from './index.ts';
+import { POSTGRESQL_ENGINE } from './postgresql-engine.ts';
 import { openBlockChannel } from '../pipeline/channel.ts';
 import { readMigrationState, type SqlReader } from './migrations.ts';
 import type { MigrationState } from '../catalog/schema.ts';
@@ -69,6 +70,7 @@ interface Session {
 
 export class PostgresHandler implements DatabaseHandler {
   readonly provider = 'postgresql' as const;
+  readonly engine = POSTGRESQL_ENGINE;
   readonly live: DatabaseTarget;
   readonly #connection: ConnectionInfo;
   readonly #options: HandlerOptions;

@@ -18,6 +18,7 @@ import type {
   ServerInfo,
 } from './handler.ts';
 import type { HandlerOptions } from './index.ts';
+import { SQLITE_ENGINE } from './sqlite-engine.ts';
 import { quoteIdentifier, readMigrationState, type SqlReader } from './migrations.ts';
 import type { MigrationState } from '../catalog/schema.ts';
 import { randomTag } from './names.ts';
@@ -137,6 +138,7 @@ async function removeSideFiles(filePath: string): Promise<void> {
 
 export class SqliteHandler implements DatabaseHandler {
   readonly provider = 'sqlite' as const;
+  readonly engine = SQLITE_ENGINE;
   readonly live: DatabaseTarget;
   readonly #options: HandlerOptions;
 

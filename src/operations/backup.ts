@@ -136,7 +136,7 @@ async function backupWith(
   const started = Date.now();
   const now = ctx.now?.() ?? new Date();
   const label = options.label ? slugLabel(options.label) : null;
-  const format = storedFormat(handler, effectiveFormat(workspace.config, workspace.environment, options.format));
+  const format = handler.engine.storedFormat(effectiveFormat(workspace.config, workspace.environment, options.format));
   const compression = effectiveCompression(workspace.config, workspace.environment, options.compression);
   const encryption = effectiveEncryption(workspace.config, workspace.environment);
   if (encryption) refuseUnencryptable(format, workspace.environment.name);
@@ -216,18 +216,6 @@ async function discardIfUnrecorded(workspace: Workspace, plan: Plan): Promise<bo
   await rm(plan.finalPath, { recursive: true, force: true });
   await rm(path.join(plan.directory, `${plan.id}${MANIFEST_SUFFIX}`), { force: true });
   return true;
-}
-
-/** SQLite backups are database files whatever format the config names; MySQL has only SQL dumps. */
-function storedFormat(handler: DatabaseHandler, format: StoredFormat): StoredFormat {
-  if (handler.provider === 'sqlite') return 'sqlite';
-  if (handler.provider === 'mysql' && format !== 'sql') {
-    throw new FaberError('INVALID_OPTION', `The ${format} format is PostgreSQL-only; MySQL/MariaDB backups are SQL dumps`, {
-      result: { format, provider: handler.provider },
-      suggestions: ['Use --format=sql (the default), or remove "format" from the config'],
-    });
-  }
-  return format;
 }
 
 async function ensureWritableDirectory(directory: string): Promise<void> {
@@ -450,7 +438,7 @@ function buildEntry(facts: EntryFacts): BackupEntry {
     project: ctx.projectName,
     environment: workspace.environment.name,
     provider: handler.provider,
-    database_name: path.basename(handler.live.name),
+    database_name: handler.engine.displayName(handler.live.name),
     source: facts.source,
     created_at: now.toISOString(),
     label: plan.label,

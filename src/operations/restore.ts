@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type { BackupEntry, BackupSource } from '../catalog/schema.ts';
 import { describeSource, isEnvironmentDatabase, sourceOf } from '../catalog/source.ts';
 import { resolveConnection } from '../config/environment.ts';
@@ -210,7 +209,7 @@ class Restore {
       backup_id: this.#entry.backup_id,
       source_environment: this.#entry.environment,
       target: live.display,
-      database_name: databaseName(this.#handler),
+      database_name: this.#databaseName(),
       format: this.#entry.format,
       safety_backup_id: safetyId,
       tables: Object.keys(after.tableRowCounts).length,
@@ -235,6 +234,11 @@ class Restore {
     return data;
   }
 
+  /** The name people type to confirm: the database name, or the SQLite file's name. */
+  #databaseName(): string {
+    return this.#handler.engine.displayName(this.#handler.live.name);
+  }
+
   #refuseOtherProvider(): void {
     if (this.#entry.provider === this.#handler.provider) return;
     throw new FaberError('INVALID_OPTION', `${this.#entry.backup_id} is a ${this.#entry.provider} backup; the target is ${this.#handler.provider}`, {
@@ -251,7 +255,7 @@ class Restore {
     const environment = this.#workspace.environment;
     const strict = environment.isProtected || environment.settings.require_approval;
     if (!strict && !this.#ctx.interactive) return;
-    const name = databaseName(this.#handler);
+    const name = this.#databaseName();
     const replaced = empty
       ? 'It is empty'
       : `Its current content will be replaced${this.#options.skipSafetyBackup ? ', with no safety backup' : ' (a safety backup is taken first)'}`;
@@ -321,7 +325,7 @@ class Restore {
     const handler = this.#handler;
     await handler.createDatabase(scratch);
     await handler.assertCanReplace(handler.live, scratch);
-    this.#ctx.reporter.step(`Restoring into ${handler.provider === 'sqlite' ? 'a temporary file' : `a scratch database ${path.basename(scratch.name)}`} with ${this.#restoreTool()}`);
+    this.#ctx.reporter.step(`Restoring into ${handler.engine.describeScratch(scratch)} with ${handler.engine.restoreMethod(this.#entry.format)}`);
     const identities = await loadingIdentities(this.#entry, this.#ctx.env, 'restore');
     await restoreInto(handler, scratch, this.#entry, this.#filePath, this.#workspace.config, this.#run.signal, this.#ctx.reporter, identities);
     const snapshot = await handler.inspect(scratch, migrationLookup(this.#workspace.config));
@@ -344,12 +348,6 @@ class Restore {
         ...error.suggestions,
       ],
     });
-  }
-
-  #restoreTool(): string {
-    if (this.#handler.provider === 'sqlite') return 'an integrity check (PRAGMA integrity_check)';
-    if (this.#handler.provider === 'mysql') return 'the mysql client';
-    return this.#entry.format === 'sql' ? 'psql (ON_ERROR_STOP)' : `pg_restore${this.#entry.format === 'directory' ? ' -j' : ''}`;
   }
 
   async #dropScratch(scratch: DatabaseTarget): Promise<void> {
@@ -406,11 +404,6 @@ class Restore {
     const target = this.#options.targetConnectionStringEnv ? ` --targetConnectionStringEnv=${this.#options.targetConnectionStringEnv}` : '';
     return `nx run ${this.#ctx.projectName}:restore:${this.#workspace.environment.name} ${extra}${target}`;
   }
-}
-
-/** The name people type to confirm: the database name, or the SQLite file's name. */
-function databaseName(handler: DatabaseHandler): string {
-  return handler.provider === 'sqlite' ? path.basename(handler.live.name) : handler.live.name;
 }
 
 /** The safety backup's lines, shown as sub-steps of the restore (its own banners are dropped). */

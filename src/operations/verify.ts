@@ -98,7 +98,7 @@ async function openDrill(ctx: OperationContext, workspace: Workspace, run: Opera
   const variable = workspace.config.verify.connection_string_env;
   const { handler, connection } = await openDatabase(ctx, workspace, variable);
   run.secrets.add(connection.password);
-  ctx.reporter.step(`Restore drills on ${handler.provider === 'sqlite' ? 'a temporary file' : `the server of ${connection.redacted}`}`);
+  ctx.reporter.step(`Restore drills on ${handler.engine.databaseIsFile ? 'a temporary file' : `the server of ${connection.redacted}`}`);
   return { handler, warnings: [] };
 }
 

@@ -8,6 +8,8 @@ import { pipeline } from 'node:stream/promises';
 import { execFile, spawn } from 'node:child_process';
 import type { Compression, Provider } from '../config/schema.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
+import { engineOf } from '../handlers/engines.ts';
+import type { FormatCheck } from '../handlers/handler.ts';
 import type { ArchiveStats } from './archive.ts';
 import { createDecompressor } from './compression.ts';
 import { hashDirectory } from './directory.ts';
@@ -26,7 +28,7 @@ export interface VerifyTarget {
     contentSha256?: string | undefined;
     files?: Record<string, string> | undefined;
   };
-  /** Environment for pg_restore (PATH). */
+  /** Environment for the engine's check tool (PATH decides which pg_restore runs). */
   env: NodeJS.ProcessEnv;
   signal?: AbortSignal;
   /** An age-encrypted file: decrypted with `identities`, or without them only hashed and its header checked. */
@@ -52,15 +54,6 @@ export interface VerifyReport {
   /** What could not be checked, and why (e.g. an encrypted file read without its identity). */
   notes?: string[];
 }
-
-/** Markers the dump tools write last: a dump without one was cut short. */
-const SQL_TRAILERS: Record<Provider, string[]> = {
-  postgresql: ['-- PostgreSQL database dump complete'],
-  mysql: ['-- Dump completed'],
-  sqlite: [],
-};
-const PGDMP_MAGIC = Buffer.from('PGDMP');
-const SQLITE_MAGIC = Buffer.from('SQLite format 3\0');
 
 /**
  * Re-checks a backup in one read: size, SHA-256 of the bytes on disk, a full decode of the
@@ -157,7 +150,8 @@ export interface InPassVerification {
 export async function startInPassVerification(target: Omit<VerifyTarget, 'path' | 'expected'>): Promise<InPassVerification> {
   const edges = new EdgeTap(64 * 1024);
   // SQLite: its handler checks the snapshot copy itself (DumpSession.checks), the bytes stored here.
-  const formatSink = target.format === 'custom' ? await createFormatSink(target) : undefined;
+  const check = engineOf(target.provider).formatCheck(target.format, target.env);
+  const formatSink = check ? toolCheckSink(check, target) : undefined;
   return {
     taps: formatSink ? [edges, feedTap(formatSink.writable)] : [edges],
     async finish(path, written) {
@@ -222,17 +216,15 @@ function compareHash(name: string, actual: string, expected: string, report: Ver
 }
 
 function checkEdges(target: Pick<VerifyTarget, 'format' | 'provider'>, edges: EdgeTap, report: VerifyReport): void {
-  if (target.format === 'sql') {
+  const { trailers, header } = engineOf(target.provider).dumpMarks(target.format);
+  if (trailers) {
     const tail = edges.tail.toString('utf8');
-    const trailers = SQL_TRAILERS[target.provider];
     if (trailers.some((marker) => tail.includes(marker))) report.checks.push('dump trailer present (dump completed)');
     else report.problems.push('the dump has no completion trailer: it was cut short');
-  } else if (target.format === 'custom') {
-    if (edges.head.subarray(0, PGDMP_MAGIC.length).equals(PGDMP_MAGIC)) report.checks.push('custom-format header present');
-    else report.problems.push('not a pg_dump custom-format archive (no PGDMP header)');
-  } else if (target.format === 'sqlite') {
-    if (edges.head.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC)) report.checks.push('SQLite header present');
-    else report.problems.push('not a SQLite database (no SQLite header)');
+  }
+  if (header) {
+    if (edges.head.subarray(0, header.bytes.length).equals(header.bytes)) report.checks.push(header.present);
+    else report.problems.push(header.missing);
   }
 }
 
@@ -242,18 +234,20 @@ interface FormatSink {
   discard(): Promise<void>;
 }
 
-/** Where the decoded bytes go: pg_restore --list (custom), a temp file for PRAGMA integrity_check (sqlite), or nowhere. */
-type SinkTarget = Pick<VerifyTarget, 'format' | 'env' | 'signal'>;
+type SinkTarget = Pick<VerifyTarget, 'provider' | 'format' | 'env' | 'signal'>;
 
+/** Where the decoded bytes go: the engine's check tool (pg_restore --list), a temp file for PRAGMA integrity_check (sqlite), or nowhere. */
 async function createFormatSink(target: SinkTarget): Promise<FormatSink> {
-  if (target.format === 'custom') return pgRestoreListSink(target);
+  const check = engineOf(target.provider).formatCheck(target.format, target.env);
+  if (check) return toolCheckSink(check, target);
   if (target.format === 'sqlite') return sqliteIntegritySink();
   const discard = new Writable({ highWaterMark: 1024 * 1024, write: (_chunk, _encoding, callback) => callback() });
   return { writable: discard, finish: async () => undefined, discard: async () => undefined };
 }
 
-function pgRestoreListSink(target: SinkTarget): FormatSink {
-  const child = spawn('pg_restore', ['--list'], { env: target.env, stdio: ['pipe', 'ignore', 'pipe'], windowsHide: true, ...(target.signal ? { signal: target.signal } : {}) });
+/** Feeds the backup to the engine's check tool on stdin; the check passes when it exits 0. */
+function toolCheckSink(check: FormatCheck, target: SinkTarget): FormatSink {
+  const child = spawn(check.tool.path, check.args, { env: target.env, stdio: ['pipe', 'ignore', 'pipe'], windowsHide: true, ...(target.signal ? { signal: target.signal } : {}) });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (text: string) => {
     if (stderr.length < 16_384) stderr += text;
@@ -290,8 +284,8 @@ function pgRestoreListSink(target: SinkTarget): FormatSink {
     writable,
     async finish(report) {
       const result = await exited;
-      if (result.exitCode === 0) report.checks.push('pg_restore --list reads the archive');
-      else report.problems.push(`pg_restore --list failed: ${stderr.trim() || result.error?.message || `exit code ${result.exitCode}`}`);
+      if (result.exitCode === 0) report.checks.push(`${check.label} reads the archive`);
+      else report.problems.push(`${check.label} failed: ${stderr.trim() || result.error?.message || `exit code ${result.exitCode}`}`);
     },
     async discard() {
       child.kill();
@@ -369,11 +363,13 @@ async function verifyDirectory(target: VerifyTarget, report: VerifyReport): Prom
   report.size_bytes = Object.values(actual.sizes).reduce((sum, bytes) => sum + bytes, 0);
   if (report.size_bytes !== target.expected.sizeBytes) report.problems.push(`size is ${report.size_bytes} bytes, the catalog recorded ${target.expected.sizeBytes}`);
   if (report.problems.length === 0) report.checks.push(`${Object.keys(expectedFiles).length} files match their checksums`);
+  const check = engineOf(target.provider).formatCheck(target.format, target.env);
+  if (!check) return;
   const failure = await new Promise<string | null>((resolve) => {
-    execFile('pg_restore', ['--list', target.path], { env: target.env, windowsHide: true, maxBuffer: 64 * 1024 * 1024 }, (error, _stdout, stderr) => resolve(error ? String(stderr).trim() || error.message : null));
+    execFile(check.tool.path, [...check.args, target.path], { env: target.env, windowsHide: true, maxBuffer: 64 * 1024 * 1024 }, (error, _stdout, stderr) => resolve(error ? String(stderr).trim() || error.message : null));
   });
-  if (failure === null) report.checks.push('pg_restore --list reads the archive');
-  else report.problems.push(`pg_restore --list failed: ${failure}`);
+  if (failure === null) report.checks.push(`${check.label} reads the archive`);
+  else report.problems.push(`${check.label} failed: ${failure}`);
 }
 
 /** Decoded bytes of a single-file backup, for restores (decrypted first when `identities` are given). */

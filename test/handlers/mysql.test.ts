@@ -1,4 +1,4 @@
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,10 +6,9 @@ import { Readable } from 'node:stream';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandler } from '../../src/handlers/handler.ts';
-import { adminQuery, createPasswordUser, databaseUrl, freshMysql, type FreshDatabase, type PasswordUser } from '../support/databases.ts';
-import { SEEDED_MIGRATIONS, seedAwkwardData, tableChecksums } from '../support/fixtures.ts';
+import { adminQuery, createPasswordUser, freshMysql, uniqueName, type FreshDatabase, type PasswordUser } from '../support/databases.ts';
+import { seedAwkwardData } from '../support/fixtures.ts';
 import {
-  dumpTo,
   everythingShown,
   expectFaberError,
   makeHandler,
@@ -19,13 +18,10 @@ import {
   waitForChild,
 } from './helpers.ts';
 
-const EXPECTED_COUNTS = { 'Mixed Case': 300, _prisma_migrations: 3, blobs: 5, 'with space': 100 };
-
 const created: FreshDatabase[] = [];
 let source: FreshDatabase;
 let handler: DatabaseHandler;
 let work: string;
-let sourceChecksums: Record<string, string>;
 
 function signal(): AbortSignal {
   return new AbortController().signal;
@@ -42,15 +38,6 @@ async function connect(url: string): Promise<mysql.Connection> {
   });
 }
 
-/** Views and triggers are not tables: they must survive a restore too. */
-async function viewsAndTriggers(database: string): Promise<string[]> {
-  const rows = await adminQuery('mysql', [
-    `SELECT CONCAT('view ', table_name) AS name FROM information_schema.views WHERE table_schema = '${database}'
-     UNION ALL SELECT CONCAT('trigger ', trigger_name) FROM information_schema.triggers WHERE trigger_schema = '${database}' ORDER BY 1`,
-  ]);
-  return rows.map((row) => String(row.name));
-}
-
 /** About 2 MB of dump, so that mariadb-dump blocks on a full pipe until the stream is read. */
 async function fillBigTable(url: string): Promise<void> {
   const connection = await connect(url);
@@ -65,7 +52,6 @@ beforeAll(async () => {
   source = await freshMysql();
   created.push(source);
   await seedAwkwardData('mysql', source.url);
-  sourceChecksums = await tableChecksums('mysql', source.url);
   handler = await makeHandler('mysql', source.url, work);
 });
 
@@ -112,46 +98,6 @@ describe('MysqlHandler preflight and failures', () => {
     const unreachable = await makeHandler('mysql', 'mysql://root:hunter2hunter2@127.0.0.1:1/nope', work);
     const error = await expectFaberError(unreachable.preflight(), 'CONNECTION_FAILED');
     expect(everythingShown(error)).not.toContain('hunter2hunter2');
-  });
-
-  it('a failing restore → RESTORE_FAILED quoting the client; only SQL dumps are offered', async () => {
-    const scratch = handler.scratchTarget('restore');
-    await handler.createDatabase(scratch);
-    try {
-      const script = 'CREATE TABLE t (x INT);\nINSERT INTO no_such_table VALUES (1);\n';
-      const error = await expectFaberError(handler.restore(scratch, { format: 'sql', stream: Readable.from([script]), signal: signal() }), 'RESTORE_FAILED');
-      expect(error.message).toContain('no_such_table');
-    } finally {
-      await handler.dropDatabase(scratch);
-    }
-    expect(() => handler.extension('custom')).toThrow(/sql/);
-  });
-});
-
-describe('MysqlHandler round trip', () => {
-  it('restores into a scratch database with identical tables, views and triggers; the snapshot matches', async () => {
-    const dump = await dumpTo(handler, 'sql', work);
-    expect(dump.snapshot.tableRowCounts).toEqual(EXPECTED_COUNTS);
-    expect(dump.snapshot.migrations).toEqual({
-      tool: 'prisma',
-      table: '_prisma_migrations',
-      applied_count: 2,
-      last_migration: SEEDED_MIGRATIONS[1],
-      migrations_list: [...SEEDED_MIGRATIONS],
-    });
-    const scratch = handler.scratchTarget('verify');
-    expect(scratch.name.length).toBeLessThanOrEqual(64);
-    await handler.createDatabase(scratch);
-    try {
-      expect(await handler.isEmpty(scratch)).toBe(true);
-      await handler.restore(scratch, { format: 'sql', stream: createReadStream(dump.file!), signal: signal() });
-      expect(await tableChecksums('mysql', databaseUrl(source.url, scratch.name))).toEqual(sourceChecksums);
-      expect(await viewsAndTriggers(scratch.name)).toEqual(['trigger label trim', 'view labels']);
-      expect(await handler.inspect(scratch, PRISMA_DEFAULT)).toEqual(dump.snapshot);
-    } finally {
-      await handler.dropDatabase(scratch);
-    }
-    expect(await handler.isEmpty(scratch)).toBe(true);
   });
 });
 
@@ -213,44 +159,68 @@ describe('MysqlHandler secrets and cancellation', () => {
   });
 });
 
-describe('MysqlHandler replace', () => {
-  it('replaces the live content with the restored database (views and triggers included) and drops the copy', async () => {
-    const live = await freshMysql();
-    created.push(live);
-    await adminQuery('mysql', ['CREATE TABLE old_marker (x INT)'], live.name);
-    const liveHandler = await makeHandler('mysql', live.url, work);
-    const restored = liveHandler.scratchTarget('restore');
-    await liveHandler.createDatabase(restored);
-    const dump = await dumpTo(handler, 'sql', work);
-    await liveHandler.restore(restored, { format: 'sql', stream: createReadStream(dump.file!), signal: signal() });
+describe('MysqlHandler routines another user defined', () => {
+  /** A database with a procedure and a function defined by root, and a user with a unique name and only `grants`. */
+  async function databaseWithRootRoutines(grants: string): Promise<{ db: FreshDatabase; user: string; url: string }> {
+    const db = await freshMysql();
+    created.push(db);
+    const user = uniqueName('faber_u');
+    await adminQuery('mysql', ['CREATE PROCEDURE root_proc() SELECT 1', 'CREATE FUNCTION root_fn() RETURNS INT DETERMINISTIC RETURN 7', 'CREATE TABLE t (x INT)'], db.name);
+    await adminQuery('mysql', [`CREATE USER '${user}'@'%'`, `GRANT ${grants} ON \`${db.name}\`.* TO '${user}'@'%'`]);
+    const url = new URL(db.url);
+    url.username = user;
+    url.password = '';
+    return { db, user, url: url.toString() };
+  }
 
-    await liveHandler.replace(liveHandler.live, restored, { force: false });
+  async function dumpText(own: DatabaseHandler): Promise<string> {
+    const session = await own.startDump({ format: 'sql', migrations: PRISMA_DEFAULT, signal: signal() });
+    const chunks: Buffer[] = [];
+    session.stream!.on('data', (chunk: Buffer) => chunks.push(chunk));
+    await session.finished;
+    return Buffer.concat(chunks).toString();
+  }
 
-    expect(await tableChecksums('mysql', live.url)).toEqual(sourceChecksums);
-    expect(await viewsAndTriggers(live.name)).toEqual(['trigger label trim', 'view labels']);
-    const leftovers = await adminQuery('mysql', [`SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE '${live.name}%'`]);
-    expect(leftovers.map((row) => Object.values(row)[0])).toEqual([live.name]);
+  it('a user who may not read mysql.proc (root defined the routines) → PERMISSION_DENIED naming the grant; with it the dump holds them', async () => {
+    const { user, url } = await databaseWithRootRoutines('SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES');
+    try {
+      const own = await makeHandler('mysql', url, work);
+      const error = await expectFaberError(own.startDump({ format: 'sql', migrations: PRISMA_DEFAULT, signal: signal() }), 'PERMISSION_DENIED');
+      expect(error.message).toContain('stored procedures and functions');
+      expect(error.result.grant).toContain(`GRANT SELECT ON mysql.proc TO '${user}'@'%';`);
+      expect(error.suggestions[0]).toContain('mysql.proc');
+
+      await adminQuery('mysql', [`GRANT SELECT ON mysql.proc TO '${user}'@'%'`]);
+      const dump = await dumpText(own);
+      expect(dump).toContain('PROCEDURE `root_proc`');
+      expect(dump).toContain('FUNCTION `root_fn`');
+    } finally {
+      await adminQuery('mysql', [`DROP USER IF EXISTS '${user}'@'%'`]);
+    }
   });
 
-  it('refuses while another session uses the live database; force kills it', async () => {
-    const live = await freshMysql();
-    created.push(live);
-    const liveHandler = await makeHandler('mysql', live.url, work);
-    const restored = liveHandler.scratchTarget('restore');
-    await liveHandler.createDatabase(restored);
-    await adminQuery('mysql', ['CREATE TABLE new_content (x INT)'], restored.name);
-    const app = await connect(live.url);
-    app.on('error', () => {});
+  it('a user with every right on the database but not on mysql.proc → PERMISSION_DENIED naming the routines it cannot read', async () => {
+    const { user, url } = await databaseWithRootRoutines('ALL');
     try {
-      const error = await expectFaberError(liveHandler.replace(liveHandler.live, restored, { force: false }), 'CONNECTION_FAILED');
-      expect(error.suggestions.join(' ')).toContain('--force');
-      expect(await liveHandler.isEmpty(liveHandler.live)).toBe(true);
-
-      await liveHandler.replace(liveHandler.live, restored, { force: true });
-      await expect(app.query('SELECT 1')).rejects.toThrow();
-      expect((await liveHandler.inspect(liveHandler.live, PRISMA_DEFAULT)).tableRowCounts).toEqual({ new_content: 0 });
+      const own = await makeHandler('mysql', url, work);
+      const error = await expectFaberError(own.startDump({ format: 'sql', migrations: PRISMA_DEFAULT, signal: signal() }), 'PERMISSION_DENIED');
+      expect(error.result.unreadable_routines).toEqual(['function root_fn', 'procedure root_proc']);
+      expect(error.result.grant).toContain('mysql.proc');
     } finally {
-      await app.end().catch(() => {});
+      await adminQuery('mysql', [`DROP USER IF EXISTS '${user}'@'%'`]);
+    }
+  });
+
+  it('routines the user defined itself need no extra grant', async () => {
+    const { db, user, url } = await databaseWithRootRoutines('ALL');
+    try {
+      await adminQuery('mysql', ['DROP PROCEDURE root_proc', 'DROP FUNCTION root_fn'], db.name);
+      const connection = await connect(url);
+      await connection.query('CREATE PROCEDURE own_proc() SELECT 2');
+      await connection.end();
+      expect(await dumpText(await makeHandler('mysql', url, work))).toContain('PROCEDURE `own_proc`');
+    } finally {
+      await adminQuery('mysql', [`DROP USER IF EXISTS '${user}'@'%'`]);
     }
   });
 });

@@ -1,4 +1,5 @@
-import { open, readdir, readFile, rename, truncate } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rename, rm, truncate } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BackupEntry } from '../../src/catalog/schema.ts';
@@ -116,6 +117,25 @@ describe('verify-backup: file checks', () => {
     const workspace = await makeWorkspace({ database: { provider: 'sqlite' } });
     expect(await verifyBackup({ environment: 'dev' }, workspace.ctx())).toMatchObject({ status: 'error', error_code: 'BACKUP_NOT_FOUND' });
     expect(await verifyBackup({ environment: 'dev', all: true, backupId: 'backup-20250101-000000' }, workspace.ctx())).toMatchObject({ status: 'error', error_code: 'INVALID_OPTION' });
+  });
+});
+
+describe('verify-backup: the format check tool', () => {
+  it.each(['custom', 'directory'] as const)('without pg_restore on PATH, a %s backup → TOOL_NOT_FOUND, and the entry stays valid', async (format) => {
+    const db = await track(freshPostgres());
+    await seedAwkwardData('postgresql', db.url);
+    const workspace = await makeWorkspace({ database: { provider: 'postgresql', migration_tool: 'prisma' }, backup: { format } }, { DEV_DATABASE_URL: db.url });
+    const backup = ok(await createBackup({ environment: 'dev' }, workspace.ctx())) as BackupResultData;
+    const noTools = await mkdtemp(path.join(os.tmpdir(), 'faber-no-tools-'));
+    try {
+      const result = await verifyBackup({ environment: 'dev' }, workspace.ctx({ env: { PATH: noTools, DEV_DATABASE_URL: db.url } }));
+      expect(failedWith(result, 'TOOL_NOT_FOUND')).toMatchObject({ tool: 'pg_restore' });
+      if (result.status !== 'error') throw new Error('expected an error');
+      expect(result.recovery.suggestions.join('\n')).toContain('apt-get install postgresql-client');
+      expect(await entryOf(workspace, backup.backup_id)).toMatchObject({ status: 'valid', verification: { integrity_check: 'passed' } });
+    } finally {
+      await rm(noTools, { recursive: true, force: true });
+    }
   });
 });
 
