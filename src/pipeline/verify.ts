@@ -12,6 +12,7 @@ import { engineOf } from '../handlers/engines.ts';
 import type { FormatCheck } from '../handlers/handler.ts';
 import type { ArchiveStats } from './archive.ts';
 import { createDecompressor } from './compression.ts';
+import { FileFeed } from './file-feed.ts';
 import { hashDirectory } from './directory.ts';
 import { AgeHeaderTap, createDecryptStage, reportAgeHeader } from './encryption.ts';
 import { EdgeTap, HashingTap } from './taps.ts';
@@ -81,30 +82,32 @@ async function verifySingleFile(target: VerifyTarget, size: number, report: Veri
   if (size !== target.expected.sizeBytes) {
     report.problems.push(`size is ${size} bytes, the catalog recorded ${target.expected.sizeBytes}`);
   }
-  const fileHash = new HashingTap();
   const encryption = target.encryption;
   if (encryption && !encryption.identities) {
-    await verifyCiphertextOnly(target, encryption, fileHash, report);
+    await verifyCiphertextOnly(target, encryption, new HashingTap(), report);
     return;
   }
-  const decrypt = encryption?.identities ? [createDecryptStage(encryption.identities)] : [];
+  const decoder = createDecompressor(target.compression);
+  // Reused read buffers only for zlib (it has taken a chunk in when it calls back); the decrypting stage gets fresh ones.
+  const decrypt = encryption?.identities ? createDecryptStage(encryption.identities) : undefined;
+  const feed = new FileFeed(target.path, decrypt ?? decoder, { reuse: !decrypt && target.compression !== 'none', signal: target.signal });
   const contentHash = new HashingTap();
   const edges = new EdgeTap(64 * 1024);
   const formatSink = await createFormatSink(target);
   try {
-    await pipeline(
-      [createReadStream(target.path, { highWaterMark: 1024 * 1024 }), fileHash, ...decrypt, createDecompressor(target.compression), contentHash, edges, formatSink.writable],
-      ...(target.signal ? [{ signal: target.signal }] : []),
-    );
+    await pipeline([...(decrypt ? [decrypt] : []), decoder, contentHash, edges, formatSink.writable], ...(target.signal ? [{ signal: target.signal }] : []));
+    await feed.done;
+    if (feed.readError) throw feed.readError;
     report.file_readable = true;
   } catch (error) {
-    report.file_readable = fileHash.bytes === size;
+    report.file_readable = feed.readError === undefined && feed.bytes === size;
+    const reason = feed.readError ?? (error as Error);
     const stream = [encryption ? 'age' : '', target.compression === 'none' ? '' : target.compression].filter(Boolean).join('/');
-    report.problems.push(`the ${stream ? `${stream} stream` : 'file'} does not decode: ${(error as Error).message}`);
+    report.problems.push(`the ${stream ? `${stream} stream` : 'file'} does not decode: ${reason.message}`);
     await formatSink.discard();
     return;
   }
-  compareHash('file checksum (sha256)', fileHash.digest(), target.expected.sha256, report);
+  compareHash('file checksum (sha256)', feed.sha256 ?? '', target.expected.sha256, report);
   if (encryption) report.checks.push('age payload decrypts and authenticates');
   if (target.expected.contentSha256) {
     compareHash('decoded content checksum', contentHash.digest(), target.expected.contentSha256, report);
@@ -300,8 +303,14 @@ function sqliteIntegritySink(): FormatSink {
   const ready = mkdtemp(path.join(tmpdir(), 'faber-verify-')).then((created) => {
     dir = created;
     file = path.join(created, 'check.sqlite');
-    return createWriteStream(file, { mode: 0o600 });
+    const stream = createWriteStream(file, { mode: 0o600 });
+    // Also after discard() destroyed it mid-write: the failure is reported (or moot), never thrown.
+    stream.on('error', (error) => {
+      copyError ??= error;
+    });
+    return stream;
   });
+  let copyError: Error | undefined;
   const cleanup = async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   };
@@ -311,6 +320,7 @@ function sqliteIntegritySink(): FormatSink {
     write(chunk: Buffer, _encoding, callback) {
       ready.then((stream) => {
         output = stream;
+        if (stream.destroyed) return callback(copyError ?? new Error('the copy to check was closed'));
         if (stream.write(chunk)) callback();
         else stream.once('drain', () => callback());
       }, callback);
@@ -324,6 +334,7 @@ function sqliteIntegritySink(): FormatSink {
     async finish(report) {
       try {
         if (!file) throw new Error('nothing was decoded');
+        if (copyError) throw new Error(`the decoded copy could not be written: ${copyError.message}`);
         const { DatabaseSync } = await import('node:sqlite');
         const db = new DatabaseSync(file, { readOnly: true });
         try {
@@ -372,18 +383,80 @@ async function verifyDirectory(target: VerifyTarget, report: VerifyReport): Prom
   else report.problems.push(`${check.label} failed: ${failure}`);
 }
 
-/** Decoded bytes of a single-file backup, for restores (decrypted first when `identities` are given). */
-export function openDecodedStream(filePath: string, compression: Compression, onProgress?: (decodedBytes: number) => void, identities?: string[]): Readable {
-  const source = createReadStream(filePath, { highWaterMark: 1024 * 1024 });
-  const decoder = createDecompressor(compression);
-  const counted = new HashingTap(onProgress);
-  const stages: Array<Readable | Duplex> = [source, ...(identities ? [createDecryptStage(identities)] : []), decoder, counted];
-  let stream: Readable = source;
-  for (const next of stages.slice(1)) {
-    stream.on('error', (error) => next.destroy(error));
-    stream = stream.pipe(next as Duplex);
+/**
+ * Size and SHA-256 of the stored bytes, without decoding them: what a restore checks before it
+ * touches anything. The decode is proven while loading (openDecodedStream's digests), which
+ * saves decoding the whole file twice.
+ */
+export async function verifyStoredBytes(target: Pick<VerifyTarget, 'path' | 'expected' | 'signal'>): Promise<VerifyReport> {
+  const report: VerifyReport = { passed: false, file_exists: false, file_readable: false, size_bytes: 0, checks: [], problems: [] };
+  const info = await stat(target.path).catch(() => undefined);
+  if (!info) {
+    report.problems.push(`the backup file does not exist: ${target.path}`);
+    return report;
   }
-  return stream;
+  Object.assign(report, { file_exists: true, size_bytes: info.size });
+  if (info.size === 0) report.problems.push('the file is empty');
+  if (info.size !== target.expected.sizeBytes) report.problems.push(`size is ${info.size} bytes, the catalog recorded ${target.expected.sizeBytes}`);
+  else report.checks.push('size matches');
+  const stored = await hashStoredFile(target.path, target.signal).catch((error: unknown) => error as Error);
+  if (stored instanceof Error) {
+    report.problems.push(`the file cannot be read: ${stored.message}`);
+    return report;
+  }
+  report.file_readable = true;
+  compareHash('file checksum (sha256)', stored.sha256, target.expected.sha256, report);
+  report.passed = report.problems.length === 0;
+  return report;
+}
+
+/** What a load read: SHA-256 and length of the stored bytes and of the bytes they decoded to. */
+export interface DecodedDigests {
+  fileSha256: string;
+  fileBytes: number;
+  contentSha256: string;
+  contentBytes: number;
+}
+
+export interface DecodedSource {
+  stream: Readable;
+  /** Why the stored bytes did not decode, if they did not. */
+  readonly decodeError: Error | undefined;
+  /** Once the stream has ended. */
+  digests(): DecodedDigests;
+}
+
+/**
+ * Decoded bytes of a single-file backup, for restores (decrypted first when `identities` are given);
+ * both the stored and the decoded bytes are hashed on the way.
+ */
+export function openDecodedStream(filePath: string, compression: Compression, onProgress?: (decodedBytes: number) => void, identities?: string[]): DecodedSource {
+  const decoder = createDecompressor(compression);
+  const decrypt = identities ? createDecryptStage(identities) : undefined;
+  const feed = new FileFeed(filePath, decrypt ?? decoder, { reuse: !decrypt && compression !== 'none' });
+  const counted = new HashingTap(onProgress);
+  const source = decrypt ? decrypt.pipe(decoder) : decoder;
+  let decodeError: Error | undefined;
+  decrypt?.on('error', (error) => {
+    if (!feed.readError) decodeError ??= error;
+    decoder.destroy(error);
+  });
+  decoder.on('error', (error) => {
+    if ((compression !== 'none' || decrypt) && !feed.readError) decodeError ??= error;
+    counted.destroy(error);
+  });
+  // pipe() does not pass a destroy upstream: without this, a cancelled load would leave the decoder and the file open.
+  counted.once('close', () => {
+    decoder.destroy();
+    decrypt?.destroy();
+  });
+  return {
+    stream: source.pipe(counted),
+    get decodeError() {
+      return decodeError;
+    },
+    digests: () => ({ fileSha256: feed.sha256 ?? '', fileBytes: feed.bytes, contentSha256: counted.digest(), contentBytes: counted.bytes }),
+  };
 }
 
 /** One checksum for a directory backup: SHA-256 over its sorted "hash  name" lines (sha256sum's format). */
