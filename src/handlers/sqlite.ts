@@ -20,6 +20,7 @@ import type {
 import type { HandlerOptions } from './index.ts';
 import { SQLITE_ENGINE } from './sqlite-engine.ts';
 import { startIntegrityCheck, type IntegrityCheck } from './sqlite-integrity.ts';
+import { FileBlockReader } from '../pipeline/file-blocks.ts';
 import { quoteIdentifier, readMigrationState, type SqlReader } from './migrations.ts';
 import type { MigrationState } from '../catalog/schema.ts';
 import { randomTag } from './names.ts';
@@ -217,7 +218,7 @@ export class SqliteHandler implements DatabaseHandler {
       () => rm(copy, { force: true }),
       () => rm(copy, { force: true }),
     );
-    const stream = handle.createReadStream({ highWaterMark: 1024 * 1024 });
+    const stream = new FileBlockReader(handle);
     const onAbort = () => stream.destroy(cancelled('The backup'));
     signal.addEventListener('abort', onAbort, { once: true });
     const streamed = streamFinished(stream).catch(async (error: unknown) => {
