@@ -1,5 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -9,6 +9,7 @@ import type { DatabaseHandler } from '../../src/handlers/handler.ts';
 import { adminQuery, createPasswordUser, freshMysql, uniqueName, type FreshDatabase, type PasswordUser } from '../support/databases.ts';
 import { seedAwkwardData } from '../support/fixtures.ts';
 import {
+  childProcesses,
   everythingShown,
   expectFaberError,
   makeHandler,
@@ -206,6 +207,9 @@ describe('MysqlHandler routines another user defined', () => {
       const error = await expectFaberError(own.startDump({ format: 'sql', migrations: PRISMA_DEFAULT, signal: signal() }), 'PERMISSION_DENIED');
       expect(error.result.unreadable_routines).toEqual(['function root_fn', 'procedure root_proc']);
       expect(error.result.grant).toContain('mysql.proc');
+      // The dump starts while the checks run: it is stopped, and its option file removed, before the error.
+      expect((await readdir(work)).filter((name) => name.startsWith('faber-my-'))).toEqual([]);
+      expect([...(await childProcesses('mariadb-dump')), ...(await childProcesses('mysqldump'))]).toEqual([]);
     } finally {
       await adminQuery('mysql', [`DROP USER IF EXISTS '${user}'@'%'`]);
     }
