@@ -445,7 +445,7 @@ async function verifyPartial(plan: Plan, { stats, fileChecksums, inPass, session
     signal: run.signal,
   });
   // Every check above saw the plaintext as it was written; the stored file is age's, whose header is checked here.
-  if (plan.encryption && inPass) await checkStoredAgeHeader(plan.partialPath, plan.encryption.recipients.length, report);
+  if (plan.encryption && inPass) await checkStoredAgeHeader(written, plan.encryption.recipients.length, report);
   if (!report.passed) {
     throw new FaberError('VERIFICATION_FAILED', `Backup verification failed - file may be corrupted: ${report.problems.join('; ')}`, {
       result: { backup_file: path.basename(plan.finalPath), problems: report.problems, size_bytes: report.size_bytes, file_readable: report.file_readable },

@@ -126,17 +126,42 @@ export function reportAgeHeader(facts: AgeHeaderFacts, recipients: number, repor
   } else report.checks.push(`age header well-formed (${facts.x25519Stanzas} X25519 recipient${facts.x25519Stanzas === 1 ? '' : 's'})`);
 }
 
-/** The header check of a stored file, read from its first bytes. */
-export async function checkStoredAgeHeader(file: string, recipients: number, report: { checks: string[]; problems: string[]; passed: boolean }): Promise<void> {
+/** The header check of a stored file (a local path, or an object streamed from the store), read from its first bytes. */
+export async function checkStoredAgeHeader(
+  file: string | { size: number | undefined; open(): Promise<Readable> },
+  recipients: number,
+  report: { checks: string[]; problems: string[]; passed: boolean },
+): Promise<void> {
+  const { head, size } = typeof file === 'string' ? await localHead(file) : { head: await streamHead(await file.open()), size: file.size ?? 0 };
+  reportAgeHeader(parseAgeHeader(head, size), recipients, report);
+  report.passed = report.problems.length === 0;
+}
+
+async function localHead(file: string): Promise<{ head: Buffer; size: number }> {
   const handle = await open(file, 'r');
   try {
     const head = Buffer.alloc(MAX_HEADER_BYTES);
     const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    reportAgeHeader(parseAgeHeader(head.subarray(0, bytesRead), (await handle.stat()).size), recipients, report);
+    return { head: head.subarray(0, bytesRead), size: (await handle.stat()).size };
   } finally {
     await handle.close();
   }
-  report.passed = report.problems.length === 0;
+}
+
+/** The first MAX_HEADER_BYTES of a stream; the rest is not downloaded. */
+async function streamHead(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  try {
+    for await (const chunk of stream) {
+      chunks.push(Buffer.from(chunk as Uint8Array));
+      length += (chunk as Uint8Array).length;
+      if (length >= MAX_HEADER_BYTES) break;
+    }
+  } finally {
+    stream.destroy();
+  }
+  return Buffer.concat(chunks).subarray(0, MAX_HEADER_BYTES);
 }
 
 /** Offset just past the header's `--- <mac>` line, or -1 while it has not arrived. */
