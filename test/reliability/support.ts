@@ -19,6 +19,7 @@ export interface ChildSpec {
   options: Record<string, unknown>;
   now?: string;
   announceProgress?: boolean;
+  reportPeakRss?: boolean;
 }
 
 export interface ChildOutcome {
