@@ -1,4 +1,4 @@
-/** Summaries, the targets of issues 5 and 13, and the table (terminal and Markdown). */
+/** Summaries, the targets of issues 5, 11 and 13, and the table (terminal and Markdown). */
 import type { BenchGroup, Sample } from './cases.ts';
 import { median } from './measure.ts';
 import type { CurvePoint } from './zstd-curve.ts';
@@ -112,6 +112,16 @@ export function checkTargets(summaries: readonly CaseSummary[]): TargetCheck[] {
   const encrypted = get('pg-age.api');
   if (encrypted?.ratio != null) {
     checks.push({ target: 'age-encrypted backup ≤ 1.10× the unencrypted one', measured: `${encrypted.ratio.toFixed(2)}×`, met: encrypted.ratio <= 1.1 });
+  }
+  const s3 = get('pg-s3.api');
+  if (s3?.ratio != null) checks.push({ target: 'backup to S3 (local S3 server) ≤ 1.3× raw pg_dump -f', measured: `${s3.ratio.toFixed(2)}×`, met: s3.ratio <= 1.3 });
+  if (s3?.wallMs && api?.wallMs) {
+    checks.push({ target: '(for information) backup to S3 vs backup to local disk (API)', measured: `${(s3.wallMs.median / api.wallMs.median).toFixed(2)}× (${seconds(s3.wallMs.median)} vs ${seconds(api.wallMs.median)})`, met: null });
+  }
+  const s3Restore = get('pg-s3.restore.api');
+  if (s3Restore?.ratio != null) checks.push({ target: '(for information) restore from S3, ratio to raw psql -f', measured: `${s3Restore.ratio.toFixed(2)}×`, met: null });
+  if (s3Restore?.wallMs && restore?.wallMs) {
+    checks.push({ target: '(for information) restore from S3 vs restore from local disk (API)', measured: `${(s3Restore.wallMs.median / restore.wallMs.median).toFixed(2)}× (${seconds(s3Restore.wallMs.median)} vs ${seconds(restore.wallMs.median)})`, met: null });
   }
   const mysql = get('mysql.api');
   if (mysql?.ratio != null) checks.push({ target: 'MariaDB backup ≤ 1.3× raw mariadb-dump', measured: `${mysql.ratio.toFixed(2)}×`, met: mysql.ratio <= 1.3 });

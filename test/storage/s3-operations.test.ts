@@ -19,7 +19,7 @@ import { succeeded } from '../support/results.ts';
 import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
 import { runOperationChild, sha256File } from '../reliability/support.ts';
 import { seedBulk } from '../reliability/seed.ts';
-import { startS3Server, TEST_SECRET_ACCESS_KEY, type TestS3Server } from './s3-server.ts';
+import { startS3Server, TEST_SECRET_ACCESS_KEY, type TestS3Server } from '../support/s3-server.ts';
 
 const track = tracked();
 let server: TestS3Server;

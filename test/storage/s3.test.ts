@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { S3StorageConfig } from '../../src/config/schema.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import { describeStorageContract } from './contract.ts';
-import { startS3Server, type TestS3Server } from './s3-server.ts';
+import { startS3Server, type TestS3Server } from '../support/s3-server.ts';
 
 const servers: Record<'enforcing' | 'ignoring', TestS3Server | undefined> = { enforcing: undefined, ignoring: undefined };
 const warnings: string[] = [];
