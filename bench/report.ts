@@ -92,9 +92,15 @@ export function checkTargets(summaries: readonly CaseSummary[]): TargetCheck[] {
     checks.push({ target: 'backup size ≤ pg_dump | gzip -6', measured: `${megabytes(api.sizeBytes)} vs ${megabytes(gzip.sizeBytes)}`, met: api.sizeBytes <= gzip.sizeBytes });
   }
   const apiCases = summaries.filter((summary) => summary.label.includes('(API') && summary.peakRssBytes !== null);
-  if (apiCases.length > 0) {
-    const largest = apiCases.reduce((a, b) => ((a.peakRssBytes ?? 0) >= (b.peakRssBytes ?? 0) ? a : b));
-    checks.push({ target: 'peak RSS < 150 MB (every API case, no V8 flags)', measured: `${megabytes(largest.peakRssBytes)} (${largest.label})`, met: (largest.peakRssBytes ?? 0) < 150 * MB });
+  // Issue 11 bounds the S3 cases (the AWS SDK and its upload buffers) separately, at 200 MB.
+  const [s3Cases, localCases] = [apiCases.filter(isS3Case), apiCases.filter((summary) => !isS3Case(summary))];
+  if (localCases.length > 0) {
+    const largest = largestRss(localCases);
+    checks.push({ target: 'peak RSS < 150 MB (every API case on local disk, no V8 flags)', measured: `${megabytes(largest.peakRssBytes)} (${largest.label})`, met: (largest.peakRssBytes ?? 0) < 150 * MB });
+  }
+  if (s3Cases.length > 0) {
+    const largest = largestRss(s3Cases);
+    checks.push({ target: 'peak RSS < 200 MB (every API case through S3)', measured: `${megabytes(largest.peakRssBytes)} (${largest.label})`, met: (largest.peakRssBytes ?? 0) < 200 * MB });
   }
   const small = get('pg-small.api');
   if (api?.peakRssBytes != null && small?.peakRssBytes != null) {
@@ -139,6 +145,14 @@ export function checkTargets(summaries: readonly CaseSummary[]): TargetCheck[] {
     checks.push({ target: '(for information) Nx start-up: nx run of an nx:noop target', measured: seconds(tinyNoop.wallMs.median), met: null });
   }
   return checks;
+}
+
+function isS3Case(summary: CaseSummary): boolean {
+  return summary.id.startsWith('pg-s3.');
+}
+
+function largestRss(cases: readonly CaseSummary[]): CaseSummary {
+  return cases.reduce((a, b) => ((a.peakRssBytes ?? 0) >= (b.peakRssBytes ?? 0) ? a : b));
 }
 
 interface Column {
