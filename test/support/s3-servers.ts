@@ -24,8 +24,8 @@ declare module 'vitest' {
 }
 
 const DOCKER_PROBE_TIMEOUT_MS = 3000;
-// Tags are pinned nowhere else in the tests either; the image's S3 API is what matters here.
-const MINIO_IMAGE = 'minio/minio:latest';
+// Pinned, so a run is repeatable; a 2025 release, which enforces conditional PUTs (If-None-Match / If-Match).
+const MINIO_IMAGE = 'minio/minio:RELEASE.2025-05-24T17-08-30Z';
 const MINIO_PORT = 9000;
 
 /** null when a Docker engine answers within the timeout, else the reason it does not. */
