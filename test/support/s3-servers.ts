@@ -24,7 +24,7 @@ declare module 'vitest' {
 }
 
 const DOCKER_PROBE_TIMEOUT_MS = 3000;
-// Pinned, so a run is repeatable; a 2025 release, which enforces conditional PUTs (If-None-Match / If-Match).
+// Pinned, so a run is repeatable (a 2025 release); S3Storage probes conditional writes on it as on any service.
 const MINIO_IMAGE = 'minio/minio:RELEASE.2025-05-24T17-08-30Z';
 const MINIO_PORT = 9000;
 
