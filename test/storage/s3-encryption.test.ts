@@ -17,7 +17,7 @@ import { adminQuery, freshMysql, freshPostgres, freshSqlite, tracked, type Fresh
 import { seedAwkwardData, sqlitePath, tableChecksums, type DatabaseKind } from '../support/fixtures.ts';
 import { succeeded } from '../support/results.ts';
 import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
-import { startS3Server, type TestS3Server } from './s3-server.ts';
+import { startS3Server, type TestS3Server } from '../support/s3-server.ts';
 
 const track = tracked();
 const FRESH: Record<DatabaseKind, () => Promise<FreshDatabase>> = { postgresql: freshPostgres, mysql: freshMysql, sqlite: freshSqlite };

@@ -16,7 +16,7 @@ import { seedAwkwardData } from '../support/fixtures.ts';
 import { succeeded } from '../support/results.ts';
 import { makeWorkspace } from '../support/workspace.ts';
 import { runOperationChild } from '../reliability/support.ts';
-import { startS3Server, type TestS3Server } from './s3-server.ts';
+import { startS3Server, type TestS3Server } from '../support/s3-server.ts';
 
 const execFileAsync = promisify(execFile);
 const track = tracked();
