@@ -43,9 +43,13 @@ export interface OperationChild {
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'operation.ts');
 
-/** Runs one operation in its own Node process, with exactly the environment given. */
-export function runOperationChild(spec: ChildSpec, env: NodeJS.ProcessEnv): OperationChild {
-  const child = spawn(process.execPath, ['--disable-warning=MODULE_TYPELESS_PACKAGE_JSON', FIXTURE, JSON.stringify(spec)], {
+/**
+ * Runs one operation in its own Node process, with exactly the environment given. `fixture`: the
+ * same fixture as plain JavaScript (see bundleOperationFixture), for measurements of the code as
+ * it ships, without Node's TypeScript loader.
+ */
+export function runOperationChild(spec: ChildSpec, env: NodeJS.ProcessEnv, fixture = FIXTURE): OperationChild {
+  const child = spawn(process.execPath, ['--disable-warning=MODULE_TYPELESS_PACKAGE_JSON', fixture, JSON.stringify(spec)], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -77,6 +81,17 @@ export function runOperationChild(spec: ChildSpec, env: NodeJS.ProcessEnv): Oper
     progressed: (bytes) => waitFor(() => lastProgress(stdout) >= bytes, `${bytes} bytes of progress`),
     kill: (signal) => child.kill(signal),
   };
+}
+
+/**
+ * The operation fixture and the sources it imports bundled into plain JavaScript in `directory`
+ * (from src/ as it is now, never a stale dist/). Node's TypeScript loader adds ~18 MB of peak RSS
+ * (amaro's WebAssembly) that an installed plugin does not have. Returns the entry file.
+ */
+export async function bundleOperationFixture(directory: string): Promise<string> {
+  const { build } = await import('rolldown');
+  await build({ input: FIXTURE, platform: 'node', logLevel: 'silent', output: { dir: directory, format: 'esm', entryFileNames: 'operation.mjs' } });
+  return path.join(directory, 'operation.mjs');
 }
 
 function parseResult(stdout: string): OperationResult<unknown> | undefined {

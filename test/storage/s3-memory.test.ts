@@ -1,7 +1,7 @@
 // A 1 GB dump through S3 in bounded memory: a backup process streams a 1 GiB plain-SQL dump
 // (the real pg_dump's output with 1 GiB of generated comment rows before its real trailer)
-// through zstd into a multipart upload to the test server; its peak RSS (VmHWM) stays bounded,
-// and the backup is listed and verifies.
+// through zstd into a multipart upload to the test server; its peak RSS (VmHWM) stays under
+// 200 MB, and the backup is listed and verifies.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -15,21 +15,17 @@ import { freshPostgres, tracked } from '../support/databases.ts';
 import { seedAwkwardData } from '../support/fixtures.ts';
 import { succeeded } from '../support/results.ts';
 import { makeWorkspace } from '../support/workspace.ts';
-import { runOperationChild } from '../reliability/support.ts';
+import { bundleOperationFixture, runOperationChild } from '../reliability/support.ts';
 import { startS3Server, type TestS3Server } from '../support/s3-server.ts';
 
 const execFileAsync = promisify(execFile);
 const track = tracked();
 const GIB = 1024 ** 3;
-/**
- * Issue 11 asks for < 200 MB; measured today 211-239 MB (a tiny dump: 143 MB, the same 1 GiB to
- * local disk: 170 MB). What grows is garbage V8 collects late (the decode check's 1 MB outputs,
- * the upload's part copies), not buffered data. This bound catches any unbounded buffering (the
- * dump is 1 GiB); lower it to 200 MB once the baseline and that garbage are cut.
- */
-const PEAK_RSS_LIMIT_KB = 256 * 1000;
+/** Issue 11's bound, for the code as it ships (plain JavaScript, see bundleOperationFixture). */
+const PEAK_RSS_LIMIT_KB = 200 * 1000;
 let server: TestS3Server;
 let bin: string;
+let fixture: string;
 
 beforeAll(async () => {
   server = await startS3Server({ enforceConditions: true });
@@ -37,7 +33,8 @@ beforeAll(async () => {
   bin = await mkdtemp(path.join(tmpdir(), 'faber-big-dump-bin-'));
   await writeFile(path.join(bin, 'pg_dump'), bigPgDump((await execFileAsync('sh', ['-c', 'command -v pg_dump'])).stdout.trim(), GIB));
   await chmod(path.join(bin, 'pg_dump'), 0o755);
-});
+  fixture = await bundleOperationFixture(path.join(bin, 'fixture'));
+}, 60_000);
 
 afterAll(async () => {
   await server.close();
@@ -69,7 +66,7 @@ function shellQuote(text: string): string {
 }
 
 describe('a 1 GB dump through S3', () => {
-  it('is backed up by a process whose peak RSS stays bounded (< 256 MB), then listed and verified', async () => {
+  it('is backed up by a process whose peak RSS stays under 200 MB, then listed and verified', async () => {
     const prefix = `big-${randomBytes(3).toString('hex')}`;
     const live = await track(freshPostgres());
     await seedAwkwardData('postgresql', live.url);
@@ -80,6 +77,7 @@ describe('a 1 GB dump through S3', () => {
     const outcome = await runOperationChild(
       { operation: 'backup', workspaceRoot: workspace.root, projectName: 'api', options: { environment: 'dev' }, reportPeakRss: true },
       { PATH: `${bin}:${process.env.PATH}`, HOME: process.env.HOME, DEV_DATABASE_URL: live.url, ...server.env },
+      fixture,
     ).done;
     expect(outcome.result, outcome.stdout + outcome.stderr).toMatchObject({ status: 'success', result: { verification: { integrity_check: 'passed' } } });
     const backupId = (outcome.result as { result: { backup_id: string } }).result.backup_id;
