@@ -58,7 +58,8 @@ function unsupportedFormat(format: string): FaberError {
 export function sqliteReader(db: DatabaseSync): SqlReader {
   return {
     dialect: 'sqlite',
-    query: async (sql, params = []) => db.prepare(sql).all(...(params as Array<string | number | null>)) as Record<string, unknown>[],
+    // node:sqlite is synchronous; the promise makes a failing statement a rejection, as the other engines' readers do.
+    query: (sql, params = []) => new Promise((resolve) => resolve(db.prepare(sql).all(...(params as Array<string | number | null>)))),
   };
 }
 

@@ -7,6 +7,7 @@ import { manifestPathFor } from '../../src/catalog/manifest.ts';
 import { type BackupEntry, catalogSchema } from '../../src/catalog/schema.ts';
 import { type EntryOverrides, makeEntry } from '../support/entries.ts';
 import { runFixture } from './child.ts';
+import { stringContaining } from '../support/matchers.ts';
 
 let workspace: string;
 let backupRoot: string;
@@ -92,10 +93,10 @@ describe('Catalog basics', () => {
     const entry = await backupEntry();
     await catalog.add(entry);
     const before = await fs.readFile(catalogFile, 'utf8');
-    await expect(catalog.add(entry)).rejects.toMatchObject({ code: 'INTERNAL_ERROR', message: expect.stringContaining('already') });
-    await expect(catalog.add({ ...makeEntry(), size_bytes: -5 })).rejects.toMatchObject({ message: expect.stringContaining('size_bytes') });
+    await expect(catalog.add(entry)).rejects.toMatchObject({ code: 'INTERNAL_ERROR', message: stringContaining('already') });
+    await expect(catalog.add({ ...makeEntry(), size_bytes: -5 })).rejects.toMatchObject({ message: stringContaining('size_bytes') });
     await expect(catalog.add({ ...makeEntry(), file_path: '../elsewhere/x.sql' })).rejects.toMatchObject({
-      message: expect.stringContaining('outside the backup directory'),
+      message: stringContaining('outside the backup directory'),
     });
     await expect(catalog.patch('backup-20000101-000000', () => undefined)).rejects.toMatchObject({ code: 'BACKUP_NOT_FOUND' });
     expect(await fs.readFile(catalogFile, 'utf8')).toBe(before);

@@ -108,7 +108,7 @@ export async function expectFaberError(promise: Promise<unknown>, code: string):
 export function everythingShown(error: FaberError): string {
   const causes: string[] = [];
   for (let cause: unknown = error.cause; cause; cause = (cause as { cause?: unknown }).cause) {
-    causes.push(cause instanceof Error ? `${cause.message} ${cause.stack ?? ''}` : String(cause));
+    causes.push(cause instanceof Error ? `${cause.message} ${cause.stack ?? ''}` : JSON.stringify(cause));
   }
   return [error.message, error.stack ?? '', JSON.stringify(error.result), error.suggestions.join('\n'), ...causes].join('\n');
 }

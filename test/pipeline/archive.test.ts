@@ -10,7 +10,7 @@ import type { Compression } from '../../src/config/schema.ts';
 
 const TRAILER = '\n--\n-- PostgreSQL database dump complete\n--\n';
 
-async function dumpLike(bytes: number): Promise<Buffer> {
+function dumpLike(bytes: number): Buffer {
   const body = Buffer.from(Array.from({ length: Math.ceil(bytes / 64) }, (_, i) => `INSERT INTO t VALUES (${i}, '${randomBytes(12).toString('hex')}');\n`).join(''));
   return Buffer.concat([Buffer.from('-- PostgreSQL database dump\n'), body, Buffer.from(TRAILER)]);
 }
@@ -29,7 +29,7 @@ describe.each(['zstd', 'gzip', 'none'] as Compression[])('archive with %s', (com
   it('writes once, hashes what is on disk, decodes to the same bytes and verifies', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'faber-archive-'));
     const file = path.join(dir, 'b.sql.partial');
-    const content = await dumpLike(3 * 1024 * 1024);
+    const content = dumpLike(3 * 1024 * 1024);
     await reserve(file);
     const stats = await writeArchive(Readable.from([content.subarray(0, 1000), content.subarray(1000)]), file, { compression });
     const onDisk = await readFile(file);
