@@ -57,7 +57,7 @@ export function isSafetyBackup(entry: BackupEntry): boolean {
 }
 
 /**
- * Decides which backups `cleanup-backups` deletes (SPEC §5). Candidates are the entries of the
+ * Decides which backups `cleanup-backups` deletes. Candidates are the entries of the
  * selected project/environment; a candidate is due when past `expires_at` (or older than
  * `olderThanDays`), and a due candidate is still kept when its label is protected, it is pinned,
  * it is a safety backup younger than 90 days, it is the newest verified backup of its project and

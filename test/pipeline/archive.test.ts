@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, open, readFile, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { writeArchive } from '../../src/pipeline/archive.ts';
 import { openDecodedStream, verifyBackupFile } from '../../src/pipeline/verify.ts';
 import type { Compression } from '../../src/config/schema.ts';
+import { tempDirectory } from '../support/temp.ts';
 
 const TRAILER = '\n--\n-- PostgreSQL database dump complete\n--\n';
 
@@ -27,7 +27,7 @@ async function collect(stream: Readable): Promise<Buffer> {
 
 describe.each(['zstd', 'gzip', 'none'] as Compression[])('archive with %s', (compression) => {
   it('writes once, hashes what is on disk, decodes to the same bytes and verifies', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'faber-archive-'));
+    const dir = await tempDirectory('faber-archive-');
     const file = path.join(dir, 'b.sql.partial');
     const content = dumpLike(3 * 1024 * 1024);
     await reserve(file);
@@ -63,7 +63,7 @@ describe.each(['zstd', 'gzip', 'none'] as Compression[])('archive with %s', (com
 
 describe('verification of dumps cut short', () => {
   it('fails a dump without its completion trailer even when checksums match', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'faber-archive-'));
+    const dir = await tempDirectory('faber-archive-');
     const file = path.join(dir, 'b.sql.zst.partial');
     await reserve(file);
     const stats = await writeArchive(Readable.from([Buffer.from('-- PostgreSQL database dump\nCREATE TABLE t();\n')]), file, { compression: 'zstd' });

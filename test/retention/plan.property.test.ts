@@ -59,7 +59,8 @@ function scenario(seed: number): { entries: BackupEntry[]; policy: CleanupPolicy
   return { entries, policy };
 }
 
-// The oracle restates SPEC §5 independently of the planner's code.
+// The oracle restates the cleanup rules (planCleanup's comment, the README's cleanup-backups section)
+// independently of the planner's code.
 const verified = (entry: BackupEntry) => entry.status === 'valid' && entry.verification.integrity_check === 'passed';
 const ageMs = (entry: BackupEntry, policy: CleanupPolicy) => policy.now.valueOf() - Date.parse(entry.created_at);
 const due = (entry: BackupEntry, policy: CleanupPolicy) =>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assertBackupId, backupId, slugLabel, uniqueBackupId } from '../../src/util/ids.ts';
+import { assertBackupId, backupId, slugLabel } from '../../src/util/ids.ts';
 
 describe('backup ids', () => {
   const at = new Date('2025-01-24T14:00:00.123Z');
@@ -26,11 +26,6 @@ describe('backup ids', () => {
 
   it('caps label length so ids stay usable as file names', () => {
     expect(slugLabel('x'.repeat(500)).length).toBe(64);
-  });
-
-  it('suffixes -2, -3 when the second is taken', async () => {
-    const taken = new Set(['backup-20250124-140000-x', 'backup-20250124-140000-x-2']);
-    expect(await uniqueBackupId(at, 'x', async (id) => taken.has(id))).toBe('backup-20250124-140000-x-3');
   });
 
   it('rejects ids that could name another path', () => {
