@@ -11,12 +11,12 @@ import {
   type Tree,
 } from '@nx/devkit';
 import { FsTree } from '@nx/devkit/internal';
-import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
 import { flushChanges } from 'nx/src/generators/tree';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { configurationGenerator } from '../../generators/configuration/generator.ts';
 import type { ConfigurationGeneratorOptions } from '../../generators/configuration/schema.d.ts';
 import { configSchema, type FaberConfig } from '../../src/config/schema.ts';
+import { emptyWorkspace } from './empty-workspace.ts';
 import { treeFiles } from './tree-files.ts';
 import { arrayContaining } from '../support/matchers.ts';
 
@@ -54,10 +54,7 @@ describe('configuration generator', () => {
   let warnings: string[];
 
   beforeEach(() => {
-    tree = createTreeWithEmptyWorkspace({ formatter: 'none' });
-    warnings = [];
-    vi.spyOn(logger, 'warn').mockImplementation((message: unknown) => void warnings.push(String(message)));
-    vi.spyOn(logger, 'info').mockImplementation(() => undefined);
+    ({ tree, warnings } = emptyWorkspace());
   });
 
   afterEach(() => vi.restoreAllMocks());

@@ -1,8 +1,8 @@
-import { addProjectConfiguration, logger, readJson, readNxJson, updateNxJson, type Tree } from '@nx/devkit';
-import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
+import { addProjectConfiguration, readJson, readNxJson, updateNxJson, type Tree } from '@nx/devkit';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { initGenerator } from '../../generators/init/generator.ts';
 import { PACKAGE_VERSION } from '../../src/version.ts';
+import { emptyWorkspace } from './empty-workspace.ts';
 import { treeFiles } from './tree-files.ts';
 import { stringContaining } from '../support/matchers.ts';
 
@@ -12,14 +12,10 @@ type PackageJson = { devDependencies?: Record<string, string> };
 
 describe('init generator', () => {
   let tree: Tree;
-
   let warnings: string[];
 
   beforeEach(() => {
-    tree = createTreeWithEmptyWorkspace({ formatter: 'none' });
-    warnings = [];
-    vi.spyOn(logger, 'warn').mockImplementation((message: unknown) => void warnings.push(String(message)));
-    vi.spyOn(logger, 'info').mockImplementation(() => undefined);
+    ({ tree, warnings } = emptyWorkspace());
   });
 
   afterEach(() => vi.restoreAllMocks());
