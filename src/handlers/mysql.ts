@@ -27,7 +27,7 @@ import {
   secretsOf,
   type MysqlSession,
 } from './mysql-support.ts';
-import { randomTag, SCRATCH_MARKER, siblingName, urlWithDatabase } from './names.ts';
+import { scratchName, SCRATCH_MARKER, urlWithDatabase } from './names.ts';
 import { assertRoutinesReadable } from './mysql-routines.ts';
 import { DefinerRewriter, describeRewrites, type RewrittenDefiner } from './mysql-definers.ts';
 import { explainDenial, mysqlAccount, mysqlGrantPattern, type MissingPrivilege } from './privileges.ts';
@@ -196,7 +196,7 @@ export class MysqlHandler implements DatabaseHandler {
   }
 
   scratchTarget(purpose: 'verify' | 'restore'): DatabaseTarget {
-    return this.target(siblingName(this.live.name, `__faber_${purpose}_${randomTag()}`, MAX_NAME_BYTES));
+    return this.target(scratchName(this.live.name, purpose, MAX_NAME_BYTES));
   }
 
   async createDatabase(target: DatabaseTarget): Promise<void> {

@@ -19,7 +19,7 @@ import { POSTGRESQL_ENGINE } from './postgresql-engine.ts';
 import { openBlockChannel } from '../pipeline/channel.ts';
 import { readMigrationState, type SqlReader } from './migrations.ts';
 import type { MigrationState } from '../catalog/schema.ts';
-import { randomTag, SCRATCH_MARKER, siblingName, timestampTag, urlWithDatabase } from './names.ts';
+import { randomTag, scratchName, SCRATCH_MARKER, siblingName, timestampTag, urlWithDatabase } from './names.ts';
 import {
   connectPostgres,
   postgresMajor,
@@ -197,7 +197,7 @@ export class PostgresHandler implements DatabaseHandler {
   }
 
   scratchTarget(purpose: 'verify' | 'restore'): DatabaseTarget {
-    return this.target(siblingName(this.live.name, `__faber_${purpose}_${randomTag()}`, MAX_NAME_BYTES));
+    return this.target(scratchName(this.live.name, purpose, MAX_NAME_BYTES));
   }
 
   async createDatabase(target: DatabaseTarget): Promise<void> {

@@ -21,7 +21,7 @@ import type { HandlerOptions } from './index.ts';
 import { SQLITE_ENGINE } from './sqlite-engine.ts';
 import { quoteIdentifier, readMigrationState, type SqlReader } from './migrations.ts';
 import type { MigrationState } from '../catalog/schema.ts';
-import { randomTag } from './names.ts';
+import { randomTag, scratchName } from './names.ts';
 import { ownedFileName, sweepAbandonedFiles } from './secret-file.ts';
 
 /**
@@ -264,7 +264,7 @@ export class SqliteHandler implements DatabaseHandler {
 
   /** Next to the live file, so that replace() is a rename within one file system. */
   scratchTarget(purpose: 'verify' | 'restore'): DatabaseTarget {
-    return this.target(`${this.live.name}__faber_${purpose}_${randomTag()}`);
+    return this.target(scratchName(this.live.name, purpose));
   }
 
   async createDatabase(target: DatabaseTarget): Promise<void> {
