@@ -1,9 +1,12 @@
 import os from 'node:os';
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
 import type { FaberConfig } from '../config/schema.ts';
 import type { DatabaseHandler, DatabaseSnapshot, DatabaseTarget, MigrationLookup } from '../handlers/handler.ts';
-import { openDecodedStream, verifyBackupFile, type VerifyReport } from '../pipeline/verify.ts';
+import { FaberError } from '../output/errors.ts';
+import { openDecodedStream, verifyBackupFile, verifyStoredBytes, type DecodedDigests, type VerifyReport } from '../pipeline/verify.ts';
 import type { Reporter } from '../output/reporter.ts';
 
 /** Re-checks a cataloged backup against what the catalog recorded when it was written. */
@@ -23,6 +26,16 @@ export function verifyEntryFile(entry: BackupEntry, filePath: string, env: NodeJ
     env,
     ...(signal ? { signal } : {}),
   });
+}
+
+/**
+ * Before a restore loads a backup: the stored bytes' size and SHA-256 only, when the catalog has
+ * the decoded content's checksum for the load to prove (compareLoadedDigests); otherwise, and for
+ * directories, the full check.
+ */
+export function checkBeforeLoad(entry: BackupEntry, filePath: string, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<VerifyReport> {
+  if (entry.format === 'directory' || !entry.checksum.content_value) return verifyEntryFile(entry, filePath, env, signal);
+  return verifyStoredBytes({ path: filePath, expected: { sizeBytes: entry.size_bytes, sha256: entry.checksum.value }, ...(signal ? { signal } : {}) });
 }
 
 /**
@@ -50,7 +63,11 @@ export function migrationLookup(config: FaberConfig): MigrationLookup {
   return { tool: config.database.migration_tool, table: config.migrations.table };
 }
 
-/** Loads a backup into an existing empty target: single-file formats stream through the decoder, no uncompressed copy. */
+/**
+ * Loads a backup into an existing empty target: single-file formats stream through the decoder, no
+ * uncompressed copy. Returns what the load read of them (the stored and the decoded bytes' digests,
+ * the whole file's even when the tool stopped reading early), for the caller to compare with the record.
+ */
 export async function restoreInto(
   handler: DatabaseHandler,
   target: DatabaseTarget,
@@ -59,19 +76,52 @@ export async function restoreInto(
   config: FaberConfig,
   signal: AbortSignal,
   reporter?: Reporter,
-): Promise<void> {
+): Promise<DecodedDigests | undefined> {
   if (entry.format === 'directory') {
     await handler.restore(target, { format: 'directory', directory: filePath, parallelJobs: config.backup.parallel_jobs ?? defaultJobs(), signal });
-    return;
+    return undefined;
   }
   const started = Date.now();
   const onProgress = reporter && ((bytes: number) => reporter.progress({ bytes, expectedBytes: entry.uncompressed_bytes, elapsedMs: Date.now() - started, action: 'loaded' }));
-  const stream = openDecodedStream(filePath, entry.compression, onProgress);
+  const decoded = openDecodedStream(filePath, entry.compression, onProgress);
   try {
-    await handler.restore(target, { format: entry.format, stream, signal, ...(reporter ? { onWarning: (message: string) => reporter.warn(message) } : {}) });
+    await handler.restore(target, { format: entry.format, stream: decoded.stream, signal, ...(reporter ? { onWarning: (message: string) => reporter.warn(message) } : {}) });
+    await readToEnd(decoded.stream);
+    return decoded.digests();
+  } catch (error) {
+    if (decoded.decodeError) throw undecodable(entry, decoded.decodeError);
+    throw error;
   } finally {
-    stream.destroy();
+    decoded.stream.destroy();
   }
+}
+
+/** The rest of a stream the tool did not read (pg_restore may stop before the end), so its digest covers every byte. */
+async function readToEnd(stream: Readable): Promise<void> {
+  if (stream.readableEnded) return;
+  if (stream.destroyed) throw new FaberError('RESTORE_FAILED', 'The backup stream was closed before its end');
+  stream.resume();
+  await finished(stream);
+}
+
+function undecodable(entry: BackupEntry, error: Error): FaberError {
+  return new FaberError('VERIFICATION_FAILED', `The backup ${entry.backup_id} does not decode: ${error.message}`, {
+    cause: error,
+    result: { backup_id: entry.backup_id, file_path: entry.file_path },
+    suggestions: ['Pick another backup to restore (list-backups), and re-check this one with verify-backup'],
+  });
+}
+
+/**
+ * What a load proved about the backup's bytes, compared with what the catalog recorded: the stored
+ * file is still the one checked before loading, and it decoded to exactly the dump that was written.
+ */
+export function compareLoadedDigests(entry: BackupEntry, digests: DecodedDigests, report: Pick<VerifyReport, 'checks' | 'problems'>): void {
+  if (digests.fileSha256 !== entry.checksum.value) report.problems.push(`the file changed while it was loaded: its checksum is now ${digests.fileSha256}, ${entry.checksum.value} was recorded`);
+  const expected = entry.checksum.content_value;
+  if (!expected) return;
+  if (digests.contentSha256 === expected) report.checks.push('decoded content checksum matches (checked while loading, before the swap)');
+  else report.problems.push(`decoded content checksum mismatch: expected ${expected}, got ${digests.contentSha256} (${digests.contentBytes} bytes decoded)`);
 }
 
 function defaultJobs(): number {

@@ -10,8 +10,8 @@ import { isVerified } from '../retention/plan.ts';
 import { createBackup } from './backup.ts';
 import { requireConfirmation } from './confirm.ts';
 import { openDatabase, openWorkspace, type OperationContext, type Workspace } from './context.ts';
-import { compareWithRecorded, describeSnapshot, migrationLookup, recordFileCheck, restoreInto, verifyEntryFile } from './load-backup.ts';
-import type { VerifyReport } from '../pipeline/verify.ts';
+import { checkBeforeLoad, compareLoadedDigests, compareWithRecorded, describeSnapshot, migrationLookup, recordFileCheck, restoreInto } from './load-backup.ts';
+import type { DecodedDigests, VerifyReport } from '../pipeline/verify.ts';
 import { parseOptions } from './options.ts';
 import { restoreOptionsSchema, type RestoreOptions } from './restore-options.ts';
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
@@ -36,9 +36,10 @@ export interface RestoreResultData {
 }
 
 /**
- * Restores a backup so that a failure leaves the target as it was: the checksum is verified, a
- * safety backup of the target is taken, the backup is loaded into a scratch database and checked
- * against its record, and only then swapped in for the target.
+ * Restores a backup so that a failure leaves the target as it was: the stored file's checksum is
+ * verified, a safety backup of the target is taken, the backup is loaded into a scratch database
+ * (its decoded content's checksum proven on the way) and checked against its record, and only
+ * then swapped in for the target.
  */
 export async function restoreBackup(rawOptions: RestoreOptions, ctx: OperationContext): Promise<OperationResult<RestoreResultData>> {
   const scope = { operation: 'restore', project: ctx.projectName, environment: rawOptions.environment };
@@ -141,12 +142,13 @@ function backupBeforeMigration(entries: BackupEntry[], migration: string, scope:
 }
 
 /**
- * Nothing is touched before the file is known to be the one the catalog recorded. A failed check
- * is recorded at once; a passed one only once the restore is confirmed (a refused restore writes nothing).
+ * Nothing is touched before the file is known to be the one the catalog recorded (its size and
+ * SHA-256; the decode is proven during the load). A failed check is recorded at once; a passed one
+ * only once the load has proven the content too (a refused restore writes nothing).
  */
 async function checkSourceFile(entry: BackupEntry, filePath: string, workspace: Workspace, ctx: OperationContext, run: OperationRun, scope: BackupScope & { environment: string }): Promise<VerifyReport> {
   ctx.reporter.step(`Backup selected: ${entry.backup_id} (${entry.environment}, ${describeSource(entry)}, created ${entry.created_at}, ${humanBytes(entry.size_bytes)}, ${entry.format})`);
-  const report = await verifyEntryFile(entry, filePath, ctx.env, run.signal);
+  const report = await checkBeforeLoad(entry, filePath, ctx.env, run.signal);
   if (run.signal.aborted) throw run.signal.reason;
   if (!report.passed) {
     await recordFileCheck(workspace.catalog, entry, report, ctx.now?.() ?? new Date());
@@ -158,7 +160,7 @@ async function checkSourceFile(entry: BackupEntry, filePath: string, workspace: 
       ],
     });
   }
-  ctx.reporter.step(`Backup verified: ${report.checks.join(', ')}`);
+  ctx.reporter.step(`Backup file checked: ${report.checks.join(', ')}`);
   return report;
 }
 
@@ -199,7 +201,6 @@ class Restore {
     // Before asking, backing up and loading: a swap that other sessions would block fails now, not after the load.
     await this.#handler.assertNotInUse(live, { force: this.#options.force === true });
     await this.#confirm(live, empty);
-    await recordFileCheck(this.#workspace.catalog, this.#entry, this.#fileCheck, this.#ctx.now?.() ?? new Date());
     const safetyId = empty ? null : await this.#safetyBackup();
     const restored = await this.#restoreAndSwap(safetyId);
     const undo = safetyId ? this.#command(`--from=${safetyId}`) : null;
@@ -325,7 +326,7 @@ class Restore {
     await handler.createDatabase(scratch);
     await handler.assertCanReplace(handler.live, scratch);
     this.#ctx.reporter.step(`Restoring into ${handler.engine.describeScratch(scratch)} with ${handler.engine.restoreMethod(this.#entry.format)}`);
-    await restoreInto(handler, scratch, this.#entry, this.#filePath, this.#workspace.config, this.#run.signal, this.#ctx.reporter);
+    await this.#proveLoaded(await this.#load(scratch));
     const snapshot = await handler.inspect(scratch, migrationLookup(this.#workspace.config));
     const differences = compareWithRecorded(this.#entry, snapshot);
     if (differences.length > 0) {
@@ -333,6 +334,36 @@ class Restore {
     }
     this.#ctx.reporter.step(`Restored copy checked: ${describeSnapshot(snapshot)}`);
     return snapshot;
+  }
+
+  async #load(scratch: DatabaseTarget): Promise<DecodedDigests | undefined> {
+    try {
+      return await restoreInto(this.#handler, scratch, this.#entry, this.#filePath, this.#workspace.config, this.#run.signal, this.#ctx.reporter);
+    } catch (error) {
+      if (error instanceof FaberError && error.code === 'VERIFICATION_FAILED') await this.#recordCheck([error.message]);
+      throw error;
+    }
+  }
+
+  /** Before the swap: the bytes loaded were the file checked, and they decoded to exactly the dump recorded. */
+  async #proveLoaded(digests: DecodedDigests | undefined): Promise<void> {
+    const loaded = { checks: [] as string[], problems: [] as string[] };
+    if (digests) compareLoadedDigests(this.#entry, digests, loaded);
+    await this.#recordCheck(loaded.problems, loaded.checks);
+    if (loaded.problems.length > 0) {
+      throw new FaberError('VERIFICATION_FAILED', `The backup ${this.#entry.backup_id} failed verification while it was loaded, so it was not swapped in: ${loaded.problems.join('; ')}`, {
+        result: { backup_id: this.#entry.backup_id, file_path: this.#entry.file_path, problems: loaded.problems },
+        suggestions: [`Pick another backup: nx run ${this.#ctx.projectName}:list-backups:${this.#workspace.environment.name}`],
+      });
+    }
+    if (loaded.checks.length > 0) this.#ctx.reporter.step(`Backup content verified: ${loaded.checks.join(', ')}`);
+  }
+
+  /** The check made before loading, with what the load added, in the catalog. */
+  #recordCheck(problems: string[], checks: string[] = []): Promise<BackupEntry> {
+    const before = this.#fileCheck;
+    const report: VerifyReport = { ...before, checks: [...before.checks, ...checks], problems: [...before.problems, ...problems], passed: before.passed && problems.length === 0 };
+    return recordFileCheck(this.#workspace.catalog, this.#entry, report, this.#ctx.now?.() ?? new Date());
   }
 
   #leftIncomplete(error: FaberError, safetyId: string | null): FaberError {

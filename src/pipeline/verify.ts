@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import { engineOf } from '../handlers/engines.ts';
 import type { FormatCheck } from '../handlers/handler.ts';
 import type { ArchiveStats } from './archive.ts';
 import { createDecompressor } from './compression.ts';
+import { FileFeed } from './file-feed.ts';
 import { hashDirectory } from './directory.ts';
 import { EdgeTap, HashingTap } from './taps.ts';
 
@@ -67,28 +68,24 @@ async function verifySingleFile(target: VerifyTarget, size: number, report: Veri
   if (size !== target.expected.sizeBytes) {
     report.problems.push(`size is ${size} bytes, the catalog recorded ${target.expected.sizeBytes}`);
   }
-  const fileHash = new HashingTap();
+  const decoder = createDecompressor(target.compression);
+  const feed = new FileFeed(target.path, decoder, { reuse: target.compression !== 'none', signal: target.signal });
   const contentHash = new HashingTap();
   const edges = new EdgeTap(64 * 1024);
   const formatSink = await createFormatSink(target);
   try {
-    await pipeline(
-      createReadStream(target.path, { highWaterMark: 1024 * 1024 }),
-      fileHash,
-      createDecompressor(target.compression),
-      contentHash,
-      edges,
-      formatSink.writable,
-      ...(target.signal ? [{ signal: target.signal }] : []),
-    );
+    await pipeline(decoder, contentHash, edges, formatSink.writable, ...(target.signal ? [{ signal: target.signal }] : []));
+    await feed.done;
+    if (feed.readError) throw feed.readError;
     report.file_readable = true;
   } catch (error) {
-    report.file_readable = fileHash.bytes === size;
-    report.problems.push(`the ${target.compression === 'none' ? 'file' : `${target.compression} stream`} does not decode: ${(error as Error).message}`);
+    report.file_readable = feed.readError === undefined && feed.bytes === size;
+    const reason = feed.readError ?? (error as Error);
+    report.problems.push(`the ${target.compression === 'none' ? 'file' : `${target.compression} stream`} does not decode: ${reason.message}`);
     await formatSink.discard();
     return;
   }
-  compareHash('file checksum (sha256)', fileHash.digest(), target.expected.sha256, report);
+  compareHash('file checksum (sha256)', feed.sha256 ?? '', target.expected.sha256, report);
   if (target.expected.contentSha256) {
     compareHash('decoded content checksum', contentHash.digest(), target.expected.contentSha256, report);
   } else if (target.compression !== 'none') {
@@ -264,8 +261,14 @@ function sqliteIntegritySink(): FormatSink {
   const ready = mkdtemp(path.join(tmpdir(), 'faber-verify-')).then((created) => {
     dir = created;
     file = path.join(created, 'check.sqlite');
-    return createWriteStream(file, { mode: 0o600 });
+    const stream = createWriteStream(file, { mode: 0o600 });
+    // Also after discard() destroyed it mid-write: the failure is reported (or moot), never thrown.
+    stream.on('error', (error) => {
+      copyError ??= error;
+    });
+    return stream;
   });
+  let copyError: Error | undefined;
   const cleanup = async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   };
@@ -275,6 +278,7 @@ function sqliteIntegritySink(): FormatSink {
     write(chunk: Buffer, _encoding, callback) {
       ready.then((stream) => {
         output = stream;
+        if (stream.destroyed) return callback(copyError ?? new Error('the copy to check was closed'));
         if (stream.write(chunk)) callback();
         else stream.once('drain', () => callback());
       }, callback);
@@ -288,6 +292,7 @@ function sqliteIntegritySink(): FormatSink {
     async finish(report) {
       try {
         if (!file) throw new Error('nothing was decoded');
+        if (copyError) throw new Error(`the decoded copy could not be written: ${copyError.message}`);
         const { DatabaseSync } = await import('node:sqlite');
         const db = new DatabaseSync(file, { readOnly: true });
         try {
@@ -336,14 +341,68 @@ async function verifyDirectory(target: VerifyTarget, report: VerifyReport): Prom
   else report.problems.push(`${check.label} failed: ${failure}`);
 }
 
-/** Decoded bytes of a single-file backup, for restores. */
-export function openDecodedStream(filePath: string, compression: Compression, onProgress?: (decodedBytes: number) => void): Readable {
-  const source = createReadStream(filePath, { highWaterMark: 1024 * 1024 });
+/**
+ * Size and SHA-256 of the stored bytes, without decoding them: what a restore checks before it
+ * touches anything. The decode is proven while loading (openDecodedStream's digests), which
+ * saves decoding the whole file twice.
+ */
+export async function verifyStoredBytes(target: Pick<VerifyTarget, 'path' | 'expected' | 'signal'>): Promise<VerifyReport> {
+  const report: VerifyReport = { passed: false, file_exists: false, file_readable: false, size_bytes: 0, checks: [], problems: [] };
+  const info = await stat(target.path).catch(() => undefined);
+  if (!info) {
+    report.problems.push(`the backup file does not exist: ${target.path}`);
+    return report;
+  }
+  Object.assign(report, { file_exists: true, size_bytes: info.size });
+  if (info.size === 0) report.problems.push('the file is empty');
+  if (info.size !== target.expected.sizeBytes) report.problems.push(`size is ${info.size} bytes, the catalog recorded ${target.expected.sizeBytes}`);
+  else report.checks.push('size matches');
+  const stored = await hashStoredFile(target.path, target.signal).catch((error: unknown) => error as Error);
+  if (stored instanceof Error) {
+    report.problems.push(`the file cannot be read: ${stored.message}`);
+    return report;
+  }
+  report.file_readable = true;
+  compareHash('file checksum (sha256)', stored.sha256, target.expected.sha256, report);
+  report.passed = report.problems.length === 0;
+  return report;
+}
+
+/** What a load read: SHA-256 and length of the stored bytes and of the bytes they decoded to. */
+export interface DecodedDigests {
+  fileSha256: string;
+  fileBytes: number;
+  contentSha256: string;
+  contentBytes: number;
+}
+
+export interface DecodedSource {
+  stream: Readable;
+  /** Why the stored bytes did not decode, if they did not. */
+  readonly decodeError: Error | undefined;
+  /** Once the stream has ended. */
+  digests(): DecodedDigests;
+}
+
+/** Decoded bytes of a single-file backup, for restores; both the stored and the decoded bytes are hashed on the way. */
+export function openDecodedStream(filePath: string, compression: Compression, onProgress?: (decodedBytes: number) => void): DecodedSource {
   const decoder = createDecompressor(compression);
+  const feed = new FileFeed(filePath, decoder, { reuse: compression !== 'none' });
   const counted = new HashingTap(onProgress);
-  source.on('error', (error) => decoder.destroy(error));
-  decoder.on('error', (error) => counted.destroy(error));
-  return source.pipe(decoder).pipe(counted);
+  let decodeError: Error | undefined;
+  decoder.on('error', (error) => {
+    if (compression !== 'none' && !feed.readError) decodeError ??= error;
+    counted.destroy(error);
+  });
+  // pipe() does not pass a destroy upstream: without this, a cancelled load would leave the decoder and the file open.
+  counted.once('close', () => decoder.destroy());
+  return {
+    stream: decoder.pipe(counted),
+    get decodeError() {
+      return decodeError;
+    },
+    digests: () => ({ fileSha256: feed.sha256 ?? '', fileBytes: feed.bytes, contentSha256: counted.digest(), contentBytes: counted.bytes }),
+  };
 }
 
 /** One checksum for a directory backup: SHA-256 over its sorted "hash  name" lines (sha256sum's format). */

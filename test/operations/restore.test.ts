@@ -79,6 +79,10 @@ describe('restore: round trips through the operations API', () => {
     expect(safety).toMatchObject({ reason: 'pre-restore', label: 'pre-restore', environment: 'dev', status: 'valid' });
     expect(restored.undo_command).toBe(`nx run api:restore:dev --from=${restored.safety_backup_id}`);
     expect(workspace.output.join('\n')).toContain('To undo this restore');
+    // What the catalog records as checked is what this restore checked, the decode proven during the load.
+    const checks = (await workspace.catalog.find(backup.backup_id))?.verification.checks;
+    if (options?.format === 'directory') expect(checks?.at(0)).toMatch(/^\d+ files match their checksums$/);
+    else expect(checks).toEqual(['size matches', 'file checksum (sha256) matches', 'decoded content checksum matches (checked while loading, before the swap)']);
   });
 
   it('the undo command puts back what the restore replaced', async () => {
@@ -155,6 +159,31 @@ describe('restore: a failure leaves the target as it was', () => {
     expect(result.status === 'error' && result.error).toContain('the target database was not changed');
     expect(await tableChecksums('postgresql', db.url)).toEqual(before);
     expect(await adminQuery('postgresql', [`SELECT datname FROM pg_database WHERE datname LIKE '${db.name}__faber_%'`])).toEqual([]);
+  });
+
+  it.each([
+    ['PostgreSQL custom (pg_restore)', 'postgresql', { format: 'custom' }],
+    ['MariaDB', 'mysql', {}],
+    ['SQLite', 'sqlite', {}],
+  ] as Array<[string, DatabaseKind, Parameters<typeof backedUp>[1]]>)('%s: a file whose decoded content is not the recorded dump fails during the load and is never swapped in', async (_name, kind, options) => {
+    const { db, workspace, backup } = await backedUp(kind, options);
+    await mutate(kind, db.url);
+    const before = await tableChecksums(kind, db.url);
+    // The stored bytes still match their record; only what they decode to does not.
+    const other = createHash('sha256').update('another dump').digest('hex');
+    await workspace.catalog.patch(backup.backup_id, (entry) => {
+      entry.checksum = { ...entry.checksum, content_value: other };
+    });
+
+    const result = await restoreBackup({ environment: 'dev', from: backup.backup_id }, workspace.ctx());
+    expect(result).toMatchObject({ status: 'error', error_code: 'VERIFICATION_FAILED', result: { target_changed: false } });
+    expect(result.status === 'error' && result.error).toContain(`decoded content checksum mismatch: expected ${other}`);
+    expect(await tableChecksums(kind, db.url)).toEqual(before);
+    const entry = await workspace.catalog.find(backup.backup_id);
+    expect(entry?.status).toBe('verification_failed');
+    expect((entry?.verification.checks ?? []).filter((check) => check.startsWith('FAILED: decoded content checksum mismatch'))).toHaveLength(1);
+    if (kind === 'postgresql') expect(await adminQuery('postgresql', [`SELECT datname FROM pg_database WHERE datname LIKE '${db.name}__faber_%'`])).toEqual([]);
+    if (kind === 'sqlite') expect((await readdir(path.dirname(db.name))).filter((name) => name.includes('__faber_restore'))).toEqual([]);
   });
 
   it('a restored copy that does not match the recorded row counts is never swapped in', async () => {

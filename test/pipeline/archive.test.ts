@@ -39,7 +39,9 @@ describe.each(['zstd', 'gzip', 'none'] as Compression[])('archive with %s', (com
     expect(stats.contentSha256).toBe(createHash('sha256').update(content).digest('hex'));
     expect(((await stat(file)).mode & 0o777).toString(8)).toBe('600');
     if (compression !== 'none') expect(onDisk.length).toBeLessThan(content.length * 0.7);
-    expect((await collect(openDecodedStream(file, compression))).equals(content)).toBe(true);
+    const decoded = openDecodedStream(file, compression);
+    expect((await collect(decoded.stream)).equals(content)).toBe(true);
+    expect(decoded.digests()).toEqual({ fileSha256: stats.sha256, fileBytes: stats.sizeBytes, contentSha256: stats.contentSha256, contentBytes: content.length });
 
     const expected = { sizeBytes: stats.sizeBytes, sha256: stats.sha256, contentSha256: stats.contentSha256 };
     const good = await verifyBackupFile({ path: file, provider: 'postgresql', format: 'sql', compression, expected, env: process.env });
