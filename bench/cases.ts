@@ -229,10 +229,11 @@ export function apiRestoreCase(ctx: BenchContext, id: string, project: string, f
  * cache. Cold: the file dropped from the page cache first (GNU dd's nocache flag: posix_fadvise
  * DONTNEED on that one file, after the sync every case starts with), so it is read from disk.
  */
-export function apiVerifyCase(ctx: BenchContext, id: string, project: string, environment: string, cache: 'warm' | 'cold'): BenchCase {
+export function apiVerifyCase(ctx: BenchContext, id: string, project: string, environment: string, cache: 'warm' | 'cold', baseline?: string, label?: string): BenchCase {
   return {
     id,
-    label: `faber verify-backup (API, ${cache === 'warm' ? 'file in page cache' : 'file read from disk'})`,
+    label: label ?? `faber verify-backup (API, ${cache === 'warm' ? 'file in page cache' : 'file read from disk'})`,
+    ...(baseline ? { baseline } : {}),
     async run() {
       const key = `${project}:${environment}`;
       const backupId = ctx.latestBackup.get(key);

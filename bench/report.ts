@@ -109,6 +109,10 @@ export function checkTargets(summaries: readonly CaseSummary[]): TargetCheck[] {
   if (restore?.ratio != null) {
     checks.push({ target: 'restore ≤ 1.1× raw psql -f', measured: `${restore.ratio.toFixed(2)}×`, met: restore.ratio <= 1.1 });
   }
+  const encrypted = get('pg-age.api');
+  if (encrypted?.ratio != null) {
+    checks.push({ target: 'age-encrypted backup ≤ 1.10× the unencrypted one', measured: `${encrypted.ratio.toFixed(2)}×`, met: encrypted.ratio <= 1.1 });
+  }
   const mysql = get('mysql.api');
   if (mysql?.ratio != null) checks.push({ target: 'MariaDB backup ≤ 1.3× raw mariadb-dump', measured: `${mysql.ratio.toFixed(2)}×`, met: mysql.ratio <= 1.3 });
   const sqlite = get('sqlite.api');

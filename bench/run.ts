@@ -4,7 +4,7 @@
  *   npm run bench                       default size (1 M rows, ~350 MB database), 3 rounds
  *   npm run bench -- --rows=3000000     the 1 GB reference database
  *   npm run bench -- --reps=5 --fresh   more rounds; rebuild the cached datasets
- *   npm run bench -- --skip=mysql,nx    leave groups out (small, restore, directory, mysql, sqlite, catalog, nx, graph, curve, stages)
+ *   npm run bench -- --skip=mysql,nx    leave groups out (small, restore, directory, encryption, mysql, sqlite, catalog, nx, graph, curve, stages)
  *
  * Cases run alternating (round-robin, the order rotated every round) and the table shows
  * medians. Results: bench/results/bench-<time>.json and latest.{json,md}.
@@ -13,6 +13,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { execa } from 'execa';
 import {
   apiBackupCase,
@@ -42,7 +43,7 @@ import { createBenchWorkspace, nxEnv, type BenchProject, type BenchWorkspace } f
 import { measureStages, stagesTable, type StageCosts } from './stages.ts';
 import { measureCurve, type CurvePoint } from './zstd-curve.ts';
 
-const GROUPS = ['small', 'restore', 'directory', 'mysql', 'sqlite', 'catalog', 'nx', 'graph', 'curve', 'stages'] as const;
+const GROUPS = ['small', 'restore', 'directory', 'encryption', 'mysql', 'sqlite', 'catalog', 'nx', 'graph', 'curve', 'stages'] as const;
 type Skippable = (typeof GROUPS)[number];
 
 interface BenchOptions {
@@ -129,13 +130,19 @@ async function prepareDatasets(services: Services, options: BenchOptions, mysqlU
   return { pgDatabase, pgSizeBytes: await pgDatabaseSize(services, pgDatabase), smallDatabase, mysqlDatabase, sqliteFile };
 }
 
-function benchProjects(): BenchProject[] {
+/** The variable the bench's age identity is passed in (a key made for this run only). */
+const AGE_IDENTITY_ENV = 'BENCH_AGE_IDENTITY';
+
+function benchProjects(ageRecipient: string): BenchProject[] {
   return [
     {
       name: 'pg-app',
       provider: 'postgresql',
-      environments: { bench: 'BENCH_PG_URL', small: 'BENCH_PG_SMALL_URL', restore: 'BENCH_PG_RESTORE_URL', directory: 'BENCH_PG_URL' },
-      environmentSettings: { directory: { format: 'directory' } },
+      environments: { bench: 'BENCH_PG_URL', small: 'BENCH_PG_SMALL_URL', restore: 'BENCH_PG_RESTORE_URL', directory: 'BENCH_PG_URL', encrypted: 'BENCH_PG_URL' },
+      environmentSettings: {
+        directory: { format: 'directory' },
+        encrypted: { encryption: { type: 'age', recipients: [ageRecipient], identity_env: AGE_IDENTITY_ENV } },
+      },
     },
     { name: 'tiny-app', provider: 'postgresql', environments: { bench: 'BENCH_PG_TINY_URL' } },
     { name: 'mysql-app', provider: 'mysql', environments: { bench: 'BENCH_MYSQL_URL' } },
@@ -170,6 +177,15 @@ function buildGroups(ctx: BenchContext, prepared: Prepared, options: BenchOption
     groups.push({
       title: 'PostgreSQL verify and restore (the backup above)',
       cases: [apiVerifyCase(ctx, 'pg.verify', 'pg-app', 'bench', 'warm'), apiVerifyCase(ctx, 'pg.verify.cold', 'pg-app', 'bench', 'cold'), rawRestoreCase(ctx, 'pg.restore.raw', prepared.pgDatabase), apiRestoreCase(ctx, 'pg.restore.api', 'pg-app', 'bench', RESTORE_TARGET, 'pg.restore.raw')],
+    });
+  }
+  if (!options.skip.has('encryption')) {
+    groups.push({
+      title: 'PostgreSQL, age-encrypted (the database above; ratios to the unencrypted API case)',
+      cases: [
+        apiBackupCase(ctx, 'pg-age.api', 'pg-app', 'encrypted', 'pg.api', 'faber backup, age-encrypted (API)'),
+        apiVerifyCase(ctx, 'pg-age.verify', 'pg-app', 'encrypted', 'warm', 'pg.verify', 'faber verify-backup, age-encrypted, with the identity (API, page cache)'),
+      ],
     });
   }
   if (!options.skip.has('directory')) {
@@ -303,10 +319,11 @@ async function main(): Promise<number> {
   const cacheDir = path.join(os.tmpdir(), 'faber-bench-cache');
   mkdirSync(cacheDir, { recursive: true });
   const prepared = await prepareDatasets(services, options, status.mariadb === null, cacheDir);
-  const workspace: BenchWorkspace = createBenchWorkspace(repo, benchProjects());
+  const ageIdentity = await generateX25519Identity();
+  const workspace: BenchWorkspace = createBenchWorkspace(repo, benchProjects(await identityToRecipient(ageIdentity)));
   // Outside the Nx workspace: Nx hashes every file of a workspace it does not ignore.
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'faber-bench-raw-'));
-  const ctx: BenchContext = { repo, services, workspace, workDir, urls: connectionUrls(services, prepared, workDir), latestBackup: new Map(), latestBackupFile: new Map() };
+  const ctx: BenchContext = { repo, services, workspace, workDir, urls: { ...connectionUrls(services, prepared, workDir), [AGE_IDENTITY_ENV]: ageIdentity }, latestBackup: new Map(), latestBackupFile: new Map() };
   let graph: GraphTimeBench | null = null;
   try {
     if (!options.skip.has('catalog')) writeLargeCatalog(workspace.root, CATALOG_DIRECTORY, 'catalog-app', 'bench', options.catalogEntries);

@@ -97,6 +97,16 @@ export const backupEntrySchema = z.object({
     /** Directory format: one checksum per file, keyed by its path inside the directory. */
     files: z.record(z.string(), z.string().regex(/^[0-9a-f]{64}$/)).optional(),
   }),
+  /** Client-side encryption of the file (absent: not encrypted). Fingerprints only, never a key. */
+  encryption: z
+    .object({
+      type: z.literal('age'),
+      /** SHA-256 fingerprints (16 hex digits) of the age recipients the file was encrypted for. */
+      recipients: z.array(z.string().regex(/^[0-9a-f]{16}$/)).min(1),
+      /** The variable the private key is read from (its name, never its value). */
+      identity_env: z.string(),
+    })
+    .optional(),
   tool_versions: z.object({ client: z.string(), server: z.string() }),
   migrations: migrationStateSchema,
   /** Exact row count per table in the backed-up snapshot, for restore drills. */

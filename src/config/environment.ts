@@ -1,5 +1,5 @@
-import type { Compression, BackupFormat, EnvironmentConfig, FaberConfig } from './schema.ts';
-import { DEFAULT_RETENTION_DAYS, FALLBACK_RETENTION_DAYS, SAFETY_REASONS } from './schema.ts';
+import type { Compression, BackupFormat, EncryptionConfig, EnvironmentConfig, FaberConfig } from './schema.ts';
+import { DEFAULT_IDENTITY_ENV, DEFAULT_RETENTION_DAYS, FALLBACK_RETENTION_DAYS, SAFETY_REASONS } from './schema.ts';
 import { FaberError } from '../output/errors.ts';
 import { parseConnectionUrl, type ConnectionInfo } from './connection.ts';
 
@@ -82,4 +82,24 @@ export function effectiveRetentionDays(config: FaberConfig, environment: Resolve
     option ?? environment.settings.retention_days ?? config.backup.retention_days ?? DEFAULT_RETENTION_DAYS[environment.name] ?? FALLBACK_RETENTION_DAYS;
   const isSafety = reason !== undefined && reason !== null && (SAFETY_REASONS as readonly string[]).includes(reason);
   return isSafety ? Math.max(days, SAFETY_BACKUP_MIN_DAYS) : days;
+}
+
+/** The environment's own setting (false: not encrypted), else `backup.encryption`. */
+export function effectiveEncryption(config: FaberConfig, environment: ResolvedEnvironment): EncryptionConfig | undefined {
+  const own = environment.settings.encryption;
+  if (own === false) return undefined;
+  return own ?? config.backup.encryption;
+}
+
+/** Every variable the config names for an age private key (and the default one): client tools never inherit them. */
+export function identityVariables(config: FaberConfig): string[] {
+  const named = Object.values(config.environments).map((settings) => (settings.encryption ? settings.encryption.identity_env : undefined));
+  return [...new Set([DEFAULT_IDENTITY_ENV, config.backup.encryption?.identity_env, ...named].filter((name): name is string => name !== undefined))];
+}
+
+/** A copy of `env` without the named variables. */
+export function withoutVariables(env: NodeJS.ProcessEnv, names: readonly string[]): NodeJS.ProcessEnv {
+  const copy = { ...env };
+  for (const name of names) delete copy[name];
+  return copy;
 }

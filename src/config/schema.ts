@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AGE_X25519_RECIPIENT_PATTERN, isX25519Recipient } from './age-recipients.ts';
 
 export const PROVIDERS = ['postgresql', 'mysql', 'sqlite'] as const;
 export type Provider = (typeof PROVIDERS)[number];
@@ -25,6 +26,27 @@ export const SAFETY_REASONS = ['pre-migration', 'pre-rollback', 'pre-restore', '
 const envVarName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name such as PROD_DATABASE_URL');
+export const DEFAULT_IDENTITY_ENV = 'FABER_DB_AGE_IDENTITY';
+
+const ageRecipient = z
+  .string()
+  .refine((value) => !value.trim().toUpperCase().startsWith('AGE-SECRET-KEY-'), 'this is a private key: it must never be in the config; put its public key (age1…) here and the private key in the identity_env variable')
+  .refine((value) => AGE_X25519_RECIPIENT_PATTERN.test(value), 'an age X25519 recipient: "age1" followed by 58 lower-case bech32 characters (age-keygen -y key.txt prints it)')
+  .refine(isX25519Recipient, 'an age X25519 recipient with a valid checksum (it looks mistyped or cut short)')
+  .meta({ pattern: AGE_X25519_RECIPIENT_PATTERN.source });
+
+export const encryptionSchema = z
+  .strictObject({
+    type: z.literal('age'),
+    recipients: z
+      .array(ageRecipient)
+      .min(1, 'at least one recipient')
+      .describe('age public keys (age1…) that can decrypt the backups; several allowed (key rotation, team + break-glass)'),
+    identity_env: envVarName.default(DEFAULT_IDENTITY_ENV).describe('The variable holding the private key (AGE-SECRET-KEY-1…), needed only to read backups'),
+  })
+  .describe('Client-side encryption (age v1, X25519), applied after compression');
+export type EncryptionConfig = z.output<typeof encryptionSchema>;
+
 const days = z.number().int().positive().max(36500);
 
 const environmentSchema = z.strictObject({
@@ -34,6 +56,10 @@ const environmentSchema = z.strictObject({
   require_approval: z.boolean().default(false).describe('Ask before large backups and before restores'),
   compression: z.union([z.boolean(), z.enum(COMPRESSIONS)]).optional(),
   format: z.enum(FORMATS).optional(),
+  encryption: z
+    .union([encryptionSchema, z.literal(false)])
+    .optional()
+    .describe('Overrides backup.encryption for this environment; false: this environment\'s backups are not encrypted'),
 });
 
 const backupSchema = z.strictObject({
@@ -53,6 +79,7 @@ const backupSchema = z.strictObject({
   min_keep: z.number().int().min(1).max(10000).default(1),
   confirm_above_bytes: z.number().int().nonnegative().default(DEFAULT_CONFIRM_ABOVE_BYTES),
   parallel_jobs: z.number().int().min(1).max(64).optional().describe('pg_dump/pg_restore -j for the directory format'),
+  encryption: encryptionSchema.optional(),
 });
 
 const databaseSchema = z.strictObject({

@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import checkDiskSpace from 'check-disk-space';
 import dayjs from 'dayjs';
-import { effectiveCompression, effectiveFormat, effectiveRetentionDays } from '../config/environment.ts';
-import type { Compression } from '../config/schema.ts';
+import { effectiveCompression, effectiveEncryption, effectiveFormat, effectiveRetentionDays, identityVariables, withoutVariables } from '../config/environment.ts';
+import type { Compression, EncryptionConfig } from '../config/schema.ts';
 import { parseCatalog } from '../catalog/catalog.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
 import { MANIFEST_SUFFIX } from '../catalog/manifest.ts';
@@ -20,6 +20,8 @@ import { humanBytes, humanDuration } from '../output/format.ts';
 import { success, type OperationResult } from '../output/result.ts';
 import { writeArchive, type ArchiveStats } from '../pipeline/archive.ts';
 import { compressionSuffix, DEFAULT_ZSTD_LEVEL } from '../pipeline/compression.ts';
+import { AGE_SUFFIX, checkStoredAgeHeader } from '../pipeline/encryption.ts';
+import { recordEncryption, refuseUnencryptable } from './backup-encryption.ts';
 import { directoryDigest, startInPassVerification, verifyBackupFile, type InPassVerification, type VerifyReport } from '../pipeline/verify.ts';
 import { hashDirectory } from '../pipeline/directory.ts';
 import { backupId, slugLabel } from '../util/ids.ts';
@@ -113,6 +115,9 @@ interface Plan {
   reason: string | null;
   format: StoredFormat;
   compression: Compression;
+  encryption: EncryptionConfig | undefined;
+  /** The environment of the tools that check the file (pg_restore --list): no age key. */
+  toolEnv?: NodeJS.ProcessEnv;
   retentionDays: number;
   directory: string;
   finalPath: string;
@@ -133,6 +138,8 @@ async function backupWith(
   const label = options.label ? slugLabel(options.label) : null;
   const format = handler.engine.storedFormat(effectiveFormat(workspace.config, workspace.environment, options.format));
   const compression = effectiveCompression(workspace.config, workspace.environment, options.compression);
+  const encryption = effectiveEncryption(workspace.config, workspace.environment);
+  if (encryption) refuseUnencryptable(format, workspace.environment.name);
 
   const server = await handler.preflight();
   const client = `${server.clientTool} ${server.clientVersion}`;
@@ -144,17 +151,19 @@ async function backupWith(
   await confirmIfRequired(ctx, workspace, server, options);
 
   run.signal.throwIfAborted();
-  const plan = await reserveBackupId(workspace.backupRoot, directory, now, label, handler, format, compression);
+  const plan = await reserveBackupId(workspace.backupRoot, directory, now, label, handler, format, compression, encryption);
   faultPoint('backup:reserved');
   ctx.reporter.step(`Backup ID generated: ${plan.id}`);
   const finish = {
     ...plan,
     reason: options.reason ?? null,
+    toolEnv: withoutVariables(ctx.env, identityVariables(workspace.config)),
     retentionDays: effectiveRetentionDays(workspace.config, workspace.environment, options.retentionDays, options.reason),
   };
   let dumped: Dumped | undefined;
   try {
-    ctx.reporter.step(`Creating backup with ${handler.backupMethod(format)} (${format}, ${compression === 'none' ? 'uncompressed' : compression})`);
+    const encrypted = encryption ? `, age-encrypted for ${encryption.recipients.length} recipient${encryption.recipients.length === 1 ? '' : 's'}` : '';
+    ctx.reporter.step(`Creating backup with ${handler.backupMethod(format)} (${format}, ${compression === 'none' ? 'uncompressed' : compression}${encrypted})`);
     dumped = await dump(handler, workspace, finish, server, ctx, run);
     faultPoint('backup:dumped');
     ctx.reporter.step(`Backup file created: ${humanBytes(dumped.stats.sizeBytes)} (${humanBytes(dumped.stats.uncompressedBytes)} before compression)`);
@@ -266,14 +275,14 @@ async function confirmIfRequired(ctx: OperationContext, workspace: Workspace, se
  * Picks the first free id (`-2`, `-3`, … within the same second) and claims it: unique across the
  * catalog, and its .partial file (or directory) created exclusively.
  */
-async function reserveBackupId(backupRoot: string, directory: string, now: Date, label: string | null, handler: DatabaseHandler, format: StoredFormat, compression: Compression) {
+async function reserveBackupId(backupRoot: string, directory: string, now: Date, label: string | null, handler: DatabaseHandler, format: StoredFormat, compression: Compression, encryption: EncryptionConfig | undefined) {
   const base = backupId(now, label);
   const existing = new Set(await readdir(directory));
   const candidates = function* () {
     for (let n = 1; n < 1000; n++) yield n === 1 ? base : `${base}-${n}`;
   };
   const claimPartial = async (id: string): Promise<boolean> => {
-    const names = fileNames(id, handler, format, compression);
+    const names = fileNames(id, handler, format, compression, encryption !== undefined);
     if (existing.has(names.final) || existing.has(names.partial) || existing.has(`${id}${MANIFEST_SUFFIX}`)) return false;
     const partialPath = path.join(directory, names.partial);
     try {
@@ -287,21 +296,22 @@ async function reserveBackupId(backupRoot: string, directory: string, now: Date,
   };
   const reservation = await reserveId(backupRoot, candidates(), claimPartial);
   if (!reservation) throw new FaberError('BACKUP_FAILED', `No free backup id for ${base}`);
-  const names = fileNames(reservation.id, handler, format, compression);
+  const names = fileNames(reservation.id, handler, format, compression, encryption !== undefined);
   return {
     id: reservation.id,
     release: reservation.release,
     label,
     format,
     compression,
+    encryption,
     directory,
     finalPath: path.join(directory, names.final),
     partialPath: path.join(directory, names.partial),
   };
 }
 
-function fileNames(id: string, handler: DatabaseHandler, format: StoredFormat, compression: Compression) {
-  const final = format === 'directory' ? id : `${id}.${handler.extension(format)}${compressionSuffix(compression)}`;
+function fileNames(id: string, handler: DatabaseHandler, format: StoredFormat, compression: Compression, encrypted: boolean) {
+  const final = format === 'directory' ? id : `${id}.${handler.extension(format)}${compressionSuffix(compression)}${encrypted ? AGE_SUFFIX : ''}`;
   return { final, partial: `${final}.partial` };
 }
 
@@ -337,8 +347,15 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
       ctx.reporter.progress({ bytes, expectedBytes: server.databaseSizeBytes, elapsedMs: Date.now() - started });
     };
     const level = plan.compression === 'zstd' ? (workspace.config.backup.compression_level ?? DEFAULT_ZSTD_LEVEL) : workspace.config.backup.compression_level;
-    inPass = await startInPassVerification({ provider: handler.provider, format: plan.format, compression: plan.compression, env: ctx.env, signal: run.signal });
-    const archived = writeArchive(session.stream, plan.partialPath, { compression: plan.compression, ...(level ? { level } : {}), signal: run.signal, onProgress, contentTaps: inPass.taps });
+    inPass = await startInPassVerification({ provider: handler.provider, format: plan.format, compression: plan.compression, env: plan.toolEnv ?? ctx.env, signal: run.signal });
+    const archived = writeArchive(session.stream, plan.partialPath, {
+      compression: plan.compression,
+      ...(level ? { level } : {}),
+      signal: run.signal,
+      onProgress,
+      contentTaps: inPass.taps,
+      ...(plan.encryption ? { encryptFor: plan.encryption.recipients } : {}),
+    });
     // When our side breaks, the dump tool then fails on its closed pipe: report the cause, not that echo.
     const [archive, tool] = await Promise.allSettled([archived.catch(async (error: unknown) => {
       await session.dispose();
@@ -378,9 +395,11 @@ async function verifyPartial(plan: Plan, { stats, fileChecksums, inPass, session
     format: plan.format,
     compression: plan.format === 'directory' ? 'none' : plan.compression,
     expected: { sizeBytes: stats.sizeBytes, sha256: stats.sha256, contentSha256: stats.contentSha256, files: fileChecksums },
-    env: ctx.env,
+    env: plan.toolEnv ?? ctx.env,
     signal: run.signal,
   });
+  // Every check above saw the plaintext as it was written; the stored file is age's, whose header is checked here.
+  if (plan.encryption && inPass) await checkStoredAgeHeader(plan.partialPath, plan.encryption.recipients.length, report);
   if (!report.passed) {
     throw new FaberError('VERIFICATION_FAILED', `Backup verification failed - file may be corrupted: ${report.problems.join('; ')}`, {
       result: { backup_file: path.basename(plan.finalPath), problems: report.problems, size_bytes: report.size_bytes, file_readable: report.file_readable },
@@ -437,6 +456,7 @@ function buildEntry(facts: EntryFacts): BackupEntry {
       value: stats.sha256,
       ...(isDirectory ? { files: dumped.fileChecksums ?? {} } : { content_value: stats.contentSha256 }),
     },
+    ...(plan.encryption ? { encryption: recordEncryption(plan.encryption) } : {}),
     tool_versions: { client: `${server.clientTool} ${server.clientVersion}`, server: server.serverVersion },
     migrations: facts.migrations,
     table_row_counts: dumped.session.snapshot.tableRowCounts,

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Reporter } from '../output/reporter.ts';
 import { loadConfig } from '../config/load.ts';
-import { resolveConnection, resolveEnvironment, type ResolvedEnvironment } from '../config/environment.ts';
+import { identityVariables, resolveConnection, resolveEnvironment, withoutVariables, type ResolvedEnvironment } from '../config/environment.ts';
 import type { ConnectionInfo } from '../config/connection.ts';
 import type { FaberConfig } from '../config/schema.ts';
 import { createHandler, type DatabaseHandler } from '../handlers/index.ts';
@@ -50,8 +50,8 @@ export async function openWorkspace(ctx: OperationContext, environmentName: stri
 export async function openDatabase(ctx: OperationContext, workspace: Workspace, connectionEnv?: string): Promise<{ connection: ConnectionInfo; handler: DatabaseHandler }> {
   const variable = connectionEnv ?? workspace.environment.settings.connection_string_env;
   const connection = resolveConnection(workspace.config, workspace.environment, ctx.env, ctx.workspaceRoot, variable);
-  // The client tools get their credentials from the handler; they need not inherit the URL too.
-  const { [variable]: _url, ...toolEnv } = ctx.env;
+  // The client tools get their credentials from the handler; they need not inherit the URL, nor an age key.
+  const toolEnv = withoutVariables(ctx.env, [variable, ...identityVariables(workspace.config)]);
   const handler = await createHandler(connection, { env: toolEnv, tempDirectory: path.join(workspace.backupRoot, '.tmp') });
   return { connection, handler };
 }

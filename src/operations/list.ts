@@ -1,4 +1,5 @@
 import type { BackupEntry } from '../catalog/schema.ts';
+import { describeRecipients } from '../config/age-recipients.ts';
 import { humanBytes } from '../output/format.ts';
 import { success, type OperationResult } from '../output/result.ts';
 import type { OperationContext } from './context.ts';
@@ -9,8 +10,8 @@ import { openCatalogWorkspace, readEntries, type BackupScope } from './select.ts
 
 export type { ListBackupsOptions } from './list-options.ts';
 
-/** A catalog entry as list-backups returns it (the original's fields plus two conveniences). */
-export type ListedBackup = BackupEntry & { size_human: string; migrations_count: number };
+/** A catalog entry as list-backups returns it (the original's fields plus conveniences). */
+export type ListedBackup = BackupEntry & { size_human: string; migrations_count: number; encrypted: boolean };
 
 export interface ListResultData {
   backups: ListedBackup[];
@@ -58,7 +59,7 @@ function selectEntries(entries: BackupEntry[], scope: BackupScope, options: List
 }
 
 function listed(entry: BackupEntry): ListedBackup {
-  return { ...entry, size_human: humanBytes(entry.size_bytes), migrations_count: entry.migrations.applied_count };
+  return { ...entry, size_human: humanBytes(entry.size_bytes), migrations_count: entry.migrations.applied_count, encrypted: entry.encryption !== undefined };
 }
 
 const COLUMNS: Array<[string, (backup: ListedBackup) => string]> = [
@@ -74,6 +75,8 @@ const COLUMNS: Array<[string, (backup: ListedBackup) => string]> = [
   ['VERIFIED', verifiedCell],
   ['EXPIRES', (backup) => (backup.pinned ? 'pinned' : backup.expires_at.slice(0, 10))],
 ];
+/** Shown only when some listed backup is encrypted: which recipients can decrypt it (fingerprints). */
+const ENCRYPTION_COLUMN: [string, (backup: ListedBackup) => string] = ['ENCRYPTED FOR', (backup) => (backup.encryption ? describeRecipients(backup.encryption.recipients) : '-')];
 
 function verifiedCell(backup: ListedBackup): string {
   if (backup.status !== 'valid') return `✗ ${backup.status}`;
@@ -84,8 +87,9 @@ function verifiedCell(backup: ListedBackup): string {
 
 /** Plain columns padded to the widest cell, so the output reads in a terminal and in a CI log. */
 export function renderTable(backups: ListedBackup[]): string[] {
-  const rows = backups.map((backup) => COLUMNS.map(([, cell]) => cell(backup)));
-  const headers = COLUMNS.map(([header]) => header);
+  const columns = backups.some((backup) => backup.encrypted) ? [...COLUMNS, ENCRYPTION_COLUMN] : COLUMNS;
+  const rows = backups.map((backup) => columns.map(([, cell]) => cell(backup)));
+  const headers = columns.map(([header]) => header);
   const widths = headers.map((header) => header.length);
   for (const row of rows) row.forEach((cell, index) => (widths[index] = Math.max(widths[index] ?? 0, cell.length)));
   const line = (cells: string[]) =>

@@ -3,14 +3,21 @@ import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
+import { withoutVariables } from '../config/environment.ts';
 import type { FaberConfig } from '../config/schema.ts';
 import type { DatabaseHandler, DatabaseSnapshot, DatabaseTarget, MigrationLookup } from '../handlers/handler.ts';
 import { FaberError } from '../output/errors.ts';
-import { openDecodedStream, verifyBackupFile, verifyStoredBytes, type DecodedDigests, type VerifyReport } from '../pipeline/verify.ts';
+import { canDecrypt, describeMismatch, loadIdentities, requireIdentities, type RecordedEncryption } from '../pipeline/encryption.ts';
+import { openDecodedStream, verifyBackupFile, verifyStoredBytes, type DecodedDigests, type EncryptedRead, type VerifyReport } from '../pipeline/verify.ts';
 import type { Reporter } from '../output/reporter.ts';
 
-/** Re-checks a cataloged backup against what the catalog recorded when it was written. */
-export function verifyEntryFile(entry: BackupEntry, filePath: string, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<VerifyReport> {
+/**
+ * Re-checks a cataloged backup against what the catalog recorded when it was written. An
+ * encrypted one is decrypted when its identity variable holds one of its recipients' keys, else
+ * only its bytes and age header are checked (and the report says why the content was not).
+ */
+export async function verifyEntryFile(entry: BackupEntry, filePath: string, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<VerifyReport> {
+  const encryption = entry.encryption && (await encryptedRead(entry.encryption, env));
   return verifyBackupFile({
     path: filePath,
     provider: entry.provider,
@@ -23,9 +30,25 @@ export function verifyEntryFile(entry: BackupEntry, filePath: string, env: NodeJ
       contentSha256: entry.checksum.content_value,
       files: entry.checksum.files,
     },
-    env,
+    // pg_restore --list needs PATH, never the age key.
+    env: entry.encryption ? withoutVariables(env, [entry.encryption.identity_env]) : env,
     ...(signal ? { signal } : {}),
+    ...(encryption ? { encryption } : {}),
   });
+}
+
+/** A key of another recipient is no reason to fail a file check (old backups after a key rotation): it says it could not decode. */
+async function encryptedRead(recorded: RecordedEncryption, env: NodeJS.ProcessEnv): Promise<EncryptedRead> {
+  const loaded = await loadIdentities(recorded, env);
+  const read = { recipients: recorded.recipients.length, identityEnv: recorded.identity_env };
+  if (!loaded) return { ...read, withoutIdentity: `$${recorded.identity_env} is not set` };
+  if (!canDecrypt(loaded, recorded)) return { ...read, withoutIdentity: describeMismatch(loaded, recorded) };
+  return { ...read, identities: loaded.identities };
+}
+
+/** The identities an operation that loads the backup needs: none for an unencrypted one, else ENCRYPTION_KEY_MISSING/WRONG. */
+export async function loadingIdentities(entry: BackupEntry, env: NodeJS.ProcessEnv, operation: string): Promise<string[] | undefined> {
+  return entry.encryption ? requireIdentities(entry.encryption, env, entry.backup_id, operation) : undefined;
 }
 
 /**
@@ -76,6 +99,7 @@ export async function restoreInto(
   config: FaberConfig,
   signal: AbortSignal,
   reporter?: Reporter,
+  identities?: string[],
 ): Promise<DecodedDigests | undefined> {
   if (entry.format === 'directory') {
     await handler.restore(target, { format: 'directory', directory: filePath, parallelJobs: config.backup.parallel_jobs ?? defaultJobs(), signal });
@@ -83,7 +107,7 @@ export async function restoreInto(
   }
   const started = Date.now();
   const onProgress = reporter && ((bytes: number) => reporter.progress({ bytes, expectedBytes: entry.uncompressed_bytes, elapsedMs: Date.now() - started, action: 'loaded' }));
-  const decoded = openDecodedStream(filePath, entry.compression, onProgress);
+  const decoded = openDecodedStream(filePath, entry.compression, onProgress, identities);
   try {
     await handler.restore(target, { format: entry.format, stream: decoded.stream, signal, ...(reporter ? { onWarning: (message: string) => reporter.warn(message) } : {}) });
     await readToEnd(decoded.stream);

@@ -35,7 +35,8 @@ export interface Orphan {
  */
 export const ORPHAN_MIN_AGE_MS = 10 * 60 * 1000;
 
-const BACKUP_FILE = /^(backup-\d{8}-\d{6}(?:-[a-z0-9]+)*)\.[a-z0-9]+(?:\.[a-z0-9]+)?$/;
+/** `<id>.<ext>`, compressed (`.zst`, `.gz`) and encrypted (`.age`): up to three extensions. */
+const BACKUP_FILE = /^(backup-\d{8}-\d{6}(?:-[a-z0-9]+)*)\.[a-z0-9]+(?:\.[a-z0-9]+){0,2}$/;
 const BACKUP_DIRECTORY = /^(backup-\d{8}-\d{6}(?:-[a-z0-9]+)*)$/;
 const STAT_CONCURRENCY = 32;
 

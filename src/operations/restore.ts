@@ -10,7 +10,7 @@ import { isVerified } from '../retention/plan.ts';
 import { createBackup } from './backup.ts';
 import { requireConfirmation } from './confirm.ts';
 import { openDatabase, openWorkspace, type OperationContext, type Workspace } from './context.ts';
-import { checkBeforeLoad, compareLoadedDigests, compareWithRecorded, describeSnapshot, migrationLookup, recordFileCheck, restoreInto } from './load-backup.ts';
+import { checkBeforeLoad, compareLoadedDigests, compareWithRecorded, describeSnapshot, loadingIdentities, migrationLookup, recordFileCheck, restoreInto } from './load-backup.ts';
 import type { DecodedDigests, VerifyReport } from '../pipeline/verify.ts';
 import { parseOptions } from './options.ts';
 import { restoreOptionsSchema, type RestoreOptions } from './restore-options.ts';
@@ -148,6 +148,7 @@ function backupBeforeMigration(entries: BackupEntry[], migration: string, scope:
  */
 async function checkSourceFile(entry: BackupEntry, filePath: string, workspace: Workspace, ctx: OperationContext, run: OperationRun, scope: BackupScope & { environment: string }): Promise<VerifyReport> {
   ctx.reporter.step(`Backup selected: ${entry.backup_id} (${entry.environment}, ${describeSource(entry)}, created ${entry.created_at}, ${humanBytes(entry.size_bytes)}, ${entry.format})`);
+  await loadingIdentities(entry, ctx.env, 'restore');
   const report = await checkBeforeLoad(entry, filePath, ctx.env, run.signal);
   if (run.signal.aborted) throw run.signal.reason;
   if (!report.passed) {
@@ -338,7 +339,8 @@ class Restore {
 
   async #load(scratch: DatabaseTarget): Promise<DecodedDigests | undefined> {
     try {
-      return await restoreInto(this.#handler, scratch, this.#entry, this.#filePath, this.#workspace.config, this.#run.signal, this.#ctx.reporter);
+      const identities = await loadingIdentities(this.#entry, this.#ctx.env, 'restore');
+      return await restoreInto(this.#handler, scratch, this.#entry, this.#filePath, this.#workspace.config, this.#run.signal, this.#ctx.reporter, identities);
     } catch (error) {
       if (error instanceof FaberError && error.code === 'VERIFICATION_FAILED') await this.#recordCheck([error.message]);
       throw error;

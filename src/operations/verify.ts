@@ -5,7 +5,7 @@ import { humanBytes, humanDuration } from '../output/format.ts';
 import { success, type OperationResult } from '../output/result.ts';
 import type { VerifyReport } from '../pipeline/verify.ts';
 import { openDatabase, openWorkspace, type OperationContext, type Workspace } from './context.ts';
-import { applyFileCheck, compareWithRecorded, describeSnapshot, migrationLookup, restoreInto, verifyEntryFile } from './load-backup.ts';
+import { applyFileCheck, compareWithRecorded, describeSnapshot, loadingIdentities, migrationLookup, restoreInto, verifyEntryFile } from './load-backup.ts';
 import { isPermissionDenied } from '../handlers/privileges.ts';
 import { parseOptions } from './options.ts';
 import { verifyOptionsSchema, type VerifyBackupOptions } from './verify-options.ts';
@@ -27,6 +27,8 @@ export interface VerifiedBackup {
   size_bytes: number;
   checks: string[];
   problems: string[];
+  /** What could not be checked (an encrypted backup without its identity is not decoded). */
+  notes: string[];
   restore_test: RestoreTest | null;
 }
 
@@ -54,6 +56,8 @@ export async function verifyBackup(rawOptions: VerifyBackupOptions, ctx: Operati
     const { entries, warnings } = await readEntries(workspace.catalog, ctx);
     const selected = selectBackups(entries, options, backupScope);
     ctx.reporter.step(`Selected ${selected.length === 1 ? `backup ${selected[0]?.backup_id}` : `${selected.length} backups`}`);
+    // A restore drill of an encrypted backup needs its key: known before any database is touched.
+    if (options.deep) for (const entry of selected) await loadingIdentities(entry, ctx.env, 'verify-backup --deep');
     const drill = options.deep ? await openDrill(ctx, workspace, run) : undefined;
     const results: VerifiedBackup[] = [];
     try {
@@ -123,6 +127,7 @@ async function verifyOne(entry: BackupEntry, workspace: Workspace, ctx: Operatio
     file_readable: report.file_readable,
     size_bytes: report.size_bytes,
     checks: report.checks,
+    notes: report.notes ?? [],
     problems: report.problems.concat(restoreTest?.status === 'failed' ? [`restore drill: ${restoreTest.details ?? 'failed'}`] : []),
     restore_test: restoreTest,
   };
@@ -133,6 +138,7 @@ function reportFileCheck(entry: BackupEntry, report: VerifyReport, ctx: Operatio
   else ctx.reporter.warn(`${entry.backup_id}: verification failed`);
   for (const check of report.checks) ctx.reporter.info(`✓ ${check}`);
   for (const problem of report.problems) ctx.reporter.info(`✗ ${problem}`);
+  for (const note of report.notes ?? []) ctx.reporter.warn(`${entry.backup_id}: ${note}`);
 }
 
 /**
@@ -157,7 +163,7 @@ async function restoreDrill(drill: Drill, entry: BackupEntry, filePath: string, 
   try {
     await handler.createDatabase(scratch);
     try {
-      await restoreInto(handler, scratch, entry, filePath, workspace.config, run.signal);
+      await restoreInto(handler, scratch, entry, filePath, workspace.config, run.signal, undefined, await loadingIdentities(entry, ctx.env, 'verify-backup --deep'));
     } catch (error) {
       // A user without a privilege says nothing about the backup: the operation fails, the backup stays valid.
       if (run.signal.aborted || isPermissionDenied(error)) throw error;

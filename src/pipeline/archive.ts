@@ -6,6 +6,7 @@ import type { Compression } from '../config/schema.ts';
 import { BlockReader } from './channel.ts';
 import { BlockCoalescer, BlockPool, createCompressor } from './compression.ts';
 import { DecodeCheck } from './decode-check.ts';
+import { createEncryptStage } from './encryption.ts';
 import { HashingTap } from './taps.ts';
 
 export interface ArchiveOptions {
@@ -16,6 +17,11 @@ export interface ArchiveOptions {
   onProgress?: (uncompressedBytes: number) => void;
   /** Stages that see the dump's bytes (before compression) on their way, e.g. format checks. */
   contentTaps?: Transform[];
+  /**
+   * Encrypt for these age recipients, after compression and after the decode check: every check
+   * of the write sees the plaintext, the file gets only ciphertext.
+   */
+  encryptFor?: readonly string[];
 }
 
 export interface ArchiveStats {
@@ -47,15 +53,17 @@ export async function writeArchive(source: Readable, destination: string, option
   const output = createWriteStream(destination, { flags: 'w', mode: 0o600, highWaterMark: 1024 * 1024 });
   const pipelineOptions = options.signal ? { signal: options.signal } : {};
   const taps = options.contentTaps ?? [];
+  // Made synchronously: the pipeline must attach to the dump's output at once.
+  const encrypt = options.encryptFor ? [createEncryptStage(options.encryptFor)] : [];
   let decodeCheck: ArchiveStats['decodeCheck'] = { checked: false, problem: null };
-  if (options.compression === 'none') await pipeline([source, content, ...taps, file, output], pipelineOptions);
+  if (options.compression === 'none') await pipeline([source, content, ...taps, ...encrypt, file, output], pipelineOptions);
   else {
     // A BlockReader already delivers pooled blocks; anything else is cut into blocks here.
     const pool = source instanceof BlockReader ? source.pool : new BlockPool();
     const blocks = source instanceof BlockReader ? [source] : [source, new BlockCoalescer(pool)];
     const check = new DecodeCheck(options.compression, pool);
     const compressor = createCompressor(options.compression, options.level);
-    await pipeline([...blocks, content, ...taps, check.recorder, compressor, check, file, output], pipelineOptions);
+    await pipeline([...blocks, content, ...taps, check.recorder, compressor, check, ...encrypt, file, output], pipelineOptions);
     decodeCheck = { checked: true, problem: check.problem ?? null };
   }
   await fsyncFile(destination);

@@ -1,0 +1,236 @@
+import { open } from 'node:fs/promises';
+import { Duplex, Readable, Transform, Writable, type TransformCallback } from 'node:stream';
+import { Decrypter, Encrypter, identityToRecipient } from 'age-encryption';
+import { describeRecipients, recipientFingerprint } from '../config/age-recipients.ts';
+import { FaberError } from '../output/errors.ts';
+
+/**
+ * Client-side encryption in the age v1 format (X25519 recipients), applied after compression, so
+ * `age -d -i key.txt <id>.sql.zst.age | zstd -d` recovers the dump without this plugin. The
+ * cryptography is age's own JavaScript implementation (`age-encryption`, by age's author); this
+ * file only adapts its web streams to Node streams and checks keys before they are used.
+ */
+
+export const AGE_SUFFIX = '.age';
+const AGE_VERSION_LINE = 'age-encryption.org/v1';
+const X25519_STANZA = '-> X25519 ';
+/** An age header is a few hundred bytes per recipient; anything this long without its MAC line is not one. */
+const MAX_HEADER_BYTES = 64 * 1024;
+/** The nonce (16 bytes) and one authenticated (possibly empty) chunk's tag (16 bytes). */
+const MIN_PAYLOAD_BYTES = 32;
+
+/** What a manifest records about an encrypted backup: never a key, only who can read it. */
+export interface RecordedEncryption {
+  type: 'age';
+  /** Fingerprints of the recipients (see recipientFingerprint). */
+  recipients: string[];
+  /** The variable the identity is read from when the backup is read. */
+  identity_env: string;
+}
+
+/**
+ * age → Node: the encrypting stage, for the compressed bytes. Made synchronously, so a pipeline
+ * can be attached to a dump tool's output at once: execa drops the output of a tool that exits
+ * before anything reads it, and a small dump is done in milliseconds.
+ */
+export function createEncryptStage(recipients: readonly string[]): Duplex {
+  const encrypter = new Encrypter();
+  for (const recipient of recipients) encrypter.addRecipient(recipient);
+  const input = new TransformStream<Uint8Array, Uint8Array>();
+  return webStage(input.writable, encrypter.encrypt(input.readable), (error) => `age encryption failed: ${error instanceof Error ? error.message : String(error)}`);
+}
+
+/**
+ * The decrypting stage. The header is read from the first bytes that arrive; an identity that
+ * matches none of the recipients, a changed header or any altered or missing byte of the payload
+ * fails the stream (age authenticates every 64 KB chunk and marks the last one).
+ */
+export function createDecryptStage(identities: readonly string[]): Duplex {
+  const decrypter = new Decrypter();
+  for (const identity of identities) decrypter.addIdentity(identity);
+  const input = new TransformStream<Uint8Array, Uint8Array>();
+  return webStage(input.writable, decrypter.decrypt(input.readable), explainDecryptFailure);
+}
+
+/** A Node duplex over age's web streams: written into `writable`, read from `output` once it is ready. */
+function webStage(writable: WritableStream<Uint8Array>, output: Promise<ReadableStream<Uint8Array>>, explain: (error: unknown) => string): Duplex {
+  // The rejection is consumed by the readable side; this only keeps it from being reported as unhandled first.
+  output.catch(() => undefined);
+  const readable = Readable.from(chunksOf(output, explain), { objectMode: false, highWaterMark: 1024 * 1024 });
+  return Duplex.from({ writable: Writable.fromWeb(writable), readable });
+}
+
+async function* chunksOf(output: Promise<ReadableStream<Uint8Array>>, explain: (error: unknown) => string): AsyncGenerator<Uint8Array> {
+  try {
+    for await (const chunk of await output) yield chunk;
+  } catch (error) {
+    throw new Error(explain(error));
+  }
+}
+
+/** age-encryption's messages, in words that say what happened to the file. */
+export function explainDecryptFailure(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/no identity matched/i.test(message)) return 'the identity matches none of the recipients the file was encrypted for';
+  if (/invalid tag|header HMAC|final chunk/i.test(message)) return `age authentication failed: the file was altered or truncated (${message})`;
+  return `age decryption failed: ${message}`;
+}
+
+/** Parsed from the first bytes of a file, without any key. */
+export interface AgeHeaderFacts {
+  valid: boolean;
+  x25519Stanzas: number;
+  otherStanzas: number;
+  problem?: string;
+}
+
+/**
+ * Passes bytes through unchanged and checks that they start with a well-formed age v1 header
+ * (version line, recipient stanzas, MAC line) followed by a payload. It cannot check the MAC or
+ * the payload's authentication: both need the identity.
+ */
+export class AgeHeaderTap extends Transform {
+  #head = Buffer.alloc(0);
+  #total = 0;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#total += chunk.length;
+    if (this.#head.length < MAX_HEADER_BYTES) this.#head = Buffer.concat([this.#head, chunk.subarray(0, MAX_HEADER_BYTES - this.#head.length)]);
+    callback(null, chunk);
+  }
+
+  facts(): AgeHeaderFacts {
+    return parseAgeHeader(this.#head, this.#total);
+  }
+}
+
+/** The header facts from a file's first bytes (up to 64 KB) and its total size. */
+export function parseAgeHeader(head: Buffer, totalBytes: number): AgeHeaderFacts {
+  const facts: AgeHeaderFacts = { valid: false, x25519Stanzas: 0, otherStanzas: 0 };
+  const headerEnd = findHeaderEnd(head);
+  if (!head.subarray(0, AGE_VERSION_LINE.length + 1).equals(Buffer.from(`${AGE_VERSION_LINE}\n`))) return { ...facts, problem: 'not an age v1 file (no "age-encryption.org/v1" header)' };
+  if (headerEnd < 0) return { ...facts, problem: 'the age header has no MAC line: the file is cut short or not an age file' };
+  for (const line of head.subarray(0, headerEnd).toString('latin1').split('\n')) {
+    if (line.startsWith(X25519_STANZA)) facts.x25519Stanzas++;
+    else if (line.startsWith('-> ')) facts.otherStanzas++;
+  }
+  if (totalBytes - headerEnd < MIN_PAYLOAD_BYTES) return { ...facts, problem: 'the age payload is missing or cut short' };
+  return { ...facts, valid: true };
+}
+
+/** Adds what the header says to a report: well-formed, and for as many X25519 recipients as were recorded. */
+export function reportAgeHeader(facts: AgeHeaderFacts, recipients: number, report: { checks: string[]; problems: string[] }): void {
+  if (facts.problem) report.problems.push(facts.problem);
+  else if (facts.x25519Stanzas !== recipients || facts.otherStanzas > 0) {
+    report.problems.push(`the age header has ${facts.x25519Stanzas} X25519 recipient stanzas (and ${facts.otherStanzas} others), ${recipients} recipients were recorded`);
+  } else report.checks.push(`age header well-formed (${facts.x25519Stanzas} X25519 recipient${facts.x25519Stanzas === 1 ? '' : 's'})`);
+}
+
+/** The header check of a stored file, read from its first bytes. */
+export async function checkStoredAgeHeader(file: string, recipients: number, report: { checks: string[]; problems: string[]; passed: boolean }): Promise<void> {
+  const handle = await open(file, 'r');
+  try {
+    const head = Buffer.alloc(MAX_HEADER_BYTES);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    reportAgeHeader(parseAgeHeader(head.subarray(0, bytesRead), (await handle.stat()).size), recipients, report);
+  } finally {
+    await handle.close();
+  }
+  report.passed = report.problems.length === 0;
+}
+
+/** Offset just past the header's `--- <mac>` line, or -1 while it has not arrived. */
+function findHeaderEnd(head: Buffer): number {
+  const macLine = head.indexOf('\n--- ');
+  if (macLine < 0) return -1;
+  const lineEnd = head.indexOf('\n', macLine + 1);
+  return lineEnd < 0 ? -1 : lineEnd + 1;
+}
+
+/** The identities in a backup's identity variable, and the recipients (fingerprints) they belong to. */
+export interface LoadedIdentities {
+  identities: string[];
+  fingerprints: string[];
+}
+
+/**
+ * Reads the variable the backup's `identity_env` names: undefined when it is not set,
+ * ENCRYPTION_KEY_WRONG when it holds anything but age X25519 identities.
+ */
+export async function loadIdentities(recorded: RecordedEncryption, env: NodeJS.ProcessEnv): Promise<LoadedIdentities | undefined> {
+  const value = env[recorded.identity_env];
+  if (value === undefined || value.trim() === '') return undefined;
+  const identities = identityLines(value);
+  const fingerprints = await Promise.all(identities.map((identity) => identityFingerprint(identity, recorded.identity_env)));
+  return { identities, fingerprints };
+}
+
+export function canDecrypt(loaded: LoadedIdentities, recorded: RecordedEncryption): boolean {
+  return loaded.fingerprints.some((fingerprint) => recorded.recipients.includes(fingerprint));
+}
+
+export function describeMismatch(loaded: LoadedIdentities, recorded: RecordedEncryption): string {
+  return `the identity in $${recorded.identity_env} belongs to ${describeRecipients(loaded.fingerprints)}, the backup was encrypted for ${describeRecipients(recorded.recipients)}`;
+}
+
+/** The identities for operations that cannot go on without them (restore, deep verify): ENCRYPTION_KEY_MISSING or _WRONG otherwise. */
+export async function requireIdentities(recorded: RecordedEncryption, env: NodeJS.ProcessEnv, backupId: string, operation: string): Promise<string[]> {
+  const loaded = await loadIdentities(recorded, env);
+  if (!loaded) {
+    throw new FaberError('ENCRYPTION_KEY_MISSING', `${backupId} is encrypted and ${operation} needs its private key: $${recorded.identity_env} is not set`, {
+      result: { backup_id: backupId, identity_env: recorded.identity_env, backup_recipients: recorded.recipients },
+      suggestions: [
+        `Set ${recorded.identity_env} to the age identity (AGE-SECRET-KEY-1…) of one of its recipients (${describeRecipients(recorded.recipients)}), e.g. from your secret store or a .env file that is not committed`,
+        'Without the plugin: age -d -i key.txt <file>.age | zstd -d (see the README, "Recovery without the plugin")',
+      ],
+    });
+  }
+  if (canDecrypt(loaded, recorded)) return loaded.identities;
+  throw new FaberError('ENCRYPTION_KEY_WRONG', `${backupId} cannot be decrypted: ${describeMismatch(loaded, recorded)}`, {
+    result: { backup_id: backupId, identity_env: recorded.identity_env, identity_recipients: loaded.fingerprints, backup_recipients: recorded.recipients },
+    suggestions: [
+      `Set $${recorded.identity_env} to the private key of one of the backup's recipients (list-backups shows them; the README's "Encryption" section shows how to match a key)`,
+      'A key rotated out of backup.encryption.recipients still decrypts the backups written while it was listed: keep old identities until those backups expire (the variable may hold several, one per line)',
+    ],
+  });
+}
+
+/** The variable may hold one identity or an age identity file (comments, one key per line). */
+function identityLines(value: string): string[] {
+  return value
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+}
+
+async function identityFingerprint(identity: string, variable: string): Promise<string> {
+  if (!identity.startsWith('AGE-SECRET-KEY-1')) throw wrongIdentityType(identity, variable);
+  try {
+    return recipientFingerprint(await identityToRecipient(identity));
+  } catch {
+    // Not kept as the cause: the decoder's message quotes the string, which is a secret.
+    throw wrongIdentityType(identity, variable);
+  }
+}
+
+/** Names what the value looks like, never the value. */
+function wrongIdentityType(identity: string, variable: string): FaberError {
+  const looksLike = identity.startsWith('age1')
+    ? 'a public key (recipient), not the private key'
+    : identity.startsWith('AGE-SECRET-KEY-PQ-1')
+      ? 'a post-quantum age identity; backups use X25519 keys'
+      : identity.startsWith('AGE-PLUGIN-')
+        ? 'an age plugin identity, which is not supported'
+        : /BEGIN .*PRIVATE KEY|^ssh-/.test(identity)
+          ? 'an SSH key, which is not supported'
+          : identity.startsWith('AGE-SECRET-KEY-1')
+            ? 'a malformed age identity (bad checksum or length)'
+            : 'not an age identity';
+  return new FaberError('ENCRYPTION_KEY_WRONG', `$${variable} does not hold an age X25519 identity: it holds ${looksLike}`, {
+    result: { identity_env: variable },
+    suggestions: [
+      `Set ${variable} to the line starting with AGE-SECRET-KEY-1 from the key file (age-keygen -o key.txt writes one)`,
+      `Or to the whole key file: export ${variable}="$(cat key.txt)"`,
+    ],
+  });
+}
