@@ -53,7 +53,7 @@ function draw(seed: number): Draw {
       label: pick([null, null, 'manual', 'Important', 'nightly', 'pre-migration']),
       reason: pick([null, null, 'pre-migration', 'pre-restore', 'scheduled']),
       pinned: chance(0.1),
-      status: verified ? 'valid' : pick(['valid', 'verification_failed', 'corrupt']),
+      status: verified ? 'valid' : pick(['valid', 'verification_failed']),
       verification: { integrity_check: verified ? 'passed' : pick(['failed', 'passed']) },
     });
     entries.push(entry);

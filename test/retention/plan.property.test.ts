@@ -32,7 +32,7 @@ function scenario(seed: number): { entries: BackupEntry[]; policy: CleanupPolicy
         label: pick([null, null, 'manual', 'Important', 'nightly', 'pre-migration', 'pre-rollback']),
         reason: pick([null, null, 'pre-migration', 'pre-restore', 'pre-operation', 'scheduled', 'manual']),
         pinned: chance(0.08),
-        status: verified ? 'valid' : pick(['valid', 'verification_failed', 'missing', 'corrupt']),
+        status: verified ? 'valid' : pick(['valid', 'verification_failed', 'missing']),
         verification: { integrity_check: verified ? 'passed' : pick(['failed', 'not_run', 'passed']) },
       }),
     );

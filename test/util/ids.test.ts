@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { backupEntrySchema } from '../../src/catalog/schema.ts';
 import { assertBackupId, backupId, slugLabel } from '../../src/util/ids.ts';
 
 describe('backup ids', () => {
@@ -33,5 +34,21 @@ describe('backup ids', () => {
     for (const bad of ['../backups.json', 'backup-20250124-140000/../../x', 'backup-2025', 'backup-20250124-140000-A']) {
       expect(() => assertBackupId(bad)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
     }
+  });
+
+  it('are the same for the catalog schema as for id options', () => {
+    const idSchema = backupEntrySchema.shape.backup_id;
+    const ids = ['backup-20250124-140000', 'backup-20250124-140000-pre-v2', 'backup-20250124-140000-x-', 'backup-20250124-140000--x', 'backup-20250124-140000-A', 'backup-2025'];
+    for (const id of ids) {
+      const optionAccepts = (() => {
+        try {
+          return assertBackupId(id) === id;
+        } catch {
+          return false;
+        }
+      })();
+      expect(idSchema.safeParse(id).success, id).toBe(optionAccepts);
+    }
+    expect(ids.filter((id) => idSchema.safeParse(id).success)).toEqual(['backup-20250124-140000', 'backup-20250124-140000-pre-v2']);
   });
 });
