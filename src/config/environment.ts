@@ -3,7 +3,10 @@ import { DEFAULT_IDENTITY_ENV, DEFAULT_RETENTION_DAYS, FALLBACK_RETENTION_DAYS, 
 import { FaberError } from '../output/errors.ts';
 import { parseConnectionUrl, type ConnectionInfo } from './connection.ts';
 
-/** Safety backups are kept at least this long (SPEC §5 cleanup-backups). */
+/**
+ * Safety backups (taken before a migration, rollback or restore) are kept at least this long, whatever
+ * the retention: they are the way back when a change turns out wrong weeks later.
+ */
 export const SAFETY_BACKUP_MIN_DAYS = 90;
 
 export interface ResolvedEnvironment {
