@@ -127,7 +127,9 @@ export class MysqlHandler implements DatabaseHandler {
     throwIfAborted(request.signal, 'The backup');
     this.extension(request.format);
     const dumpTool = requireTool('mysql-dump', this.#options.env);
-    const { snapshot, serverVersion } = await this.#withSession(this.live.name, 'BACKUP_FAILED', async (reader) => {
+    // The row counts (their own consistent snapshot, as before) are read while the dump starts:
+    // two round trips' worth of connection and counting no longer come before the first byte.
+    const checked = this.#withSession(this.live.name, 'BACKUP_FAILED', async (reader) => {
       await reader.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
       await reader.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
       const state = await readSnapshot(reader, this.live.name, request.migrations);
@@ -138,8 +140,9 @@ export class MysqlHandler implements DatabaseHandler {
     }).catch(async (error: unknown) => {
       throw await explainDenial(error, () => this.#backupPrivilege());
     });
+    checked.catch(() => {});
+    const flavourArguments = await this.#dumpFlavourArguments(dumpTool, async () => (await checked).serverVersion);
     throwIfAborted(request.signal, 'The backup');
-    const flavourArguments = await this.#dumpFlavourArguments(dumpTool, serverVersion);
     const credentials = await mysqlToolCredentials(this.#options.env, this.#connection, this.#options.tempDirectory);
     const run = runTool(dumpTool, [credentials.firstArgument, ...DUMP_ARGUMENTS, ...flavourArguments, '--', this.live.name], {
       env: credentials.env,
@@ -148,6 +151,16 @@ export class MysqlHandler implements DatabaseHandler {
       failureCode: 'BACKUP_FAILED',
       stdout: (await openBlockChannel()) ?? 'pipe',
     });
+    const stopped = run.done.catch(() => {});
+    let snapshot: DatabaseSnapshot;
+    try {
+      ({ snapshot } = await checked);
+    } catch (error) {
+      run.kill();
+      await stopped;
+      await credentials.file.remove();
+      throw error;
+    }
     return dumpSession(run, snapshot, () => credentials.file.remove(), (error) => explainDenial(error, () => this.#backupPrivilege()));
   }
 
@@ -327,10 +340,10 @@ export class MysqlHandler implements DatabaseHandler {
     return version;
   }
 
-  async #dumpFlavourArguments(dumpTool: ClientTool, serverVersion: string): Promise<string[]> {
+  async #dumpFlavourArguments(dumpTool: ClientTool, serverVersion: () => Promise<string>): Promise<string[]> {
     const toolIsMariaDb = isMariaDb(await this.#toolVersion(dumpTool));
     if (toolIsMariaDb) return [];
-    return ['--set-gtid-purged=OFF', ...(isMariaDb(serverVersion) ? ['--column-statistics=0'] : [])];
+    return ['--set-gtid-purged=OFF', ...(isMariaDb(await serverVersion()) ? ['--column-statistics=0'] : [])];
   }
 
   #load(client: ClientTool, credentials: { env: NodeJS.ProcessEnv; firstArgument: string }, target: DatabaseTarget, input: Readable, signal: AbortSignal): ToolRun {
@@ -352,7 +365,7 @@ export class MysqlHandler implements DatabaseHandler {
     const credentials = await mysqlToolCredentials(this.#options.env, this.#connection, this.#options.tempDirectory);
     const signal = new AbortController().signal;
     try {
-      const flavour = await this.#dumpFlavourArguments(dumpTool, serverVersion);
+      const flavour = await this.#dumpFlavourArguments(dumpTool, async () => serverVersion);
       const dump = runTool(dumpTool, [credentials.firstArgument, ...DUMP_ARGUMENTS, ...flavour, '--', from.name], {
         env: credentials.env,
         signal,

@@ -19,6 +19,8 @@ import type {
 } from './handler.ts';
 import type { HandlerOptions } from './index.ts';
 import { SQLITE_ENGINE } from './sqlite-engine.ts';
+import { startIntegrityCheck, type IntegrityCheck } from './sqlite-integrity.ts';
+import { FileBlockReader } from '../pipeline/file-blocks.ts';
 import { quoteIdentifier, readMigrationState, type SqlReader } from './migrations.ts';
 import type { MigrationState } from '../catalog/schema.ts';
 import { randomTag, scratchName } from './names.ts';
@@ -111,8 +113,7 @@ async function readSnapshot(db: DatabaseSync, migrations: MigrationLookup): Prom
   }
 }
 
-/** The file starts with SQLite's header and `PRAGMA integrity_check` says ok. */
-async function assertIntact(filePath: string, failure: 'RESTORE_FAILED' | 'BACKUP_FAILED' = 'RESTORE_FAILED', what = 'the restored file'): Promise<void> {
+async function assertHeader(filePath: string, failure: 'RESTORE_FAILED' | 'BACKUP_FAILED', what: string): Promise<void> {
   const handle = await open(filePath, 'r');
   const header = Buffer.alloc(HEADER.length);
   try {
@@ -123,14 +124,23 @@ async function assertIntact(filePath: string, failure: 'RESTORE_FAILED' | 'BACKU
   if (!header.equals(HEADER)) {
     throw new FaberError(failure, `${what} is not a SQLite database (wrong header): ${filePath}`);
   }
-  const problems = await withDatabase(filePath, failure, (db) =>
-    (db.prepare('PRAGMA integrity_check').all() as Array<{ integrity_check: string }>).map((row) => row.integrity_check),
-  ).catch((error: unknown) => [error instanceof Error ? error.message : String(error)]);
+}
+
+function assertNoProblems(problems: string[], filePath: string, failure: 'RESTORE_FAILED' | 'BACKUP_FAILED', what: string): void {
   if (problems.length !== 1 || problems[0] !== 'ok') {
     throw new FaberError(failure, `PRAGMA integrity_check failed for ${what}: ${problems.slice(0, 5).join('; ')}`, {
       result: { file: filePath, problems: problems.slice(0, 20) },
     });
   }
+}
+
+/** The file starts with SQLite's header and `PRAGMA integrity_check` says ok. */
+async function assertIntact(filePath: string, failure: 'RESTORE_FAILED' | 'BACKUP_FAILED' = 'RESTORE_FAILED', what = 'the restored file'): Promise<void> {
+  await assertHeader(filePath, failure, what);
+  const problems = await withDatabase(filePath, failure, (db) =>
+    (db.prepare('PRAGMA integrity_check').all() as Array<{ integrity_check: string }>).map((row) => row.integrity_check),
+  ).catch((error: unknown) => [error instanceof Error ? error.message : String(error)]);
+  assertNoProblems(problems, filePath, failure, what);
 }
 
 async function removeSideFiles(filePath: string): Promise<void> {
@@ -180,36 +190,51 @@ export class SqliteHandler implements DatabaseHandler {
     await mkdir(this.#options.tempDirectory, { recursive: true, mode: 0o700 });
     await sweepAbandonedFiles(this.#options.tempDirectory);
     const copy = ownedFileName(this.#options.tempDirectory, 'sqlite', '.sqlite');
+    let integrity: IntegrityCheck | undefined;
     try {
       await withDatabase(this.live.name, 'BACKUP_FAILED', (db) => backup(db, copy, { rate: ALL_PAGES }));
       throwIfAborted(request.signal, 'The backup');
       await chmod(copy, 0o600);
+      await assertHeader(copy, 'BACKUP_FAILED', 'the backup copy');
+      // Runs on the second core while the copy streams; the backup fails unless it says ok.
+      integrity = startIntegrityCheck(copy, BUSY_TIMEOUT_MS);
       const snapshot = await withDatabase(copy, 'BACKUP_FAILED', (db) => readSnapshot(db, request.migrations));
-      await assertIntact(copy, 'BACKUP_FAILED', 'the backup copy');
-      return { ...(await this.#streamCopy(copy, snapshot, request.signal)), checks: ['PRAGMA integrity_check: ok'] };
+      const intact = integrity.problems.then((problems) => assertNoProblems(problems, copy, 'BACKUP_FAILED', 'the backup copy'));
+      return { ...(await this.#streamCopy(copy, snapshot, intact, integrity, request.signal)), checks: ['PRAGMA integrity_check: ok'] };
     } catch (error) {
+      await integrity?.stop();
       await rm(copy, { force: true });
       throw request.signal.aborted ? cancelled('The backup') : toFaberError(error, 'BACKUP_FAILED');
     }
   }
 
-  async #streamCopy(copy: string, snapshot: DatabaseSnapshot, signal: AbortSignal): Promise<DumpSession> {
+  /**
+   * Streams the copy while the integrity check reads it; `finished` waits for both. The copy is
+   * unlinked as soon as the check is done (the open handle keeps its bytes readable), so nothing
+   * lingers after a crash for longer than the check.
+   */
+  async #streamCopy(copy: string, snapshot: DatabaseSnapshot, intact: Promise<void>, integrity: IntegrityCheck, signal: AbortSignal): Promise<DumpSession> {
     const handle = await open(copy, 'r');
-    // The open handle keeps the bytes readable; unlinking now means nothing lingers after a crash.
-    const unlinkedEarly = await rm(copy).then(
-      () => true,
-      () => false,
+    const unlinked = intact.then(
+      () => rm(copy, { force: true }),
+      () => rm(copy, { force: true }),
     );
-    const stream = handle.createReadStream({ highWaterMark: 1024 * 1024 });
+    const stream = new FileBlockReader(handle);
     const onAbort = () => stream.destroy(cancelled('The backup'));
     signal.addEventListener('abort', onAbort, { once: true });
-    const finished = streamFinished(stream)
+    const streamed = streamFinished(stream).catch(async (error: unknown) => {
+      await integrity.stop();
+      throw error;
+    });
+    const finished = Promise.all([streamed, intact])
+      .then(() => undefined)
       .catch((error: unknown) => {
         throw signal.aborted ? cancelled('The backup') : toFaberError(error, 'BACKUP_FAILED');
       })
       .finally(async () => {
         signal.removeEventListener('abort', onAbort);
-        if (!unlinkedEarly) await rm(copy, { force: true });
+        await integrity.stop();
+        await unlinked;
       });
     finished.catch(() => {});
     return {

@@ -1,8 +1,7 @@
 import { constants } from 'node:fs';
-import { access, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { access, mkdir, open, readdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import checkDiskSpace from 'check-disk-space';
 import dayjs from 'dayjs';
 import { effectiveCompression, effectiveEncryption, effectiveFormat, effectiveRetentionDays, identityVariables, withoutVariables } from '../config/environment.ts';
 import type { Compression, EncryptionConfig } from '../config/schema.ts';
@@ -235,9 +234,15 @@ async function ensureWritableDirectory(directory: string): Promise<void> {
   }
 }
 
+/** What an unprivileged user may still write there (df's "Available"); a system call, not a spawned `df`. */
+async function availableBytes(directory: string): Promise<number> {
+  const stats = await statfs(directory);
+  return stats.bavail * stats.bsize;
+}
+
 async function checkSpace(ctx: OperationContext, directory: string, server: ServerInfo, compression: Compression, workspace: Workspace) {
   const estimate = Math.ceil(server.databaseSizeBytes * SIZE_BUFFER * (compression === 'none' ? 1 : COMPRESSED_SIZE_FACTOR));
-  const free = ctx.freeSpace ? await ctx.freeSpace(directory) : (await checkDiskSpace(directory)).free;
+  const free = ctx.freeSpace ? await ctx.freeSpace(directory) : await availableBytes(directory);
   if (free < estimate) {
     const gb = (bytes: number) => Math.round((bytes / 1024 ** 3) * 100) / 100;
     throw new FaberError('INSUFFICIENT_DISK_SPACE', `Insufficient disk space for backup: need about ${humanBytes(estimate)}, ${humanBytes(free)} available`, {

@@ -1,4 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import mysql from 'mysql2/promise';
@@ -6,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandler } from '../../src/handlers/handler.ts';
 import { adminQuery, createPasswordUser, freshMysql, uniqueName, type FreshDatabase, type PasswordUser } from '../support/databases.ts';
 import {
+  childProcesses,
   everythingShown,
   disposeSeeded,
   expectFaberError,
@@ -197,6 +199,9 @@ describe('MysqlHandler routines another user defined', () => {
       const error = await expectFaberError(own.startDump({ format: 'sql', migrations: PRISMA_DEFAULT, signal: signal() }), 'PERMISSION_DENIED');
       expect(error.result.unreadable_routines).toEqual(['function root_fn', 'procedure root_proc']);
       expect(error.result.grant).toContain('mysql.proc');
+      // The dump starts while the checks run: it is stopped, and its option file removed, before the error.
+      expect((await readdir(work)).filter((name) => name.startsWith('faber-my-'))).toEqual([]);
+      expect([...(await childProcesses('mariadb-dump')), ...(await childProcesses('mysqldump'))]).toEqual([]);
     } finally {
       await adminQuery('mysql', [`DROP USER IF EXISTS '${user}'@'%'`]);
     }

@@ -96,6 +96,26 @@ describe('SqliteHandler', () => {
     expect(siblings.filter((name) => name.startsWith(path.basename(target.name)))).toEqual([]);
   });
 
+  it('a database that fails PRAGMA integrity_check (rows readable, an index wrong) → BACKUP_FAILED and the temp copy is gone', async () => {
+    const db = await freshSqlite();
+    created.push(db);
+    // Not defensive: only then may a connection write sqlite_schema.
+    const live = new DatabaseSync(sqlitePath(db.url), { defensive: false });
+    live.exec("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT); CREATE INDEX t_b ON t (b); INSERT INTO t VALUES (1, 'x'), (2, 'y'), (3, 'z');");
+    // The index's definition now names another column than its entries hold: counting works, the check does not.
+    live.exec("PRAGMA writable_schema = ON; UPDATE sqlite_schema SET sql = 'CREATE INDEX t_b ON t (a)' WHERE name = 't_b'; PRAGMA writable_schema = OFF;");
+    live.close();
+    const damaged = await makeHandler('sqlite', db.url, temp);
+    const session = await damaged.startDump({ format: 'sqlite', migrations: PRISMA_DEFAULT, signal: signal() });
+    expect(session.snapshot.tableRowCounts).toEqual({ t: 3 });
+    const drained = new Promise((resolve) => session.stream!.on('end', resolve).resume());
+    const failure = await expectFaberError(session.finished, 'BACKUP_FAILED');
+    expect(failure.message).toContain('integrity_check');
+    await drained;
+    await session.dispose();
+    expect(await readdir(temp)).toEqual([]);
+  });
+
   it('aborting a backup mid-stream → CANCELLED and the temp copy is gone', async () => {
     const controller = new AbortController();
     const session = await handler.startDump({ format: 'sqlite', migrations: PRISMA_DEFAULT, signal: controller.signal });
