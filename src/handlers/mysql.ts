@@ -365,7 +365,7 @@ export class MysqlHandler implements DatabaseHandler {
     const credentials = await mysqlToolCredentials(this.#options.env, this.#connection, this.#options.tempDirectory);
     const signal = new AbortController().signal;
     try {
-      const flavour = await this.#dumpFlavourArguments(dumpTool, async () => serverVersion);
+      const flavour = await this.#dumpFlavourArguments(dumpTool, () => Promise.resolve(serverVersion));
       const dump = runTool(dumpTool, [credentials.firstArgument, ...DUMP_ARGUMENTS, ...flavour, '--', from.name], {
         env: credentials.env,
         signal,

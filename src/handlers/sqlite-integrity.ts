@@ -29,7 +29,7 @@ export function startIntegrityCheck(filePath: string, timeoutMs: number): Integr
   const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { filePath, timeoutMs } });
   const problems = new Promise<string[]>((resolve) => {
     worker.once('message', (rows: string[]) => resolve(rows));
-    worker.once('error', (error) => resolve([error.message]));
+    worker.once('error', (error: Error) => resolve([error.message]));
     worker.once('exit', (code) => resolve([`the integrity check stopped (exit code ${code})`]));
   });
   return {
