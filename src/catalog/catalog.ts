@@ -1,12 +1,12 @@
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { FaberError, isFaberError } from '../output/errors.ts';
-import { ensurePrivateDir, writeFileAtomic } from './atomic-file.ts';
+import { LocalStorage } from '../storage/local.ts';
+import { baseName, type Storage } from '../storage/storage.ts';
 import { mapWithConcurrency } from './concurrency.ts';
 import { describeIssues } from './describe-issues.ts';
-import { withLock } from './lock.ts';
+import { type LockRef, withLock } from './lock.ts';
 import { faultPoint } from '../util/fault.ts';
-import { manifestPathFor, scanManifests, writeManifest } from './manifest.ts';
+import { manifestKeyFor, scanManifestsIn, serializeManifest } from './manifest.ts';
 import { sortEntries } from './order.ts';
 import { type BackupEntry, backupEntrySchema, catalogSchema } from './schema.ts';
 
@@ -19,6 +19,8 @@ export interface CatalogOptions {
   /** Absolute path of the workspace root: entries' `file_path` is relative to it. */
   workspaceRoot: string;
   lockTimeoutMs?: number;
+  /** Where the catalog, manifests and backups are kept; defaults to the local directory `backupRoot`. */
+  storage?: Storage;
   /** Where `update()` reports a rebuild of a missing or broken catalog. Defaults to stderr. */
   onWarning?: (message: string) => void;
 }
@@ -53,6 +55,8 @@ export class Catalog {
   readonly workspaceRoot: string;
   readonly catalogPath: string;
   readonly lockPath: string;
+  readonly storage: Storage;
+  readonly #lock: LockRef;
   readonly #lockTimeoutMs: number | undefined;
   readonly #onWarning: (message: string) => void;
 
@@ -64,8 +68,10 @@ export class Catalog {
     }
     this.backupRoot = path.resolve(options.backupRoot);
     this.workspaceRoot = path.resolve(options.workspaceRoot);
-    this.catalogPath = path.join(this.backupRoot, CATALOG_FILE_NAME);
+    this.storage = options.storage ?? new LocalStorage(this.backupRoot, this.workspaceRoot);
+    this.catalogPath = this.storage.localPath(CATALOG_FILE_NAME) ?? this.storage.locationOf(CATALOG_FILE_NAME);
     this.lockPath = `${this.catalogPath}.lock`;
+    this.#lock = { storage: this.storage, key: `${CATALOG_FILE_NAME}.lock`, createParents: true };
     this.#lockTimeoutMs = options.lockTimeoutMs;
     this.#onWarning = options.onWarning ?? ((message) => console.warn(`⚠️  ${message}`));
   }
@@ -75,11 +81,12 @@ export class Catalog {
    * (and saved, keeping the broken file); `warnings` says so.
    */
   async read(): Promise<CatalogReadResult> {
+    if (this.storage.kind !== 'local') return this.#readRemote();
     const loaded = await this.#load();
     if (loaded.kind === 'valid') return { entries: loaded.entries, rebuilt: false, warnings: [] };
     if (loaded.kind === 'missing') {
       // Nothing to rebuild from: do not create the backup directory just to say so.
-      const scan = await scanManifests(this.backupRoot);
+      const scan = await scanManifestsIn(this.storage);
       if (scan.entries.length === 0 && scan.problems.length === 0) return { entries: [], rebuilt: false, warnings: [] };
     }
     return this.#saveRebuildOrExplain();
@@ -91,9 +98,9 @@ export class Catalog {
    * and their manifests rewritten; removed entries lose their manifests.
    */
   async update<T>(mutate: (entries: BackupEntry[]) => T | Promise<T>): Promise<T> {
-    await ensurePrivateDir(this.backupRoot);
+    if (this.storage.kind !== 'local') return this.#updateRemote(mutate);
     return withLock(
-      this.lockPath,
+      this.#lock,
       async () => {
         faultPoint('catalog:locked');
         const current = await this.#loadOrRebuild();
@@ -152,23 +159,55 @@ export class Catalog {
     return entries.find((entry) => entry.backup_id === id);
   }
 
+  /**
+   * In an object store the manifests are the catalog: listing them is the truth every machine
+   * shares, and no index object is written that concurrent writers could overwrite.
+   */
+  async #readRemote(): Promise<CatalogReadResult> {
+    const scan = await scanManifestsIn(this.storage);
+    return { entries: scan.entries, rebuilt: false, warnings: scan.problems.map((problem) => `Skipped a manifest: ${problem.message}`) };
+  }
+
+  /**
+   * No lock across machines: each change touches only its own entries' manifests. A new entry's
+   * manifest is created only if there is none (a create-only put: the commit of a backup), a
+   * changed one replaced, a removed one deleted, so concurrent writers never lose each other's entries.
+   */
+  async #updateRemote<T>(mutate: (entries: BackupEntry[]) => T | Promise<T>): Promise<T> {
+    const current = await this.#readRemote();
+    for (const warning of current.warnings) this.#onWarning(warning);
+    const before = this.#snapshot(current.entries);
+    const entries = current.entries;
+    const result = await mutate(entries);
+    const changed = this.#validateChanges(entries, before);
+    await mapWithConcurrency(changed, MANIFEST_WRITE_CONCURRENCY, async (entry) => {
+      const key = manifestKeyFor(this.storage, entry) ?? '';
+      if (before.has(entry.backup_id)) return this.storage.put(key, serializeManifest(entry));
+      if (!(await this.storage.putIfAbsent(key, serializeManifest(entry)))) {
+        throw new FaberError('INTERNAL_ERROR', `Another process recorded a backup with id ${entry.backup_id} first`, { result: { backup_id: entry.backup_id, manifest: this.storage.locationOf(key) } });
+      }
+    });
+    await this.#removeStaleManifests(entries, before);
+    return result;
+  }
+
   async #load(): Promise<LoadedCatalog> {
-    let text: string;
+    let data: Buffer | undefined;
     try {
-      text = await fs.readFile(this.catalogPath, 'utf8');
+      data = await this.storage.read(CATALOG_FILE_NAME);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return { kind: 'missing' };
       return { kind: 'invalid', reason: `it cannot be read (${code ?? (error as Error).message})` };
     }
-    return parseCatalog(text);
+    if (data === undefined) return { kind: 'missing' };
+    return parseCatalog(data.toString('utf8'));
   }
 
   /** Under the lock: the catalog as it is, or rebuilt from the manifests and saved. */
   async #loadOrRebuild(): Promise<CatalogReadResult> {
     const loaded = await this.#load();
     if (loaded.kind === 'valid') return { entries: loaded.entries, rebuilt: false, warnings: [] };
-    const scan = await scanManifests(this.backupRoot);
+    const scan = await scanManifestsIn(this.storage);
     const problems = scan.problems.map((problem) => `Skipped a manifest: ${problem.message}`);
     if (loaded.kind === 'missing' && scan.entries.length === 0) return { entries: [], rebuilt: false, warnings: problems };
     let headline = `The backup catalog ${this.catalogPath} was missing; rebuilt it from ${countOf(scan.entries.length, 'backup manifest')}.`;
@@ -188,11 +227,10 @@ export class Catalog {
    */
   async #saveRebuildOrExplain(): Promise<CatalogReadResult> {
     try {
-      await ensurePrivateDir(this.backupRoot);
-      return await withLock(this.lockPath, () => this.#loadOrRebuild(), { timeoutMs: this.#lockTimeoutMs });
+      return await withLock(this.#lock, () => this.#loadOrRebuild(), { timeoutMs: this.#lockTimeoutMs });
     } catch (error) {
       if (isFaberError(error) || !isPermissionError(error)) throw error;
-      const scan = await scanManifests(this.backupRoot);
+      const scan = await scanManifestsIn(this.storage);
       return {
         entries: scan.entries,
         rebuilt: true,
@@ -207,14 +245,14 @@ export class Catalog {
 
   async #setAsideBrokenCatalog(): Promise<string> {
     const stamp = new Date().toISOString().replace(/[-:.]/g, '');
-    const keptAs = `${this.catalogPath}.corrupt-${stamp}`;
-    await fs.rename(this.catalogPath, keptAs);
-    return keptAs;
+    const keptAs = `${CATALOG_FILE_NAME}.corrupt-${stamp}`;
+    await this.storage.move(CATALOG_FILE_NAME, keptAs);
+    return `${this.catalogPath}.corrupt-${stamp}`;
   }
 
   async #write(entries: BackupEntry[]): Promise<void> {
     const sorted = sortEntries([...entries]);
-    await writeFileAtomic(this.catalogPath, `${JSON.stringify({ schema_version: '1.0', backups: sorted }, null, 2)}\n`);
+    await this.storage.put(CATALOG_FILE_NAME, `${JSON.stringify({ schema_version: '1.0', backups: sorted }, null, 2)}\n`, { parents: 'require' });
   }
 
   /**
@@ -242,19 +280,18 @@ export class Catalog {
   }
 
   #assertInsideBackupRoot(entry: BackupEntry): void {
-    if (!isInside(this.backupRoot, manifestPathFor(entry, this.workspaceRoot))) {
+    if (manifestKeyFor(this.storage, entry) === undefined) {
       throw new FaberError('INTERNAL_ERROR', `Refusing to save ${entry.backup_id}: its file_path ${entry.file_path} is outside the backup directory ${this.backupRoot}`);
     }
   }
 
   /** A backup whose directory is gone (deleted by hand) keeps its catalog entry but gets no manifest. */
   async #writeManifests(changed: BackupEntry[]): Promise<void> {
-    const directories = [...new Set(changed.map((entry) => path.dirname(manifestPathFor(entry, this.workspaceRoot))))];
-    const existing = new Set((await mapWithConcurrency(directories, MANIFEST_WRITE_CONCURRENCY, existingDirectory)).filter((dir) => dir !== undefined));
-    const writable = changed.filter((entry) => existing.has(path.dirname(manifestPathFor(entry, this.workspaceRoot))));
-    await mapWithConcurrency(writable, MANIFEST_WRITE_CONCURRENCY, async (entry) => {
+    await mapWithConcurrency(changed, MANIFEST_WRITE_CONCURRENCY, async (entry) => {
+      const key = manifestKeyFor(this.storage, entry);
+      if (key === undefined) return;
       try {
-        await writeManifest(entry, this.workspaceRoot);
+        await this.storage.put(key, serializeManifest(entry), { parents: 'require' });
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       }
@@ -266,9 +303,9 @@ export class Catalog {
     const filePaths = new Map(entries.map((entry) => [entry.backup_id, entry.file_path]));
     const stale = [...before]
       .filter(([id, snapshot]) => filePaths.get(id) !== snapshot.file_path)
-      .map(([id, snapshot]) => manifestPathFor({ backup_id: id, file_path: snapshot.file_path }, this.workspaceRoot))
-      .filter((manifestPath) => isInside(this.backupRoot, manifestPath));
-    await mapWithConcurrency(stale, MANIFEST_WRITE_CONCURRENCY, (manifestPath) => fs.rm(manifestPath, { force: true }));
+      .map(([id, snapshot]) => manifestKeyFor(this.storage, { backup_id: id, file_path: snapshot.file_path }))
+      .filter((key) => key !== undefined);
+    await mapWithConcurrency(stale, MANIFEST_WRITE_CONCURRENCY, (key) => this.storage.delete(key));
   }
 
   /**
@@ -277,8 +314,8 @@ export class Catalog {
    */
   async #removeOrphanedTempFiles(): Promise<void> {
     const prefix = `${CATALOG_FILE_NAME}.tmp-`;
-    const orphans = (await fs.readdir(this.backupRoot)).filter((name) => name.startsWith(prefix));
-    await Promise.all(orphans.map((name) => fs.rm(path.join(this.backupRoot, name), { force: true })));
+    const orphans = (await this.storage.list('', { shallow: true })).filter((object) => baseName(object.key).startsWith(prefix));
+    await Promise.all(orphans.map((object) => this.storage.delete(object.key)));
   }
 
   #snapshot(entries: BackupEntry[]): Map<string, EntrySnapshot> {
@@ -309,20 +346,6 @@ export function parseCatalog(text: string): LoadedCatalog {
     ids.add(entry.backup_id);
   }
   return { kind: 'valid', entries: sortEntries(parsed.data.backups) };
-}
-
-async function existingDirectory(dir: string): Promise<string | undefined> {
-  try {
-    return (await fs.stat(dir)).isDirectory() ? dir : undefined;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
-
-function isInside(root: string, candidate: string): boolean {
-  const relative = path.relative(root, candidate);
-  return relative !== '' && relative !== '..' && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative);
 }
 
 function isPermissionError(error: unknown): boolean {

@@ -1,10 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FaberError } from '../output/errors.ts';
+import { LocalStorage } from '../storage/local.ts';
+import type { Storage } from '../storage/storage.ts';
 
 export interface LockOptions {
   /** How long to wait for another holder before failing with LOCK_TIMEOUT. */
@@ -32,25 +33,45 @@ const MAX_RETRY_MS = 100;
 /** The locks the current async call chain holds, to refuse a nested withLock that would wait for itself. */
 const heldLocks = new AsyncLocalStorage<ReadonlySet<string>>();
 
+/** A lock object: `key` in `storage` (a lock file `<dir>/<name>` is key `<name>` of the directory). */
+export interface LockRef {
+  storage: Storage;
+  key: string;
+  /** Create the lock's missing parent directories (a lock file path given as a string needs them to exist). */
+  createParents?: boolean;
+}
+
+function lockRef(lock: string | LockRef): LockRef {
+  if (typeof lock !== 'string') return lock;
+  const directory = path.dirname(path.resolve(lock));
+  return { storage: new LocalStorage(directory, directory), key: path.basename(lock) };
+}
+
+function lockName(lock: LockRef): string {
+  return lock.storage.localPath(lock.key) ?? lock.storage.locationOf(lock.key);
+}
+
 /**
  * Runs `fn` while holding a lock file that every process on this machine (and on machines that
  * share the directory) respects. The lock is released however `fn` ends.
  */
-export async function withLock<T>(lockPath: string, fn: () => T | Promise<T>, options: LockOptions = {}): Promise<T> {
-  const key = path.resolve(lockPath);
+export async function withLock<T>(lock: string | LockRef, fn: () => T | Promise<T>, options: LockOptions = {}): Promise<T> {
+  const ref = lockRef(lock);
+  const key = lockName(ref);
   const held = heldLocks.getStore() ?? new Set<string>();
   if (held.has(key)) {
-    throw new FaberError('INTERNAL_ERROR', `The lock ${lockPath} was requested again by the code that holds it; that would wait forever`);
+    throw new FaberError('INTERNAL_ERROR', `The lock ${key} was requested again by the code that holds it; that would wait forever`);
   }
-  const holder = await acquireLock(lockPath, options);
+  const holder = await acquireLock(ref, options);
   try {
     return await heldLocks.run(new Set([...held, key]), fn);
   } finally {
-    await releaseLock(lockPath, holder);
+    await releaseLock(ref, holder);
   }
 }
 
-export async function acquireLock(lockPath: string, options: LockOptions = {}): Promise<LockHolder> {
+export async function acquireLock(lock: string | LockRef, options: LockOptions = {}): Promise<LockHolder> {
+  const lockPath = lockRef(lock);
   const timeoutMs = options.timeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
   const staleMs = options.staleMs ?? DEFAULT_LOCK_STALE_MS;
   const started = Date.now();
@@ -61,16 +82,17 @@ export async function acquireLock(lockPath: string, options: LockOptions = {}): 
     if (observed.kind === 'gone') continue;
     if (isAbandoned(observed, staleMs) && (await removeAbandonedLock(lockPath, staleMs))) continue;
     const waited = Date.now() - started;
-    if (waited >= timeoutMs) throw lockTimeout(lockPath, observed, waited);
+    if (waited >= timeoutMs) throw lockTimeout(lockName(lockPath), observed, waited);
     await sleep(Math.min(retryDelay(attempt), timeoutMs - waited));
   }
 }
 
 /** Removes the lock only if it still holds our token: a lock taken over from us is not ours to delete. */
-export async function releaseLock(lockPath: string, holder: LockHolder): Promise<void> {
+export async function releaseLock(lock: string | LockRef, holder: LockHolder): Promise<void> {
+  const lockPath = lockRef(lock);
   const observed = await observeLock(lockPath);
   if (observed.kind === 'held' && observed.holder.token === holder.token) {
-    await fs.rm(lockPath, { force: true });
+    await lockPath.storage.delete(lockPath.key);
   }
 }
 
@@ -84,23 +106,8 @@ function newHolder(): LockHolder {
 }
 
 /** O_EXCL creation: exactly one process can create the file, whatever the others do. */
-async function tryCreateLockFile(lockPath: string, holder: LockHolder): Promise<boolean> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(lockPath, 'wx', 0o600);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw error;
-  }
-  try {
-    await handle.writeFile(JSON.stringify(holder));
-    await handle.close();
-  } catch (error) {
-    await handle.close().catch(() => undefined);
-    await fs.rm(lockPath, { force: true });
-    throw error;
-  }
-  return true;
+async function tryCreateLockFile(lockPath: LockRef, holder: LockHolder): Promise<boolean> {
+  return lockPath.storage.putIfAbsent(lockPath.key, JSON.stringify(holder), { parents: lockPath.createParents ? 'create' : 'require' });
 }
 
 type ObservedLock =
@@ -109,16 +116,12 @@ type ObservedLock =
   /** Empty or not our JSON: a writer may be between create and write, or may have died there. */
   | { kind: 'garbled'; ageMs: number };
 
-async function observeLock(lockPath: string): Promise<ObservedLock> {
-  try {
-    const [text, stats] = await Promise.all([fs.readFile(lockPath, 'utf8'), fs.stat(lockPath)]);
-    const ageMs = Date.now() - stats.mtimeMs;
-    const holder = parseHolder(text);
-    return holder ? { kind: 'held', holder, ageMs } : { kind: 'garbled', ageMs };
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'gone' };
-    throw error;
-  }
+async function observeLock(lockPath: LockRef): Promise<ObservedLock> {
+  const [data, stats] = await Promise.all([lockPath.storage.read(lockPath.key), lockPath.storage.stat(lockPath.key)]);
+  if (data === undefined || stats === undefined) return { kind: 'gone' };
+  const ageMs = Date.now() - stats.modifiedMs;
+  const holder = parseHolder(data.toString('utf8'));
+  return holder ? { kind: 'held', holder, ageMs } : { kind: 'garbled', ageMs };
 }
 
 function parseHolder(text: string): LockHolder | undefined {
@@ -156,13 +159,13 @@ export function isProcessAlive(pid: number): boolean {
  * the first remover finds it abandoned, the others find a live holder (or nothing) and go back
  * to waiting.
  */
-async function removeAbandonedLock(lockPath: string, staleMs: number): Promise<boolean> {
-  const guardPath = `${lockPath}.takeover`;
+async function removeAbandonedLock(lockPath: LockRef, staleMs: number): Promise<boolean> {
+  const guardPath = { storage: lockPath.storage, key: `${lockPath.key}.takeover` };
   const guard = newHolder();
   if (!(await tryCreateLockFile(guardPath, guard))) return clearAbandonedGuard(guardPath, staleMs);
   try {
     const observed = await observeLock(lockPath);
-    if (isAbandoned(observed, staleMs)) await fs.rm(lockPath, { force: true });
+    if (isAbandoned(observed, staleMs)) await lockPath.storage.delete(lockPath.key);
     return true;
   } finally {
     await releaseLock(guardPath, guard);
@@ -174,10 +177,10 @@ async function removeAbandonedLock(lockPath: string, staleMs: number): Promise<b
  * (Two waiters clearing the same dead guard could both enter it; the re-check under the guard
  * still stops all but one of them in practice. It takes two crashes in a row to get here.)
  */
-async function clearAbandonedGuard(guardPath: string, staleMs: number): Promise<boolean> {
+async function clearAbandonedGuard(guardPath: LockRef, staleMs: number): Promise<boolean> {
   const observed = await observeLock(guardPath);
   if (!isAbandoned(observed, staleMs)) return false;
-  await fs.rm(guardPath, { force: true });
+  await guardPath.storage.delete(guardPath.key);
   return true;
 }
 

@@ -1,8 +1,7 @@
-import type { Dirent } from 'node:fs';
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { FaberError } from '../output/errors.ts';
-import { writeFileAtomic } from './atomic-file.ts';
+import { LocalStorage } from '../storage/local.ts';
+import { baseName, parentKey, type Storage } from '../storage/storage.ts';
 import { mapWithConcurrency } from './concurrency.ts';
 import { describeIssues } from './describe-issues.ts';
 import { sortEntries } from './order.ts';
@@ -36,25 +35,44 @@ export function serializeManifest(entry: BackupEntry): string {
   return `${JSON.stringify({ schema_version: '1.0', backup: entry }, null, 2)}\n`;
 }
 
+/** The key of the entry's manifest (beside its backup), or undefined when the backup is not in `storage`. */
+export function manifestKeyFor(storage: Storage, entry: Pick<BackupEntry, 'backup_id' | 'file_path'>): string | undefined {
+  const dataKey = storage.keyOf(entry.file_path);
+  return dataKey === undefined ? undefined : `${parentKey(dataKey)}${entry.backup_id}${MANIFEST_SUFFIX}`;
+}
+
+/** How a key is named in messages: its path for a local store, else its URI. */
+export function displayKey(storage: Storage, key: string): string {
+  return storage.localPath(key) ?? storage.locationOf(key);
+}
+
 /** Atomically writes the entry's manifest; the backup's directory must already exist. */
 export async function writeManifest(entry: BackupEntry, workspaceRoot: string): Promise<string> {
   const manifestPath = manifestPathFor(entry, workspaceRoot);
-  await writeFileAtomic(manifestPath, serializeManifest(entry));
+  await new LocalStorage(path.dirname(manifestPath), workspaceRoot).put(path.basename(manifestPath), serializeManifest(entry), { parents: 'require' });
   return manifestPath;
 }
 
 /** Reads and validates one manifest; a missing, garbled or invalid file is a CATALOG_INVALID error. */
 export async function readManifest(manifestPath: string): Promise<BackupEntry> {
+  const directory = new LocalStorage(path.dirname(manifestPath), path.dirname(manifestPath));
+  return readManifestAt(directory, path.basename(manifestPath));
+}
+
+export async function readManifestAt(storage: Storage, key: string): Promise<BackupEntry> {
+  const where = displayKey(storage, key);
   let text: string;
   try {
-    text = await fs.readFile(manifestPath, 'utf8');
+    const data = await storage.read(key);
+    if (data === undefined) throw Object.assign(new Error(`ENOENT: no such file or directory, open '${where}'`), { code: 'ENOENT' });
+    text = data.toString('utf8');
   } catch (error) {
-    throw new FaberError('CATALOG_INVALID', `Cannot read the manifest ${manifestPath}: ${(error as Error).message}`, {
+    throw new FaberError('CATALOG_INVALID', `Cannot read the manifest ${where}: ${(error as Error).message}`, {
       cause: error,
-      result: { manifest: manifestPath },
+      result: { manifest: where },
     });
   }
-  return parseManifest(manifestPath, text);
+  return parseManifest(where, text);
 }
 
 export function parseManifest(manifestPath: string, text: string): BackupEntry {
@@ -84,10 +102,19 @@ export function parseManifest(manifestPath: string, text: string): BackupEntry {
  * as problems, never thrown: one bad file must not hide every other backup.
  */
 export async function scanManifests(backupRoot: string): Promise<ManifestScan> {
-  const files = await findManifestFiles(backupRoot, 0);
-  const results = await mapWithConcurrency(files, READ_CONCURRENCY, async (file) => {
+  return scanManifestsIn(new LocalStorage(backupRoot, backupRoot));
+}
+
+export async function scanManifestsIn(storage: Storage): Promise<ManifestScan> {
+  // An object store lists everything under a prefix in one go; a directory is walked.
+  const keys =
+    storage.kind === 'local'
+      ? await findManifestKeys(storage, '', 0)
+      : (await storage.list('')).map((object) => object.key).filter((key) => baseName(key).endsWith(MANIFEST_SUFFIX));
+  const results = await mapWithConcurrency(keys, READ_CONCURRENCY, async (key) => {
+    const file = displayKey(storage, key);
     try {
-      return { file, entry: await readManifest(file) };
+      return { file, entry: await readManifestAt(storage, key) };
     } catch (error) {
       return { file, problem: (error as Error).message };
     }
@@ -111,21 +138,15 @@ export async function scanManifests(backupRoot: string): Promise<ManifestScan> {
   return { entries: sortEntries(entries), problems };
 }
 
-async function findManifestFiles(dir: string, depth: number): Promise<string[]> {
-  let children: Dirent[];
-  try {
-    children = await fs.readdir(dir, { withFileTypes: true });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && depth === 0) return [];
-    throw error;
-  }
+async function findManifestKeys(storage: Storage, dirKey: string, depth: number): Promise<string[]> {
+  const children = await storage.list(dirKey, { shallow: true });
   const found: string[] = [];
   const subdirectories: string[] = [];
   for (const child of children) {
-    const childPath = path.join(dir, child.name);
-    if (child.isFile() && child.name.endsWith(MANIFEST_SUFFIX)) found.push(childPath);
-    else if (child.isDirectory() && depth < MAX_SCAN_DEPTH && !BACKUP_NAME.test(child.name)) subdirectories.push(childPath);
+    const name = baseName(child.key);
+    if (!child.directory && name.endsWith(MANIFEST_SUFFIX)) found.push(child.key);
+    else if (child.directory && depth < MAX_SCAN_DEPTH && !BACKUP_NAME.test(name)) subdirectories.push(`${child.key}/`);
   }
-  const nested = await Promise.all(subdirectories.map((sub) => findManifestFiles(sub, depth + 1)));
+  const nested = await Promise.all(subdirectories.map((sub) => findManifestKeys(storage, sub, depth + 1)));
   return found.sort().concat(...nested);
 }

@@ -1,8 +1,6 @@
-import { open, readdir, rm, stat } from 'node:fs/promises';
-import path from 'node:path';
-import { ensurePrivateDir } from './atomic-file.ts';
+import type { Storage } from '../storage/storage.ts';
 
-/** Where claimed ids are marked; one empty file per id. */
+/** Where claimed ids are marked; one empty object per id. */
 export const RESERVATIONS_DIR = '.reservations';
 
 /** An id's second can never come round again, so a day-old mark protects nothing. */
@@ -15,39 +13,30 @@ export interface Reservation {
 }
 
 /**
- * Claims the first free id of `candidates` across the whole backup root. All projects share one
+ * Claims the first free id of `candidates` across the whole store. All projects share one
  * catalog keyed by id, and two projects backing up in the same second would otherwise pick the
- * same id in their own directories. The mark is created exclusively (O_EXCL), so concurrent
- * processes never get the same id; `claimLocal` then creates the backup's own .partial the same
- * way and returns false when that name is taken.
+ * same id in their own directories. The mark is created exclusively (create-only put), so
+ * concurrent processes never get the same id; `claimLocal` then claims the backup's own names
+ * the same way and returns false when one is taken.
  */
 export async function reserveId(
-  backupRoot: string,
+  storage: Storage,
   candidates: Iterable<string>,
   claimLocal: (id: string) => Promise<boolean>,
 ): Promise<Reservation | undefined> {
-  const dir = path.join(backupRoot, RESERVATIONS_DIR);
-  await ensurePrivateDir(dir);
-  await sweepOldMarks(dir);
+  await sweepOldMarks(storage);
   for (const id of candidates) {
-    const mark = path.join(dir, id);
-    try {
-      await (await open(mark, 'wx', 0o600)).close();
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
-      throw error;
-    }
-    if (await claimLocal(id)) return { id, release: () => rm(mark, { force: true }) };
-    await rm(mark, { force: true });
+    const mark = `${RESERVATIONS_DIR}/${id}`;
+    if (!(await storage.putIfAbsent(mark, ''))) continue;
+    if (await claimLocal(id)) return { id, release: () => storage.delete(mark) };
+    await storage.delete(mark);
   }
   return undefined;
 }
 
-async function sweepOldMarks(dir: string): Promise<void> {
+async function sweepOldMarks(storage: Storage): Promise<void> {
   const cutoff = Date.now() - MARK_LIFETIME_MS;
-  for (const name of await readdir(dir)) {
-    const mark = path.join(dir, name);
-    const info = await stat(mark).catch(() => undefined);
-    if (info && info.mtimeMs < cutoff) await rm(mark, { force: true });
+  for (const mark of await storage.list(`${RESERVATIONS_DIR}/`, { shallow: true })) {
+    if (mark.modifiedMs < cutoff) await storage.delete(mark.key);
   }
 }

@@ -49,6 +49,31 @@ export type EncryptionConfig = z.output<typeof encryptionSchema>;
 
 const days = z.number().int().positive().max(36500);
 
+const s3StorageSchema = z.strictObject({
+  type: z.literal('s3'),
+  bucket: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name (3-63 lower-case letters, digits, dots and hyphens)')
+    .describe('Bucket that holds the backups and their manifests'),
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9!_.*'()-]+(?:\/[A-Za-z0-9!_.*'()-]+)*$/, 'a key prefix such as faber-db or team/faber-db (no leading or trailing /)')
+    .refine((prefix) => !prefix.split('/').includes('..'), 'no .. segments')
+    .optional()
+    .describe('Key prefix inside the bucket'),
+  region: z.string().min(1).optional().describe('AWS region; else the AWS default chain (AWS_REGION, profile)'),
+  endpoint: z.url({ protocol: /^https?$/ }).optional().describe('Endpoint of an S3-compatible service (R2, MinIO, B2, ...)'),
+  force_path_style: z.boolean().optional().describe('Path-style addressing (MinIO and most self-hosted servers)'),
+  keep_local_copy: z.boolean().optional().describe('Also keep each backup file in backup.directory'),
+});
+
+const storageSchema = z
+  .discriminatedUnion('type', [z.strictObject({ type: z.literal('local') }), s3StorageSchema])
+  .describe('Where backups are stored; absent means backup.directory on the local disk. Credentials come only from the AWS default chain.');
+
+export type StorageConfig = z.output<typeof storageSchema>;
+export type S3StorageConfig = z.output<typeof s3StorageSchema>;
+
 const environmentSchema = z.strictObject({
   connection_string_env: envVarName.describe('Name of the environment variable that holds the connection URL'),
   backup_before_migrate: z.boolean().default(false).describe('Take a safety backup before migrate runs'),
@@ -56,6 +81,7 @@ const environmentSchema = z.strictObject({
   require_approval: z.boolean().default(false).describe('Ask before large backups and before restores'),
   compression: z.union([z.boolean(), z.enum(COMPRESSIONS)]).optional(),
   format: z.enum(FORMATS).optional(),
+  storage: storageSchema.optional().describe('Overrides backup.storage for this environment'),
   encryption: z
     .union([encryptionSchema, z.literal(false)])
     .optional()
@@ -79,6 +105,7 @@ const backupSchema = z.strictObject({
   min_keep: z.number().int().min(1).max(10000).default(1),
   confirm_above_bytes: z.number().int().nonnegative().default(DEFAULT_CONFIRM_ABOVE_BYTES),
   parallel_jobs: z.number().int().min(1).max(64).optional().describe('pg_dump/pg_restore -j for the directory format'),
+  storage: storageSchema.optional(),
   encryption: encryptionSchema.optional(),
 });
 

@@ -1,13 +1,12 @@
-import { constants } from 'node:fs';
-import { access, mkdir, open, readdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
+import { statfs } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import dayjs from 'dayjs';
 import { effectiveCompression, effectiveEncryption, effectiveFormat, effectiveRetentionDays, identityVariables, withoutVariables } from '../config/environment.ts';
 import type { Compression, EncryptionConfig } from '../config/schema.ts';
-import { parseCatalog } from '../catalog/catalog.ts';
+import { CATALOG_FILE_NAME, parseCatalog } from '../catalog/catalog.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
-import { MANIFEST_SUFFIX } from '../catalog/manifest.ts';
+import { MANIFEST_SUFFIX, serializeManifest } from '../catalog/manifest.ts';
 import type { BackupEntry, BackupSource, MigrationState, Provenance } from '../catalog/schema.ts';
 import { sameDatabase, sourceOf } from '../catalog/source.ts';
 import type { ConnectionInfo } from '../config/connection.ts';
@@ -21,15 +20,20 @@ import { writeArchive, type ArchiveStats } from '../pipeline/archive.ts';
 import { compressionSuffix, DEFAULT_ZSTD_LEVEL } from '../pipeline/compression.ts';
 import { AGE_SUFFIX, checkStoredAgeHeader } from '../pipeline/encryption.ts';
 import { recordEncryption, refuseUnencryptable } from './backup-encryption.ts';
-import { directoryDigest, startInPassVerification, verifyBackupFile, type InPassVerification, type VerifyReport } from '../pipeline/verify.ts';
+import { directoryDigest, startInPassVerification, verifyBackupFile, type BackupFile, type InPassVerification, type VerifyReport } from '../pipeline/verify.ts';
 import { hashDirectory } from '../pipeline/directory.ts';
 import { backupId, slugLabel } from '../util/ids.ts';
 import { reserveId } from '../catalog/reservations.ts';
+import { LocalStorage } from '../storage/local.ts';
+import { localCopyStorage } from '../storage/open.ts';
+import { teeWriter } from '../storage/tee.ts';
+import { baseName, type Storage } from '../storage/storage.ts';
 import { faultPoint, faultPointPast } from '../util/fault.ts';
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.ts';
 import { parseBackupOptions, type BackupOptions } from './backup-options.ts';
-import { backupDirectory, catalogPath, openDatabase, openWorkspace, type OperationContext, type Workspace } from './context.ts';
+import { backupDirectoryKey, openDatabase, openWorkspace, type OperationContext, type Workspace } from './context.ts';
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
+import { backupFileOf } from './select.ts';
 import { describeMigrations, nothingToMigrate, pendingFor, withPending } from './pre-migration.ts';
 
 export type { BackupOptions } from './backup-options.ts';
@@ -119,6 +123,19 @@ interface Plan {
   toolEnv?: NodeJS.ProcessEnv;
   retentionDays: number;
   directory: string;
+  finalKey: string;
+  partialKey: string;
+  /**
+   * Where the archive is streamed: the `.partial` file on a local disk (renamed when verified), or
+   * the final key in an object store, where an object appears only once its upload completes and
+   * only the manifest (written last) makes it a backup.
+   */
+  writeKey: string;
+  /** The written archive as verification reads it (a local path, or streamed back from the store). */
+  written: () => Promise<BackupFile>;
+  /** `keep_local_copy`: the local directory that gets the same bytes in the same pass. */
+  localCopy?: LocalStorage | undefined;
+  /** Filesystem paths of the two keys, for the tools and checks that need one. */
   finalPath: string;
   partialPath: string;
 }
@@ -144,18 +161,22 @@ async function backupWith(
   const client = `${server.clientTool} ${server.clientVersion}`;
   const versions = [server.clientVersion, client].includes(server.serverVersion) ? client : `${client}, server ${server.serverVersion}`;
   ctx.reporter.step(`Pre-checks passed: ${versions}, database ${handler.live.display} reachable`);
-  const directory = backupDirectory(workspace.backupRoot, ctx.projectName, workspace.environment.name);
-  await ensureWritableDirectory(directory);
-  await checkSpace(ctx, directory, server, compression, workspace);
+  const storage = workspace.catalog.storage;
+  const directoryKey = backupDirectoryKey(ctx.projectName, workspace.environment.name);
+  await storage.prepare(directoryKey);
+  const directory = storage.localPath(directoryKey);
+  if (directory !== undefined) await checkSpace(ctx, directory, server, compression, workspace);
   await confirmIfRequired(ctx, workspace, server, options);
 
+  if (format === 'directory') localOnly(storage, format);
   run.signal.throwIfAborted();
-  const plan = await reserveBackupId(workspace.backupRoot, directory, now, label, handler, format, compression, encryption);
+  const plan = await reserveBackupId(storage, directoryKey, now, label, handler, format, compression, encryption);
   faultPoint('backup:reserved');
   ctx.reporter.step(`Backup ID generated: ${plan.id}`);
   const finish = {
     ...plan,
     reason: options.reason ?? null,
+    localCopy: localCopyStorage(workspace.config, workspace.environment, { backupRoot: workspace.backupRoot, workspaceRoot: ctx.workspaceRoot }),
     toolEnv: withoutVariables(ctx.env, identityVariables(workspace.config)),
     retentionDays: effectiveRetentionDays(workspace.config, workspace.environment, options.retentionDays, options.reason),
   };
@@ -173,11 +194,12 @@ async function backupWith(
     const provenance = await collectProvenance(ctx.env, ctx.workspaceRoot, ctx.taskId);
     const entry = buildEntry({ plan: finish, workspace, ctx, handler, source, server, dumped, report, now, started, tags: options.tags ?? [], migrations, provenance, pinned: options.pin ?? false });
     run.signal.throwIfAborted();
-    await rename(finish.partialPath, finish.finalPath);
+    if (finish.writeKey !== finish.finalKey) await storage.move(finish.writeKey, finish.finalKey);
     faultPoint('backup:renamed');
     ctx.reporter.step('Recording metadata');
     await workspace.catalog.add(entry);
     faultPoint('backup:cataloged');
+    if (finish.localCopy) await keepLocalCopy(finish.localCopy, finish, entry, ctx);
     const result = resultData(entry, ctx.projectName);
     ctx.reporter.complete(
       BANNER_TITLE,
@@ -196,9 +218,25 @@ async function backupWith(
     return success(scope, result, `Backup created successfully for ${entry.environment}`);
   } catch (error) {
     await dumped?.inPass?.discard();
-    await rm(finish.partialPath, { recursive: true, force: true });
-    if (await discardIfUnrecorded(workspace, finish)) await finish.release();
+    await storage.delete(finish.writeKey);
+    await finish.localCopy?.delete(finish.partialKey);
+    if (await discardIfUnrecorded(storage, finish)) await finish.release();
     throw error;
+  }
+}
+
+/**
+ * The backup is committed in the bucket; its local copy (file and manifest, as a local backup
+ * would have them) is a convenience, so a failure here is a warning, not a failed backup.
+ */
+async function keepLocalCopy(local: LocalStorage, plan: Plan, entry: BackupEntry, ctx: OperationContext): Promise<void> {
+  try {
+    await local.move(plan.partialKey, plan.finalKey);
+    await local.put(`${plan.directory}${plan.id}${MANIFEST_SUFFIX}`, serializeManifest(entry));
+    ctx.reporter.step(`Local copy kept: ${local.locationOf(plan.finalKey)}`);
+  } catch (error) {
+    await local.delete(plan.partialKey).catch(() => undefined);
+    ctx.reporter.warn(`The backup is in the bucket, but its local copy could not be kept: ${(error as Error).message}`);
   }
 }
 
@@ -208,30 +246,20 @@ async function backupWith(
  * would later record a backup this run reported as failed. They stay only if the entry did reach
  * the catalog file (a failure after its rename). True when nothing of the backup is left.
  */
-async function discardIfUnrecorded(workspace: Workspace, plan: Plan): Promise<boolean> {
-  const text = await readFile(workspace.catalog.catalogPath, 'utf8').catch(() => undefined);
-  const onDisk = text === undefined ? undefined : parseCatalog(text);
-  if (onDisk?.kind === 'valid' && onDisk.entries.some((entry) => entry.backup_id === plan.id)) return false;
-  await rm(plan.finalPath, { recursive: true, force: true });
-  await rm(path.join(plan.directory, `${plan.id}${MANIFEST_SUFFIX}`), { force: true });
+async function discardIfUnrecorded(storage: Storage, plan: Plan): Promise<boolean> {
+  const manifestKey = `${plan.directory}${plan.id}${MANIFEST_SUFFIX}`;
+  if (await isRecorded(storage, plan.id, manifestKey)) return false;
+  await storage.delete(plan.finalKey);
+  await storage.delete(manifestKey);
   return true;
 }
 
-async function ensureWritableDirectory(directory: string): Promise<void> {
-  try {
-    await mkdir(directory, { recursive: true, mode: 0o700 });
-    await access(directory, constants.W_OK);
-  } catch (error) {
-    const mode = await stat(directory).then((info) => (info.mode & 0o777).toString(8)).catch(() => 'missing');
-    throw new FaberError('DIRECTORY_NOT_WRITABLE', `Cannot write to the backup directory ${directory}: ${(error as Error).message}`, {
-      cause: error,
-      result: { backup_directory: directory, permissions: mode },
-      suggestions: [
-        `Fix the permissions: chmod 700 ${directory} (owned by the user who runs the backup)`,
-        'Or point backup.directory in config.json at a writable place',
-      ],
-    });
-  }
+/** Locally the catalog file says what is recorded; in an object store, the manifest (the commit) does. */
+async function isRecorded(storage: Storage, id: string, manifestKey: string): Promise<boolean> {
+  if (storage.kind !== 'local') return (await storage.stat(manifestKey).catch(() => undefined)) !== undefined;
+  const data = await storage.read(CATALOG_FILE_NAME).catch(() => undefined);
+  const onDisk = data === undefined ? undefined : parseCatalog(data.toString('utf8'));
+  return onDisk?.kind === 'valid' && onDisk.entries.some((entry) => entry.backup_id === id);
 }
 
 /** What an unprivileged user may still write there (df's "Available"); a system call, not a spawned `df`. */
@@ -280,28 +308,25 @@ async function confirmIfRequired(ctx: OperationContext, workspace: Workspace, se
  * Picks the first free id (`-2`, `-3`, … within the same second) and claims it: unique across the
  * catalog, and its .partial file (or directory) created exclusively.
  */
-async function reserveBackupId(backupRoot: string, directory: string, now: Date, label: string | null, handler: DatabaseHandler, format: StoredFormat, compression: Compression, encryption: EncryptionConfig | undefined) {
+async function reserveBackupId(storage: Storage, directory: string, now: Date, label: string | null, handler: DatabaseHandler, format: StoredFormat, compression: Compression, encryption: EncryptionConfig | undefined) {
   const base = backupId(now, label);
-  const existing = new Set(await readdir(directory));
+  const existing = new Set((await storage.list(directory, { shallow: true })).map((object) => baseName(object.key)));
   const candidates = function* () {
     for (let n = 1; n < 1000; n++) yield n === 1 ? base : `${base}-${n}`;
   };
   const claimPartial = async (id: string): Promise<boolean> => {
     const names = fileNames(id, handler, format, compression, encryption !== undefined);
     if (existing.has(names.final) || existing.has(names.partial) || existing.has(`${id}${MANIFEST_SUFFIX}`)) return false;
-    const partialPath = path.join(directory, names.partial);
-    try {
-      if (format === 'directory') await mkdir(partialPath, { mode: 0o700 });
-      else await (await open(partialPath, 'wx', 0o600)).close();
-      return true;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw error;
-    }
+    const partialKey = `${directory}${names.partial}`;
+    if (format === 'directory') return localOnly(storage, format).createDirectory(partialKey);
+    // An object store has no .partial: the id's reservation is the claim, and the upload goes to the final key.
+    if (storage.kind !== 'local') return true;
+    return storage.putIfAbsent(partialKey, '', { parents: 'require' });
   };
-  const reservation = await reserveId(backupRoot, candidates(), claimPartial);
+  const reservation = await reserveId(storage, candidates(), claimPartial);
   if (!reservation) throw new FaberError('BACKUP_FAILED', `No free backup id for ${base}`);
   const names = fileNames(reservation.id, handler, format, compression, encryption !== undefined);
+  const writeKey = storage.kind === 'local' ? `${directory}${names.partial}` : `${directory}${names.final}`;
   return {
     id: reservation.id,
     release: reservation.release,
@@ -310,9 +335,22 @@ async function reserveBackupId(backupRoot: string, directory: string, now: Date,
     compression,
     encryption,
     directory,
-    finalPath: path.join(directory, names.final),
-    partialPath: path.join(directory, names.partial),
+    finalKey: `${directory}${names.final}`,
+    partialKey: `${directory}${names.partial}`,
+    writeKey,
+    written: () => backupFileOf({ storage }, { backup_id: reservation.id, file_path: storage.locationOf(writeKey) }),
+    finalPath: storage.localPath(`${directory}${names.final}`) ?? storage.locationOf(`${directory}${names.final}`),
+    partialPath: storage.localPath(`${directory}${names.partial}`) ?? storage.locationOf(`${directory}${names.partial}`),
   };
+}
+
+/** pg_dump's directory format writes many files into a directory: only a local store has one. */
+function localOnly(storage: Storage, format: StoredFormat): LocalStorage {
+  if (storage instanceof LocalStorage) return storage;
+  throw new FaberError('INVALID_OPTION', `The ${format} format needs a local backup directory; ${storage.description} is remote`, {
+    result: { format, storage: storage.kind },
+    suggestions: ['Use --format=custom or --format=sql with remote storage'],
+  });
 }
 
 function fileNames(id: string, handler: DatabaseHandler, format: StoredFormat, compression: Compression, encrypted: boolean) {
@@ -353,7 +391,9 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
     };
     const level = plan.compression === 'zstd' ? (workspace.config.backup.compression_level ?? DEFAULT_ZSTD_LEVEL) : workspace.config.backup.compression_level;
     inPass = await startInPassVerification({ provider: handler.provider, format: plan.format, compression: plan.compression, env: plan.toolEnv ?? ctx.env, signal: run.signal });
-    const archived = writeArchive(session.stream, plan.partialPath, {
+    const upload = await workspace.catalog.storage.createWriter(plan.writeKey);
+    const sink = plan.localCopy ? teeWriter(upload, await plan.localCopy.createWriter(plan.partialKey)) : upload;
+    const archived = writeArchive(session.stream, sink, {
       compression: plan.compression,
       ...(level ? { level } : {}),
       signal: run.signal,
@@ -394,8 +434,9 @@ function defaultJobs(): number {
 }
 
 async function verifyPartial(plan: Plan, { stats, fileChecksums, inPass, session }: Dumped, handler: DatabaseHandler, ctx: OperationContext, run: OperationRun): Promise<VerifyReport> {
-  const report = inPass ? await inPass.finish(plan.partialPath, stats) : await verifyBackupFile({
-    path: plan.partialPath,
+  const written = await plan.written();
+  const report = inPass ? await inPass.finish(written, stats) : await verifyBackupFile({
+    path: written,
     provider: handler.provider,
     format: plan.format,
     compression: plan.format === 'directory' ? 'none' : plan.compression,
@@ -448,7 +489,7 @@ function buildEntry(facts: EntryFacts): BackupEntry {
     created_at: now.toISOString(),
     label: plan.label,
     reason: plan.reason,
-    file_path: catalogPath(ctx.workspaceRoot, plan.finalPath),
+    file_path: workspace.catalog.storage.locationOf(plan.finalKey),
     size_bytes: stats.sizeBytes,
     uncompressed_bytes: stats.uncompressedBytes,
     compressed: isDirectory ? plan.compression !== 'none' : plan.compression !== 'none',

@@ -1,4 +1,3 @@
-import { rm } from 'node:fs/promises';
 import dayjs from 'dayjs';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
@@ -6,13 +5,13 @@ import { humanBytes } from '../output/format.ts';
 import { success, type OperationResult } from '../output/result.ts';
 import { planCleanup, SAFETY_BACKUP_MIN_AGE_DAYS, type CleanupPlan, type CleanupPolicy, type KeptEntry, type PlannedDeletion } from '../retention/plan.ts';
 import { requireConfirmation } from './confirm.ts';
-import { catalogPath, type OperationContext } from './context.ts';
+import type { OperationContext } from './context.ts';
 import { applyFileCheck, verifyEntryFile } from './load-backup.ts';
 import { parseOptions } from './options.ts';
 import { cleanupOptionsSchema, type CleanupBackupsOptions } from './cleanup-options.ts';
 import { findOrphans, removeOrphanFile, type Orphan, type OrphanKind } from './orphans.ts';
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
-import { backupFilePath, inScope, openCatalogWorkspace, readEntries, type BackupScope, type CatalogWorkspace } from './select.ts';
+import { backupFileOf, backupKey, inScope, openCatalogWorkspace, readEntries, type BackupScope, type CatalogWorkspace } from './select.ts';
 
 export type { CleanupBackupsOptions } from './cleanup-options.ts';
 
@@ -64,8 +63,8 @@ export async function cleanupBackups(rawOptions: CleanupBackupsOptions, ctx: Ope
     const backupScope = { project: ctx.projectName, environment: workspace.environment?.name };
     const { entries, warnings } = await readEntries(workspace.catalog, ctx);
     // Refuse the whole run if any entry in scope names a path outside the backup directory.
-    for (const entry of entries) if (inScope(entry, backupScope)) backupFilePath(workspace.catalog, entry);
-    const orphans = await findOrphans({ entries, scope: backupScope, backupRoot: workspace.backupRoot, workspaceRoot: ctx.workspaceRoot });
+    for (const entry of entries) if (inScope(entry, backupScope)) backupKey(workspace.catalog.storage, entry);
+    const orphans = await findOrphans({ entries, scope: backupScope, storage: workspace.catalog.storage });
     const missingIds = new Set(orphans.filter((orphan) => orphan.kind === 'entry-without-file').map((orphan) => orphan.backupId ?? ''));
     const policy = cleanupPolicy(workspace, options, ctx, backupScope);
     const preview = planCleanup(withMissingStatus(entries, missingIds), policy);
@@ -78,7 +77,7 @@ export async function cleanupBackups(rawOptions: CleanupBackupsOptions, ctx: Ope
     }
     await confirmProtectedDeletions(preview, workspace, options, ctx, backupScope);
     const repairable = options.yes ? orphans.filter((orphan) => orphan.hold === undefined) : [];
-    const readd = await verifiedForReadding(repairable, ctx, run);
+    const readd = await verifiedForReadding(repairable, workspace.catalog, ctx, run);
     const committed = await commitCleanup(workspace.catalog, {
       policy,
       previewIds: new Set(preview.delete.map((deletion) => deletion.entry.backup_id)),
@@ -179,7 +178,7 @@ export async function deleteBackupFiles(entries: readonly BackupEntry[], catalog
   const failed: string[] = [];
   for (const entry of entries) {
     try {
-      await rm(backupFilePath(catalog, entry), { recursive: true, force: true });
+      await catalog.storage.delete(backupKey(catalog.storage, entry));
       ctx.reporter.step(`Deleted ${entry.backup_id} (${humanBytes(entry.size_bytes)})`);
     } catch (error) {
       failed.push(entry.file_path);
@@ -190,12 +189,12 @@ export async function deleteBackupFiles(entries: readonly BackupEntry[], catalog
 }
 
 /** Orphans with a manifest go back into the catalog with the status a fresh check gives them. */
-async function verifiedForReadding(orphans: readonly Orphan[], ctx: OperationContext, run: OperationRun): Promise<BackupEntry[]> {
+async function verifiedForReadding(orphans: readonly Orphan[], catalog: Catalog, ctx: OperationContext, run: OperationRun): Promise<BackupEntry[]> {
   const readd: BackupEntry[] = [];
   for (const orphan of orphans) {
     if (orphan.kind !== 'file-with-manifest' || !orphan.entry) continue;
     const entry = structuredClone(orphan.entry);
-    const report = await verifyEntryFile(entry, orphan.path, ctx.env, run.signal);
+    const report = await verifyEntryFile(entry, await backupFileOf(catalog, entry), ctx.env, run.signal);
     if (run.signal.aborted) throw run.signal.reason;
     applyFileCheck(entry, report, ctx.now?.() ?? new Date());
     readd.push(entry);
@@ -209,9 +208,9 @@ async function removeOrphanFiles(orphans: readonly Orphan[], workspace: CatalogW
   for (const orphan of orphans) {
     if (!deletable.has(orphan.kind)) continue;
     try {
-      await removeOrphanFile(orphan.path, workspace.backupRoot);
+      await removeOrphanFile(orphan, workspace.catalog.storage);
     } catch (error) {
-      failed.push(catalogPath(ctx.workspaceRoot, orphan.path));
+      failed.push(orphan.location);
       ctx.reporter.warn(`Could not delete ${orphan.path}: ${(error as Error).message}`);
     }
   }
@@ -244,7 +243,7 @@ function reportOrphans(orphans: readonly Orphan[], mode: 'dry-run' | 'report' | 
     const outcome = action === 'repaired' ? repair : held ? `left alone: ${orphan.hold ?? 'needs a look by hand'}` : `--yes would: ${repair}`;
     return {
       kind: orphan.kind,
-      path: catalogPath(ctx.workspaceRoot, orphan.path),
+      path: orphan.location,
       backup_id: orphan.backupId,
       environment: orphan.environment,
       action,

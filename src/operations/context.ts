@@ -6,6 +6,7 @@ import type { ConnectionInfo } from '../config/connection.ts';
 import type { FaberConfig } from '../config/schema.ts';
 import { createHandler, type DatabaseHandler } from '../handlers/index.ts';
 import { Catalog } from '../catalog/catalog.ts';
+import { openStorage } from '../storage/open.ts';
 
 /** What every operation needs from its caller (the Nx executor, or a program using the API). */
 export interface OperationContext {
@@ -44,7 +45,8 @@ export async function openWorkspace(ctx: OperationContext, environmentName: stri
   const environment = resolveEnvironment(config, environmentName, ctx.projectName);
   if (steps) ctx.reporter.step(`Environment validated: ${environment.name}`);
   const backupRoot = path.resolve(ctx.workspaceRoot, config.backup.directory);
-  return { config, configPath, environment, backupRoot, catalog: new Catalog({ backupRoot, workspaceRoot: ctx.workspaceRoot }) };
+  const storage = await openStorage(config, environment, { backupRoot, workspaceRoot: ctx.workspaceRoot }, (message) => ctx.reporter.warn(message));
+  return { config, configPath, environment, backupRoot, catalog: new Catalog({ backupRoot, workspaceRoot: ctx.workspaceRoot, storage }) };
 }
 
 export async function openDatabase(ctx: OperationContext, workspace: Workspace, connectionEnv?: string): Promise<{ connection: ConnectionInfo; handler: DatabaseHandler }> {
@@ -61,16 +63,7 @@ export function projectSegment(projectName: string): string {
   return projectName.replace(/[/\\]/g, '__').replace(/^\.+/, '_');
 }
 
-export function backupDirectory(backupRoot: string, projectName: string, environment: string): string {
-  return path.join(backupRoot, projectSegment(projectName), environment);
-}
-
-/** Catalog paths are relative to the workspace root with forward slashes, or absolute when outside it. */
-export function catalogPath(workspaceRoot: string, absolute: string): string {
-  const relative = path.relative(workspaceRoot, absolute);
-  return relative.startsWith('..') || path.isAbsolute(relative) ? absolute : relative.split(path.sep).join('/');
-}
-
-export function absoluteBackupPath(workspaceRoot: string, filePath: string): string {
-  return path.resolve(workspaceRoot, filePath);
+/** The storage key (a directory, ending in `/`) of one project's backups in one environment. */
+export function backupDirectoryKey(projectName: string, environment: string): string {
+  return `${projectSegment(projectName)}/${environment}/`;
 }

@@ -1,6 +1,6 @@
-import { rm } from 'node:fs/promises';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
+import type { Storage } from '../storage/storage.ts';
 import { FaberError, toFaberError } from '../output/errors.ts';
 import { humanBytes } from '../output/format.ts';
 import { success, type OperationResult } from '../output/result.ts';
@@ -9,7 +9,7 @@ import { openWorkspace, type OperationContext } from './context.ts';
 import { parseOptions } from './options.ts';
 import { deleteOptionsSchema, type DeleteBackupOptions } from './delete-options.ts';
 import { BANNER_TITLE, runOperation } from './run.ts';
-import { backupFilePath, findBackup, readEntries, type BackupScope } from './select.ts';
+import { backupKey, findBackup, readEntries, type BackupScope } from './select.ts';
 
 export type { DeleteBackupOptions } from './delete-options.ts';
 
@@ -32,7 +32,7 @@ export async function deleteBackup(rawOptions: DeleteBackupOptions, ctx: Operati
     const backupScope = { project: ctx.projectName, environment: workspace.environment.name };
     const { entries } = await readEntries(workspace.catalog, ctx);
     const entry = findBackup(entries, options.backupId, backupScope, 'delete-backup');
-    const filePath = backupFilePath(workspace.catalog, entry);
+    const key = backupKey(workspace.catalog.storage, entry);
     refuseIfPinned(entry, options.force, backupScope);
     if (entry.pinned) ctx.reporter.warn(`${entry.backup_id} is pinned; deleting it because of --force`);
     if (workspace.environment.isProtected) {
@@ -45,7 +45,7 @@ export async function deleteBackup(rawOptions: DeleteBackupOptions, ctx: Operati
     }
     await removeCatalogEntry(workspace.catalog, entry.backup_id, options.force, backupScope);
     ctx.reporter.step('Catalog entry and manifest removed');
-    await removeBackupFile(filePath, entry, backupScope);
+    await removeBackupFile(workspace.catalog.storage, key, entry, backupScope);
     ctx.reporter.step(`Backup ${entry.format === 'directory' ? 'directory' : 'file'} deleted: ${entry.file_path}`);
     ctx.reporter.complete(BANNER_TITLE, { Environment: entry.environment, Deleted: entry.backup_id, Freed: humanBytes(entry.size_bytes) });
     const data = {
@@ -90,9 +90,9 @@ async function removeCatalogEntry(catalog: Catalog, id: string, force: boolean |
   });
 }
 
-async function removeBackupFile(filePath: string, entry: BackupEntry, scope: BackupScope): Promise<void> {
+async function removeBackupFile(storage: Storage, key: string, entry: BackupEntry, scope: BackupScope): Promise<void> {
   try {
-    await rm(filePath, { recursive: true, force: true });
+    await storage.delete(key);
   } catch (error) {
     const cause = toFaberError(error, 'IO_ERROR');
     throw new FaberError(cause.code, `The catalog entry of ${entry.backup_id} was removed, but its file could not be deleted: ${cause.message}`, {

@@ -8,7 +8,7 @@ import type { FaberConfig } from '../config/schema.ts';
 import type { DatabaseHandler, DatabaseSnapshot, DatabaseTarget, MigrationLookup } from '../handlers/handler.ts';
 import { FaberError } from '../output/errors.ts';
 import { canDecrypt, describeMismatch, loadIdentities, requireIdentities, type RecordedEncryption } from '../pipeline/encryption.ts';
-import { openDecodedStream, verifyBackupFile, verifyStoredBytes, type DecodedDigests, type EncryptedRead, type VerifyReport } from '../pipeline/verify.ts';
+import { openDecodedStream, verifyBackupFile, verifyStoredBytes, type BackupFile, type DecodedDigests, type EncryptedRead, type VerifyReport } from '../pipeline/verify.ts';
 import type { Reporter } from '../output/reporter.ts';
 
 /**
@@ -16,7 +16,7 @@ import type { Reporter } from '../output/reporter.ts';
  * encrypted one is decrypted when its identity variable holds one of its recipients' keys, else
  * only its bytes and age header are checked (and the report says why the content was not).
  */
-export async function verifyEntryFile(entry: BackupEntry, filePath: string, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<VerifyReport> {
+export async function verifyEntryFile(entry: BackupEntry, filePath: BackupFile, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<VerifyReport> {
   const encryption = entry.encryption && (await encryptedRead(entry.encryption, env));
   return verifyBackupFile({
     path: filePath,
@@ -56,7 +56,7 @@ export async function loadingIdentities(entry: BackupEntry, env: NodeJS.ProcessE
  * the decoded content's checksum for the load to prove (compareLoadedDigests); otherwise, and for
  * directories, the full check.
  */
-export function checkBeforeLoad(entry: BackupEntry, filePath: string, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<VerifyReport> {
+export function checkBeforeLoad(entry: BackupEntry, filePath: BackupFile, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<VerifyReport> {
   if (entry.format === 'directory' || !entry.checksum.content_value) return verifyEntryFile(entry, filePath, env, signal);
   return verifyStoredBytes({ path: filePath, expected: { sizeBytes: entry.size_bytes, sha256: entry.checksum.value }, ...(signal ? { signal } : {}) });
 }
@@ -95,13 +95,14 @@ export async function restoreInto(
   handler: DatabaseHandler,
   target: DatabaseTarget,
   entry: BackupEntry,
-  filePath: string,
+  filePath: BackupFile,
   config: FaberConfig,
   signal: AbortSignal,
   reporter?: Reporter,
   identities?: string[],
 ): Promise<DecodedDigests | undefined> {
   if (entry.format === 'directory') {
+    if (typeof filePath !== 'string') throw new Error(`A directory-format backup must be a local directory, not ${filePath.location}`);
     await handler.restore(target, { format: 'directory', directory: filePath, parallelJobs: config.backup.parallel_jobs ?? defaultJobs(), signal });
     return undefined;
   }

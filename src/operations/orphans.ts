@@ -1,10 +1,10 @@
-import { readdir, readlink, rm, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { readdir, readlink } from 'node:fs/promises';
 import { mapWithConcurrency } from '../catalog/concurrency.ts';
-import { MANIFEST_SUFFIX, manifestPathFor, readManifest } from '../catalog/manifest.ts';
+import { displayKey, MANIFEST_SUFFIX, manifestKeyFor, readManifestAt } from '../catalog/manifest.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
+import { baseName, type PendingUpload, type Storage, type StoredObject } from '../storage/storage.ts';
 import { projectSegment } from './context.ts';
-import { backupFilePath, inScope, isInside, type BackupScope } from './select.ts';
+import { backupKey, inScope, isInside, type BackupScope } from './select.ts';
 
 /**
  * Files and entries that do not match up, and what cleanup-backups --yes does about each:
@@ -19,10 +19,15 @@ export type OrphanKind = 'entry-without-file' | 'file-with-manifest' | 'file-wit
 
 export interface Orphan {
   kind: OrphanKind;
-  /** Absolute path of the file, directory or manifest. */
+  /** The file, directory or manifest: its key, and its path (local) or URI (remote) for messages. */
+  key: string;
   path: string;
+  /** As the catalog would record it (relative to the workspace root, or a URI). */
+  location: string;
   backupId: string | null;
   environment: string;
+  /** An unfinished multipart upload (object stores): aborted instead of deleted. */
+  upload?: PendingUpload | undefined;
   /** Why --yes leaves it alone (too recent, still open, unreadable manifest). */
   hold: string | undefined;
   /** The catalog entry (entry-without-file) or the manifest's entry (file-with-manifest). */
@@ -44,102 +49,116 @@ export interface OrphanScanInput {
   /** The whole catalog: a file another project's entry names is never an orphan. */
   entries: readonly BackupEntry[];
   scope: BackupScope;
-  backupRoot: string;
-  workspaceRoot: string;
+  storage: Storage;
   nowMs?: number;
 }
 
 export async function findOrphans(input: OrphanScanInput): Promise<Orphan[]> {
-  const catalog = { backupRoot: input.backupRoot, workspaceRoot: input.workspaceRoot };
+  const { storage } = input;
   const nowMs = input.nowMs ?? Date.now();
-  const missing = await entriesWithoutFile(input.entries.filter((entry) => inScope(entry, input.scope)), catalog);
-  const knownFiles = new Set(input.entries.map((entry) => path.resolve(input.workspaceRoot, entry.file_path)));
-  const knownManifests = new Set(input.entries.map((entry) => manifestPathFor(entry, input.workspaceRoot)));
-  const found: Orphan[] = missing.map((entry) => ({ kind: 'entry-without-file', path: backupFilePath(catalog, entry), backupId: entry.backup_id, environment: entry.environment, hold: undefined, entry }));
-  const look: Look = { knownFiles, knownManifests, workspaceRoot: input.workspaceRoot, nowMs, openFiles: lazy(openFilesOfAllProcesses) };
+  const missing = await entriesWithoutFile(input.entries.filter((entry) => inScope(entry, input.scope)), storage);
+  const knownFiles = new Set(input.entries.map((entry) => storage.keyOf(entry.file_path)));
+  const knownManifests = new Set(input.entries.map((entry) => manifestKeyFor(storage, entry)));
+  const found: Orphan[] = missing.map((entry) => {
+    const key = backupKey(storage, entry);
+    return { kind: 'entry-without-file', key, path: displayKey(storage, key), location: storage.locationOf(key), backupId: entry.backup_id, environment: entry.environment, hold: undefined, entry };
+  });
+  const look: Look = { storage, knownFiles, knownManifests, nowMs, openFiles: lazy(openFilesOfAllProcesses) };
   for (const [environment, directory] of await environmentDirectories(input)) {
     found.push(...(await orphansIn(directory, environment, look)));
   }
+  found.push(...(await pendingUploadsOf(input, nowMs)));
   return found;
 }
 
+/** Uploads a killed backup left unfinished: never visible as objects, but stored (and billed) until aborted. */
+async function pendingUploadsOf(input: OrphanScanInput, nowMs: number): Promise<Orphan[]> {
+  const { storage, scope } = input;
+  if (!storage.pendingUploads) return [];
+  const prefix = `${projectSegment(scope.project)}/${scope.environment === undefined ? '' : `${scope.environment}/`}`;
+  return (await storage.pendingUploads(prefix)).map((upload) => ({
+    kind: 'leftover',
+    key: upload.key,
+    path: `${storage.locationOf(upload.key)} (unfinished upload)`,
+    location: storage.locationOf(upload.key),
+    backupId: idIn(baseName(upload.key)),
+    // Keys are <project>/<environment>/<file>, the project one segment (projectSegment).
+    environment: upload.key.split('/')[1] ?? '',
+    hold: nowMs - upload.initiatedMs < ORPHAN_MIN_AGE_MS ? `started less than ${ORPHAN_MIN_AGE_MS / 60_000} minutes ago (a backup may still be uploading it)` : undefined,
+    entry: undefined,
+    upload,
+  }));
+}
+
 /** Entries of the scope whose file (or directory) does not exist. */
-export async function entriesWithoutFile(entries: readonly BackupEntry[], catalog: { backupRoot: string; workspaceRoot: string }): Promise<BackupEntry[]> {
-  const exists = await mapWithConcurrency(entries, STAT_CONCURRENCY, (entry) =>
-    stat(backupFilePath(catalog, entry)).then(
-      () => true,
-      (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? false : Promise.reject(error)),
-    ),
-  );
+export async function entriesWithoutFile(entries: readonly BackupEntry[], storage: Storage): Promise<BackupEntry[]> {
+  const exists = await mapWithConcurrency(entries, STAT_CONCURRENCY, async (entry) => (await storage.stat(backupKey(storage, entry))) !== undefined);
   return entries.filter((_entry, index) => !exists[index]);
 }
 
 async function environmentDirectories(input: OrphanScanInput): Promise<Array<[string, string]>> {
-  const projectDirectory = path.join(input.backupRoot, projectSegment(input.scope.project));
-  if (input.scope.environment !== undefined) return [[input.scope.environment, path.join(projectDirectory, input.scope.environment)]];
-  const children = await readdir(projectDirectory, { withFileTypes: true }).catch(ignoreMissing);
-  return children.filter((child) => child.isDirectory()).map((child) => [child.name, path.join(projectDirectory, child.name)]);
-}
-
-function ignoreMissing(error: NodeJS.ErrnoException): [] {
-  if (error.code === 'ENOENT') return [];
-  throw error;
+  const projectDirectory = `${projectSegment(input.scope.project)}/`;
+  if (input.scope.environment !== undefined) return [[input.scope.environment, `${projectDirectory}${input.scope.environment}/`]];
+  const children = await input.storage.list(projectDirectory, { shallow: true });
+  return children.filter((child) => child.directory).map((child) => [baseName(child.key), `${child.key}/`]);
 }
 
 interface Look {
-  knownFiles: Set<string>;
-  knownManifests: Set<string>;
-  workspaceRoot: string;
+  storage: Storage;
+  knownFiles: Set<string | undefined>;
+  knownManifests: Set<string | undefined>;
   nowMs: number;
   openFiles: () => Promise<string[]>;
 }
 
 async function orphansIn(directory: string, environment: string, look: Look): Promise<Orphan[]> {
-  const { knownFiles, knownManifests, workspaceRoot } = look;
-  const children = await readdir(directory, { withFileTypes: true }).catch(ignoreMissing);
-  const names = new Set(children.map((child) => child.name));
+  const { storage, knownFiles, knownManifests } = look;
+  const children = await storage.list(directory, { shallow: true });
+  const names = new Set(children.map((child) => baseName(child.key)));
   const orphans: Orphan[] = [];
   const unknownBackupIds = new Set<string>();
-  const orphan = async (kind: OrphanKind, file: string, backupId: string | null, entry?: BackupEntry, hold?: string): Promise<Orphan> => ({
+  const orphan = async (kind: OrphanKind, child: StoredObject, backupId: string | null, entry?: BackupEntry, hold?: string): Promise<Orphan> => ({
     kind,
-    path: file,
+    key: child.key,
+    path: displayKey(storage, child.key),
+    location: storage.locationOf(child.key),
     backupId,
     environment,
-    hold: hold ?? (await recentOrOpen(file, look)),
+    hold: hold ?? (await recentOrOpen(child, look)),
     entry,
   });
   for (const child of children) {
-    const file = path.join(directory, child.name);
-    if (child.name.endsWith('.partial') || child.name.includes('.tmp-')) {
-      orphans.push(await orphan('leftover', file, idIn(child.name)));
+    const name = baseName(child.key);
+    if (name.endsWith('.partial') || name.includes('.tmp-')) {
+      orphans.push(await orphan('leftover', child, idIn(name)));
       continue;
     }
-    if (child.name.endsWith(MANIFEST_SUFFIX) || knownFiles.has(file)) continue;
-    const backupId = (child.isDirectory() ? BACKUP_DIRECTORY : BACKUP_FILE).exec(child.name)?.[1];
-    if (backupId === undefined || !(child.isFile() || child.isDirectory())) continue;
+    if (name.endsWith(MANIFEST_SUFFIX) || knownFiles.has(child.key)) continue;
+    const backupId = (child.directory ? BACKUP_DIRECTORY : BACKUP_FILE).exec(name)?.[1];
+    if (backupId === undefined) continue;
     unknownBackupIds.add(backupId);
     const manifestName = `${backupId}${MANIFEST_SUFFIX}`;
-    if (!names.has(manifestName) || knownManifests.has(path.join(directory, manifestName))) {
-      orphans.push(await orphan('file-without-manifest', file, backupId));
+    if (!names.has(manifestName) || knownManifests.has(`${directory}${manifestName}`)) {
+      orphans.push(await orphan('file-without-manifest', child, backupId));
       continue;
     }
-    const described = await manifestFor(path.join(directory, manifestName), file, workspaceRoot);
-    if (described.entry) orphans.push(await orphan('file-with-manifest', file, backupId, described.entry));
-    else orphans.push(await orphan('invalid-manifest', file, backupId, undefined, `its manifest ${manifestName} cannot be used (${described.problem})`));
+    const described = await manifestFor(storage, `${directory}${manifestName}`, child.key);
+    if (described.entry) orphans.push(await orphan('file-with-manifest', child, backupId, described.entry));
+    else orphans.push(await orphan('invalid-manifest', child, backupId, undefined, `its manifest ${manifestName} cannot be used (${described.problem})`));
   }
   for (const child of children) {
-    const file = path.join(directory, child.name);
-    if (!child.name.endsWith(MANIFEST_SUFFIX) || knownManifests.has(file)) continue;
-    const backupId = child.name.slice(0, -MANIFEST_SUFFIX.length);
-    if (!unknownBackupIds.has(backupId)) orphans.push(await orphan('stale-manifest', file, backupId));
+    const name = baseName(child.key);
+    if (!name.endsWith(MANIFEST_SUFFIX) || knownManifests.has(child.key)) continue;
+    const backupId = name.slice(0, -MANIFEST_SUFFIX.length);
+    if (!unknownBackupIds.has(backupId)) orphans.push(await orphan('stale-manifest', child, backupId));
   }
   return orphans;
 }
 
-async function manifestFor(manifestPath: string, file: string, workspaceRoot: string): Promise<{ entry?: BackupEntry; problem?: string }> {
+async function manifestFor(storage: Storage, manifestKey: string, dataKey: string): Promise<{ entry?: BackupEntry; problem?: string }> {
   try {
-    const entry = await readManifest(manifestPath);
-    if (path.resolve(workspaceRoot, entry.file_path) !== file) return { problem: `it describes ${entry.file_path}` };
+    const entry = await readManifestAt(storage, manifestKey);
+    if (storage.keyOf(entry.file_path) !== dataKey) return { problem: `it describes ${entry.file_path}` };
     return { entry };
   } catch (error) {
     return { problem: (error as Error).message };
@@ -151,23 +170,24 @@ function idIn(name: string): string | null {
 }
 
 /** Why an orphan must not be touched yet: modified recently, or (Linux) held open by a process. */
-async function recentOrOpen(file: string, look: Look): Promise<string | undefined> {
-  const modified = await newestModification(file);
+async function recentOrOpen(child: StoredObject, look: Look): Promise<string | undefined> {
+  const modified = await newestModification(look.storage, child.key);
   if (modified === undefined) return 'it disappeared while being looked at';
   if (look.nowMs - modified < ORPHAN_MIN_AGE_MS) return `modified less than ${ORPHAN_MIN_AGE_MS / 60_000} minutes ago (a backup may be writing or recording it)`;
+  const file = look.storage.localPath(child.key);
+  if (file === undefined) return undefined;
   const open = await look.openFiles();
   if (open.some((target) => target === file || isInside(file, target))) return 'a running process has it open';
   return undefined;
 }
 
 /** For a directory, the newest of it and its files: pg_dump -Fd keeps writing files inside. */
-async function newestModification(file: string): Promise<number | undefined> {
-  const info = await stat(file).catch(() => undefined);
+async function newestModification(storage: Storage, key: string): Promise<number | undefined> {
+  const info = await storage.stat(key).catch(() => undefined);
   if (!info) return undefined;
-  if (!info.isDirectory()) return info.mtimeMs;
-  const children = await readdir(file).catch(() => []);
-  const times = await Promise.all(children.map((name) => stat(path.join(file, name)).then((child) => child.mtimeMs, () => 0)));
-  return Math.max(info.mtimeMs, ...times);
+  if (!info.directory) return info.modifiedMs;
+  const children = await storage.list(`${key}/`, { shallow: true }).catch(() => []);
+  return Math.max(info.modifiedMs, ...children.map((child) => child.modifiedMs));
 }
 
 /**
@@ -193,9 +213,8 @@ function lazy<T>(compute: () => Promise<T>): () => Promise<T> {
   return () => (value ??= compute());
 }
 
-/** Deletes an orphan file or directory found under the backup root. */
-export async function removeOrphanFile(file: string, backupRoot: string): Promise<void> {
-  // Paths come from a directory listing under the backup root, but never delete anything outside it.
-  if (!isInside(backupRoot, file)) throw new Error(`refusing to delete ${file}: outside ${backupRoot}`);
-  await rm(file, { recursive: true, force: true });
+/** Deletes an orphan file or directory found in the store (keys never leave it). */
+export async function removeOrphanFile(orphan: Orphan, storage: Storage): Promise<void> {
+  if (orphan.upload) await storage.abortUpload?.(orphan.upload);
+  else await storage.delete(orphan.key);
 }

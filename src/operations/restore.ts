@@ -15,7 +15,8 @@ import type { DecodedDigests, VerifyReport } from '../pipeline/verify.ts';
 import { parseOptions } from './options.ts';
 import { restoreOptionsSchema, type RestoreOptions } from './restore-options.ts';
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
-import { backupFilePath, entriesInScope, findBackup, newestEntry, readEntries, type BackupScope } from './select.ts';
+import { backupFileOf, entriesInScope, findBackup, newestEntry, readEntries, type BackupScope } from './select.ts';
+import type { BackupFile } from '../pipeline/verify.ts';
 
 export type { RestoreOptions } from './restore-options.ts';
 
@@ -59,7 +60,7 @@ export async function restoreBackup(rawOptions: RestoreOptions, ctx: OperationCo
     refuseUnsafeSkip(options, workspace);
     const { entries } = await readEntries(workspace.catalog, ctx);
     const entry = selectSource(entries, options, backupScope, ctx, environmentSource(workspace, ctx));
-    const filePath = backupFilePath(workspace.catalog, entry);
+    const filePath = await backupFileOf(workspace.catalog, entry);
     const fileCheck = await checkSourceFile(entry, filePath, workspace, ctx, run, backupScope);
     const { handler, connection } = await openDatabase(ctx, workspace, options.targetConnectionStringEnv);
     run.secrets.add(connection.password);
@@ -146,7 +147,7 @@ function backupBeforeMigration(entries: BackupEntry[], migration: string, scope:
  * SHA-256; the decode is proven during the load). A failed check is recorded at once; a passed one
  * only once the load has proven the content too (a refused restore writes nothing).
  */
-async function checkSourceFile(entry: BackupEntry, filePath: string, workspace: Workspace, ctx: OperationContext, run: OperationRun, scope: BackupScope & { environment: string }): Promise<VerifyReport> {
+async function checkSourceFile(entry: BackupEntry, filePath: BackupFile, workspace: Workspace, ctx: OperationContext, run: OperationRun, scope: BackupScope & { environment: string }): Promise<VerifyReport> {
   ctx.reporter.step(`Backup selected: ${entry.backup_id} (${entry.environment}, ${describeSource(entry)}, created ${entry.created_at}, ${humanBytes(entry.size_bytes)}, ${entry.format})`);
   await loadingIdentities(entry, ctx.env, 'restore');
   const report = await checkBeforeLoad(entry, filePath, ctx.env, run.signal);
@@ -168,7 +169,7 @@ async function checkSourceFile(entry: BackupEntry, filePath: string, workspace: 
 /** The backup to restore: its entry, its file, and the check that file just passed. */
 interface Source {
   entry: BackupEntry;
-  filePath: string;
+  filePath: BackupFile;
   fileCheck: VerifyReport;
 }
 
@@ -178,7 +179,7 @@ class Restore {
   readonly #workspace: Workspace;
   readonly #options: RestoreOptions;
   readonly #entry: BackupEntry;
-  readonly #filePath: string;
+  readonly #filePath: BackupFile;
   readonly #fileCheck: VerifyReport;
   readonly #ctx: OperationContext;
   readonly #run: OperationRun;

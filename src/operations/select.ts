@@ -1,5 +1,8 @@
 import path from 'node:path';
+import type { Storage } from '../storage/storage.ts';
 import { Catalog } from '../catalog/catalog.ts';
+import type { BackupFile } from '../pipeline/verify.ts';
+import { openStorage } from '../storage/open.ts';
 import { compareEntries } from '../catalog/order.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
 import { loadConfig } from '../config/load.ts';
@@ -25,7 +28,8 @@ export async function openCatalogWorkspace(ctx: OperationContext, environmentNam
   const environment = environmentName === undefined ? undefined : resolveEnvironment(config, environmentName, ctx.projectName);
   ctx.reporter.step(environment ? `Environment validated: ${environment.name}` : 'Environment: all');
   const backupRoot = path.resolve(ctx.workspaceRoot, config.backup.directory);
-  return { config, configPath, environment, backupRoot, catalog: new Catalog({ backupRoot, workspaceRoot: ctx.workspaceRoot }) };
+  const storage = await openStorage(config, environment, { backupRoot, workspaceRoot: ctx.workspaceRoot }, (message) => ctx.reporter.warn(message));
+  return { config, configPath, environment, backupRoot, catalog: new Catalog({ backupRoot, workspaceRoot: ctx.workspaceRoot, storage }) };
 }
 
 /** The catalog's entries; a rebuild from manifests (or unusable manifests) is told to the user. */
@@ -73,19 +77,25 @@ export function findBackup(entries: readonly BackupEntry[], id: string, scope: B
   });
 }
 
-/**
- * Absolute path of an entry's backup file. The catalog is a file on disk that anyone can edit:
- * a path that leads outside the backup directory is refused rather than read, restored or deleted.
- */
-export function backupFilePath(catalog: Pick<Catalog, 'backupRoot' | 'workspaceRoot'>, entry: Pick<BackupEntry, 'backup_id' | 'file_path'>): string {
-  const absolute = path.resolve(catalog.workspaceRoot, entry.file_path);
-  if (!isInside(catalog.backupRoot, absolute)) {
+/** An entry's backup as the pipeline reads it: a local path, or a remote object streamed from the store. */
+export async function backupFileOf(catalog: Pick<Catalog, 'storage'>, entry: Pick<BackupEntry, 'backup_id' | 'file_path'>): Promise<BackupFile> {
+  const { storage } = catalog;
+  const key = backupKey(storage, entry);
+  const local = storage.localPath(key);
+  if (local !== undefined) return local;
+  return { location: storage.locationOf(key), size: (await storage.stat(key))?.size, open: () => storage.get(key) };
+}
+
+/** The store key of an entry's backup; CATALOG_INVALID when its file_path leads outside the store. */
+export function backupKey(storage: Storage, entry: Pick<BackupEntry, 'backup_id' | 'file_path'>): string {
+  const key = storage.keyOf(entry.file_path);
+  if (key === undefined) {
     throw new FaberError('CATALOG_INVALID', `The catalog entry ${entry.backup_id} points outside the backup directory (${entry.file_path}); refusing to use it`, {
-      result: { backup_id: entry.backup_id, file_path: entry.file_path, backup_directory: catalog.backupRoot },
+      result: { backup_id: entry.backup_id, file_path: entry.file_path, backup_directory: storage.description },
       suggestions: ['Fix or remove the entry in backups.json (file_path must be inside backup.directory)'],
     });
   }
-  return absolute;
+  return key;
 }
 
 export function isInside(root: string, candidate: string): boolean {

@@ -10,7 +10,8 @@ import { isPermissionDenied } from '../handlers/privileges.ts';
 import { parseOptions } from './options.ts';
 import { verifyOptionsSchema, type VerifyBackupOptions } from './verify-options.ts';
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
-import { backupFilePath, entriesInScope, findBackup, newestEntry, noBackupsError, readEntries, type BackupScope } from './select.ts';
+import { backupFileOf, entriesInScope, findBackup, newestEntry, noBackupsError, readEntries, type BackupScope } from './select.ts';
+import type { BackupFile } from '../pipeline/verify.ts';
 
 export type { VerifyBackupOptions } from './verify-options.ts';
 
@@ -103,7 +104,7 @@ async function openDrill(ctx: OperationContext, workspace: Workspace, run: Opera
 }
 
 async function verifyOne(entry: BackupEntry, workspace: Workspace, ctx: OperationContext, run: OperationRun, drill: Drill | undefined): Promise<VerifiedBackup> {
-  const filePath = backupFilePath(workspace.catalog, entry);
+  const filePath = await backupFileOf(workspace.catalog, entry);
   const report = await verifyEntryFile(entry, filePath, ctx.env, run.signal);
   // An interrupted check says nothing about the file: record nothing.
   if (run.signal.aborted) throw run.signal.reason;
@@ -146,7 +147,7 @@ function reportFileCheck(entry: BackupEntry, report: VerifyReport, ctx: Operatio
  * time. The scratch database is dropped however the drill ends. A backup that does not load or
  * does not match fails the drill; a server that cannot host the drill fails the operation.
  */
-async function restoreDrill(drill: Drill, entry: BackupEntry, filePath: string, workspace: Workspace, ctx: OperationContext, run: OperationRun): Promise<RestoreTest> {
+async function restoreDrill(drill: Drill, entry: BackupEntry, filePath: BackupFile, workspace: Workspace, ctx: OperationContext, run: OperationRun): Promise<RestoreTest> {
   const started = Date.now();
   const testedAt = (ctx.now?.() ?? new Date()).toISOString();
   const finish = (status: RestoreTest['status'], details: string): RestoreTest => {

@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
-import { open } from 'node:fs/promises';
-import type { Readable, Transform } from 'node:stream';
+import type { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { fsyncFile } from '../storage/local.ts';
 import type { Compression } from '../config/schema.ts';
 import { BlockReader } from './channel.ts';
 import { BlockCoalescer, BlockPool, createCompressor } from './compression.ts';
@@ -40,17 +40,33 @@ export interface ArchiveStats {
   decodeCheck: { checked: boolean; problem: string | null };
 }
 
+/** Where the archive's bytes go: a stream a store provides, made durable by `finish()`. */
+export interface ArchiveSink {
+  readonly stream: Writable;
+  finish(): Promise<void>;
+}
+
+/** A local file as a sink (created or truncated, mode 0600, fsynced on finish). */
+export function fileSink(destination: string): ArchiveSink {
+  return {
+    stream: createWriteStream(destination, { flags: 'w', mode: 0o600, highWaterMark: 1024 * 1024 }),
+    finish: () => fsyncFile(destination),
+  };
+}
+
 /**
  * One pass: dump → 1 MB blocks → hash(content) → compress → decode check → hash(file) → file. No
  * temporary uncompressed copy, no second read to hash or to decode; pipeline() propagates
  * back-pressure and the first error of any stage. The blocks come from a small pool and return to
  * it once the decode check has compared them (see DecodeCheck).
- * The destination was reserved by the caller (created empty, mode 0600); it is fsynced before this resolves.
+ * A file destination was reserved by the caller (created empty, mode 0600); the sink is finished
+ * (fsynced, upload completed) before this resolves.
  */
-export async function writeArchive(source: Readable, destination: string, options: ArchiveOptions): Promise<ArchiveStats> {
+export async function writeArchive(source: Readable, destination: string | ArchiveSink, options: ArchiveOptions): Promise<ArchiveStats> {
   const content = new HashingTap(options.onProgress);
   const file = new HashingTap();
-  const output = createWriteStream(destination, { flags: 'w', mode: 0o600, highWaterMark: 1024 * 1024 });
+  const sink = typeof destination === 'string' ? fileSink(destination) : destination;
+  const output = sink.stream;
   const pipelineOptions = options.signal ? { signal: options.signal } : {};
   const taps = options.contentTaps ?? [];
   // Made synchronously: the pipeline must attach to the dump's output at once.
@@ -66,7 +82,7 @@ export async function writeArchive(source: Readable, destination: string, option
     await pipeline([...blocks, content, ...taps, check.recorder, compressor, check, ...encrypt, file, output], pipelineOptions);
     decodeCheck = { checked: true, problem: check.problem ?? null };
   }
-  await fsyncFile(destination);
+  await sink.finish();
   return {
     uncompressedBytes: content.bytes,
     sizeBytes: file.bytes,
@@ -74,13 +90,4 @@ export async function writeArchive(source: Readable, destination: string, option
     contentSha256: content.digest(),
     decodeCheck,
   };
-}
-
-export async function fsyncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+
+/** A stored file: a local path, or an object streamed from its store. */
+export type FeedSource = string | { open(): Promise<Readable> };
 
 /**
  * Reads of 256 KB into three reused buffers keep a decoder busy (it decodes one while the next is
@@ -26,8 +29,8 @@ export class FileFeed {
   readError: Error | undefined;
   readonly done: Promise<void>;
 
-  constructor(path: string, sink: Writable, options: { reuse: boolean; signal?: AbortSignal | undefined }) {
-    this.done = this.#feed(path, sink, options).catch((error: unknown) => {
+  constructor(path: FeedSource, sink: Writable, options: { reuse: boolean; signal?: AbortSignal | undefined }) {
+    this.done = (typeof path === 'string' ? this.#feed(path, sink, options) : this.#feedStream(path, sink, options.signal)).catch((error: unknown) => {
       if (!sink.destroyed) {
         this.readError = error as Error;
         sink.destroy(error as Error);
@@ -58,6 +61,25 @@ export class FileFeed {
       }
     } finally {
       await handle.close();
+    }
+    this.sha256 = hash.digest('hex');
+    sink.end();
+  }
+
+  /** A remote object: its stream's chunks, with the sink's back-pressure. */
+  async #feedStream(source: { open(): Promise<Readable> }, sink: Writable, signal: AbortSignal | undefined): Promise<void> {
+    const stream = await source.open();
+    const hash = createHash('sha256');
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        signal?.throwIfAborted();
+        if (sink.destroyed) return;
+        hash.update(chunk);
+        this.bytes += chunk.length;
+        if (!sink.write(chunk)) await drained(sink);
+      }
+    } finally {
+      stream.destroy();
     }
     this.sha256 = hash.digest('hex');
     sink.end();

@@ -17,9 +17,19 @@ import { hashDirectory } from './directory.ts';
 import { AgeHeaderTap, createDecryptStage, reportAgeHeader } from './encryption.ts';
 import { EdgeTap, HashingTap } from './taps.ts';
 
+/** A single-file backup that is not a local file (object storage): its size (undefined: missing) and a way to stream it. */
+export interface RemoteFile {
+  location: string;
+  size: number | undefined;
+  open(): Promise<Readable>;
+}
+
+/** A local path, or a remote single file. */
+export type BackupFile = string | RemoteFile;
+
 export interface VerifyTarget {
-  /** Absolute path of the backup file (or directory for the directory format). */
-  path: string;
+  /** Absolute path of the backup file (or directory for the directory format), or the remote file. */
+  path: BackupFile;
   provider: Provider;
   format: StoredFormat;
   compression: Compression;
@@ -64,9 +74,9 @@ export interface VerifyReport {
  */
 export async function verifyBackupFile(target: VerifyTarget): Promise<VerifyReport> {
   const report: VerifyReport = { passed: false, file_exists: false, file_readable: false, size_bytes: 0, checks: [], problems: [] };
-  const info = await stat(target.path).catch(() => undefined);
+  const info = typeof target.path === 'string' ? await stat(target.path).catch(() => undefined) : target.path.size === undefined ? undefined : { size: target.path.size };
   if (!info) {
-    report.problems.push(`the backup ${target.format === 'directory' ? 'directory' : 'file'} does not exist: ${target.path}`);
+    report.problems.push(`the backup ${target.format === 'directory' ? 'directory' : 'file'} does not exist: ${typeof target.path === 'string' ? target.path : target.path.location}`);
     return report;
   }
   report.file_exists = true;
@@ -126,7 +136,8 @@ async function verifyCiphertextOnly(target: VerifyTarget, encryption: EncryptedR
   const header = new AgeHeaderTap();
   const discard = new Writable({ highWaterMark: 1024 * 1024, write: (_chunk, _encoding, callback) => callback() });
   try {
-    await pipeline([createReadStream(target.path, { highWaterMark: 1024 * 1024 }), fileHash, header, discard], ...(target.signal ? [{ signal: target.signal }] : []));
+    const source = typeof target.path === 'string' ? createReadStream(target.path, { highWaterMark: 1024 * 1024 }) : await target.path.open();
+    await pipeline([source, fileHash, header, discard], ...(target.signal ? [{ signal: target.signal }] : []));
   } catch (error) {
     report.problems.push(`the file cannot be read: ${(error as Error).message}`);
     return;
@@ -146,7 +157,7 @@ export interface InPassVerification {
    * byte with the dump's), so the stored file is read once more only to prove its size and
    * SHA-256 are those of the bytes written; then the format checks made on the way complete.
    */
-  finish(path: string, written: Pick<ArchiveStats, 'sizeBytes' | 'sha256' | 'decodeCheck'>): Promise<VerifyReport>;
+  finish(path: BackupFile, written: Pick<ArchiveStats, 'sizeBytes' | 'sha256' | 'decodeCheck'>): Promise<VerifyReport>;
   discard(): Promise<void>;
 }
 
@@ -193,8 +204,20 @@ function feedTap(sink: Writable): Transform {
   });
 }
 
-/** SHA-256 and size of a file, read through one reused buffer. */
-async function hashStoredFile(path: string, signal?: AbortSignal): Promise<{ bytes: number; sha256: string }> {
+/** SHA-256 and size of a file, read through one reused buffer (a remote file: streamed back from its store). */
+async function hashStream(stream: Readable, signal?: AbortSignal): Promise<{ bytes: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    signal?.throwIfAborted();
+    hash.update(chunk);
+    bytes += chunk.length;
+  }
+  return { bytes, sha256: hash.digest('hex') };
+}
+
+async function hashStoredFile(path: BackupFile, signal?: AbortSignal): Promise<{ bytes: number; sha256: string }> {
+  if (typeof path !== 'string') return hashStream(await path.open(), signal);
   const handle = await open(path, 'r');
   const buffer = Buffer.allocUnsafeSlow(1024 * 1024);
   const hash = createHash('sha256');
@@ -360,7 +383,9 @@ function sqliteIntegritySink(): FormatSink {
 
 async function verifyDirectory(target: VerifyTarget, report: VerifyReport): Promise<void> {
   const expectedFiles = target.expected.files ?? {};
-  const actual = await hashDirectory(target.path).catch(() => undefined);
+  if (typeof target.path !== 'string') throw new Error(`A directory-format backup must be a local directory, not ${target.path.location}`);
+  const directory = target.path;
+  const actual = await hashDirectory(directory).catch(() => undefined);
   if (!actual) {
     report.problems.push('the backup directory cannot be read');
     return;
@@ -377,7 +402,7 @@ async function verifyDirectory(target: VerifyTarget, report: VerifyReport): Prom
   const check = engineOf(target.provider).formatCheck(target.format, target.env);
   if (!check) return;
   const failure = await new Promise<string | null>((resolve) => {
-    execFile(check.tool.path, [...check.args, target.path], { env: target.env, windowsHide: true, maxBuffer: 64 * 1024 * 1024 }, (error, _stdout, stderr) => resolve(error ? String(stderr).trim() || error.message : null));
+    execFile(check.tool.path, [...check.args, directory], { env: target.env, windowsHide: true, maxBuffer: 64 * 1024 * 1024 }, (error, _stdout, stderr) => resolve(error ? String(stderr).trim() || error.message : null));
   });
   if (failure === null) report.checks.push(`${check.label} reads the archive`);
   else report.problems.push(`${check.label} failed: ${failure}`);
@@ -390,9 +415,9 @@ async function verifyDirectory(target: VerifyTarget, report: VerifyReport): Prom
  */
 export async function verifyStoredBytes(target: Pick<VerifyTarget, 'path' | 'expected' | 'signal'>): Promise<VerifyReport> {
   const report: VerifyReport = { passed: false, file_exists: false, file_readable: false, size_bytes: 0, checks: [], problems: [] };
-  const info = await stat(target.path).catch(() => undefined);
+  const info = typeof target.path === 'string' ? await stat(target.path).catch(() => undefined) : target.path.size === undefined ? undefined : { size: target.path.size };
   if (!info) {
-    report.problems.push(`the backup file does not exist: ${target.path}`);
+    report.problems.push(`the backup file does not exist: ${typeof target.path === 'string' ? target.path : target.path.location}`);
     return report;
   }
   Object.assign(report, { file_exists: true, size_bytes: info.size });
@@ -430,7 +455,7 @@ export interface DecodedSource {
  * Decoded bytes of a single-file backup, for restores (decrypted first when `identities` are given);
  * both the stored and the decoded bytes are hashed on the way.
  */
-export function openDecodedStream(filePath: string, compression: Compression, onProgress?: (decodedBytes: number) => void, identities?: string[]): DecodedSource {
+export function openDecodedStream(filePath: BackupFile, compression: Compression, onProgress?: (decodedBytes: number) => void, identities?: string[]): DecodedSource {
   const decoder = createDecompressor(compression);
   const decrypt = identities ? createDecryptStage(identities) : undefined;
   const feed = new FileFeed(filePath, decrypt ?? decoder, { reuse: !decrypt && compression !== 'none' });
@@ -458,6 +483,7 @@ export function openDecodedStream(filePath: string, compression: Compression, on
     digests: () => ({ fileSha256: feed.sha256 ?? '', fileBytes: feed.bytes, contentSha256: counted.digest(), contentBytes: counted.bytes }),
   };
 }
+
 
 /** One checksum for a directory backup: SHA-256 over its sorted "hash  name" lines (sha256sum's format). */
 export function directoryDigest(files: Record<string, string>): string {

@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto';
+import { S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { S3StorageConfig } from '../../src/config/schema.ts';
+import { S3Storage } from '../../src/storage/s3.ts';
+import { describeStorageContract } from './contract.ts';
+import { startS3Server, type TestS3Server } from './s3-server.ts';
+
+const servers: Record<'enforcing' | 'ignoring', TestS3Server | undefined> = { enforcing: undefined, ignoring: undefined };
+const warnings: string[] = [];
+
+beforeAll(async () => {
+  servers.enforcing = await startS3Server({ enforceConditions: true });
+  servers.ignoring = await startS3Server({ enforceConditions: false });
+  // The storage finds credentials through the AWS default chain, as in production.
+  Object.assign(process.env, servers.enforcing.env);
+});
+
+afterAll(async () => {
+  await servers.enforcing?.close();
+  await servers.ignoring?.close();
+});
+
+function configFor(server: TestS3Server, overrides: Partial<S3StorageConfig> = {}): S3StorageConfig {
+  return { type: 's3', bucket: server.bucket, prefix: `t-${randomBytes(4).toString('hex')}`, endpoint: server.endpoint, force_path_style: true, ...overrides };
+}
+
+function storageOn(kind: 'enforcing' | 'ignoring', overrides: Partial<S3StorageConfig> = {}): S3Storage {
+  return new S3Storage(configFor(servers[kind]!, overrides), { onWarning: (message) => warnings.push(message) });
+}
+
+describeStorageContract('S3 (s3rver, conditional writes enforced)', { create: async () => storageOn('enforcing') });
+describeStorageContract('S3 (s3rver, conditional writes ignored: read-back fallback)', { create: async () => storageOn('ignoring') });
+
+describe('S3Storage', () => {
+  it('probes conditional writes: enforced where the server refuses a second create, else the fallback with a warning', async () => {
+    expect(await storageOn('enforcing').conditionalWrites()).toBe('enforced');
+    warnings.length = 0;
+    const ignoring = storageOn('ignoring');
+    expect(await ignoring.conditionalWrites()).toBe('ignored');
+    expect(warnings.join('\n')).toMatch(/does not enforce conditional writes.*write-then-read-back/);
+  });
+
+  it('records s3://bucket/prefix/key as the location and refuses other buckets and prefixes', () => {
+    const storage = storageOn('enforcing', { prefix: 'team/faber' });
+    expect(storage.locationOf('app/dev/x.sql.zst')).toBe(`s3://${servers.enforcing!.bucket}/team/faber/app/dev/x.sql.zst`);
+    expect(storage.keyOf('s3://other/team/faber/app/dev/x.sql.zst')).toBeUndefined();
+    expect(storage.keyOf(`s3://${servers.enforcing!.bucket}/team/other/x.sql.zst`)).toBeUndefined();
+  });
+
+  it('uploads in parts, and an upload left unfinished is listed as pending and can be aborted', async () => {
+    const storage = storageOn('enforcing');
+    const writer = await storage.createWriter('app/dev/crashed.sql.zst');
+    await new Promise<void>((resolve, reject) => writer.stream.write(Buffer.alloc(9 * 1024 * 1024, 1), (error) => (error ? reject(error) : resolve())));
+    await expect.poll(async () => (await storage.pendingUploads('app/')).map((upload) => upload.key), { timeout: 20_000 }).toEqual(['app/dev/crashed.sql.zst']);
+    const [pending] = await storage.pendingUploads('app/');
+    await storage.abortUpload(pending!);
+    expect(await storage.pendingUploads('app/')).toEqual([]);
+    expect(await storage.stat('app/dev/crashed.sql.zst')).toBeUndefined();
+    writer.stream.destroy();
+  });
+
+  it('a wrong bucket is STORAGE_NOT_FOUND, a wrong secret STORAGE_AUTH_FAILED, a closed port STORAGE_UNAVAILABLE: each with suggestions', async () => {
+    await expect(storageOn('enforcing', { bucket: 'no-such-bucket' }).prepare('')).rejects.toMatchObject({ code: 'STORAGE_NOT_FOUND', suggestions: expect.arrayContaining([expect.stringMatching(/bucket/)]) });
+    const config = configFor(servers.enforcing!);
+    const wrongSecret = new S3Client({ endpoint: config.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: servers.enforcing!.env['AWS_ACCESS_KEY_ID']!, secretAccessKey: 'wrong' } });
+    const denied = await new S3Storage(config, { client: wrongSecret }).put('x', 'x').catch((error: unknown) => error);
+    expect(denied).toMatchObject({ code: 'STORAGE_AUTH_FAILED', suggestions: expect.arrayContaining([expect.stringMatching(/AWS_ACCESS_KEY_ID/)]) });
+    expect(JSON.stringify(denied) + String(denied)).not.toContain(servers.enforcing!.env['AWS_SECRET_ACCESS_KEY']);
+    const closed = new S3Storage(configFor(servers.enforcing!, { endpoint: 'http://127.0.0.1:9' }));
+    await expect(closed.read('x')).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
+  }, 60_000);
+});
