@@ -8,6 +8,8 @@ const MAX_LABEL_LENGTH = 64;
  */
 export const BACKUP_ID_SOURCE = String.raw`backup-\d{8}-\d{6}(?:-[a-z0-9]+)*`;
 export const BACKUP_ID_PATTERN = new RegExp(`^${BACKUP_ID_SOURCE}$`);
+/** The id a file or directory name starts with (`<id>.sql.zst`, `<id>.partial`), as group 1. */
+export const BACKUP_ID_AT_START = new RegExp(`^(${BACKUP_ID_SOURCE})`);
 
 /** "Pre V2 Migration!" → "pre-v2-migration". Refuses labels that slug to nothing. */
 export function slugLabel(label: string): string {
