@@ -5,7 +5,6 @@ export const PROVIDERS = ['postgresql', 'mysql', 'sqlite'] as const;
 export type Provider = (typeof PROVIDERS)[number];
 
 export const HOSTINGS = ['local', 'aws-rds', 'gcp-sql', 'azure-sql', 'supabase', 'neon', 'planetscale'] as const;
-export const SUPPORTED_HOSTINGS = ['local'] as const;
 
 export const FORMATS = ['sql', 'custom', 'directory'] as const;
 export type BackupFormat = (typeof FORMATS)[number];

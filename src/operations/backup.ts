@@ -2,7 +2,7 @@ import { statfs } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import dayjs from 'dayjs';
-import { effectiveCompression, effectiveEncryption, effectiveFormat, effectiveRetentionDays, identityVariables, withoutVariables } from '../config/environment.ts';
+import { effectiveCompression, effectiveEncryption, effectiveFormat, effectiveParallelJobs, effectiveRetentionDays, identityVariables, withoutVariables } from '../config/environment.ts';
 import type { Compression, EncryptionConfig } from '../config/schema.ts';
 import { CATALOG_FILE_NAME, parseCatalog } from '../catalog/catalog.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
@@ -35,10 +35,11 @@ import { backupDirectoryKey, openDatabase, openWorkspace, type OperationContext,
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
 import { backupFileOf } from './select.ts';
 import { describeMigrations, nothingToMigrate, pendingFor, withPending } from './pre-migration.ts';
+import { currentTime } from './clock.ts';
 
 export type { BackupOptions } from './backup-options.ts';
 
-/** Compressed dumps of typical data are about 30 % of the database size (SPEC §5 step 5). */
+/** Compressed dumps of typical data are about 30 % of the database size: the free space asked for before a backup. */
 const COMPRESSED_SIZE_FACTOR = 0.3;
 const SIZE_BUFFER = 1.2;
 
@@ -150,7 +151,7 @@ async function backupWith(
   source: BackupSource,
 ) {
   const started = Date.now();
-  const now = ctx.now?.() ?? new Date();
+  const now = currentTime(ctx);
   const label = options.label ? slugLabel(options.label) : null;
   const format = handler.engine.storedFormat(effectiveFormat(workspace.config, workspace.environment, options.format));
   const compression = effectiveCompression(workspace.config, workspace.environment, options.compression);
@@ -370,7 +371,7 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
   const started = Date.now();
   const session = await handler.startDump({
     format: plan.format,
-    ...(plan.format === 'directory' ? { directory: plan.partialPath, parallelJobs: workspace.config.backup.parallel_jobs ?? defaultJobs() } : {}),
+    ...(plan.format === 'directory' ? { directory: plan.partialPath, parallelJobs: effectiveParallelJobs(workspace.config) } : {}),
     compression: plan.compression,
     migrations: { tool: workspace.config.database.migration_tool, table: workspace.config.migrations.table },
     signal: run.signal,
@@ -382,7 +383,9 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
       await session.finished;
       const files = await hashDirectory(plan.partialPath);
       const size = Object.values(files.sizes).reduce((sum, bytes) => sum + bytes, 0);
-      const stats = { uncompressedBytes: size, sizeBytes: size, sha256: directoryDigest(files.checksums), contentSha256: directoryDigest(files.checksums), decodeCheck: { checked: false, problem: null } };
+      // A directory is stored as written: the same digest for the bytes on disk and the content.
+      const digest = directoryDigest(files.checksums);
+      const stats = { uncompressedBytes: size, sizeBytes: size, sha256: digest, contentSha256: digest, decodeCheck: { checked: false, problem: null } };
       return { stats, session, fileChecksums: files.checksums };
     }
     const onProgress = (bytes: number) => {
@@ -429,10 +432,6 @@ function dumpFailure(error: unknown): FaberError {
   });
 }
 
-function defaultJobs(): number {
-  return Math.max(1, Math.min(8, os.availableParallelism()));
-}
-
 async function verifyPartial(plan: Plan, { stats, fileChecksums, inPass, session }: Dumped, handler: DatabaseHandler, ctx: OperationContext, run: OperationRun): Promise<VerifyReport> {
   const written = await plan.written();
   const report = inPass ? await inPass.finish(written, stats) : await verifyBackupFile({
@@ -477,7 +476,7 @@ interface EntryFacts {
 function buildEntry(facts: EntryFacts): BackupEntry {
   const { plan, workspace, ctx, handler, server, dumped, report, now } = facts;
   const { stats } = dumped;
-  const verifiedAt = new Date().toISOString();
+  const verifiedAt = currentTime(ctx).toISOString();
   const isDirectory = plan.format === 'directory';
   return {
     backup_id: plan.id,
@@ -492,7 +491,7 @@ function buildEntry(facts: EntryFacts): BackupEntry {
     file_path: workspace.catalog.storage.locationOf(plan.finalKey),
     size_bytes: stats.sizeBytes,
     uncompressed_bytes: stats.uncompressedBytes,
-    compressed: isDirectory ? plan.compression !== 'none' : plan.compression !== 'none',
+    compressed: plan.compression !== 'none',
     compression: isDirectory ? (plan.compression === 'none' ? 'none' : 'gzip') : plan.compression,
     compression_ratio: stats.uncompressedBytes > 0 ? Math.round((stats.sizeBytes / stats.uncompressedBytes) * 1000) / 1000 : 1,
     format: plan.format,

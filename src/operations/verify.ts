@@ -12,6 +12,7 @@ import { verifyOptionsSchema, type VerifyBackupOptions } from './verify-options.
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
 import { backupFileOf, entriesInScope, findBackup, newestEntry, noBackupsError, readEntries, type BackupScope } from './select.ts';
 import type { BackupFile } from '../pipeline/verify.ts';
+import { currentTime } from './clock.ts';
 
 export type { VerifyBackupOptions } from './verify-options.ts';
 
@@ -110,7 +111,7 @@ async function verifyOne(entry: BackupEntry, workspace: Workspace, ctx: Operatio
   if (run.signal.aborted) throw run.signal.reason;
   reportFileCheck(entry, report, ctx);
   const restoreTest = drill && report.passed ? await restoreDrill(drill, entry, filePath, workspace, ctx, run) : null;
-  const now = ctx.now?.() ?? new Date();
+  const now = currentTime(ctx);
   const saved = await workspace.catalog.patch(entry.backup_id, (current) => {
     applyFileCheck(current, report, now);
     if (!restoreTest) return;
@@ -149,7 +150,7 @@ function reportFileCheck(entry: BackupEntry, report: VerifyReport, ctx: Operatio
  */
 async function restoreDrill(drill: Drill, entry: BackupEntry, filePath: BackupFile, workspace: Workspace, ctx: OperationContext, run: OperationRun): Promise<RestoreTest> {
   const started = Date.now();
-  const testedAt = (ctx.now?.() ?? new Date()).toISOString();
+  const testedAt = currentTime(ctx).toISOString();
   const finish = (status: RestoreTest['status'], details: string): RestoreTest => {
     const test = { status, tested_at: testedAt, duration_ms: Date.now() - started, details: run.secrets.redact(details) };
     if (status === 'passed') ctx.reporter.step(`${entry.backup_id}: restore drill passed in ${humanDuration(test.duration_ms)} (${test.details})`);
