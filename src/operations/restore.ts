@@ -18,6 +18,7 @@ import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
 import { backupFileOf, entriesInScope, findBackup, newestEntry, readEntries, type BackupScope } from './select.ts';
 import type { BackupFile } from '../pipeline/verify.ts';
 import { currentTime } from './clock.ts';
+import { dropScratch } from './scratch.ts';
 
 export type { RestoreOptions } from './restore-options.ts';
 
@@ -384,11 +385,7 @@ class Restore {
   }
 
   async #dropScratch(scratch: DatabaseTarget): Promise<void> {
-    try {
-      await this.#handler.dropDatabase(scratch);
-    } catch (error) {
-      this.#ctx.reporter.warn(`Could not drop the scratch database ${scratch.display}: ${this.#run.secrets.redact((error as Error).message)}; drop it by hand`);
-    }
+    await dropScratch(this.#handler, scratch, this.#ctx.reporter, (text) => this.#run.secrets.redact(text));
   }
 
   #untouched(error: unknown): FaberError {

@@ -13,6 +13,7 @@ import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
 import { backupFileOf, entriesInScope, findBackup, newestEntry, noBackupsError, readEntries, type BackupScope } from './select.ts';
 import type { BackupFile } from '../pipeline/verify.ts';
 import { currentTime } from './clock.ts';
+import { dropScratch } from './scratch.ts';
 
 export type { VerifyBackupOptions } from './verify-options.ts';
 
@@ -177,17 +178,8 @@ async function restoreDrill(drill: Drill, entry: BackupEntry, filePath: BackupFi
     const recorded = entry.table_row_counts ? 'tables, row counts and migrations match the record' : 'migrations match the record (no row counts were recorded)';
     return finish('passed', `${describeSnapshot(snapshot)}; ${recorded}`);
   } finally {
-    await dropScratch(handler, scratch, ctx, drill.warnings);
-  }
-}
-
-async function dropScratch(handler: DatabaseHandler, scratch: { name: string; display: string }, ctx: OperationContext, warnings: string[]): Promise<void> {
-  try {
-    await handler.dropDatabase(scratch);
-  } catch (error) {
-    const warning = `Could not drop the scratch database ${scratch.display}: ${(error as Error).message}; drop it by hand`;
-    warnings.push(warning);
-    ctx.reporter.warn(warning);
+    const warning = await dropScratch(handler, scratch, ctx.reporter);
+    if (warning) drill.warnings.push(warning);
   }
 }
 
