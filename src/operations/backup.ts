@@ -158,6 +158,40 @@ async function backupWith(
   const encryption = effectiveEncryption(workspace.config, workspace.environment);
   if (encryption) refuseUnencryptable(format, workspace.environment.name);
 
+  const server = await preChecks(handler, workspace, options, ctx, compression);
+  const storage = workspace.catalog.storage;
+  if (format === 'directory') localOnly(storage, format);
+  run.signal.throwIfAborted();
+  const plan = await planBackup(handler, workspace, options, ctx, { now, label, format, compression, encryption });
+  let dumped: Dumped | undefined;
+  try {
+    const encrypted = encryption ? `, age-encrypted for ${encryption.recipients.length} recipient${encryption.recipients.length === 1 ? '' : 's'}` : '';
+    ctx.reporter.step(`Creating backup with ${handler.backupMethod(format)} (${format}, ${compression === 'none' ? 'uncompressed' : compression}${encrypted})`);
+    dumped = await dump(handler, workspace, plan, server, ctx, run);
+    faultPoint('backup:dumped');
+    ctx.reporter.step(`Backup file created: ${humanBytes(dumped.stats.sizeBytes)} (${humanBytes(dumped.stats.uncompressedBytes)} before compression)`);
+    ctx.reporter.step('Verifying backup integrity');
+    const report = await verifyPartial(plan, dumped, handler, ctx, run);
+    faultPoint('backup:verified');
+    const migrations = await recordedMigrations(dumped.session.snapshot.migrations, options, workspace, ctx);
+    const provenance = await collectProvenance(ctx.env, ctx.workspaceRoot, ctx.taskId);
+    const entry = buildEntry({ plan, workspace, ctx, handler, source, server, dumped, report, now, started, tags: options.tags ?? [], migrations, provenance, pinned: options.pin ?? false });
+    run.signal.throwIfAborted();
+    await recordBackup(plan, entry, workspace, ctx);
+    const result = resultData(entry, ctx.projectName);
+    reportCreated(entry, result, compression, ctx);
+    return success(scope, result, `Backup created successfully for ${entry.environment}`);
+  } catch (error) {
+    await dumped?.inPass?.discard();
+    await storage.delete(plan.writeKey);
+    await plan.localCopy?.delete(plan.partialKey);
+    if (await discardIfUnrecorded(storage, plan)) await plan.release();
+    throw error;
+  }
+}
+
+/** Before anything is written: the tools and the server answer, the backup directory takes files, there is room, and a person agreed where asked. */
+async function preChecks(handler: DatabaseHandler, workspace: Workspace, options: BackupOptions, ctx: OperationContext, compression: Compression): Promise<ServerInfo> {
   const server = await handler.preflight();
   const client = `${server.clientTool} ${server.clientVersion}`;
   const versions = [server.clientVersion, client].includes(server.serverVersion) ? client : `${client}, server ${server.serverVersion}`;
@@ -168,62 +202,56 @@ async function backupWith(
   const directory = storage.localPath(directoryKey);
   if (directory !== undefined) await checkSpace(ctx, directory, server, compression, workspace);
   await confirmIfRequired(ctx, workspace, server, options);
+  return server;
+}
 
-  if (format === 'directory') localOnly(storage, format);
-  run.signal.throwIfAborted();
-  const plan = await reserveBackupId(storage, directoryKey, now, label, handler, format, compression, encryption);
+/** Reserves the backup's id and gathers what writing and recording it needs. */
+async function planBackup(
+  handler: DatabaseHandler,
+  workspace: Workspace,
+  options: BackupOptions,
+  ctx: OperationContext,
+  chosen: { now: Date; label: string | null; format: StoredFormat; compression: Compression; encryption: EncryptionConfig | undefined },
+): Promise<Plan> {
+  const directoryKey = backupDirectoryKey(ctx.projectName, workspace.environment.name);
+  const reserved = await reserveBackupId(workspace.catalog.storage, directoryKey, chosen.now, chosen.label, handler, chosen.format, chosen.compression, chosen.encryption);
   faultPoint('backup:reserved');
-  ctx.reporter.step(`Backup ID generated: ${plan.id}`);
-  const finish = {
-    ...plan,
+  ctx.reporter.step(`Backup ID generated: ${reserved.id}`);
+  return {
+    ...reserved,
     reason: options.reason ?? null,
     localCopy: localCopyStorage(workspace.config, workspace.environment, { backupRoot: workspace.backupRoot, workspaceRoot: ctx.workspaceRoot }),
     toolEnv: withoutVariables(ctx.env, identityVariables(workspace.config)),
     retentionDays: effectiveRetentionDays(workspace.config, workspace.environment, options.retentionDays, options.reason),
   };
-  let dumped: Dumped | undefined;
-  try {
-    const encrypted = encryption ? `, age-encrypted for ${encryption.recipients.length} recipient${encryption.recipients.length === 1 ? '' : 's'}` : '';
-    ctx.reporter.step(`Creating backup with ${handler.backupMethod(format)} (${format}, ${compression === 'none' ? 'uncompressed' : compression}${encrypted})`);
-    dumped = await dump(handler, workspace, finish, server, ctx, run);
-    faultPoint('backup:dumped');
-    ctx.reporter.step(`Backup file created: ${humanBytes(dumped.stats.sizeBytes)} (${humanBytes(dumped.stats.uncompressedBytes)} before compression)`);
-    ctx.reporter.step('Verifying backup integrity');
-    const report = await verifyPartial(finish, dumped, handler, ctx, run);
-    faultPoint('backup:verified');
-    const migrations = await recordedMigrations(dumped.session.snapshot.migrations, options, workspace, ctx);
-    const provenance = await collectProvenance(ctx.env, ctx.workspaceRoot, ctx.taskId);
-    const entry = buildEntry({ plan: finish, workspace, ctx, handler, source, server, dumped, report, now, started, tags: options.tags ?? [], migrations, provenance, pinned: options.pin ?? false });
-    run.signal.throwIfAborted();
-    if (finish.writeKey !== finish.finalKey) await storage.move(finish.writeKey, finish.finalKey);
-    faultPoint('backup:renamed');
-    ctx.reporter.step('Recording metadata');
-    await workspace.catalog.add(entry);
-    faultPoint('backup:cataloged');
-    if (finish.localCopy) await keepLocalCopy(finish.localCopy, finish, entry, ctx);
-    const result = resultData(entry, ctx.projectName);
-    ctx.reporter.complete(
-      BANNER_TITLE,
-      {
-        Environment: entry.environment,
-        'Backup ID': entry.backup_id,
-        File: entry.file_path,
-        Size: `${result.size_human}${entry.compressed ? ` (${compression}, ratio ${entry.compression_ratio})` : ''}`,
-        Migrations: describeMigrations(entry.migrations),
-        Pinned: entry.pinned ? 'yes (cleanup never deletes it)' : undefined,
-        Retention: `${entry.retention_days} days (expires: ${entry.expires_at.slice(0, 10)})`,
-        Duration: humanDuration(entry.duration_ms),
-      },
-      ['To restore from this backup:', `  ${result.restore_command}`],
-    );
-    return success(scope, result, `Backup created successfully for ${entry.environment}`);
-  } catch (error) {
-    await dumped?.inPass?.discard();
-    await storage.delete(finish.writeKey);
-    await finish.localCopy?.delete(finish.partialKey);
-    if (await discardIfUnrecorded(storage, finish)) await finish.release();
-    throw error;
-  }
+}
+
+/** The verified archive takes its final name, the catalog records it, and the local copy (if asked for) is kept. */
+async function recordBackup(plan: Plan, entry: BackupEntry, workspace: Workspace, ctx: OperationContext): Promise<void> {
+  const storage = workspace.catalog.storage;
+  if (plan.writeKey !== plan.finalKey) await storage.move(plan.writeKey, plan.finalKey);
+  faultPoint('backup:renamed');
+  ctx.reporter.step('Recording metadata');
+  await workspace.catalog.add(entry);
+  faultPoint('backup:cataloged');
+  if (plan.localCopy) await keepLocalCopy(plan.localCopy, plan, entry, ctx);
+}
+
+function reportCreated(entry: BackupEntry, result: BackupResultData, compression: Compression, ctx: OperationContext): void {
+  ctx.reporter.complete(
+    BANNER_TITLE,
+    {
+      Environment: entry.environment,
+      'Backup ID': entry.backup_id,
+      File: entry.file_path,
+      Size: `${result.size_human}${entry.compressed ? ` (${compression}, ratio ${entry.compression_ratio})` : ''}`,
+      Migrations: describeMigrations(entry.migrations),
+      Pinned: entry.pinned ? 'yes (cleanup never deletes it)' : undefined,
+      Retention: `${entry.retention_days} days (expires: ${entry.expires_at.slice(0, 10)})`,
+      Duration: humanDuration(entry.duration_ms),
+    },
+    ['To restore from this backup:', `  ${result.restore_command}`],
+  );
 }
 
 /**
