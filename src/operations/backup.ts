@@ -421,7 +421,7 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
       ctx.reporter.progress({ bytes, expectedBytes: server.databaseSizeBytes, elapsedMs: Date.now() - started });
     };
     const level = plan.compression === 'zstd' ? (workspace.config.backup.compression_level ?? DEFAULT_ZSTD_LEVEL) : workspace.config.backup.compression_level;
-    inPass = await startInPassVerification({ provider: handler.provider, format: plan.format, compression: plan.compression, env: plan.toolEnv ?? ctx.env, signal: run.signal });
+    inPass = startInPassVerification({ provider: handler.provider, format: plan.format, compression: plan.compression, env: plan.toolEnv ?? ctx.env, signal: run.signal });
     const upload = await workspace.catalog.storage.createWriter(plan.writeKey);
     const sink = plan.localCopy ? teeWriter(upload, await plan.localCopy.createWriter(plan.partialKey)) : upload;
     const archived = writeArchive(session.stream, sink, {
