@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { createRequire } from 'node:module';
 
 
 interface S3rverInstance {
@@ -46,8 +47,9 @@ export interface TestS3Server {
 export async function startS3Server(options: { enforceConditions: boolean; bucket?: string }): Promise<TestS3Server> {
   const bucket = options.bucket ?? 'faber-test-bucket';
   const directory = await mkdtemp(path.join(os.tmpdir(), 'faber-s3rver-'));
-  const S3rver = require('@20minutes/s3rver') as S3rverConstructor;
-  (require('@20minutes/s3rver/lib/models/account') as AccountModule).DUMMY_ACCOUNT.createKeyPair(TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY);
+  const load = createRequire(__filename);
+  const S3rver = load('@20minutes/s3rver') as S3rverConstructor;
+  (load('@20minutes/s3rver/lib/models/account') as AccountModule).DUMMY_ACCOUNT.createKeyPair(TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY);
   const backend = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, vhostBuckets: false, allowMismatchedSignatures: true, configureBuckets: [{ name: bucket }] });
   const backendAddress = await backend.run();
   const backendUrl = `http://127.0.0.1:${backendAddress.port}`;
