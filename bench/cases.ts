@@ -206,10 +206,10 @@ export function rawRestoreCase(ctx: BenchContext, id: string, database: string):
 }
 
 /** Our restore through the API (verify, scratch database, load, check, swap) into a new database. */
-export function apiRestoreCase(ctx: BenchContext, id: string, project: string, fromEnvironment: string, targetDatabase: string, baseline: string): BenchCase {
+export function apiRestoreCase(ctx: BenchContext, id: string, project: string, fromEnvironment: string, targetDatabase: string, baseline: string, label = `faber restore (API, ${project})`): BenchCase {
   return {
     id,
-    label: `faber restore (API, ${project})`,
+    label,
     baseline,
     async run() {
       const from = ctx.latestBackup.get(`${project}:${fromEnvironment}`);

@@ -4,7 +4,7 @@
  *   npm run bench                       default size (1 M rows, ~350 MB database), 3 rounds
  *   npm run bench -- --rows=3000000     the 1 GB reference database
  *   npm run bench -- --reps=5 --fresh   more rounds; rebuild the cached datasets
- *   npm run bench -- --skip=mysql,nx    leave groups out (small, restore, directory, encryption, mysql, sqlite, catalog, nx, graph, curve, stages)
+ *   npm run bench -- --skip=mysql,nx    leave groups out (small, restore, directory, encryption, s3, mysql, sqlite, catalog, nx, graph, curve, stages)
  *
  * Cases run alternating (round-robin, the order rotated every round) and the table shows
  * medians. Results: bench/results/bench-<time>.json and latest.{json,md}.
@@ -39,11 +39,12 @@ import { canMeasureRss, measureCommand } from './measure.ts';
 import { checkTargets, curveTable, markdownTable, summarize, targetLines, terminalTable } from './report.ts';
 import { checkServices, mysqlUrl, pgArgs, pgUrl, psql, servicesFromEnv, type Services } from './services.ts';
 import { graphTimeCases, type GraphTimeBench } from './graph-time.ts';
+import { startS3Server, type TestS3Server } from '../test/support/s3-server.ts';
 import { createBenchWorkspace, nxEnv, type BenchProject, type BenchWorkspace } from './workspace.ts';
 import { measureStages, stagesTable, type StageCosts } from './stages.ts';
 import { measureCurve, type CurvePoint } from './zstd-curve.ts';
 
-const GROUPS = ['small', 'restore', 'directory', 'encryption', 'mysql', 'sqlite', 'catalog', 'nx', 'graph', 'curve', 'stages'] as const;
+const GROUPS = ['small', 'restore', 'directory', 'encryption', 's3', 'mysql', 'sqlite', 'catalog', 'nx', 'graph', 'curve', 'stages'] as const;
 type Skippable = (typeof GROUPS)[number];
 
 interface BenchOptions {
@@ -133,8 +134,19 @@ async function prepareDatasets(services: Services, options: BenchOptions, mysqlU
 /** The variable the bench's age identity is passed in (a key made for this run only). */
 const AGE_IDENTITY_ENV = 'BENCH_AGE_IDENTITY';
 
-function benchProjects(ageRecipient: string): BenchProject[] {
+/** The database of the main PostgreSQL group, backed up to a bucket on the local S3 server. */
+function s3Project(server: TestS3Server): BenchProject {
+  return {
+    name: 'pg-s3-app',
+    provider: 'postgresql',
+    environments: { bench: 'BENCH_PG_URL', restore: 'BENCH_PG_RESTORE_URL' },
+    storage: { type: 's3', bucket: server.bucket, prefix: 'bench', endpoint: server.endpoint, force_path_style: true, region: 'us-east-1' },
+  };
+}
+
+function benchProjects(ageRecipient: string, s3Server: TestS3Server | null): BenchProject[] {
   return [
+    ...(s3Server ? [s3Project(s3Server)] : []),
     {
       name: 'pg-app',
       provider: 'postgresql',
@@ -192,6 +204,15 @@ function buildGroups(ctx: BenchContext, prepared: Prepared, options: BenchOption
     groups.push({
       title: 'PostgreSQL directory format (pg_dump -j, the database above)',
       cases: [rawDirectoryCase(ctx, 'pg-dir.raw', prepared.pgDatabase), apiBackupCase(ctx, 'pg-dir.api', 'pg-app', 'directory', 'pg-dir.raw', 'faber backup, format directory (API)')],
+    });
+  }
+  if (!options.skip.has('s3')) {
+    groups.push({
+      title: 'PostgreSQL to S3 (the database above; the local S3 server: s3rver behind the test proxy, in the bench process)',
+      cases: [
+        apiBackupCase(ctx, 'pg-s3.api', 'pg-s3-app', 'bench', 'pg.raw', 'faber backup to S3 (API)'),
+        apiRestoreCase(ctx, 'pg-s3.restore.api', 'pg-s3-app', 'bench', RESTORE_TARGET, 'pg.restore.raw', 'faber restore from S3 (API)'),
+      ],
     });
   }
   if (prepared.smallDatabase) {
@@ -320,10 +341,12 @@ async function main(): Promise<number> {
   mkdirSync(cacheDir, { recursive: true });
   const prepared = await prepareDatasets(services, options, status.mariadb === null, cacheDir);
   const ageIdentity = await generateX25519Identity();
-  const workspace: BenchWorkspace = createBenchWorkspace(repo, benchProjects(await identityToRecipient(ageIdentity)));
+  const s3Server = options.skip.has('s3') ? null : await startS3Server({ enforceConditions: true });
+  if (s3Server) log(`S3 server for the s3 group: @20minutes/s3rver behind the test proxy at ${s3Server.endpoint}`);
+  const workspace: BenchWorkspace = createBenchWorkspace(repo, benchProjects(await identityToRecipient(ageIdentity), s3Server));
   // Outside the Nx workspace: Nx hashes every file of a workspace it does not ignore.
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'faber-bench-raw-'));
-  const ctx: BenchContext = { repo, services, workspace, workDir, urls: { ...connectionUrls(services, prepared, workDir), [AGE_IDENTITY_ENV]: ageIdentity }, latestBackup: new Map(), latestBackupFile: new Map() };
+  const ctx: BenchContext = { repo, services, workspace, workDir, urls: { ...connectionUrls(services, prepared, workDir), [AGE_IDENTITY_ENV]: ageIdentity, ...s3Server?.env }, latestBackup: new Map(), latestBackupFile: new Map() };
   let graph: GraphTimeBench | null = null;
   try {
     if (!options.skip.has('catalog')) writeLargeCatalog(workspace.root, CATALOG_DIRECTORY, 'catalog-app', 'bench', options.catalogEntries);
@@ -347,7 +370,7 @@ async function main(): Promise<number> {
     const elapsed = (Date.now() - started) / 1000;
     log(`\n${terminalTable(summaries)}\n`);
     if (stageLines) log(`CPU per stage (each replayed alone over the raw dump):\n${stageLines}\n`);
-    log('Targets (issues 5 and 13):');
+    log('Targets (issues 5, 11 and 13):');
     for (const line of targetLines(checks)) log(`  ${line}`);
     if (options.rows !== REFERENCE_ROWS) log(`  (The time ratios are defined for the reference database, --rows=${REFERENCE_ROWS}; at other sizes fixed costs such as Nx start-up weigh differently.)`);
     for (const [id, message] of errors) log(`  ! ${id}: ${message}`);
@@ -357,6 +380,7 @@ async function main(): Promise<number> {
     log(`\nresults: ${path.relative(process.cwd(), file)} (and latest.md); total ${Math.floor(elapsed / 60)} min ${Math.round(elapsed % 60)} s`);
     return errors.size > 0 ? 1 : 0;
   } finally {
+    await s3Server?.close();
     if (options.keep) log(`workspace kept: ${workspace.root} (raw tool output: ${workDir})`);
     else {
       workspace.remove();

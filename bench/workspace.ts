@@ -15,6 +15,8 @@ export interface BenchProject {
   backupDirectory?: string;
   /** Extra settings per environment (e.g. `format`). */
   environmentSettings?: Record<string, Record<string, unknown>>;
+  /** backup.storage (e.g. an S3 bucket); absent = backup.directory on local disk. */
+  storage?: Record<string, unknown>;
 }
 
 export interface BenchWorkspace {
@@ -40,7 +42,7 @@ function faberConfig(project: BenchProject): unknown {
     schema_version: '1.0',
     database: { provider: project.provider, hosting: 'local', migration_tool: 'prisma' },
     environments,
-    backup: { directory: project.backupDirectory ?? DEFAULT_BACKUP_DIRECTORY },
+    backup: { directory: project.backupDirectory ?? DEFAULT_BACKUP_DIRECTORY, ...(project.storage ? { storage: project.storage } : {}) },
     migrations: { table: '_prisma_migrations' },
     safety: { protected_environments: [] },
   };

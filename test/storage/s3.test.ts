@@ -1,18 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import { S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { S3StorageConfig } from '../../src/config/schema.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import { describeStorageContract } from './contract.ts';
-import { startS3Server, type TestS3Server } from './s3-server.ts';
+import { startS3Server, type TestS3Server } from '../support/s3-server.ts';
+import { MINIO, S3RVER, serverTitle, startMinio, type MinioServer } from '../support/s3-servers.ts';
 import { arrayContaining, stringMatching } from '../support/matchers.ts';
 
 const servers: Record<'enforcing' | 'ignoring', TestS3Server | undefined> = { enforcing: undefined, ignoring: undefined };
 const warnings: string[] = [];
+const choice = inject('faberS3Servers');
+const minioRuns = choice.names.includes(MINIO);
+let minio: MinioServer | undefined;
 
 beforeAll(async () => {
+  console.log(choice.note);
   servers.enforcing = await startS3Server({ enforceConditions: true });
   servers.ignoring = await startS3Server({ enforceConditions: false });
+  if (minioRuns) minio = await startMinio();
   // The storage finds credentials through the AWS default chain, as in production.
   Object.assign(process.env, servers.enforcing.env);
 });
@@ -20,9 +26,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await servers.enforcing?.close();
   await servers.ignoring?.close();
+  await minio?.close();
 });
 
-function configFor(server: TestS3Server, overrides: Partial<S3StorageConfig> = {}): S3StorageConfig {
+function configFor(server: Pick<TestS3Server, 'bucket' | 'endpoint'>, overrides: Partial<S3StorageConfig> = {}): S3StorageConfig {
   return { type: 's3', bucket: server.bucket, prefix: `t-${randomBytes(4).toString('hex')}`, endpoint: server.endpoint, force_path_style: true, ...overrides };
 }
 
@@ -30,10 +37,12 @@ function storageOn(kind: 'enforcing' | 'ignoring', overrides: Partial<S3StorageC
   return new S3Storage(configFor(servers[kind]!, overrides), { onWarning: (message) => warnings.push(message) });
 }
 
-describeStorageContract('S3 (s3rver, conditional writes enforced)', { create: () => Promise.resolve(storageOn('enforcing')) });
-describeStorageContract('S3 (s3rver, conditional writes ignored: read-back fallback)', { create: () => Promise.resolve(storageOn('ignoring')) });
+const s3rverTitle = serverTitle(S3RVER, choice);
+describeStorageContract(`S3 (${s3rverTitle}, conditional writes enforced by the test proxy)`, { create: () => Promise.resolve(storageOn('enforcing')) });
+describeStorageContract(`S3 (${s3rverTitle}, conditional writes ignored: read-back fallback)`, { create: () => Promise.resolve(storageOn('ignoring')) });
+if (minioRuns) describeStorageContract(`S3 (${MINIO})`, { create: () => Promise.resolve(new S3Storage(configFor(minio!), { onWarning: (message) => warnings.push(message) })) });
 
-describe('S3Storage', () => {
+describe(`S3Storage (${s3rverTitle})`, () => {
   it('probes conditional writes: enforced where the server refuses a second create, else the fallback with a warning', async () => {
     expect(await storageOn('enforcing').conditionalWrites()).toBe('enforced');
     warnings.length = 0;

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
+import { chooseS3Servers } from './s3-servers.ts';
 
 /**
  * Finds the database servers once per test run and hands their admin URLs to the workers
@@ -11,6 +12,7 @@ import type { TestProject } from 'vitest/node';
  *   3. Testcontainers, when a Docker engine answers (image majors match the local client tools).
  * When none works the location carries the reason, and tests that need the server fail with it
  * (they are never skipped). Tests that need no server are not held up.
+ * It also probes Docker once for the S3 suites' MinIO runs (s3-servers.ts).
  */
 
 export type ServerLocation = { url: string; via: string } | { error: string };
@@ -125,9 +127,10 @@ async function locate(kind: Kind, containers: Stoppable[]): Promise<ServerLocati
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const containers: Stoppable[] = [];
-  const [postgres, mysqlServer] = await Promise.all([locate('postgresql', containers), locate('mysql', containers)]);
+  const [postgres, mysqlServer, s3Servers] = await Promise.all([locate('postgresql', containers), locate('mysql', containers), chooseS3Servers()]);
   project.provide('faberPostgres', postgres);
   project.provide('faberMysql', mysqlServer);
+  project.provide('faberS3Servers', s3Servers);
   return async () => {
     await Promise.all(containers.map((container) => container.stop()));
   };

@@ -1,4 +1,4 @@
-// A real S3-compatible server for the tests, in this process on a free port: @20minutes/s3rver
+// A real S3-compatible server for the tests and `npm run bench` (group s3), in this process on a free port: @20minutes/s3rver
 // (objects, multipart upload, paginated ListObjectsV2) behind a small HTTP proxy that adds what
 // s3rver lacks: AbortMultipartUpload, ListMultipartUploads, (optionally) enforcement of
 // If-None-Match: * / If-Match on PUT as AWS S3, R2 and MinIO do, and SigV4 checking of requests
@@ -12,7 +12,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { createRequire } from 'node:module';
+
+/** module.exports of a CommonJS package, loaded the same way by vitest and by the bench (ESM, where `require` is undefined). */
+async function loadCommonJs<T>(specifier: string): Promise<T> {
+  return ((await import(specifier)) as { default: T }).default;
+}
 
 
 interface S3rverInstance {
@@ -27,6 +31,11 @@ interface AccountModule {
 export const TEST_ACCESS_KEY_ID = 'FABERTESTACCESSKEY';
 /** Distinctive, so a test can search every output, key and manifest for it. */
 export const TEST_SECRET_ACCESS_KEY = `faber-test-secret-${randomBytes(6).toString('hex')}`;
+
+/** What a process needs to reach a test S3 server through the AWS default chain. */
+export function testS3Env(): Record<string, string> {
+  return { AWS_ACCESS_KEY_ID: TEST_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: TEST_SECRET_ACCESS_KEY, AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' };
+}
 
 export interface TestS3Server {
   endpoint: string;
@@ -47,9 +56,8 @@ export interface TestS3Server {
 export async function startS3Server(options: { enforceConditions: boolean; bucket?: string }): Promise<TestS3Server> {
   const bucket = options.bucket ?? 'faber-test-bucket';
   const directory = await mkdtemp(path.join(os.tmpdir(), 'faber-s3rver-'));
-  const load = createRequire(__filename);
-  const S3rver = load('@20minutes/s3rver') as S3rverConstructor;
-  (load('@20minutes/s3rver/lib/models/account') as AccountModule).DUMMY_ACCOUNT.createKeyPair(TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY);
+  const S3rver = await loadCommonJs<S3rverConstructor>('@20minutes/s3rver');
+  (await loadCommonJs<AccountModule>('@20minutes/s3rver/lib/models/account.js')).DUMMY_ACCOUNT.createKeyPair(TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY);
   const backend = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, vhostBuckets: false, allowMismatchedSignatures: true, configureBuckets: [{ name: bucket }] });
   const backendAddress = await backend.run();
   const backendUrl = `http://127.0.0.1:${backendAddress.port}`;
@@ -171,7 +179,7 @@ export async function startS3Server(options: { enforceConditions: boolean; bucke
     endpoint,
     backendEndpoint: backendUrl,
     bucket,
-    env: { AWS_ACCESS_KEY_ID: TEST_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: TEST_SECRET_ACCESS_KEY, AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' },
+    env: testS3Env(),
     pendingUploads: () => [...uploads.values()].map(({ key, uploadId }) => ({ key, uploadId })),
     failParts: (fail) => {
       failingParts = fail;
