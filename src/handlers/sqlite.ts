@@ -215,10 +215,11 @@ export class SqliteHandler implements DatabaseHandler {
    */
   async #streamCopy(copy: string, snapshot: DatabaseSnapshot, intact: Promise<void>, integrity: IntegrityCheck, signal: AbortSignal): Promise<DumpSession> {
     const handle = await open(copy, 'r');
-    const unlinked = intact.then(
-      () => rm(copy, { force: true }),
-      () => rm(copy, { force: true }),
-    );
+    const removeCopy = async () => {
+      await rm(copy, { force: true });
+      await removeSideFiles(copy);
+    };
+    const unlinked = intact.then(removeCopy, removeCopy);
     const stream = new FileBlockReader(handle);
     const onAbort = () => stream.destroy(cancelled('The backup'));
     signal.addEventListener('abort', onAbort, { once: true });
