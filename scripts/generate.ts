@@ -69,7 +69,7 @@ function nxReadableProperties(properties: Record<string, unknown>): Record<strin
   return Object.fromEntries(
     Object.entries(properties).map(([name, property]) => {
       if (typeof property !== 'object' || property === null || !('anyOf' in property)) return [name, property];
-      const { anyOf, ...rest } = property as { anyOf: unknown };
+      const { anyOf, ...rest } = property;
       return [name, { ...rest, oneOf: anyOf }];
     }),
   );

@@ -19,7 +19,7 @@ export interface ListBackupsExecutorOptions {
   /**
    * Only backups with this status.
    */
-  status?: 'valid' | 'verification_failed' | 'missing' | 'corrupt';
+  status?: 'valid' | 'verification_failed' | 'missing';
   /**
    * Print the result object alone, as one line of JSON.
    */

@@ -5,12 +5,11 @@ import { baseName, parentKey, type Storage } from '../storage/storage.ts';
 import { mapWithConcurrency } from './concurrency.ts';
 import { describeIssues } from './describe-issues.ts';
 import { sortEntries } from './order.ts';
+import { BACKUP_ID_AT_START } from '../util/ids.ts';
 import { type BackupEntry, manifestSchema } from './schema.ts';
 
 export const MANIFEST_SUFFIX = '.manifest.json';
 
-/** Directory-format dumps and `.partial` files are named after their id: never a project or environment. */
-const BACKUP_NAME = /^backup-\d{8}-\d{6}/;
 /** `<project>/<environment>`, with room for scoped project names such as `@org/app`. */
 const MAX_SCAN_DEPTH = 6;
 const READ_CONCURRENCY = 32;
@@ -145,7 +144,8 @@ async function findManifestKeys(storage: Storage, dirKey: string, depth: number)
   for (const child of children) {
     const name = baseName(child.key);
     if (!child.directory && name.endsWith(MANIFEST_SUFFIX)) found.push(child.key);
-    else if (child.directory && depth < MAX_SCAN_DEPTH && !BACKUP_NAME.test(name)) subdirectories.push(`${child.key}/`);
+    // Directory-format dumps and `.partial` directories are named after their id: never a project or environment.
+    else if (child.directory && depth < MAX_SCAN_DEPTH && !BACKUP_ID_AT_START.test(name)) subdirectories.push(`${child.key}/`);
   }
   const nested = await Promise.all(subdirectories.map((sub) => findManifestKeys(storage, sub, depth + 1)));
   return found.sort().concat(...nested);

@@ -9,7 +9,7 @@ const MARK_LIFETIME_MS = 24 * 60 * 60 * 1000;
 export interface Reservation {
   id: string;
   /** Frees the id again (for a backup that failed and recorded nothing). */
-  release(): Promise<void>;
+  release: () => Promise<void>;
 }
 
 /**

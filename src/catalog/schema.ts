@@ -1,7 +1,8 @@
 import { z } from 'zod';
+import { BACKUP_ID_PATTERN } from '../util/ids.ts';
 import { BACKUP_FORMATS_ALL } from './formats.ts';
 
-export const BACKUP_STATUSES = ['valid', 'verification_failed', 'missing', 'corrupt'] as const;
+export const BACKUP_STATUSES = ['valid', 'verification_failed', 'missing'] as const;
 export type BackupStatus = (typeof BACKUP_STATUSES)[number];
 
 const isoDate = z.string().datetime({ offset: true });
@@ -63,9 +64,9 @@ export const provenanceSchema = z.object({
 });
 export type Provenance = z.infer<typeof provenanceSchema>;
 
-/** One backup, as the catalog and its sidecar manifest record it (SPEC §4). */
+/** One backup, as the catalog (backups.json) and its sidecar manifest (<id>.manifest.json) record it. */
 export const backupEntrySchema = z.object({
-  backup_id: z.string().regex(/^backup-\d{8}-\d{6}(-[a-z0-9-]+)?$/),
+  backup_id: z.string().regex(BACKUP_ID_PATTERN),
   project: z.string(),
   environment: z.string(),
   provider: z.enum(['postgresql', 'mysql', 'sqlite']),

@@ -2,8 +2,12 @@ import type { Compression, BackupFormat, EncryptionConfig, EnvironmentConfig, Fa
 import { DEFAULT_IDENTITY_ENV, DEFAULT_RETENTION_DAYS, FALLBACK_RETENTION_DAYS, SAFETY_REASONS } from './schema.ts';
 import { FaberError } from '../output/errors.ts';
 import { parseConnectionUrl, type ConnectionInfo } from './connection.ts';
+import os from 'node:os';
 
-/** Safety backups are kept at least this long (SPEC §5 cleanup-backups). */
+/**
+ * Safety backups (taken before a migration, rollback or restore) are kept at least this long, whatever
+ * the retention: they are the way back when a change turns out wrong weeks later.
+ */
 export const SAFETY_BACKUP_MIN_DAYS = 90;
 
 export interface ResolvedEnvironment {
@@ -60,6 +64,11 @@ export function normaliseCompression(value: boolean | Compression | undefined): 
   if (value === true) return 'zstd';
   if (value === false) return 'none';
   return value;
+}
+
+/** pg_dump/pg_restore --jobs for directory backups: `backup.parallel_jobs`, else the cores, from 1 to 8. */
+export function effectiveParallelJobs(config: FaberConfig): number {
+  return config.backup.parallel_jobs ?? Math.max(1, Math.min(8, os.availableParallelism()));
 }
 
 /** Option, then environment, then `backup` section, then zstd. */

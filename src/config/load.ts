@@ -16,7 +16,10 @@ export interface LoadedConfig {
   path: string;
 }
 
-/** The project's config if it has one, else the workspace's (SPEC §3). */
+/**
+ * The project's config if it has one, else the workspace's: a project's own file says more about it
+ * than the shared one at the workspace root, which covers projects that have none.
+ */
 export async function loadConfig(workspaceRoot: string, projectRoot?: string): Promise<LoadedConfig> {
   const candidates = [projectRoot ? path.join(workspaceRoot, projectRoot, CONFIG_RELATIVE_PATH) : undefined, path.join(workspaceRoot, CONFIG_RELATIVE_PATH)]
     .filter((candidate): candidate is string => candidate !== undefined)

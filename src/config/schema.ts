@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { AGE_X25519_RECIPIENT_PATTERN, isX25519Recipient } from './age-recipients.ts';
+import { ENVIRONMENT_NAME_PATTERN } from './environment-name.ts';
 
 export const PROVIDERS = ['postgresql', 'mysql', 'sqlite'] as const;
 export type Provider = (typeof PROVIDERS)[number];
 
 export const HOSTINGS = ['local', 'aws-rds', 'gcp-sql', 'azure-sql', 'supabase', 'neon', 'planetscale'] as const;
-export const SUPPORTED_HOSTINGS = ['local'] as const;
 
 export const FORMATS = ['sql', 'custom', 'directory'] as const;
 export type BackupFormat = (typeof FORMATS)[number];
@@ -129,7 +129,7 @@ export const configSchema = z
     schema_version: z.literal('1.0'),
     database: databaseSchema,
     environments: z
-      .record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'an environment name of letters, digits, - and _'), environmentSchema)
+      .record(z.string().regex(ENVIRONMENT_NAME_PATTERN, 'an environment name of letters, digits, - and _'), environmentSchema)
       .refine((envs) => Object.keys(envs).length > 0, 'at least one environment'),
     backup: backupSchema.default(() => backupSchema.parse({})),
     migrations: migrationsSchema.default({}),

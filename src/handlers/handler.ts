@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import type { ConnectionInfo } from '../config/connection.ts';
 import type { Compression, MigrationTool, Provider } from '../config/schema.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
 import type { MigrationState } from '../catalog/schema.ts';

@@ -27,11 +27,12 @@ import {
   secretsOf,
   type MysqlSession,
 } from './mysql-support.ts';
-import { randomTag, SCRATCH_MARKER, siblingName, urlWithDatabase } from './names.ts';
+import { scratchName, SCRATCH_MARKER, urlWithDatabase } from './names.ts';
 import { assertRoutinesReadable } from './mysql-routines.ts';
 import { DefinerRewriter, describeRewrites, type RewrittenDefiner } from './mysql-definers.ts';
 import { explainDenial, mysqlAccount, mysqlGrantPattern, type MissingPrivilege } from './privileges.ts';
 import { dumpSession, findTool, requireTool, runTool, toolVersion, type ClientTool, type ToolRun } from './tools.ts';
+import { asText } from '../util/text.ts';
 
 /**
  * MySQL and MariaDB: mysql2 for queries; mariadb-dump/mysqldump and the mariadb/mysql client
@@ -117,7 +118,7 @@ export class MysqlHandler implements DatabaseHandler {
     return {
       clientTool: dumpTool.name,
       clientVersion,
-      serverVersion: String(row?.version ?? ''),
+      serverVersion: asText(row?.version),
       databaseSizeBytes: Number(row?.size ?? 0),
     };
   }
@@ -135,7 +136,7 @@ export class MysqlHandler implements DatabaseHandler {
       await reader.query('COMMIT');
       await assertRoutinesReadable(reader, this.live.name);
       const [row] = await reader.query('SELECT VERSION() AS version');
-      return { snapshot: state, serverVersion: String(row?.version ?? '') };
+      return { snapshot: state, serverVersion: asText(row?.version) };
     }).catch(async (error: unknown) => {
       throw await explainDenial(error, () => this.#backupPrivilege());
     });
@@ -208,7 +209,7 @@ export class MysqlHandler implements DatabaseHandler {
   }
 
   scratchTarget(purpose: 'verify' | 'restore'): DatabaseTarget {
-    return this.target(siblingName(this.live.name, `__faber_${purpose}_${randomTag()}`, MAX_NAME_BYTES));
+    return this.target(scratchName(this.live.name, purpose, MAX_NAME_BYTES));
   }
 
   async createDatabase(target: DatabaseTarget): Promise<void> {
@@ -246,7 +247,7 @@ export class MysqlHandler implements DatabaseHandler {
       await reader.query(`DROP DATABASE IF EXISTS ${quoteIdentifier('mysql', live.name)}`);
       await reader.query(`CREATE DATABASE ${quoteIdentifier('mysql', live.name)}${characterSet}`);
       const [row] = await reader.query('SELECT VERSION() AS version');
-      return String(row?.version ?? '');
+      return asText(row?.version);
     }).catch(async (error: unknown) => {
       throw await explainDenial(error, async () => ({
         action: 'replace the database (it is dropped and created again)',
@@ -290,7 +291,7 @@ export class MysqlHandler implements DatabaseHandler {
                    AND grantee = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')) AS privileged`,
       ),
     );
-    return { self: String(row?.self ?? ''), privileged: Number(row?.privileged) > 0 };
+    return { self: asText(row?.self), privileged: Number(row?.privileged) > 0 };
   }
 
   /** `'app'@'%'`: the account the server matched, as a GRANT names it. */
@@ -364,7 +365,7 @@ export class MysqlHandler implements DatabaseHandler {
     const credentials = await mysqlToolCredentials(this.#options.env, this.#connection, this.#options.tempDirectory);
     const signal = new AbortController().signal;
     try {
-      const flavour = await this.#dumpFlavourArguments(dumpTool, async () => serverVersion);
+      const flavour = await this.#dumpFlavourArguments(dumpTool, () => Promise.resolve(serverVersion));
       const dump = runTool(dumpTool, [credentials.firstArgument, ...DUMP_ARGUMENTS, ...flavour, '--', from.name], {
         env: credentials.env,
         signal,
@@ -410,7 +411,7 @@ async function characterSetOf(reader: SqlReader, database: string): Promise<stri
     'SELECT default_character_set_name AS charset, default_collation_name AS collation FROM information_schema.schemata WHERE schema_name = ?',
     [database],
   );
-  const [charset, collation] = [String(row?.charset ?? ''), String(row?.collation ?? '')];
+  const [charset, collation] = [asText(row?.charset), asText(row?.collation)];
   if (!SAFE_CHARSET.test(charset) || !SAFE_CHARSET.test(collation)) return '';
   return ` CHARACTER SET ${charset} COLLATE ${collation}`;
 }

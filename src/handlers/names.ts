@@ -17,12 +17,21 @@ export function timestampTag(date = new Date()): string {
 export function siblingName(base: string, suffix: string, maxBytes: number): string {
   const room = maxBytes - Buffer.byteLength(suffix);
   if (room < 1) throw new Error(`Suffix "${suffix}" leaves no room in a ${maxBytes}-byte name`);
+  if (Buffer.byteLength(base) <= room) return base + suffix;
   let kept = '';
   for (const character of base) {
     if (Buffer.byteLength(kept + character) > room) break;
     kept += character;
   }
   return kept + suffix;
+}
+
+/**
+ * The name of a scratch database (or SQLite file) beside `live`, for a restore or a verify drill:
+ * it carries SCRATCH_MARKER, and a random tag keeps two runs apart.
+ */
+export function scratchName(live: string, purpose: 'verify' | 'restore', maxBytes = Number.POSITIVE_INFINITY): string {
+  return siblingName(live, `__faber_${purpose}_${randomTag()}`, maxBytes);
 }
 
 /** The redacted URL of another database on the same server, for messages. */

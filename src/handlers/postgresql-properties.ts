@@ -1,6 +1,7 @@
 import { FaberError } from '../output/errors.ts';
 import type { SqlReader } from './migrations.ts';
 import { quotePostgresIdentifier as quoteIdent, quotePostgresLiteral as quoteLiteral } from './postgresql-support.ts';
+import { asText } from '../util/text.ts';
 
 /**
  * What a PostgreSQL database carries besides its content: a dump (without --create) holds none
@@ -51,7 +52,7 @@ export async function readDatabaseProperties(reader: SqlReader, name: string): P
            FROM pg_catalog.pg_database d, LATERAL pg_catalog.aclexplode(d.datacl) a WHERE d.datname = $1 ORDER BY 1, 2`,
           [name],
         )
-      ).map((grant) => ({ grantee: grant.grantee === null ? null : String(grant.grantee), privilege: String(grant.privilege), grantable: grant.grantable === true }));
+      ).map((grant) => ({ grantee: grant.grantee === null ? null : asText(grant.grantee), privilege: String(grant.privilege), grantable: grant.grantable === true }));
   const settings = await reader.query(
     `SELECT CASE WHEN s.setrole = 0 THEN NULL ELSE pg_catalog.pg_get_userbyid(s.setrole) END AS role, s.setconfig AS config
      FROM pg_catalog.pg_db_role_setting s WHERE s.setdatabase = $1 ORDER BY 1 NULLS FIRST`,
@@ -60,13 +61,13 @@ export async function readDatabaseProperties(reader: SqlReader, name: string): P
   return {
     owner: String(row.owner),
     grants,
-    settings: settings.map((setting) => ({ role: setting.role === null ? null : String(setting.role), config: (setting.config as string[] | null) ?? [] })),
-    comment: row.comment === null ? null : String(row.comment),
+    settings: settings.map((setting) => ({ role: setting.role === null ? null : asText(setting.role), config: (setting.config as string[] | null) ?? [] })),
+    comment: row.comment === null ? null : asText(row.comment),
     connectionLimit: Number(row.connection_limit),
     locale: {
       encoding: String(row.encoding),
-      collate: String(row.collate ?? raw.datcollate ?? ''),
-      ctype: String(row.ctype ?? raw.datctype ?? ''),
+      collate: asText(row.collate ?? raw.datcollate),
+      ctype: asText(row.ctype ?? raw.datctype),
       provider: String(raw.datlocprovider ?? 'c'),
       // PostgreSQL 15 named the provider's locale daticulocale, 17 renamed it datlocale.
       providerLocale: raw.datlocale ?? raw.daticulocale ?? null,

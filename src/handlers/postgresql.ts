@@ -19,7 +19,7 @@ import { POSTGRESQL_ENGINE } from './postgresql-engine.ts';
 import { openBlockChannel } from '../pipeline/channel.ts';
 import { readMigrationState, type SqlReader } from './migrations.ts';
 import type { MigrationState } from '../catalog/schema.ts';
-import { randomTag, SCRATCH_MARKER, siblingName, timestampTag, urlWithDatabase } from './names.ts';
+import { randomTag, scratchName, SCRATCH_MARKER, siblingName, timestampTag, urlWithDatabase } from './names.ts';
 import {
   connectPostgres,
   postgresMajor,
@@ -36,6 +36,7 @@ import { assertSameLocale, propertyStatements, readDatabaseProperties, type Data
 import { namePrivilege, type MissingPrivilege } from './privileges.ts';
 import type { SecretFile } from './secret-file.ts';
 import { dumpSession, requireTool, runTool, toolVersion, type ClientTool } from './tools.ts';
+import { asText } from '../util/text.ts';
 
 /**
  * PostgreSQL: `pg` for queries, pg_dump/pg_restore/psql for dumps and restores.
@@ -112,7 +113,7 @@ export class PostgresHandler implements DatabaseHandler {
     if (rows.status === 'rejected') throw rows.reason;
     const clientVersion = postgresToolVersion(version.value);
     const [server] = rows.value;
-    const serverVersion = String(server?.version ?? '').split(' ')[0] ?? '';
+    const serverVersion = asText(server?.version).split(' ')[0] ?? '';
     this.#serverVersionNumber = Number(server?.number);
     assertClientNotOlder(clientVersion, this.#serverVersionNumber, serverVersion);
     return { clientTool: 'pg_dump', clientVersion, serverVersion, databaseSizeBytes: Number(server?.size ?? 0) };
@@ -196,7 +197,7 @@ export class PostgresHandler implements DatabaseHandler {
   }
 
   scratchTarget(purpose: 'verify' | 'restore'): DatabaseTarget {
-    return this.target(siblingName(this.live.name, `__faber_${purpose}_${randomTag()}`, MAX_NAME_BYTES));
+    return this.target(scratchName(this.live.name, purpose, MAX_NAME_BYTES));
   }
 
   async createDatabase(target: DatabaseTarget): Promise<void> {
@@ -239,9 +240,9 @@ export class PostgresHandler implements DatabaseHandler {
           await reader.query(`ALTER DATABASE ${quoteIdent(restored.name)} RENAME TO ${quoteIdent(live.name)}`);
           await reader.query('COMMIT');
           break;
-        } catch (error) {
+        } catch (caught) {
           await reader.query('ROLLBACK').catch(() => {});
-          if (properties) error = namePrivilege(error, renamePrivilege(properties.owner, this.#role()));
+          const error = properties ? namePrivilege(caught, renamePrivilege(properties.owner, this.#role())) : caught;
           // A session that connected between terminating the others and renaming: try again.
           const inUse = error instanceof FaberError && error.result.driver_code === '55006';
           if (!(options.force && inUse && attempt < SWAP_ATTEMPTS)) throw error;
@@ -322,15 +323,15 @@ export class PostgresHandler implements DatabaseHandler {
    */
   async #withMaintenance<T>(avoid: readonly string[], work: (reader: SqlReader) => Promise<T>): Promise<T> {
     const candidates = [this.live.name, 'postgres', 'template1'].filter((name) => !avoid.includes(name));
-    let lastError: unknown;
+    let lastError: FaberError | undefined;
     for (const name of candidates) {
       let client: pg.Client;
       try {
         client = await this.#connect(this.target(name));
       } catch (error) {
+        if (!(error instanceof FaberError && error.result.driver_code === '3D000')) throw error;
         lastError = error;
-        if (error instanceof FaberError && error.result.driver_code === '3D000') continue;
-        throw error;
+        continue;
       }
       try {
         return await work(postgresReader(client, this.#connection, this.target(name).display, 'RESTORE_FAILED'));

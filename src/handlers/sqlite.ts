@@ -23,7 +23,7 @@ import { startIntegrityCheck, type IntegrityCheck } from './sqlite-integrity.ts'
 import { FileBlockReader } from '../pipeline/file-blocks.ts';
 import { quoteIdentifier, readMigrationState, type SqlReader } from './migrations.ts';
 import type { MigrationState } from '../catalog/schema.ts';
-import { randomTag } from './names.ts';
+import { randomTag, scratchName } from './names.ts';
 import { ownedFileName, sweepAbandonedFiles } from './secret-file.ts';
 
 /**
@@ -60,7 +60,8 @@ function unsupportedFormat(format: string): FaberError {
 export function sqliteReader(db: DatabaseSync): SqlReader {
   return {
     dialect: 'sqlite',
-    query: async (sql, params = []) => db.prepare(sql).all(...(params as Array<string | number | null>)) as Record<string, unknown>[],
+    // node:sqlite is synchronous; the promise makes a failing statement a rejection, as the other engines' readers do.
+    query: (sql, params = []) => new Promise((resolve) => resolve(db.prepare(sql).all(...(params as Array<string | number | null>)))),
   };
 }
 
@@ -214,10 +215,11 @@ export class SqliteHandler implements DatabaseHandler {
    */
   async #streamCopy(copy: string, snapshot: DatabaseSnapshot, intact: Promise<void>, integrity: IntegrityCheck, signal: AbortSignal): Promise<DumpSession> {
     const handle = await open(copy, 'r');
-    const unlinked = intact.then(
-      () => rm(copy, { force: true }),
-      () => rm(copy, { force: true }),
-    );
+    const removeCopy = async () => {
+      await rm(copy, { force: true });
+      await removeSideFiles(copy);
+    };
+    const unlinked = intact.then(removeCopy, removeCopy);
     const stream = new FileBlockReader(handle);
     const onAbort = () => stream.destroy(cancelled('The backup'));
     signal.addEventListener('abort', onAbort, { once: true });
@@ -288,7 +290,7 @@ export class SqliteHandler implements DatabaseHandler {
 
   /** Next to the live file, so that replace() is a rename within one file system. */
   scratchTarget(purpose: 'verify' | 'restore'): DatabaseTarget {
-    return this.target(`${this.live.name}__faber_${purpose}_${randomTag()}`);
+    return this.target(scratchName(this.live.name, purpose));
   }
 
   async createDatabase(target: DatabaseTarget): Promise<void> {

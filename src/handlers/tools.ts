@@ -204,76 +204,118 @@ function terminate(child: ChildProcess): void {
 
 /** Starts a client tool. Arguments never hold secrets: those go through the environment or 0600 files. */
 export function runTool(tool: ClientTool, args: readonly string[], options: ToolRunOptions): ToolRun {
-  const subprocess = spawn(tool.path, args, {
-    env: options.env,
-    stdio: [options.input ? 'pipe' : 'ignore', typeof options.stdout === 'string' ? options.stdout : options.stdout.writeEnd, 'pipe'],
-    windowsHide: true,
-    ...(options.cwd ? { cwd: options.cwd } : {}),
-  });
+  const subprocess = spawnTool(tool, args, options);
   const exited = exitOf(subprocess);
   if (typeof options.stdout !== 'string') {
     const channel = options.stdout;
     void exited.then(() => channel.childExited());
   }
-  let cancelledBySignal = false;
-  const onAbort = () => {
-    cancelledBySignal = true;
-    terminate(subprocess);
+  const watched: WatchedRun = {
+    exited,
+    stops: watchStops(subprocess, options.signal),
+    stderr: collectStderr(subprocess),
+    input: options.input ? feedInput(options.input, subprocess) : { error: undefined },
   };
-  if (options.signal.aborted) onAbort();
-  else options.signal.addEventListener('abort', onAbort, { once: true });
-  const stderr = new BoundedText();
-  subprocess.stderr?.on('data', (chunk: Buffer) => stderr.add(chunk));
-  let stoppedByUs = false;
-  let inputError: Error | undefined;
-  if (options.input && subprocess.stdin) {
-    const input = options.input;
-    const sink = subprocess.stdin;
-    // EPIPE when the tool exits without reading everything: its exit status says what happened.
-    sink.on('error', () => {});
-    input.once('error', (error: Error) => {
-      inputError = error;
-      // SIGKILL, not a closed stdin: psql --single-transaction would commit what it got so far.
-      subprocess.kill('SIGKILL');
-    });
-    input.pipe(sink);
-  }
-
-  const done = (async () => {
-    const exit = await exited;
-    options.signal.removeEventListener('abort', onAbort);
-    const failed = exit.spawnError !== undefined || exit.exitCode !== 0;
-    if (options.input && (failed || inputError)) {
-      options.input.unpipe();
-      options.input.destroy();
-    }
-    if (cancelledBySignal || stoppedByUs) throw cancelled(tool.name);
-    if (inputError) {
-      throw new FaberError(options.failureCode, `Reading the input for ${tool.name} failed: ${inputError.message}`, { cause: inputError });
-    }
-    if (failed) {
-      // No exit code: the tool never ran (spawn failed); the spawn error says why.
-      const text = stderr.toString() || (exit.spawnError?.message ?? '');
-      throw toolFailure(
-        tool.name,
-        { exitCode: exit.exitCode, signal: exit.signal, stderr: text },
-        { secrets: options.secrets, fallback: options.failureCode },
-      );
-    }
-  })();
+  const done = outcomeOf(tool, options, watched);
   // Callers may dispose without awaiting `done`; its rejection must not surface as unhandled.
   done.catch(() => {});
+  return { pid: subprocess.pid, stdout: stdoutOf(subprocess, options.stdout), done, kill: watched.stops.kill };
+}
 
-  return {
-    pid: subprocess.pid,
-    stdout: typeof options.stdout !== 'string' ? options.stdout.stream : options.stdout === 'pipe' ? (subprocess.stdout ?? undefined) : undefined,
-    done,
-    kill: () => {
-      if (subprocess.exitCode !== null || subprocess.signalCode !== null) return;
-      stoppedByUs = true;
-      terminate(subprocess);
-    },
+function spawnTool(tool: ClientTool, args: readonly string[], options: ToolRunOptions): ChildProcess {
+  return spawn(tool.path, args, {
+    env: options.env,
+    stdio: [options.input ? 'pipe' : 'ignore', typeof options.stdout === 'string' ? options.stdout : options.stdout.writeEnd, 'pipe'],
+    windowsHide: true,
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+  });
+}
+
+function stdoutOf(subprocess: ChildProcess, stdout: ToolRunOptions['stdout']): Readable | undefined {
+  if (typeof stdout !== 'string') return stdout.stream;
+  return stdout === 'pipe' ? (subprocess.stdout ?? undefined) : undefined;
+}
+
+/** What runTool watches while the tool runs, to say afterwards how it ended. */
+interface WatchedRun {
+  exited: Promise<ToolExit>;
+  stops: ToolStops;
+  stderr: BoundedText;
+  input: { readonly error: Error | undefined };
+}
+
+/** Stopping the tool: by the caller's abort signal or by `kill()`; either way `done` rejects with CANCELLED. */
+interface ToolStops {
+  readonly stopped: boolean;
+  readonly kill: () => void;
+  /** Stops listening to the abort signal once the tool is gone. */
+  readonly detach: () => void;
+}
+
+function watchStops(subprocess: ChildProcess, signal: AbortSignal): ToolStops {
+  let stopped = false;
+  const stop = () => {
+    stopped = true;
+    terminate(subprocess);
   };
+  if (signal.aborted) stop();
+  else signal.addEventListener('abort', stop, { once: true });
+  return {
+    get stopped() {
+      return stopped;
+    },
+    kill: () => {
+      if (subprocess.exitCode === null && subprocess.signalCode === null) stop();
+    },
+    detach: () => signal.removeEventListener('abort', stop),
+  };
+}
+
+function collectStderr(subprocess: ChildProcess): BoundedText {
+  const stderr = new BoundedText();
+  subprocess.stderr?.on('data', (chunk: Buffer) => stderr.add(chunk));
+  return stderr;
+}
+
+/** Pipes `input` to the tool's stdin and remembers how reading it failed, if it did. */
+function feedInput(input: Readable, subprocess: ChildProcess): { readonly error: Error | undefined } {
+  const fed: { error: Error | undefined } = { error: undefined };
+  const sink = subprocess.stdin;
+  if (!sink) return fed;
+  // EPIPE when the tool exits without reading everything: its exit status says what happened.
+  sink.on('error', () => {});
+  input.once('error', (error: Error) => {
+    fed.error = error;
+    // SIGKILL, not a closed stdin: psql --single-transaction would commit what it got so far.
+    subprocess.kill('SIGKILL');
+  });
+  input.pipe(sink);
+  return fed;
+}
+
+/** Resolves once the tool exited 0; otherwise rejects with what went wrong, a stop first. */
+async function outcomeOf(tool: ClientTool, options: ToolRunOptions, watched: WatchedRun): Promise<void> {
+  const exit = await watched.exited;
+  watched.stops.detach();
+  const failed = exit.spawnError !== undefined || exit.exitCode !== 0;
+  const inputError = watched.input.error;
+  if (options.input && (failed || inputError)) {
+    options.input.unpipe();
+    options.input.destroy();
+  }
+  if (watched.stops.stopped) throw cancelled(tool.name);
+  if (inputError) {
+    throw new FaberError(options.failureCode, `Reading the input for ${tool.name} failed: ${inputError.message}`, { cause: inputError });
+  }
+  if (failed) {
+    // No exit code: the tool never ran (spawn failed); the spawn error says why.
+    const text = watched.stderr.toString() || (exit.spawnError?.message ?? '');
+    throw toolFailure(
+      tool.name,
+      { exitCode: exit.exitCode, signal: exit.signal, stderr: text },
+      { secrets: options.secrets, fallback: options.failureCode },
+    );
+  }
 }
 
 /**

@@ -101,7 +101,7 @@ function target(
   executor: string,
   options: Record<string, unknown>,
   input: BackupTargetsInput,
-): TargetConfiguration {
+): TargetConfiguration<Record<string, unknown>> {
   return {
     executor,
     // A cached backup would be a backup that never ran: targetDefaults must not turn caching on.
@@ -113,8 +113,8 @@ function target(
 }
 
 /** All targets, keyed by target name, in a stable order. */
-export function createBackupTargets(input: BackupTargetsInput): Record<string, TargetConfiguration> {
-  const targets: Record<string, TargetConfiguration> = {};
+export function createBackupTargets(input: BackupTargetsInput): Record<string, TargetConfiguration<Record<string, unknown>>> {
+  const targets: Record<string, TargetConfiguration<Record<string, unknown>>> = {};
   for (const [name, executor] of Object.entries(TARGET_EXECUTORS)) {
     targets[name] = target(executor, {}, input);
   }

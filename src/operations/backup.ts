@@ -2,7 +2,7 @@ import { statfs } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import dayjs from 'dayjs';
-import { effectiveCompression, effectiveEncryption, effectiveFormat, effectiveRetentionDays, identityVariables, withoutVariables } from '../config/environment.ts';
+import { effectiveCompression, effectiveEncryption, effectiveFormat, effectiveParallelJobs, effectiveRetentionDays, identityVariables, withoutVariables } from '../config/environment.ts';
 import type { Compression, EncryptionConfig } from '../config/schema.ts';
 import { CATALOG_FILE_NAME, parseCatalog } from '../catalog/catalog.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
@@ -35,10 +35,11 @@ import { backupDirectoryKey, openDatabase, openWorkspace, type OperationContext,
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
 import { backupFileOf } from './select.ts';
 import { describeMigrations, nothingToMigrate, pendingFor, withPending } from './pre-migration.ts';
+import { currentTime } from './clock.ts';
 
 export type { BackupOptions } from './backup-options.ts';
 
-/** Compressed dumps of typical data are about 30 % of the database size (SPEC §5 step 5). */
+/** Compressed dumps of typical data are about 30 % of the database size: the free space asked for before a backup. */
 const COMPRESSED_SIZE_FACTOR = 0.3;
 const SIZE_BUFFER = 1.2;
 
@@ -150,13 +151,47 @@ async function backupWith(
   source: BackupSource,
 ) {
   const started = Date.now();
-  const now = ctx.now?.() ?? new Date();
+  const now = currentTime(ctx);
   const label = options.label ? slugLabel(options.label) : null;
   const format = handler.engine.storedFormat(effectiveFormat(workspace.config, workspace.environment, options.format));
   const compression = effectiveCompression(workspace.config, workspace.environment, options.compression);
   const encryption = effectiveEncryption(workspace.config, workspace.environment);
   if (encryption) refuseUnencryptable(format, workspace.environment.name);
 
+  const server = await preChecks(handler, workspace, options, ctx, compression);
+  const storage = workspace.catalog.storage;
+  if (format === 'directory') localOnly(storage, format);
+  run.signal.throwIfAborted();
+  const plan = await planBackup(handler, workspace, options, ctx, { now, label, format, compression, encryption });
+  let dumped: Dumped | undefined;
+  try {
+    const encrypted = encryption ? `, age-encrypted for ${encryption.recipients.length} recipient${encryption.recipients.length === 1 ? '' : 's'}` : '';
+    ctx.reporter.step(`Creating backup with ${handler.backupMethod(format)} (${format}, ${compression === 'none' ? 'uncompressed' : compression}${encrypted})`);
+    dumped = await dump(handler, workspace, plan, server, ctx, run);
+    faultPoint('backup:dumped');
+    ctx.reporter.step(`Backup file created: ${humanBytes(dumped.stats.sizeBytes)} (${humanBytes(dumped.stats.uncompressedBytes)} before compression)`);
+    ctx.reporter.step('Verifying backup integrity');
+    const report = await verifyPartial(plan, dumped, handler, ctx, run);
+    faultPoint('backup:verified');
+    const migrations = await recordedMigrations(dumped.session.snapshot.migrations, options, workspace, ctx);
+    const provenance = await collectProvenance(ctx.env, ctx.workspaceRoot, ctx.taskId);
+    const entry = buildEntry({ plan, workspace, ctx, handler, source, server, dumped, report, now, started, tags: options.tags ?? [], migrations, provenance, pinned: options.pin ?? false });
+    run.signal.throwIfAborted();
+    await recordBackup(plan, entry, workspace, ctx);
+    const result = resultData(entry, ctx.projectName);
+    reportCreated(entry, result, compression, ctx);
+    return success(scope, result, `Backup created successfully for ${entry.environment}`);
+  } catch (error) {
+    await dumped?.inPass?.discard();
+    await storage.delete(plan.writeKey);
+    await plan.localCopy?.delete(plan.partialKey);
+    if (await discardIfUnrecorded(storage, plan)) await plan.release();
+    throw error;
+  }
+}
+
+/** Before anything is written: the tools and the server answer, the backup directory takes files, there is room, and a person agreed where asked. */
+async function preChecks(handler: DatabaseHandler, workspace: Workspace, options: BackupOptions, ctx: OperationContext, compression: Compression): Promise<ServerInfo> {
   const server = await handler.preflight();
   const client = `${server.clientTool} ${server.clientVersion}`;
   const versions = [server.clientVersion, client].includes(server.serverVersion) ? client : `${client}, server ${server.serverVersion}`;
@@ -167,62 +202,56 @@ async function backupWith(
   const directory = storage.localPath(directoryKey);
   if (directory !== undefined) await checkSpace(ctx, directory, server, compression, workspace);
   await confirmIfRequired(ctx, workspace, server, options);
+  return server;
+}
 
-  if (format === 'directory') localOnly(storage, format);
-  run.signal.throwIfAborted();
-  const plan = await reserveBackupId(storage, directoryKey, now, label, handler, format, compression, encryption);
+/** Reserves the backup's id and gathers what writing and recording it needs. */
+async function planBackup(
+  handler: DatabaseHandler,
+  workspace: Workspace,
+  options: BackupOptions,
+  ctx: OperationContext,
+  chosen: { now: Date; label: string | null; format: StoredFormat; compression: Compression; encryption: EncryptionConfig | undefined },
+): Promise<Plan> {
+  const directoryKey = backupDirectoryKey(ctx.projectName, workspace.environment.name);
+  const reserved = await reserveBackupId(workspace.catalog.storage, directoryKey, chosen.now, chosen.label, handler, chosen.format, chosen.compression, chosen.encryption);
   faultPoint('backup:reserved');
-  ctx.reporter.step(`Backup ID generated: ${plan.id}`);
-  const finish = {
-    ...plan,
+  ctx.reporter.step(`Backup ID generated: ${reserved.id}`);
+  return {
+    ...reserved,
     reason: options.reason ?? null,
     localCopy: localCopyStorage(workspace.config, workspace.environment, { backupRoot: workspace.backupRoot, workspaceRoot: ctx.workspaceRoot }),
     toolEnv: withoutVariables(ctx.env, identityVariables(workspace.config)),
     retentionDays: effectiveRetentionDays(workspace.config, workspace.environment, options.retentionDays, options.reason),
   };
-  let dumped: Dumped | undefined;
-  try {
-    const encrypted = encryption ? `, age-encrypted for ${encryption.recipients.length} recipient${encryption.recipients.length === 1 ? '' : 's'}` : '';
-    ctx.reporter.step(`Creating backup with ${handler.backupMethod(format)} (${format}, ${compression === 'none' ? 'uncompressed' : compression}${encrypted})`);
-    dumped = await dump(handler, workspace, finish, server, ctx, run);
-    faultPoint('backup:dumped');
-    ctx.reporter.step(`Backup file created: ${humanBytes(dumped.stats.sizeBytes)} (${humanBytes(dumped.stats.uncompressedBytes)} before compression)`);
-    ctx.reporter.step('Verifying backup integrity');
-    const report = await verifyPartial(finish, dumped, handler, ctx, run);
-    faultPoint('backup:verified');
-    const migrations = await recordedMigrations(dumped.session.snapshot.migrations, options, workspace, ctx);
-    const provenance = await collectProvenance(ctx.env, ctx.workspaceRoot, ctx.taskId);
-    const entry = buildEntry({ plan: finish, workspace, ctx, handler, source, server, dumped, report, now, started, tags: options.tags ?? [], migrations, provenance, pinned: options.pin ?? false });
-    run.signal.throwIfAborted();
-    if (finish.writeKey !== finish.finalKey) await storage.move(finish.writeKey, finish.finalKey);
-    faultPoint('backup:renamed');
-    ctx.reporter.step('Recording metadata');
-    await workspace.catalog.add(entry);
-    faultPoint('backup:cataloged');
-    if (finish.localCopy) await keepLocalCopy(finish.localCopy, finish, entry, ctx);
-    const result = resultData(entry, ctx.projectName);
-    ctx.reporter.complete(
-      BANNER_TITLE,
-      {
-        Environment: entry.environment,
-        'Backup ID': entry.backup_id,
-        File: entry.file_path,
-        Size: `${result.size_human}${entry.compressed ? ` (${compression}, ratio ${entry.compression_ratio})` : ''}`,
-        Migrations: describeMigrations(entry.migrations),
-        Pinned: entry.pinned ? 'yes (cleanup never deletes it)' : undefined,
-        Retention: `${entry.retention_days} days (expires: ${entry.expires_at.slice(0, 10)})`,
-        Duration: humanDuration(entry.duration_ms),
-      },
-      ['To restore from this backup:', `  ${result.restore_command}`],
-    );
-    return success(scope, result, `Backup created successfully for ${entry.environment}`);
-  } catch (error) {
-    await dumped?.inPass?.discard();
-    await storage.delete(finish.writeKey);
-    await finish.localCopy?.delete(finish.partialKey);
-    if (await discardIfUnrecorded(storage, finish)) await finish.release();
-    throw error;
-  }
+}
+
+/** The verified archive takes its final name, the catalog records it, and the local copy (if asked for) is kept. */
+async function recordBackup(plan: Plan, entry: BackupEntry, workspace: Workspace, ctx: OperationContext): Promise<void> {
+  const storage = workspace.catalog.storage;
+  if (plan.writeKey !== plan.finalKey) await storage.move(plan.writeKey, plan.finalKey);
+  faultPoint('backup:renamed');
+  ctx.reporter.step('Recording metadata');
+  await workspace.catalog.add(entry);
+  faultPoint('backup:cataloged');
+  if (plan.localCopy) await keepLocalCopy(plan.localCopy, plan, entry, ctx);
+}
+
+function reportCreated(entry: BackupEntry, result: BackupResultData, compression: Compression, ctx: OperationContext): void {
+  ctx.reporter.complete(
+    BANNER_TITLE,
+    {
+      Environment: entry.environment,
+      'Backup ID': entry.backup_id,
+      File: entry.file_path,
+      Size: `${result.size_human}${entry.compressed ? ` (${compression}, ratio ${entry.compression_ratio})` : ''}`,
+      Migrations: describeMigrations(entry.migrations),
+      Pinned: entry.pinned ? 'yes (cleanup never deletes it)' : undefined,
+      Retention: `${entry.retention_days} days (expires: ${entry.expires_at.slice(0, 10)})`,
+      Duration: humanDuration(entry.duration_ms),
+    },
+    ['To restore from this backup:', `  ${result.restore_command}`],
+  );
 }
 
 /**
@@ -370,7 +399,7 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
   const started = Date.now();
   const session = await handler.startDump({
     format: plan.format,
-    ...(plan.format === 'directory' ? { directory: plan.partialPath, parallelJobs: workspace.config.backup.parallel_jobs ?? defaultJobs() } : {}),
+    ...(plan.format === 'directory' ? { directory: plan.partialPath, parallelJobs: effectiveParallelJobs(workspace.config) } : {}),
     compression: plan.compression,
     migrations: { tool: workspace.config.database.migration_tool, table: workspace.config.migrations.table },
     signal: run.signal,
@@ -382,7 +411,9 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
       await session.finished;
       const files = await hashDirectory(plan.partialPath);
       const size = Object.values(files.sizes).reduce((sum, bytes) => sum + bytes, 0);
-      const stats = { uncompressedBytes: size, sizeBytes: size, sha256: directoryDigest(files.checksums), contentSha256: directoryDigest(files.checksums), decodeCheck: { checked: false, problem: null } };
+      // A directory is stored as written: the same digest for the bytes on disk and the content.
+      const digest = directoryDigest(files.checksums);
+      const stats = { uncompressedBytes: size, sizeBytes: size, sha256: digest, contentSha256: digest, decodeCheck: { checked: false, problem: null } };
       return { stats, session, fileChecksums: files.checksums };
     }
     const onProgress = (bytes: number) => {
@@ -390,7 +421,7 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
       ctx.reporter.progress({ bytes, expectedBytes: server.databaseSizeBytes, elapsedMs: Date.now() - started });
     };
     const level = plan.compression === 'zstd' ? (workspace.config.backup.compression_level ?? DEFAULT_ZSTD_LEVEL) : workspace.config.backup.compression_level;
-    inPass = await startInPassVerification({ provider: handler.provider, format: plan.format, compression: plan.compression, env: plan.toolEnv ?? ctx.env, signal: run.signal });
+    inPass = startInPassVerification({ provider: handler.provider, format: plan.format, compression: plan.compression, env: plan.toolEnv ?? ctx.env, signal: run.signal });
     const upload = await workspace.catalog.storage.createWriter(plan.writeKey);
     const sink = plan.localCopy ? teeWriter(upload, await plan.localCopy.createWriter(plan.partialKey)) : upload;
     const archived = writeArchive(session.stream, sink, {
@@ -427,10 +458,6 @@ function dumpFailure(error: unknown): FaberError {
     cause: error,
     suggestions: ['Retry the backup', 'Check the disk (df -h, dmesg) and the database server log'],
   });
-}
-
-function defaultJobs(): number {
-  return Math.max(1, Math.min(8, os.availableParallelism()));
 }
 
 async function verifyPartial(plan: Plan, { stats, fileChecksums, inPass, session }: Dumped, handler: DatabaseHandler, ctx: OperationContext, run: OperationRun): Promise<VerifyReport> {
@@ -477,7 +504,7 @@ interface EntryFacts {
 function buildEntry(facts: EntryFacts): BackupEntry {
   const { plan, workspace, ctx, handler, server, dumped, report, now } = facts;
   const { stats } = dumped;
-  const verifiedAt = new Date().toISOString();
+  const verifiedAt = currentTime(ctx).toISOString();
   const isDirectory = plan.format === 'directory';
   return {
     backup_id: plan.id,
@@ -492,7 +519,7 @@ function buildEntry(facts: EntryFacts): BackupEntry {
     file_path: workspace.catalog.storage.locationOf(plan.finalKey),
     size_bytes: stats.sizeBytes,
     uncompressed_bytes: stats.uncompressedBytes,
-    compressed: isDirectory ? plan.compression !== 'none' : plan.compression !== 'none',
+    compressed: plan.compression !== 'none',
     compression: isDirectory ? (plan.compression === 'none' ? 'none' : 'gzip') : plan.compression,
     compression_ratio: stats.uncompressedBytes > 0 ? Math.round((stats.sizeBytes / stats.uncompressedBytes) * 1000) / 1000 : 1,
     format: plan.format,

@@ -2,16 +2,18 @@ import dayjs from 'dayjs';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
 import { humanBytes } from '../output/format.ts';
-import { success, type OperationResult } from '../output/result.ts';
-import { planCleanup, SAFETY_BACKUP_MIN_AGE_DAYS, type CleanupPlan, type CleanupPolicy, type KeptEntry, type PlannedDeletion } from '../retention/plan.ts';
+import { success, type OperationResult, type ResultScope, type SuccessResult } from '../output/result.ts';
+import { planCleanup, type CleanupPlan, type CleanupPolicy, type KeptEntry, type PlannedDeletion } from '../retention/plan.ts';
 import { requireConfirmation } from './confirm.ts';
-import type { OperationContext } from './context.ts';
+import { openCatalogWorkspace, type CatalogWorkspace, type OperationContext } from './context.ts';
 import { applyFileCheck, verifyEntryFile } from './load-backup.ts';
 import { parseOptions } from './options.ts';
 import { cleanupOptionsSchema, type CleanupBackupsOptions } from './cleanup-options.ts';
 import { findOrphans, removeOrphanFile, type Orphan, type OrphanKind } from './orphans.ts';
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
-import { backupFileOf, backupKey, inScope, openCatalogWorkspace, readEntries, type BackupScope, type CatalogWorkspace } from './select.ts';
+import { backupFileOf, backupKey, inScope, readEntries, type BackupScope } from './select.ts';
+import { SAFETY_BACKUP_MIN_DAYS } from '../config/environment.ts';
+import { currentTime } from './clock.ts';
 
 export type { CleanupBackupsOptions } from './cleanup-options.ts';
 
@@ -60,49 +62,83 @@ export async function cleanupBackups(rawOptions: CleanupBackupsOptions, ctx: Ope
   return runOperation<CleanupResultData>(scope, ctx, async (run) => {
     const options = parseOptions(cleanupOptionsSchema, rawOptions, 'cleanup-backups');
     const workspace = await openCatalogWorkspace(ctx, options.environment);
-    const backupScope = { project: ctx.projectName, environment: workspace.environment?.name };
-    const { entries, warnings } = await readEntries(workspace.catalog, ctx);
-    // Refuse the whole run if any entry in scope names a path outside the backup directory.
-    for (const entry of entries) if (inScope(entry, backupScope)) backupKey(workspace.catalog.storage, entry);
-    const orphans = await findOrphans({ entries, scope: backupScope, storage: workspace.catalog.storage });
-    const missingIds = new Set(orphans.filter((orphan) => orphan.kind === 'entry-without-file').map((orphan) => orphan.backupId ?? ''));
-    const policy = cleanupPolicy(workspace, options, ctx, backupScope);
-    const preview = planCleanup(withMissingStatus(entries, missingIds), policy);
-    reportPlan(preview, policy, ctx);
-    if (options.dryRun) {
-      const orphanReports = reportOrphans(orphans, 'dry-run', ctx, backupScope);
-      const data = resultData(true, preview.delete, preview.keep, policy, orphanReports, []);
-      ctx.reporter.complete(BANNER_TITLE, { 'Would delete': `${data.deleted.length} (${humanBytes(sumSizes(preview.delete))})`, Kept: String(data.kept.length), Orphans: String(orphans.length), Result: 'dry run: nothing was changed' });
-      return success(scope, data, `Dry run: ${data.deleted.length} backup${data.deleted.length === 1 ? '' : 's'} would be deleted`, warnings);
-    }
-    await confirmProtectedDeletions(preview, workspace, options, ctx, backupScope);
-    const repairable = options.yes ? orphans.filter((orphan) => orphan.hold === undefined) : [];
-    const readd = await verifiedForReadding(repairable, workspace.catalog, ctx, run);
-    const committed = await commitCleanup(workspace.catalog, {
-      policy,
-      previewIds: new Set(preview.delete.map((deletion) => deletion.entry.backup_id)),
-      missingIds,
-      removeMissing: options.yes === true,
-      readd,
-    });
-    const failed = await deleteBackupFiles(committed.deleted.map((deletion) => deletion.entry), workspace.catalog, ctx);
-    failed.push(...(await removeOrphanFiles(repairable, workspace, ctx)));
-    const orphanReports = reportOrphans(orphans, options.yes ? 'repair' : 'report', ctx, backupScope);
-    const data = resultData(false, committed.deleted, committed.kept, policy, orphanReports, failed);
-    ctx.reporter.complete(BANNER_TITLE, {
-      Environment: workspace.environment?.name ?? 'all',
-      Deleted: `${data.deleted.length} backup${data.deleted.length === 1 ? '' : 's'} (${data.freed_human} freed)`,
-      Kept: String(data.kept.length),
-      Orphans: orphans.length ? `${orphans.length} (${options.yes ? 'repaired where safe' : 'reported; --yes repairs them'})` : 'none',
-    });
-    const allWarnings = warnings.concat(failed.map((file) => `Could not delete ${file}; the next cleanup-backups run reports it as an orphan`));
-    return success(scope, data, `Cleanup finished: ${data.deleted.length} backup${data.deleted.length === 1 ? '' : 's'} deleted`, allWarnings);
+    const survey = await surveyBackups(workspace, options, ctx);
+    reportPlan(survey.preview, survey.policy, ctx);
+    if (options.dryRun) return dryRunResult(scope, survey, ctx);
+    await confirmProtectedDeletions(survey.preview, workspace, options, ctx, survey.backupScope);
+    return await applyCleanup(scope, survey, workspace, options, ctx, run);
   });
+}
+
+/** What a cleanup run finds before it changes anything. */
+interface CleanupSurvey {
+  backupScope: BackupScope;
+  /** Catalog warnings (a rebuilt catalog, unusable manifests), already shown. */
+  warnings: string[];
+  orphans: Orphan[];
+  /** Entries whose file is gone. */
+  missingIds: Set<string>;
+  policy: CleanupPolicy;
+  /** The plan as shown to the user (and confirmed); the commit re-plans under the lock. */
+  preview: CleanupPlan;
+}
+
+async function surveyBackups(workspace: CatalogWorkspace, options: CleanupBackupsOptions, ctx: OperationContext): Promise<CleanupSurvey> {
+  const backupScope = { project: ctx.projectName, environment: workspace.environment?.name };
+  const { entries, warnings } = await readEntries(workspace.catalog, ctx);
+  // Refuse the whole run if any entry in scope names a path outside the backup directory.
+  for (const entry of entries) if (inScope(entry, backupScope)) backupKey(workspace.catalog.storage, entry);
+  const orphans = await findOrphans({ entries, scope: backupScope, storage: workspace.catalog.storage });
+  const missingIds = new Set(orphans.filter((orphan) => orphan.kind === 'entry-without-file').map((orphan) => orphan.backupId ?? ''));
+  const policy = cleanupPolicy(workspace, options, ctx, backupScope);
+  const preview = planCleanup(withMissingStatus(entries, missingIds), policy);
+  return { backupScope, warnings, orphans, missingIds, policy, preview };
+}
+
+function dryRunResult(scope: ResultScope, survey: CleanupSurvey, ctx: OperationContext): SuccessResult<CleanupResultData> {
+  const { preview, orphans } = survey;
+  const orphanReports = reportOrphans(orphans, 'dry-run', ctx, survey.backupScope);
+  const data = resultData(true, preview.delete, preview.keep, survey.policy, orphanReports, []);
+  ctx.reporter.complete(BANNER_TITLE, { 'Would delete': `${data.deleted.length} (${humanBytes(sumSizes(preview.delete))})`, Kept: String(data.kept.length), Orphans: String(orphans.length), Result: 'dry run: nothing was changed' });
+  return success(scope, data, `Dry run: ${data.deleted.length} backup${data.deleted.length === 1 ? '' : 's'} would be deleted`, survey.warnings);
+}
+
+/** Deletes what the confirmed plan names (re-planned under the lock) and, with --yes, repairs the orphans that are safe to touch. */
+async function applyCleanup(
+  scope: ResultScope,
+  survey: CleanupSurvey,
+  workspace: CatalogWorkspace,
+  options: CleanupBackupsOptions,
+  ctx: OperationContext,
+  run: OperationRun,
+): Promise<SuccessResult<CleanupResultData>> {
+  const { orphans } = survey;
+  const repairable = options.yes ? orphans.filter((orphan) => orphan.hold === undefined) : [];
+  const readd = await verifiedForReadding(repairable, workspace.catalog, ctx, run);
+  const committed = await commitCleanup(workspace.catalog, {
+    policy: survey.policy,
+    previewIds: new Set(survey.preview.delete.map((deletion) => deletion.entry.backup_id)),
+    missingIds: survey.missingIds,
+    removeMissing: options.yes === true,
+    readd,
+  });
+  const failed = await deleteBackupFiles(committed.deleted.map((deletion) => deletion.entry), workspace.catalog, ctx);
+  failed.push(...(await removeOrphanFiles(repairable, workspace, ctx)));
+  const orphanReports = reportOrphans(orphans, options.yes ? 'repair' : 'report', ctx, survey.backupScope);
+  const data = resultData(false, committed.deleted, committed.kept, survey.policy, orphanReports, failed);
+  ctx.reporter.complete(BANNER_TITLE, {
+    Environment: workspace.environment?.name ?? 'all',
+    Deleted: `${data.deleted.length} backup${data.deleted.length === 1 ? '' : 's'} (${data.freed_human} freed)`,
+    Kept: String(data.kept.length),
+    Orphans: orphans.length ? `${orphans.length} (${options.yes ? 'repaired where safe' : 'reported; --yes repairs them'})` : 'none',
+  });
+  const allWarnings = survey.warnings.concat(failed.map((file) => `Could not delete ${file}; the next cleanup-backups run reports it as an orphan`));
+  return success(scope, data, `Cleanup finished: ${data.deleted.length} backup${data.deleted.length === 1 ? '' : 's'} deleted`, allWarnings);
 }
 
 function cleanupPolicy(workspace: CatalogWorkspace, options: CleanupBackupsOptions, ctx: OperationContext, scope: BackupScope): CleanupPolicy {
   return {
-    now: dayjs(ctx.now?.() ?? new Date()),
+    now: dayjs(currentTime(ctx)),
     project: scope.project,
     ...(scope.environment === undefined ? {} : { environment: scope.environment }),
     ...(options.olderThan === undefined ? {} : { olderThanDays: options.olderThan }),
@@ -196,7 +232,7 @@ async function verifiedForReadding(orphans: readonly Orphan[], catalog: Catalog,
     const entry = structuredClone(orphan.entry);
     const report = await verifyEntryFile(entry, await backupFileOf(catalog, entry), ctx.env, run.signal);
     if (run.signal.aborted) throw run.signal.reason;
-    applyFileCheck(entry, report, ctx.now?.() ?? new Date());
+    applyFileCheck(entry, report, currentTime(ctx));
     readd.push(entry);
   }
   return readd;
@@ -279,7 +315,7 @@ function keptWhy(kept: KeptEntry, policy: CleanupPolicy): string {
     case 'pinned':
       return 'pinned';
     case 'young-safety-backup':
-      return `safety backup (${entry.reason ?? entry.label}) younger than ${SAFETY_BACKUP_MIN_AGE_DAYS} days`;
+      return `safety backup (${entry.reason ?? entry.label}) younger than ${SAFETY_BACKUP_MIN_DAYS} days`;
     case 'newest-verified':
       return 'the newest verified backup';
     case 'min-keep':

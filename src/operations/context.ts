@@ -39,11 +39,30 @@ export interface Workspace {
   catalog: Catalog;
 }
 
-export async function openWorkspace(ctx: OperationContext, environmentName: string | undefined, steps = true): Promise<Workspace> {
+/** Like a Workspace, for operations where the environment is optional (list, cleanup). */
+export interface CatalogWorkspace extends Omit<Workspace, 'environment'> {
+  environment: ResolvedEnvironment | undefined;
+}
+
+/** The workspace of one environment (without a name, the config's default); `steps` reports each part as it is done. */
+export function openWorkspace(ctx: OperationContext, environmentName: string | undefined, steps = true): Promise<Workspace> {
+  return openWith(ctx, steps, (config) => resolveEnvironment(config, environmentName, ctx.projectName));
+}
+
+/** The workspace of one environment, or of all of them when no name is given. */
+export function openCatalogWorkspace(ctx: OperationContext, environmentName: string | undefined): Promise<CatalogWorkspace> {
+  return openWith(ctx, true, (config) => (environmentName === undefined ? undefined : resolveEnvironment(config, environmentName, ctx.projectName)));
+}
+
+async function openWith<E extends ResolvedEnvironment | undefined>(
+  ctx: OperationContext,
+  steps: boolean,
+  resolve: (config: FaberConfig) => E,
+): Promise<Omit<Workspace, 'environment'> & { environment: E }> {
   const { config, path: configPath } = await loadConfig(ctx.workspaceRoot, ctx.projectRoot);
   if (steps) ctx.reporter.step(`Configuration loaded (${path.relative(ctx.workspaceRoot, configPath)})`);
-  const environment = resolveEnvironment(config, environmentName, ctx.projectName);
-  if (steps) ctx.reporter.step(`Environment validated: ${environment.name}`);
+  const environment = resolve(config);
+  if (steps) ctx.reporter.step(environment ? `Environment validated: ${environment.name}` : 'Environment: all');
   const backupRoot = path.resolve(ctx.workspaceRoot, config.backup.directory);
   const storage = await openStorage(config, environment, { backupRoot, workspaceRoot: ctx.workspaceRoot }, (message) => ctx.reporter.warn(message));
   return { config, configPath, environment, backupRoot, catalog: new Catalog({ backupRoot, workspaceRoot: ctx.workspaceRoot, storage }) };

@@ -2,11 +2,11 @@ import type { BackupEntry } from '../catalog/schema.ts';
 import { describeRecipients } from '../config/age-recipients.ts';
 import { humanBytes } from '../output/format.ts';
 import { success, type OperationResult } from '../output/result.ts';
-import type { OperationContext } from './context.ts';
+import { openCatalogWorkspace, type OperationContext } from './context.ts';
 import { parseOptions } from './options.ts';
 import { listOptionsSchema, type ListBackupsOptions } from './list-options.ts';
 import { BANNER_TITLE, runOperation } from './run.ts';
-import { openCatalogWorkspace, readEntries, type BackupScope } from './select.ts';
+import { readEntries, type BackupScope } from './select.ts';
 
 export type { ListBackupsOptions } from './list-options.ts';
 

@@ -1,9 +1,8 @@
-import os from 'node:os';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
-import { withoutVariables } from '../config/environment.ts';
+import { effectiveParallelJobs, withoutVariables } from '../config/environment.ts';
 import type { FaberConfig } from '../config/schema.ts';
 import type { DatabaseHandler, DatabaseSnapshot, DatabaseTarget, MigrationLookup } from '../handlers/handler.ts';
 import { FaberError } from '../output/errors.ts';
@@ -103,7 +102,7 @@ export async function restoreInto(
 ): Promise<DecodedDigests | undefined> {
   if (entry.format === 'directory') {
     if (typeof filePath !== 'string') throw new Error(`A directory-format backup must be a local directory, not ${filePath.location}`);
-    await handler.restore(target, { format: 'directory', directory: filePath, parallelJobs: config.backup.parallel_jobs ?? defaultJobs(), signal });
+    await handler.restore(target, { format: 'directory', directory: filePath, parallelJobs: effectiveParallelJobs(config), signal });
     return undefined;
   }
   const started = Date.now();
@@ -147,10 +146,6 @@ export function compareLoadedDigests(entry: BackupEntry, digests: DecodedDigests
   if (!expected) return;
   if (digests.contentSha256 === expected) report.checks.push('decoded content checksum matches (checked while loading, before the swap)');
   else report.problems.push(`decoded content checksum mismatch: expected ${expected}, got ${digests.contentSha256} (${digests.contentBytes} bytes decoded)`);
-}
-
-function defaultJobs(): number {
-  return Math.max(1, Math.min(8, os.availableParallelism()));
 }
 
 /**

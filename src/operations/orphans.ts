@@ -5,6 +5,7 @@ import type { BackupEntry } from '../catalog/schema.ts';
 import { baseName, type PendingUpload, type Storage, type StoredObject } from '../storage/storage.ts';
 import { projectSegment } from './context.ts';
 import { backupKey, inScope, isInside, type BackupScope } from './select.ts';
+import { BACKUP_ID_AT_START, BACKUP_ID_SOURCE } from '../util/ids.ts';
 
 /**
  * Files and entries that do not match up, and what cleanup-backups --yes does about each:
@@ -41,8 +42,8 @@ export interface Orphan {
 export const ORPHAN_MIN_AGE_MS = 10 * 60 * 1000;
 
 /** `<id>.<ext>`, compressed (`.zst`, `.gz`) and encrypted (`.age`): up to three extensions. */
-const BACKUP_FILE = /^(backup-\d{8}-\d{6}(?:-[a-z0-9]+)*)\.[a-z0-9]+(?:\.[a-z0-9]+){0,2}$/;
-const BACKUP_DIRECTORY = /^(backup-\d{8}-\d{6}(?:-[a-z0-9]+)*)$/;
+const BACKUP_FILE = new RegExp(`^(${BACKUP_ID_SOURCE})\\.[a-z0-9]+(?:\\.[a-z0-9]+){0,2}$`);
+const BACKUP_DIRECTORY = new RegExp(`^(${BACKUP_ID_SOURCE})$`);
 const STAT_CONCURRENCY = 32;
 
 export interface OrphanScanInput {
@@ -63,9 +64,9 @@ export async function findOrphans(input: OrphanScanInput): Promise<Orphan[]> {
     const key = backupKey(storage, entry);
     return { kind: 'entry-without-file', key, path: displayKey(storage, key), location: storage.locationOf(key), backupId: entry.backup_id, environment: entry.environment, hold: undefined, entry };
   });
-  const look: Look = { storage, knownFiles, knownManifests, nowMs, openFiles: lazy(openFilesOfAllProcesses) };
+  const facts: ScanFacts = { storage, knownFiles, knownManifests, nowMs, openFiles: lazy(openFilesOfAllProcesses) };
   for (const [environment, directory] of await environmentDirectories(input)) {
-    found.push(...(await orphansIn(directory, environment, look)));
+    found.push(...(await orphansIn(directory, environment, facts)));
   }
   found.push(...(await pendingUploadsOf(input, nowMs)));
   return found;
@@ -103,7 +104,8 @@ async function environmentDirectories(input: OrphanScanInput): Promise<Array<[st
   return children.filter((child) => child.directory).map((child) => [baseName(child.key), `${child.key}/`]);
 }
 
-interface Look {
+/** What the orphan scan judges each stored object against: the catalog's files and manifests, the time, open files. */
+interface ScanFacts {
   storage: Storage;
   knownFiles: Set<string | undefined>;
   knownManifests: Set<string | undefined>;
@@ -111,8 +113,8 @@ interface Look {
   openFiles: () => Promise<string[]>;
 }
 
-async function orphansIn(directory: string, environment: string, look: Look): Promise<Orphan[]> {
-  const { storage, knownFiles, knownManifests } = look;
+async function orphansIn(directory: string, environment: string, facts: ScanFacts): Promise<Orphan[]> {
+  const { storage, knownFiles, knownManifests } = facts;
   const children = await storage.list(directory, { shallow: true });
   const names = new Set(children.map((child) => baseName(child.key)));
   const orphans: Orphan[] = [];
@@ -124,7 +126,7 @@ async function orphansIn(directory: string, environment: string, look: Look): Pr
     location: storage.locationOf(child.key),
     backupId,
     environment,
-    hold: hold ?? (await recentOrOpen(child, look)),
+    hold: hold ?? (await recentOrOpen(child, facts)),
     entry,
   });
   for (const child of children) {
@@ -166,17 +168,17 @@ async function manifestFor(storage: Storage, manifestKey: string, dataKey: strin
 }
 
 function idIn(name: string): string | null {
-  return /^(backup-\d{8}-\d{6}(?:-[a-z0-9]+)*)/.exec(name)?.[1] ?? null;
+  return BACKUP_ID_AT_START.exec(name)?.[1] ?? null;
 }
 
 /** Why an orphan must not be touched yet: modified recently, or (Linux) held open by a process. */
-async function recentOrOpen(child: StoredObject, look: Look): Promise<string | undefined> {
-  const modified = await newestModification(look.storage, child.key);
+async function recentOrOpen(child: StoredObject, facts: ScanFacts): Promise<string | undefined> {
+  const modified = await newestModification(facts.storage, child.key);
   if (modified === undefined) return 'it disappeared while being looked at';
-  if (look.nowMs - modified < ORPHAN_MIN_AGE_MS) return `modified less than ${ORPHAN_MIN_AGE_MS / 60_000} minutes ago (a backup may be writing or recording it)`;
-  const file = look.storage.localPath(child.key);
+  if (facts.nowMs - modified < ORPHAN_MIN_AGE_MS) return `modified less than ${ORPHAN_MIN_AGE_MS / 60_000} minutes ago (a backup may be writing or recording it)`;
+  const file = facts.storage.localPath(child.key);
   if (file === undefined) return undefined;
-  const open = await look.openFiles();
+  const open = await facts.openFiles();
   if (open.some((target) => target === file || isInside(file, target))) return 'a running process has it open';
   return undefined;
 }

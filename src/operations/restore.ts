@@ -17,6 +17,8 @@ import { restoreOptionsSchema, type RestoreOptions } from './restore-options.ts'
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
 import { backupFileOf, entriesInScope, findBackup, newestEntry, readEntries, type BackupScope } from './select.ts';
 import type { BackupFile } from '../pipeline/verify.ts';
+import { currentTime } from './clock.ts';
+import { dropScratch } from './scratch.ts';
 
 export type { RestoreOptions } from './restore-options.ts';
 
@@ -153,7 +155,7 @@ async function checkSourceFile(entry: BackupEntry, filePath: BackupFile, workspa
   const report = await checkBeforeLoad(entry, filePath, ctx.env, run.signal);
   if (run.signal.aborted) throw run.signal.reason;
   if (!report.passed) {
-    await recordFileCheck(workspace.catalog, entry, report, ctx.now?.() ?? new Date());
+    await recordFileCheck(workspace.catalog, entry, report, currentTime(ctx));
     throw new FaberError('VERIFICATION_FAILED', `The backup ${entry.backup_id} failed verification, so nothing was restored: ${report.problems.join('; ')}`, {
       result: { backup_id: entry.backup_id, file_path: entry.file_path, problems: report.problems, file_exists: report.file_exists },
       suggestions: [
@@ -366,7 +368,7 @@ class Restore {
   #recordCheck(problems: string[], checks: string[] = []): Promise<BackupEntry> {
     const before = this.#fileCheck;
     const report: VerifyReport = { ...before, checks: [...before.checks, ...checks], problems: [...before.problems, ...problems], passed: before.passed && problems.length === 0 };
-    return recordFileCheck(this.#workspace.catalog, this.#entry, report, this.#ctx.now?.() ?? new Date());
+    return recordFileCheck(this.#workspace.catalog, this.#entry, report, currentTime(this.#ctx));
   }
 
   #leftIncomplete(error: FaberError, safetyId: string | null): FaberError {
@@ -383,11 +385,7 @@ class Restore {
   }
 
   async #dropScratch(scratch: DatabaseTarget): Promise<void> {
-    try {
-      await this.#handler.dropDatabase(scratch);
-    } catch (error) {
-      this.#ctx.reporter.warn(`Could not drop the scratch database ${scratch.display}: ${this.#run.secrets.redact((error as Error).message)}; drop it by hand`);
-    }
+    await dropScratch(this.#handler, scratch, this.#ctx.reporter, (text) => this.#run.secrets.redact(text));
   }
 
   #untouched(error: unknown): FaberError {

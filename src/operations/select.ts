@@ -2,34 +2,16 @@ import path from 'node:path';
 import type { Storage } from '../storage/storage.ts';
 import { Catalog } from '../catalog/catalog.ts';
 import type { BackupFile } from '../pipeline/verify.ts';
-import { openStorage } from '../storage/open.ts';
 import { compareEntries } from '../catalog/order.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
-import { loadConfig } from '../config/load.ts';
-import { resolveEnvironment, type ResolvedEnvironment } from '../config/environment.ts';
 import { FaberError } from '../output/errors.ts';
 import { assertBackupId } from '../util/ids.ts';
-import type { OperationContext, Workspace } from './context.ts';
+import type { OperationContext } from './context.ts';
 
 /** A project, and optionally one of its environments. */
 export interface BackupScope {
   project: string;
   environment?: string | undefined;
-}
-
-/** Like a Workspace, for operations where the environment is optional (list, cleanup). */
-export interface CatalogWorkspace extends Omit<Workspace, 'environment'> {
-  environment: ResolvedEnvironment | undefined;
-}
-
-export async function openCatalogWorkspace(ctx: OperationContext, environmentName: string | undefined): Promise<CatalogWorkspace> {
-  const { config, path: configPath } = await loadConfig(ctx.workspaceRoot, ctx.projectRoot);
-  ctx.reporter.step(`Configuration loaded (${path.relative(ctx.workspaceRoot, configPath)})`);
-  const environment = environmentName === undefined ? undefined : resolveEnvironment(config, environmentName, ctx.projectName);
-  ctx.reporter.step(environment ? `Environment validated: ${environment.name}` : 'Environment: all');
-  const backupRoot = path.resolve(ctx.workspaceRoot, config.backup.directory);
-  const storage = await openStorage(config, environment, { backupRoot, workspaceRoot: ctx.workspaceRoot }, (message) => ctx.reporter.warn(message));
-  return { config, configPath, environment, backupRoot, catalog: new Catalog({ backupRoot, workspaceRoot: ctx.workspaceRoot, storage }) };
 }
 
 /** The catalog's entries; a rebuild from manifests (or unusable manifests) is told to the user. */

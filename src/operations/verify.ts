@@ -12,6 +12,8 @@ import { verifyOptionsSchema, type VerifyBackupOptions } from './verify-options.
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
 import { backupFileOf, entriesInScope, findBackup, newestEntry, noBackupsError, readEntries, type BackupScope } from './select.ts';
 import type { BackupFile } from '../pipeline/verify.ts';
+import { currentTime } from './clock.ts';
+import { dropScratch } from './scratch.ts';
 
 export type { VerifyBackupOptions } from './verify-options.ts';
 
@@ -110,7 +112,7 @@ async function verifyOne(entry: BackupEntry, workspace: Workspace, ctx: Operatio
   if (run.signal.aborted) throw run.signal.reason;
   reportFileCheck(entry, report, ctx);
   const restoreTest = drill && report.passed ? await restoreDrill(drill, entry, filePath, workspace, ctx, run) : null;
-  const now = ctx.now?.() ?? new Date();
+  const now = currentTime(ctx);
   const saved = await workspace.catalog.patch(entry.backup_id, (current) => {
     applyFileCheck(current, report, now);
     if (!restoreTest) return;
@@ -149,7 +151,7 @@ function reportFileCheck(entry: BackupEntry, report: VerifyReport, ctx: Operatio
  */
 async function restoreDrill(drill: Drill, entry: BackupEntry, filePath: BackupFile, workspace: Workspace, ctx: OperationContext, run: OperationRun): Promise<RestoreTest> {
   const started = Date.now();
-  const testedAt = (ctx.now?.() ?? new Date()).toISOString();
+  const testedAt = currentTime(ctx).toISOString();
   const finish = (status: RestoreTest['status'], details: string): RestoreTest => {
     const test = { status, tested_at: testedAt, duration_ms: Date.now() - started, details: run.secrets.redact(details) };
     if (status === 'passed') ctx.reporter.step(`${entry.backup_id}: restore drill passed in ${humanDuration(test.duration_ms)} (${test.details})`);
@@ -176,17 +178,8 @@ async function restoreDrill(drill: Drill, entry: BackupEntry, filePath: BackupFi
     const recorded = entry.table_row_counts ? 'tables, row counts and migrations match the record' : 'migrations match the record (no row counts were recorded)';
     return finish('passed', `${describeSnapshot(snapshot)}; ${recorded}`);
   } finally {
-    await dropScratch(handler, scratch, ctx, drill.warnings);
-  }
-}
-
-async function dropScratch(handler: DatabaseHandler, scratch: { name: string; display: string }, ctx: OperationContext, warnings: string[]): Promise<void> {
-  try {
-    await handler.dropDatabase(scratch);
-  } catch (error) {
-    const warning = `Could not drop the scratch database ${scratch.display}: ${(error as Error).message}; drop it by hand`;
-    warnings.push(warning);
-    ctx.reporter.warn(warning);
+    const warning = await dropScratch(handler, scratch, ctx.reporter);
+    if (warning) drill.warnings.push(warning);
   }
 }
 

@@ -1,5 +1,6 @@
 /**
- * Every failure the plugin reports carries one of these stable codes (SPEC §5).
+ * Every failure the plugin reports carries one of these stable codes: scripts and CI match on them, so a
+ * code never changes meaning once released.
  * Callers switch on `code`; people read `message` and `suggestions`.
  */
 export const ERROR_CODES = [

@@ -1,6 +1,7 @@
 import { appendFile } from 'node:fs/promises';
 import { humanBytes, humanDuration } from './format.ts';
 import type { OperationResult } from './result.ts';
+import { asText } from '../util/text.ts';
 
 /**
  * GitHub shows the file named by GITHUB_STEP_SUMMARY as the job's summary: each backup and restore
@@ -23,7 +24,7 @@ export function stepSummary(result: OperationResult<unknown>): string | undefine
   const heading = `${what} of ${result.project ?? 'the project'}${result.environment ? ` (${result.environment})` : ''}`;
   if (result.status === 'error') return `### ❌ ${heading} failed\n\n\`${result.error_code}\`: ${escaped(result.error)}\n\n`;
   const data = result.result as Record<string, unknown>;
-  if (data['skipped'] === true) return `### ⏭️ ${heading} skipped\n\n${escaped(String(data['reason'] ?? ''))}\n\n`;
+  if (data['skipped'] === true) return `### ⏭️ ${heading} skipped\n\n${escaped(asText(data['reason']))}\n\n`;
   const rows = result.operation === 'restore' ? restoreRows(data) : backupRows(data);
   const table = rows.filter(([, value]) => value !== undefined).map(([name, value]) => `| ${name} | ${value} |`);
   return [`### ✅ ${heading}`, '', '| | |', '|---|---|', ...table, '', ''].join('\n');
@@ -35,7 +36,7 @@ function backupRows(data: Record<string, unknown>): Row[] {
   const verification = data['verification'] as { integrity_check?: string } | undefined;
   return [
     ['Backup id', code(data['backup_id'])],
-    ['Size', typeof data['size_bytes'] === 'number' ? `${humanBytes(data['size_bytes'])}${data['compression'] ? ` (${String(data['compression'])})` : ''}` : undefined],
+    ['Size', typeof data['size_bytes'] === 'number' ? `${humanBytes(data['size_bytes'])}${data['compression'] ? ` (${asText(data['compression'])})` : ''}` : undefined],
     ['Duration', duration(data['duration_ms'])],
     ['Verification', verification?.integrity_check ? `checksum and integrity check ${verification.integrity_check}` : undefined],
     ['Restore with', code(data['restore_command'])],

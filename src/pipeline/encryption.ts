@@ -64,7 +64,7 @@ async function* chunksOf(output: Promise<ReadableStream<Uint8Array>>, explain: (
   try {
     for await (const chunk of await output) yield chunk;
   } catch (error) {
-    throw new Error(explain(error));
+    throw new Error(explain(error), { cause: error });
   }
 }
 

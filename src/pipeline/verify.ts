@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Transform, Writable, type Duplex, type Readable } from 'node:stream';
+import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { execFile, spawn } from 'node:child_process';
 import type { Compression, Provider } from '../config/schema.ts';
@@ -103,7 +103,7 @@ async function verifySingleFile(target: VerifyTarget, size: number, report: Veri
   const feed = new FileFeed(target.path, decrypt ?? decoder, { reuse: !decrypt && target.compression !== 'none', signal: target.signal });
   const contentHash = new HashingTap();
   const edges = new EdgeTap(64 * 1024);
-  const formatSink = await createFormatSink(target);
+  const formatSink = createFormatSink(target);
   try {
     await pipeline([...(decrypt ? [decrypt] : []), decoder, contentHash, edges, formatSink.writable], ...(target.signal ? [{ signal: target.signal }] : []));
     await feed.done;
@@ -161,7 +161,7 @@ export interface InPassVerification {
   discard(): Promise<void>;
 }
 
-export async function startInPassVerification(target: Omit<VerifyTarget, 'path' | 'expected'>): Promise<InPassVerification> {
+export function startInPassVerification(target: Omit<VerifyTarget, 'path' | 'expected'>): InPassVerification {
   const edges = new EdgeTap(64 * 1024);
   // SQLite: its handler checks the snapshot copy itself (DumpSession.checks), the bytes stored here.
   const check = engineOf(target.provider).formatCheck(target.format, target.env);
@@ -263,12 +263,12 @@ interface FormatSink {
 type SinkTarget = Pick<VerifyTarget, 'provider' | 'format' | 'env' | 'signal'>;
 
 /** Where the decoded bytes go: the engine's check tool (pg_restore --list), a temp file for PRAGMA integrity_check (sqlite), or nowhere. */
-async function createFormatSink(target: SinkTarget): Promise<FormatSink> {
+function createFormatSink(target: SinkTarget): FormatSink {
   const check = engineOf(target.provider).formatCheck(target.format, target.env);
   if (check) return toolCheckSink(check, target);
   if (target.format === 'sqlite') return sqliteIntegritySink();
   const discard = new Writable({ highWaterMark: 1024 * 1024, write: (_chunk, _encoding, callback) => callback() });
-  return { writable: discard, finish: async () => undefined, discard: async () => undefined };
+  return { writable: discard, finish: () => Promise.resolve(), discard: () => Promise.resolve() };
 }
 
 /** Feeds the backup to the engine's check tool on stdin; the check passes when it exits 0. */

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { CreateNodesContext, CreateNodesResult, CreateNodesV2, TargetConfiguration } from '@nx/devkit';
 import { describeJsonSyntaxProblem, findJsonSyntaxProblem } from '../config/json-location.ts';
+import { ENVIRONMENT_NAME_PATTERN } from '../config/environment-name.ts';
 import { CONFIG_RELATIVE_PATH } from '../config/paths.ts';
 import {
   createBackupTargets,
@@ -27,7 +28,6 @@ import {
 export type { FaberDbPluginOptions } from '../nx/targets.ts';
 
 const CONFIG_GLOB = `**/${CONFIG_RELATIVE_PATH}`;
-const ENVIRONMENT_NAME = /^[a-z0-9][a-z0-9_-]*$/i;
 const PROJECT_FILES = ['project.json', 'package.json'];
 
 export function projectRootOf(configFile: string): string {
@@ -62,7 +62,7 @@ export function readEnvironmentNames(configFile: string, workspaceRoot: string):
     return { environments: [], problem: `${configFile} has no "environments" object` };
   }
   const names = Object.keys(environments);
-  const valid = names.filter((name) => ENVIRONMENT_NAME.test(name));
+  const valid = names.filter((name) => ENVIRONMENT_NAME_PATTERN.test(name));
   if (names.length === 0) return { environments: [], problem: `${configFile} names no environment` };
   if (valid.length < names.length) {
     const invalid = names.filter((name) => !valid.includes(name)).map((name) => JSON.stringify(name));

@@ -2,11 +2,10 @@ import type { Dayjs } from 'dayjs';
 import { compareEntries } from '../catalog/order.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
 import { isEnvironmentDatabase } from '../catalog/source.ts';
+import { SAFETY_BACKUP_MIN_DAYS } from '../config/environment.ts';
 import { SAFETY_REASONS } from '../config/schema.ts';
 
 const DAY_MS = 86_400_000;
-/** Safety backups (taken before a migration, rollback, restore…) outlive their retention this long. */
-export const SAFETY_BACKUP_MIN_AGE_DAYS = 90;
 
 export interface CleanupPolicy {
   /** The clock: the plan never reads the real time, so the same inputs always give the same plan. */
@@ -57,7 +56,7 @@ export function isSafetyBackup(entry: BackupEntry): boolean {
 }
 
 /**
- * Decides which backups `cleanup-backups` deletes (SPEC §5). Candidates are the entries of the
+ * Decides which backups `cleanup-backups` deletes. Candidates are the entries of the
  * selected project/environment; a candidate is due when past `expires_at` (or older than
  * `olderThanDays`), and a due candidate is still kept when its label is protected, it is pinned,
  * it is a safety backup younger than 90 days, it is the newest verified backup of its project and
@@ -113,7 +112,7 @@ function exemption(entry: BackupEntry, policy: CleanupPolicy, isNewestVerified: 
   if (!isDue(entry, policy, nowMs)) return 'not-expired';
   if (hasProtectedLabel(entry, policy.protectedLabels)) return 'protected-label';
   if (entry.pinned) return 'pinned';
-  if (isSafetyBackup(entry) && nowMs - Date.parse(entry.created_at) < SAFETY_BACKUP_MIN_AGE_DAYS * DAY_MS) {
+  if (isSafetyBackup(entry) && nowMs - Date.parse(entry.created_at) < SAFETY_BACKUP_MIN_DAYS * DAY_MS) {
     return 'young-safety-backup';
   }
   if (isNewestVerified) return 'newest-verified';

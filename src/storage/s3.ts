@@ -161,7 +161,7 @@ export class S3Storage implements Storage {
     return this.#conditional;
   }
 
-  async createWriter(key: string): Promise<StorageWriter> {
+  createWriter(key: string): Promise<StorageWriter> {
     const body = new PassThrough({ highWaterMark: 1024 * 1024 });
     const upload = new Upload({
       client: this.client,
@@ -192,7 +192,7 @@ export class S3Storage implements Storage {
     void failure.then((mapped) => {
       if (mapped) stream.destroy(mapped);
     });
-    return {
+    return Promise.resolve({
       stream,
       finish: async () => {
         await this.#call('upload', key, () => done);
@@ -203,7 +203,7 @@ export class S3Storage implements Storage {
         await done.catch(() => undefined);
         await this.delete(key).catch(() => undefined);
       },
-    };
+    });
   }
 
   async move(from: string, to: string): Promise<void> {
@@ -335,8 +335,8 @@ function childrenOf(prefix: string, objects: StoredObject[]): StoredObject[] {
  * are ever read from the config. Services other than AWS reject the SDK's default CRC checksums,
  * so with an endpoint they are sent only where an operation requires one.
  */
-async function defaultRegion(): Promise<string> {
-  return process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'] ?? 'us-east-1';
+function defaultRegion(): Promise<string> {
+  return Promise.resolve(process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'] ?? 'us-east-1');
 }
 
 export function clientConfig(config: S3StorageConfig): S3ClientConfig {

@@ -1,7 +1,15 @@
 import { FaberError } from '../output/errors.ts';
 
 const MAX_LABEL_LENGTH = 64;
-export const BACKUP_ID_PATTERN = /^backup-\d{8}-\d{6}(?:-[a-z0-9]+(?:-[a-z0-9]+)*)?$/;
+
+/**
+ * `backup-YYYYMMDD-HHMMSS`, then the label's words (lowercase letters and digits) each after one dash. The
+ * one definition of a backup id: the catalog schema, manifests, the orphan scan and id options all use it.
+ */
+export const BACKUP_ID_SOURCE = String.raw`backup-\d{8}-\d{6}(?:-[a-z0-9]+)*`;
+export const BACKUP_ID_PATTERN = new RegExp(`^${BACKUP_ID_SOURCE}$`);
+/** The id a file or directory name starts with (`<id>.sql.zst`, `<id>.partial`), as group 1. */
+export const BACKUP_ID_AT_START = new RegExp(`^(${BACKUP_ID_SOURCE})`);
 
 /** "Pre V2 Migration!" → "pre-v2-migration". Refuses labels that slug to nothing. */
 export function slugLabel(label: string): string {
@@ -30,23 +38,6 @@ function timestamp(date: Date): string {
 /** `backup-YYYYMMDD-HHMMSS[-label]` in UTC. */
 export function backupId(date: Date, label?: string | null): string {
   return label ? `backup-${timestamp(date)}-${label}` : `backup-${timestamp(date)}`;
-}
-
-/**
- * An id not yet taken: `isTaken` is asked for the plain id, then `-2`, `-3`, ... The caller
- * reserves the result (creates its .partial file with O_EXCL) so two processes cannot pick the same.
- */
-export async function uniqueBackupId(
-  date: Date,
-  label: string | null,
-  isTaken: (id: string) => Promise<boolean>,
-): Promise<string> {
-  const base = backupId(date, label);
-  for (let n = 1; n < 1000; n++) {
-    const id = n === 1 ? base : `${base}-${n}`;
-    if (!(await isTaken(id))) return id;
-  }
-  throw new FaberError('BACKUP_FAILED', `Could not find a free backup id for ${base}`);
 }
 
 /** Rejects ids that are not ours (and so could name a path outside the backup directory). */

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ensurePrivateDir, writeFileAtomic } from '../../src/catalog/atomic-file.ts';
 import { runFixture } from './child.ts';
+import { stringMatching } from '../support/matchers.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -58,7 +59,7 @@ describe('writeFileAtomic', () => {
     const target = path.join(dir, 'occupied');
     await fs.mkdir(target);
     await fs.writeFile(path.join(target, 'inside'), 'keep me');
-    await expect(writeFileAtomic(target, 'new')).rejects.toMatchObject({ code: expect.stringMatching(/EISDIR|ENOTEMPTY|EEXIST/) });
+    await expect(writeFileAtomic(target, 'new')).rejects.toMatchObject({ code: stringMatching(/EISDIR|ENOTEMPTY|EEXIST/) });
     expect(await fs.readFile(path.join(target, 'inside'), 'utf8')).toBe('keep me');
     expect(await fs.readdir(dir)).toEqual(['occupied']);
   });

@@ -7,6 +7,7 @@ import { manifestPathFor } from '../../src/catalog/manifest.ts';
 import { type BackupEntry, catalogSchema } from '../../src/catalog/schema.ts';
 import { type EntryOverrides, makeEntry } from '../support/entries.ts';
 import { runFixture } from './child.ts';
+import { stringContaining } from '../support/matchers.ts';
 
 let workspace: string;
 let backupRoot: string;
@@ -92,10 +93,10 @@ describe('Catalog basics', () => {
     const entry = await backupEntry();
     await catalog.add(entry);
     const before = await fs.readFile(catalogFile, 'utf8');
-    await expect(catalog.add(entry)).rejects.toMatchObject({ code: 'INTERNAL_ERROR', message: expect.stringContaining('already') });
-    await expect(catalog.add({ ...makeEntry(), size_bytes: -5 })).rejects.toMatchObject({ message: expect.stringContaining('size_bytes') });
+    await expect(catalog.add(entry)).rejects.toMatchObject({ code: 'INTERNAL_ERROR', message: stringContaining('already') });
+    await expect(catalog.add({ ...makeEntry(), size_bytes: -5 })).rejects.toMatchObject({ message: stringContaining('size_bytes') });
     await expect(catalog.add({ ...makeEntry(), file_path: '../elsewhere/x.sql' })).rejects.toMatchObject({
-      message: expect.stringContaining('outside the backup directory'),
+      message: stringContaining('outside the backup directory'),
     });
     await expect(catalog.patch('backup-20000101-000000', () => undefined)).rejects.toMatchObject({ code: 'BACKUP_NOT_FOUND' });
     expect(await fs.readFile(catalogFile, 'utf8')).toBe(before);
@@ -217,8 +218,9 @@ describe('Catalog across processes', () => {
   });
 });
 
-describe('Catalog performance', () => {
-  it('reads and validates 10 000 entries well under 0.5 s', async () => {
+// How fast a large catalog reads is the bench's catalog.list case (npm run bench), not a test.
+describe('a large catalog', () => {
+  it('reads and validates 10 000 entries, and adds one more under the lock', async () => {
     const catalog = openCatalog();
     const entries = Array.from({ length: 10_000 }, (_, index) =>
       makeEntry({
@@ -233,21 +235,8 @@ describe('Catalog performance', () => {
     await catalog.update((current) => {
       current.push(...entries);
     });
-    const timings: number[] = [];
-    for (let run = 0; run < 5; run += 1) {
-      const started = performance.now();
-      const result = await catalog.read();
-      timings.push(performance.now() - started);
-      expect(result.entries).toHaveLength(10_000);
-    }
-    const started = performance.now();
+    expect((await catalog.read()).entries).toHaveLength(10_000);
     await catalog.add(makeEntry({ created_at: '2030-01-01T00:00:00.000Z' }));
-    const addMs = performance.now() - started;
-    const size = (await fs.stat(catalogFile)).size;
-    timings.sort((a, b) => a - b);
-    console.log(
-      `Catalog 10k entries (${(size / 1e6).toFixed(1)} MB): read+validate median ${timings[2]!.toFixed(0)} ms ` +
-        `(min ${timings[0]!.toFixed(0)}, max ${timings[4]!.toFixed(0)}); one add under the lock ${addMs.toFixed(0)} ms`,
-    );
+    expect((await catalog.read()).entries).toHaveLength(10_001);
   });
 });

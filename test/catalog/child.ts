@@ -29,11 +29,11 @@ export function runFixture(script: string, args: string[], shellPrefix?: string)
   let stdout = '';
   let stderr = '';
   const waiters: Array<{ text: string; resolve: () => void }> = [];
-  child.stdout!.on('data', (chunk: Buffer) => {
+  child.stdout.on('data', (chunk: Buffer) => {
     stdout += chunk.toString();
     for (const waiter of waiters.filter((candidate) => stdout.includes(candidate.text))) waiter.resolve();
   });
-  child.stderr!.on('data', (chunk: Buffer) => {
+  child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
   const done = new Promise<ChildResult>((resolve, reject) => {

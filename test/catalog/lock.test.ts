@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { acquireLock, releaseLock, withLock } from '../../src/catalog/lock.ts';
 import { FaberError } from '../../src/output/errors.ts';
 import { deadPid, type RunningChild, runFixture } from './child.ts';
+import { anyInstance } from '../support/matchers.ts';
 
 let dir: string;
 let lockPath: string;
@@ -39,7 +40,7 @@ const exists = (file: string) => fs.access(file).then(() => true, () => false);
 describe('withLock', () => {
   it('holds a lock file naming this process while fn runs, and removes it after', async () => {
     const seen = await withLock(lockPath, async () => JSON.parse(await fs.readFile(lockPath, 'utf8')) as Record<string, unknown>);
-    expect(seen).toMatchObject({ pid: process.pid, hostname: os.hostname(), acquired_at: expect.any(String) });
+    expect(seen).toMatchObject({ pid: process.pid, hostname: os.hostname(), acquired_at: anyInstance(String) });
     expect(Date.parse(seen.acquired_at as string)).not.toBeNaN();
     expect(await exists(lockPath)).toBe(false);
   });

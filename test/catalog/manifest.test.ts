@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { manifestPathFor, readManifest, scanManifests, serializeManifest, writeManifest } from '../../src/catalog/manifest.ts';
 import type { BackupEntry } from '../../src/catalog/schema.ts';
 import { makeEntry } from '../support/entries.ts';
+import { stringContaining } from '../support/matchers.ts';
 
 let workspace: string;
 let backupRoot: string;
@@ -52,12 +53,12 @@ describe('writeManifest and readManifest', () => {
     const entry = entryIn('app', 'production');
     const target = await place(entry);
     await fs.writeFile(target, '{"schema_version": "1.0", "backup": {');
-    await expect(readManifest(target)).rejects.toMatchObject({ code: 'CATALOG_INVALID', message: expect.stringContaining('not JSON') });
+    await expect(readManifest(target)).rejects.toMatchObject({ code: 'CATALOG_INVALID', message: stringContaining('not JSON') });
     await fs.writeFile(target, serializeManifest({ ...entry, size_bytes: -1 }));
-    await expect(readManifest(target)).rejects.toMatchObject({ message: expect.stringContaining('backup.size_bytes') });
+    await expect(readManifest(target)).rejects.toMatchObject({ message: stringContaining('backup.size_bytes') });
     const renamed = path.join(path.dirname(target), 'backup-20990101-000000.manifest.json');
     await fs.writeFile(renamed, serializeManifest(entry));
-    await expect(readManifest(renamed)).rejects.toMatchObject({ message: expect.stringContaining(`describes ${entry.backup_id}`) });
+    await expect(readManifest(renamed)).rejects.toMatchObject({ message: stringContaining(`describes ${entry.backup_id}`) });
   });
 });
 

@@ -1,10 +1,10 @@
-import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_RELATIVE_PATH, loadConfig, parseConfig } from '../../src/config/load.ts';
 import { effectiveCompression, effectiveRetentionDays, resolveConnection, resolveEnvironment } from '../../src/config/environment.ts';
 import { parseConnectionUrl } from '../../src/config/connection.ts';
+import { tempDirectory } from '../support/temp.ts';
 
 const minimal = { schema_version: '1.0', database: { provider: 'postgresql' }, environments: { dev: { connection_string_env: 'DEV_DATABASE_URL' } } };
 
@@ -18,7 +18,7 @@ function errorOf(fn: () => unknown): { code: string; message: string } {
 }
 
 describe('config file', () => {
-  it('accepts the SPEC example and fills defaults', () => {
+  it('accepts a complete example config and fills defaults', () => {
     const config = parseConfig(JSON.stringify({
       schema_version: '1.0',
       database: { provider: 'postgresql', hosting: 'local', migration_tool: 'prisma' },
@@ -71,7 +71,7 @@ describe('config file', () => {
   });
 
   it('prefers the project config over the workspace config', async () => {
-    const root = await mkdtemp(path.join(tmpdir(), 'faber-config-'));
+    const root = await tempDirectory('faber-config-');
     const write = async (dir: string, provider: string) => {
       await mkdir(path.join(root, dir, path.dirname(CONFIG_RELATIVE_PATH)), { recursive: true });
       await writeFile(path.join(root, dir, CONFIG_RELATIVE_PATH), JSON.stringify({ ...minimal, database: { provider } }));

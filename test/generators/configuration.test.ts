@@ -5,18 +5,20 @@ import {
   addProjectConfiguration,
   logger,
   readJson,
+  type ProjectConfiguration,
   readProjectConfiguration,
   type TargetConfiguration,
   type Tree,
 } from '@nx/devkit';
 import { FsTree } from '@nx/devkit/internal';
-import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
 import { flushChanges } from 'nx/src/generators/tree';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { configurationGenerator } from '../../generators/configuration/generator.ts';
 import type { ConfigurationGeneratorOptions } from '../../generators/configuration/schema.d.ts';
-import { configSchema } from '../../src/config/schema.ts';
+import { configSchema, type FaberConfig } from '../../src/config/schema.ts';
+import { emptyWorkspace } from './empty-workspace.ts';
 import { treeFiles } from './tree-files.ts';
+import { arrayContaining } from '../support/matchers.ts';
 
 const PROJECT_CONFIG = 'apps/api/.fractary/plugins/faber-db/config.json';
 const WORKSPACE_CONFIG = '.fractary/plugins/faber-db/config.json';
@@ -44,15 +46,15 @@ const runCommandsMigrate = (extra: Partial<TargetConfiguration> = {}): TargetCon
   ...extra,
 });
 
+/** A config file as the generator writes it. */
+type WrittenConfig = FaberConfig & { $schema: string };
+
 describe('configuration generator', () => {
   let tree: Tree;
   let warnings: string[];
 
   beforeEach(() => {
-    tree = createTreeWithEmptyWorkspace({ formatter: 'none' });
-    warnings = [];
-    vi.spyOn(logger, 'warn').mockImplementation((message: unknown) => void warnings.push(String(message)));
-    vi.spyOn(logger, 'info').mockImplementation(() => undefined);
+    ({ tree, warnings } = emptyWorkspace());
   });
 
   afterEach(() => vi.restoreAllMocks());
@@ -64,7 +66,7 @@ describe('configuration generator', () => {
     });
 
     it('writes a config that the config schema accepts, with the seed conventions', () => {
-      const config = readJson(tree, PROJECT_CONFIG);
+      const config = readJson<WrittenConfig>(tree, PROJECT_CONFIG);
       const parsed = configSchema.parse(config);
 
       expect(parsed.database).toEqual({ provider: 'postgresql', hosting: 'local', migration_tool: 'prisma' });
@@ -84,7 +86,7 @@ describe('configuration generator', () => {
     });
 
     it('points $schema, relative to the config file, at the schema in node_modules', () => {
-      const { $schema } = readJson(tree, PROJECT_CONFIG);
+      const { $schema } = readJson<WrittenConfig>(tree, PROJECT_CONFIG);
 
       expect($schema).toBe('../../../../../node_modules/@faber-db/nx/schemas/config.schema.json');
       expect(posix.join(posix.dirname(PROJECT_CONFIG), $schema)).toBe('node_modules/@faber-db/nx/schemas/config.schema.json');
@@ -279,7 +281,7 @@ describe('configuration generator', () => {
     it('replaces the file with --force', async () => {
       await run(tree, { force: true, environments: 'dev' });
 
-      const config = readJson(tree, PROJECT_CONFIG);
+      const config = readJson<WrittenConfig>(tree, PROJECT_CONFIG);
       expect(config.database.provider).toBe('postgresql');
       expect(config.environments).toEqual({ dev: { connection_string_env: 'DEV_DATABASE_URL', backup_before_migrate: false } });
     });
@@ -329,7 +331,7 @@ describe('configuration generator', () => {
       await run(tree, { scope: 'workspace' });
 
       expect(tree.exists(PROJECT_CONFIG)).toBe(false);
-      const config = readJson(tree, WORKSPACE_CONFIG);
+      const config = readJson<WrittenConfig>(tree, WORKSPACE_CONFIG);
       expect(config.$schema).toBe('../../../node_modules/@faber-db/nx/schemas/config.schema.json');
       expect(configSchema.safeParse(config).success).toBe(true);
       expect(targetsOf(tree)['backup']?.executor).toBe('@faber-db/nx:backup');
@@ -340,7 +342,7 @@ describe('configuration generator', () => {
 
       await run(tree, { project: 'root-app', migrationTool: 'none' });
 
-      expect(readJson(tree, WORKSPACE_CONFIG).$schema).toBe('../../../node_modules/@faber-db/nx/schemas/config.schema.json');
+      expect(readJson<WrittenConfig>(tree, WORKSPACE_CONFIG).$schema).toBe('../../../node_modules/@faber-db/nx/schemas/config.schema.json');
     });
 
     it('project: writes the config in the project root only', async () => {
@@ -357,10 +359,10 @@ describe('configuration generator', () => {
     it('takes connection variables from connectionStringEnvs and names the rest by the rule', async () => {
       await run(tree, { environments: 'dev, qa-eu ,production', connectionStringEnvs: 'production=DATABASE_URL' });
 
-      const { environments } = readJson(tree, PROJECT_CONFIG);
-      expect(environments.dev.connection_string_env).toBe('DEV_DATABASE_URL');
+      const { environments } = readJson<WrittenConfig>(tree, PROJECT_CONFIG);
+      expect(environments['dev']?.connection_string_env).toBe('DEV_DATABASE_URL');
       expect(environments['qa-eu']).toEqual({ connection_string_env: 'QA_EU_DATABASE_URL', backup_before_migrate: true });
-      expect(environments.production.connection_string_env).toBe('DATABASE_URL');
+      expect(environments['production']?.connection_string_env).toBe('DATABASE_URL');
     });
 
     it('rejects a malformed connectionStringEnvs', async () => {
@@ -376,7 +378,7 @@ describe('configuration generator', () => {
 
       const error = await configurationGenerator(tree, typo).then(() => undefined, (thrown: unknown) => thrown);
 
-      expect(error).toMatchObject({ code: 'INVALID_OPTION', suggestions: expect.arrayContaining(['Did you mean `--environments` instead of `--enviroments`?']) });
+      expect(error).toMatchObject({ code: 'INVALID_OPTION', suggestions: arrayContaining(['Did you mean `--environments` instead of `--enviroments`?']) });
       expect(String((error as Error).message)).toMatch(/^INVALID_OPTION: Unknown option --enviroments for the configuration generator/);
       expect(treeFiles(tree)).toEqual(before);
     });
@@ -451,7 +453,7 @@ describe('configuration generator on a workspace on disk', () => {
     await configurationGenerator(second, { project: 'api', provider: 'sqlite', skipFormat: true });
 
     expect(second.listChanges()).toEqual([]);
-    expect(JSON.parse(readFileSync(join(root, 'apps/api/project.json'), 'utf-8')).targets.migrate.dependsOn).toEqual([
+    expect((JSON.parse(readFileSync(join(root, 'apps/api/project.json'), 'utf-8')) as ProjectConfiguration).targets?.['migrate']?.dependsOn).toEqual([
       'pre-migrate-backup',
     ]);
   });

@@ -1,22 +1,21 @@
-import { addProjectConfiguration, logger, readJson, readNxJson, updateNxJson, type Tree } from '@nx/devkit';
-import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
+import { addProjectConfiguration, readJson, readNxJson, updateNxJson, type Tree } from '@nx/devkit';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { initGenerator } from '../../generators/init/generator.ts';
 import { PACKAGE_VERSION } from '../../src/version.ts';
+import { emptyWorkspace } from './empty-workspace.ts';
 import { treeFiles } from './tree-files.ts';
+import { stringContaining } from '../support/matchers.ts';
 
 const PLUGIN = '@faber-db/nx/plugin';
 
+type PackageJson = { devDependencies?: Record<string, string> };
+
 describe('init generator', () => {
   let tree: Tree;
-
   let warnings: string[];
 
   beforeEach(() => {
-    tree = createTreeWithEmptyWorkspace({ formatter: 'none' });
-    warnings = [];
-    vi.spyOn(logger, 'warn').mockImplementation((message: unknown) => void warnings.push(String(message)));
-    vi.spyOn(logger, 'info').mockImplementation(() => undefined);
+    ({ tree, warnings } = emptyWorkspace());
   });
 
   afterEach(() => vi.restoreAllMocks());
@@ -26,7 +25,7 @@ describe('init generator', () => {
 
     expect(readNxJson(tree)?.plugins).toEqual([{ plugin: PLUGIN, options: {} }]);
     expect(tree.read('.gitignore', 'utf-8')).toContain('\n.fractary/plugins/faber-db/backups/\n');
-    expect(readJson(tree, 'package.json').devDependencies).toEqual({ '@faber-db/nx': `^${PACKAGE_VERSION}` });
+    expect(readJson<PackageJson>(tree, 'package.json').devDependencies).toEqual({ '@faber-db/nx': `^${PACKAGE_VERSION}` });
   });
 
   it('refuses an unknown option with INVALID_OPTION and the intended name, before changing anything', async () => {
@@ -35,7 +34,7 @@ describe('init generator', () => {
 
     await expect(initGenerator(tree, typo)).rejects.toMatchObject({
       code: 'INVALID_OPTION',
-      message: expect.stringContaining('Did you mean `--skipFormat` instead of `--skipFormt`?'),
+      message: stringContaining('Did you mean `--skipFormat` instead of `--skipFormt`?'),
     });
     expect(treeFiles(tree)).toEqual(before);
   });
@@ -93,7 +92,7 @@ describe('init generator', () => {
 
     await initGenerator(tree, {});
 
-    expect(Object.keys(readJson(tree, 'package.json').devDependencies)).toEqual(['@faber-db/nx', '@nx/devkit', 'nx']);
+    expect(Object.keys(readJson<PackageJson>(tree, 'package.json').devDependencies ?? {})).toEqual(['@faber-db/nx', '@nx/devkit', 'nx']);
   });
 
   it('does not add the plugin to a workspace that turned inference plugins off', async () => {

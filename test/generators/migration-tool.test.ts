@@ -77,9 +77,9 @@ describe('migration tool detection', () => {
     tree.write('apps/api/drizzle.config.ts', '');
     const asked: Array<readonly MigrationTool[]> = [];
 
-    await run({}, async (_question, choices) => {
+    await run({}, (_question, choices) => {
       asked.push(choices);
-      return 'drizzle';
+      return Promise.resolve('drizzle');
     });
 
     expect(asked).toEqual([['knex', 'drizzle', 'none']]);
@@ -88,9 +88,9 @@ describe('migration tool detection', () => {
 
   it('no tool on a terminal: asks among all of them', async () => {
     let offered: readonly MigrationTool[] = [];
-    await run({}, async (_question, choices) => {
+    await run({}, (_question, choices) => {
       offered = choices;
-      return 'none';
+      return Promise.resolve('none');
     });
     expect(offered).toEqual(['prisma', 'knex', 'drizzle', 'typeorm', 'flyway', 'none']);
     expect(config().database.migration_tool).toBe('none');

@@ -96,7 +96,7 @@ const sqlite: ContractEngine = {
   tableName: (table) => table,
   fresh: freshSqlite,
   urlOf: (_db, target) => `sqlite:${target.name}`,
-  exec: async (url, statements) => {
+  exec: (url, statements) => {
     const db = new DatabaseSync(url.replace(/^sqlite:/, ''));
     try {
       // WAL, as the seeded fixture and most applications: -wal/-shm show who has it open.
@@ -105,13 +105,14 @@ const sqlite: ContractEngine = {
     } finally {
       db.close();
     }
+    return Promise.resolve();
   },
   clientTools: ['node:sqlite'],
   failingRestore: { dump: 'definitely not SQLite '.repeat(100), quoted: /not a SQLite database/ },
-  async useDatabase(url) {
+  useDatabase(url) {
     const app = new DatabaseSync(url.replace(/^sqlite:/, ''));
     app.prepare('SELECT count(*) FROM sqlite_master').get();
-    return { named: 'open in another process', close: async () => app.close() };
+    return Promise.resolve({ named: 'open in another process', close: () => Promise.resolve(app.close()) });
   },
   async leftovers(live) {
     return (await readdir(path.dirname(live.name))).filter((name) => name !== path.basename(live.name));

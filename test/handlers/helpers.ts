@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { StoredFormat } from '../../src/catalog/formats.ts';
@@ -9,11 +10,33 @@ import type { Provider } from '../../src/config/schema.ts';
 import { FaberError } from '../../src/output/errors.ts';
 import type { DatabaseHandler, DatabaseSnapshot, MigrationLookup } from '../../src/handlers/handler.ts';
 import { createHandler } from '../../src/handlers/index.ts';
+import type { FreshDatabase } from '../support/databases.ts';
+import { seedAwkwardData } from '../support/fixtures.ts';
 
 export const PRISMA_DEFAULT: MigrationLookup = { tool: undefined, table: undefined };
 
 export async function makeHandler(provider: Provider, url: string, tempDirectory: string, env: NodeJS.ProcessEnv = process.env): Promise<DatabaseHandler> {
   return createHandler(parseConnectionUrl(url, provider, process.cwd()), { env, tempDirectory });
+}
+
+/** A fresh database seeded with the awkward data, and a handler on it with a work directory of its own. */
+export async function seededHandler(
+  provider: 'postgresql' | 'mysql',
+  fresh: () => Promise<FreshDatabase>,
+  created: FreshDatabase[],
+): Promise<{ work: string; source: FreshDatabase; handler: DatabaseHandler }> {
+  const work = await mkdtemp(path.join(os.tmpdir(), `faber-${provider}-`));
+  const source = await fresh();
+  created.push(source);
+  await seedAwkwardData(provider, source.url);
+  return { work, source, handler: await makeHandler(provider, source.url, work) };
+}
+
+/** Undoes seededHandler: closes the handler, drops every database the file made, removes the work directory. */
+export async function disposeSeeded(handler: DatabaseHandler | undefined, created: readonly FreshDatabase[], work: string | undefined): Promise<void> {
+  await handler?.close();
+  await Promise.all(created.map((db) => db.drop()));
+  if (work) await rm(work, { recursive: true, force: true });
 }
 
 export interface DumpResult {
@@ -108,7 +131,7 @@ export async function expectFaberError(promise: Promise<unknown>, code: string):
 export function everythingShown(error: FaberError): string {
   const causes: string[] = [];
   for (let cause: unknown = error.cause; cause; cause = (cause as { cause?: unknown }).cause) {
-    causes.push(cause instanceof Error ? `${cause.message} ${cause.stack ?? ''}` : String(cause));
+    causes.push(cause instanceof Error ? `${cause.message} ${cause.stack ?? ''}` : JSON.stringify(cause));
   }
   return [error.message, error.stack ?? '', JSON.stringify(error.result), error.suggestions.join('\n'), ...causes].join('\n');
 }

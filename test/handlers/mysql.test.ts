@@ -1,21 +1,21 @@
 import { existsSync, statSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandler } from '../../src/handlers/handler.ts';
 import { adminQuery, createPasswordUser, freshMysql, uniqueName, type FreshDatabase, type PasswordUser } from '../support/databases.ts';
-import { seedAwkwardData } from '../support/fixtures.ts';
 import {
   childProcesses,
   everythingShown,
+  disposeSeeded,
   expectFaberError,
   makeHandler,
   PRISMA_DEFAULT,
   procText,
   secretForms,
+  seededHandler,
   waitForChild,
 } from './helpers.ts';
 
@@ -49,18 +49,10 @@ async function fillBigTable(url: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  work = await mkdtemp(path.join(os.tmpdir(), 'faber-mysql-'));
-  source = await freshMysql();
-  created.push(source);
-  await seedAwkwardData('mysql', source.url);
-  handler = await makeHandler('mysql', source.url, work);
+  ({ work, source, handler } = await seededHandler('mysql', freshMysql, created));
 });
 
-afterAll(async () => {
-  await handler?.close();
-  await Promise.all(created.map((db) => db.drop()));
-  await rm(work, { recursive: true, force: true });
-});
+afterAll(() => disposeSeeded(handler, created, work));
 
 describe('MysqlHandler preflight and failures', () => {
   it('reports the dump tool, both versions and the database size', async () => {

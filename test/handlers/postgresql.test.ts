@@ -1,6 +1,5 @@
 import { createReadStream, existsSync, statSync } from 'node:fs';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { chmod, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import pg from 'pg';
@@ -13,11 +12,13 @@ import { seedAwkwardData, tableChecksums } from '../support/fixtures.ts';
 import {
   dumpTo,
   everythingShown,
+  disposeSeeded,
   expectFaberError,
   makeHandler,
   PRISMA_DEFAULT,
   procText,
   secretForms,
+  seededHandler,
   waitForChild,
 } from './helpers.ts';
 
@@ -47,18 +48,10 @@ function copyRows(dump: string, table: string): string[] {
 }
 
 beforeAll(async () => {
-  work = await mkdtemp(path.join(os.tmpdir(), 'faber-pg-'));
-  source = await freshPostgres();
-  created.push(source);
-  await seedAwkwardData('postgresql', source.url);
-  handler = await makeHandler('postgresql', source.url, work);
+  ({ work, source, handler } = await seededHandler('postgresql', freshPostgres, created));
 });
 
-afterAll(async () => {
-  await handler?.close();
-  await Promise.all(created.map((db) => db.drop()));
-  await rm(work, { recursive: true, force: true });
-});
+afterAll(() => disposeSeeded(handler, created, work));
 
 describe('PostgresHandler preflight', () => {
   it('reports pg_dump and server versions and the database size', async () => {

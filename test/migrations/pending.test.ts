@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MigrationState } from '../../src/catalog/schema.ts';
 import { pendingMigrations } from '../../src/migrations/pending.ts';
+import { stringContaining } from '../support/matchers.ts';
 
 // The folder side of "pending": each tool's folder laid out as the tool writes it, against the
 // names the tool records in its table (the table side is read from real databases in
@@ -68,13 +69,13 @@ describe('pending migrations per tool', () => {
     const dir = await layout({ 'sql/V1__init.sql': '', 'sql/V10__later.sql': '', 'sql/V2__add.sql': '' });
     expect(await pendingMigrations(state('flyway', ['V1__init.sql']), dir, undefined)).toMatchObject({ known: true, pending: ['V2__add.sql', 'V10__later.sql'] });
     await writeFile(path.join(dir, 'sql/R__views.sql'), '');
-    expect(await pendingMigrations(state('flyway', ['V1__init.sql']), dir, undefined)).toMatchObject({ known: false, reason: expect.stringContaining('R__views.sql') });
+    expect(await pendingMigrations(state('flyway', ['V1__init.sql']), dir, undefined)).toMatchObject({ known: false, reason: stringContaining('R__views.sql') });
   });
 
   it('cannot tell without a tool or without a folder', async () => {
     const dir = await layout({ 'other/x.sql': '' });
-    expect(await pendingMigrations(state('none', []), dir, undefined)).toMatchObject({ known: false, reason: expect.stringContaining('migration_tool') });
-    expect(await pendingMigrations(state('knex', []), dir, undefined)).toMatchObject({ known: false, reason: expect.stringContaining('migrations.directory') });
-    expect(await pendingMigrations(state('prisma', []), dir, 'nowhere')).toMatchObject({ known: false, reason: expect.stringContaining('nowhere') });
+    expect(await pendingMigrations(state('none', []), dir, undefined)).toMatchObject({ known: false, reason: stringContaining('migration_tool') });
+    expect(await pendingMigrations(state('knex', []), dir, undefined)).toMatchObject({ known: false, reason: stringContaining('migrations.directory') });
+    expect(await pendingMigrations(state('prisma', []), dir, 'nowhere')).toMatchObject({ known: false, reason: stringContaining('nowhere') });
   });
 });

@@ -4,14 +4,15 @@ import { createReadStream } from 'node:fs';
 import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createBackup, type BackupResultData } from '../../src/operations/backup.ts';
 import type { OperationResult } from '../../src/output/result.ts';
 import type { BackupEntry } from '../../src/catalog/schema.ts';
-import { freshMysql, freshPostgres, freshSqlite, tracked, type FreshDatabase } from '../support/databases.ts';
+import { freshMysql, freshPostgres, freshSqlite, tracked } from '../support/databases.ts';
 import { seedAwkwardData, tableChecksums } from '../support/fixtures.ts';
 import { makeWorkspace } from '../support/workspace.ts';
 import { succeeded } from '../support/results.ts';
+import { stringContaining } from '../support/matchers.ts';
 
 const track = tracked();
 
@@ -101,7 +102,7 @@ describe('backup of SQLite', () => {
     const workspace = await makeWorkspace({ database: { provider: 'sqlite' } }, { DEV_DATABASE_URL: source.url });
     const result = ok(await createBackup({ environment: 'dev' }, workspace.ctx()));
     const entry = await expectRecorded(workspace, result);
-    expect(entry).toMatchObject({ format: 'sqlite', compression: 'zstd', backup_method: expect.stringContaining('sqlite') });
+    expect(entry).toMatchObject({ format: 'sqlite', compression: 'zstd', backup_method: stringContaining('sqlite') });
     const restored = path.join(workspace.root, 'restored.db');
     await writeFile(restored, execFileSync('zstd', ['-dc', path.join(workspace.root, result.file_path)]));
     expect(await tableChecksums('sqlite', `sqlite:${restored}`)).toEqual(await tableChecksums('sqlite', source.url));

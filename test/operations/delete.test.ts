@@ -85,7 +85,7 @@ describe('delete-backup', () => {
     expect(refused.status === 'error' && refused.recovery.suggestions.join(' ')).toContain('--yes');
 
     const questions: string[] = [];
-    const declined = await deleteBackup({ environment: 'production', backupId: entry.backup_id }, workspace.ctx({ interactive: true, confirm: async (question) => (questions.push(question), false) }));
+    const declined = await deleteBackup({ environment: 'production', backupId: entry.backup_id }, workspace.ctx({ interactive: true, confirm: (question) => (questions.push(question), Promise.resolve(false)) }));
     expect(declined).toMatchObject({ status: 'error', error_code: 'CANCELLED' });
     expect(questions[0]).toContain(entry.backup_id);
     expect(await catalogIds(workspace)).toEqual([entry.backup_id]);

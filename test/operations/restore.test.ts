@@ -3,15 +3,15 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createBackup, type BackupResultData } from '../../src/operations/backup.ts';
 import { restoreBackup } from '../../src/operations/restore.ts';
-import type { OperationResult } from '../../src/output/result.ts';
 import { silentReporter } from '../../src/output/reporter.ts';
 import { adminQuery, adminUrl, createPasswordUser, databaseUrl, freshMysql, freshPostgres, freshSqlite, tracked, uniqueName, type FreshDatabase } from '../support/databases.ts';
 import { seedAwkwardData, sqlitePath, tableChecksums, type DatabaseKind } from '../support/fixtures.ts';
 import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
 import { succeeded } from '../support/results.ts';
+import { stringMatching } from '../support/matchers.ts';
 
 const track = tracked();
 
@@ -237,7 +237,7 @@ describe('restore: confirmation in protected environments', () => {
     expect(noTerminal.status === 'error' && noTerminal.recovery.suggestions[0]).toContain(`nx run api:restore:production --from=${from} --yes`);
 
     const asked: Array<[string, string | undefined]> = [];
-    const wrongName = await restoreBackup({ environment: 'production', from }, workspace.ctx({ interactive: true, confirm: async (question, expected) => (asked.push([question, expected]), false) }));
+    const wrongName = await restoreBackup({ environment: 'production', from }, workspace.ctx({ interactive: true, confirm: (question, expected) => (asked.push([question, expected]), Promise.resolve(false)) }));
     expect(wrongName).toMatchObject({ status: 'error', error_code: 'CANCELLED' });
     expect(asked[0]?.[1]).toBe('app.db');
 
@@ -245,8 +245,8 @@ describe('restore: confirmation in protected environments', () => {
     expect(await tableChecksums('sqlite', db.url)).toEqual(before);
     expect((await workspace.catalog.read()).entries).toHaveLength(1);
 
-    const typed = await restoreBackup({ environment: 'production', from }, workspace.ctx({ interactive: true, confirm: async (_question, expected) => expected === 'app.db' }));
-    expect(typed).toMatchObject({ status: 'success', result: { safety_backup_id: expect.stringMatching(/-pre-restore$/) } });
+    const typed = await restoreBackup({ environment: 'production', from }, workspace.ctx({ interactive: true, confirm: (_question, expected) => Promise.resolve(expected === 'app.db') }));
+    expect(typed).toMatchObject({ status: 'success', result: { safety_backup_id: stringMatching(/-pre-restore$/) } });
   });
 });
 
@@ -280,7 +280,7 @@ describe('restore: a backup is only ever a backup of the database it was taken f
     const intoOther = ok(await restoreBackup({ environment: 'dev', from: backup.backup_id, targetConnectionStringEnv: 'OTHER_DB_URL' }, workspace.ctx({ env })));
 
     const asked: string[] = [];
-    const confirm = async (question: string) => (asked.push(question), true);
+    const confirm = (question: string) => (asked.push(question), Promise.resolve(true));
     ok(await restoreBackup({ environment: 'dev', from: intoOther.safety_backup_id ?? '' }, workspace.ctx({ env, interactive: true, confirm })));
     expect(asked[0]).toContain(`a backup of database file ${other.name}, into database app.db`);
     expect(workspace.output.join('\n')).toContain('not of the dev database');
@@ -311,7 +311,7 @@ describe('restore: a refused or cancelled confirmation changes no byte', () => {
     expect(noTerminal).toMatchObject({ status: 'error', error_code: 'CONFIRMATION_REQUIRED' });
     expect(await filesUnder(workspace.backupRoot)).toEqual(files);
 
-    const declined = await restoreBackup({ environment: 'production' }, workspace.ctx({ interactive: true, confirm: async () => false, now: () => new Date(Date.now() + 120_000) }));
+    const declined = await restoreBackup({ environment: 'production' }, workspace.ctx({ interactive: true, confirm: () => Promise.resolve(false), now: () => new Date(Date.now() + 120_000) }));
     expect(declined).toMatchObject({ status: 'error', error_code: 'CANCELLED' });
     expect(await filesUnder(workspace.backupRoot)).toEqual(files);
     expect(await tableChecksums('sqlite', db.url)).toEqual(database);

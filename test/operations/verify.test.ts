@@ -1,7 +1,7 @@
 import { mkdtemp, open, readdir, readFile, rename, rm, truncate } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BackupEntry } from '../../src/catalog/schema.ts';
 import { createBackup, type BackupResultData } from '../../src/operations/backup.ts';
 import { verifyBackup, type VerifyResultData } from '../../src/operations/verify.ts';
@@ -10,6 +10,7 @@ import { adminQuery, adminUrl, freshPostgres, freshSqlite, tracked, type FreshDa
 import { seedAwkwardData } from '../support/fixtures.ts';
 import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
 import { succeeded } from '../support/results.ts';
+import { stringContaining } from '../support/matchers.ts';
 
 const track = tracked();
 
@@ -143,7 +144,7 @@ describe('verify-backup --deep: restore drill', () => {
   it('passes a good SQLite backup, records restore_test in catalog and manifest, and leaves no scratch file', async () => {
     const { workspace, backup, db } = await sqliteBackup();
     const result = ok(await verifyBackup({ environment: 'dev', deep: true }, workspace.ctx()));
-    expect(result.backups[0]?.restore_test).toMatchObject({ status: 'passed', details: expect.stringContaining('row counts and migrations match') });
+    expect(result.backups[0]?.restore_test).toMatchObject({ status: 'passed', details: stringContaining('row counts and migrations match') });
     const entry = await entryOf(workspace, backup.backup_id);
     expect(entry).toMatchObject({ status: 'valid', verification: { restore_test: { status: 'passed' } } });
     expect(await manifestOf(workspace, entry)).toEqual(entry);

@@ -1,16 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, open, readFile, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { writeArchive } from '../../src/pipeline/archive.ts';
 import { openDecodedStream, verifyBackupFile } from '../../src/pipeline/verify.ts';
 import type { Compression } from '../../src/config/schema.ts';
+import { tempDirectory } from '../support/temp.ts';
 
 const TRAILER = '\n--\n-- PostgreSQL database dump complete\n--\n';
 
-async function dumpLike(bytes: number): Promise<Buffer> {
+function dumpLike(bytes: number): Buffer {
   const body = Buffer.from(Array.from({ length: Math.ceil(bytes / 64) }, (_, i) => `INSERT INTO t VALUES (${i}, '${randomBytes(12).toString('hex')}');\n`).join(''));
   return Buffer.concat([Buffer.from('-- PostgreSQL database dump\n'), body, Buffer.from(TRAILER)]);
 }
@@ -27,9 +27,9 @@ async function collect(stream: Readable): Promise<Buffer> {
 
 describe.each(['zstd', 'gzip', 'none'] as Compression[])('archive with %s', (compression) => {
   it('writes once, hashes what is on disk, decodes to the same bytes and verifies', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'faber-archive-'));
+    const dir = await tempDirectory('faber-archive-');
     const file = path.join(dir, 'b.sql.partial');
-    const content = await dumpLike(3 * 1024 * 1024);
+    const content = dumpLike(3 * 1024 * 1024);
     await reserve(file);
     const stats = await writeArchive(Readable.from([content.subarray(0, 1000), content.subarray(1000)]), file, { compression });
     const onDisk = await readFile(file);
@@ -65,7 +65,7 @@ describe.each(['zstd', 'gzip', 'none'] as Compression[])('archive with %s', (com
 
 describe('verification of dumps cut short', () => {
   it('fails a dump without its completion trailer even when checksums match', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'faber-archive-'));
+    const dir = await tempDirectory('faber-archive-');
     const file = path.join(dir, 'b.sql.zst.partial');
     await reserve(file);
     const stats = await writeArchive(Readable.from([Buffer.from('-- PostgreSQL database dump\nCREATE TABLE t();\n')]), file, { compression: 'zstd' });

@@ -77,7 +77,7 @@ describe('in-pass verification of a written backup', () => {
   async function written(name: string, content: Buffer) {
     const file = path.join(work, name);
     await (await open(file, 'wx', 0o600)).close();
-    const inPass = await startInPassVerification({ provider: 'postgresql', format: 'sql', compression: 'zstd', env: process.env });
+    const inPass = startInPassVerification({ provider: 'postgresql', format: 'sql', compression: 'zstd', env: process.env });
     const stats = await writeArchive(Readable.from([content]), file, { compression: 'zstd', contentTaps: inPass.taps });
     return { file, inPass, stats };
   }

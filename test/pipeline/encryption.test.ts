@@ -36,14 +36,10 @@ function sqlDump(bytes: number, trailer = TRAILER): Buffer {
   return Buffer.from(lines.join('') + trailer);
 }
 
-function emptyReport(): VerifyReport {
-  return { passed: false, file_exists: true, file_readable: true, size_bytes: 0, checks: [], problems: [] };
-}
-
 /** The backup's own write path: in-pass checks on the plaintext, age after compression, then the stored file's checks. */
 async function encryptedArchive(name: string, dump: Buffer | (() => Readable), compression: Compression = 'zstd'): Promise<{ file: string; stats: ArchiveStats; plaintext: VerifyReport }> {
   const file = path.join(dir, name);
-  const inPass = await startInPassVerification({ provider: 'postgresql', format: 'sql', compression, env: {} });
+  const inPass = startInPassVerification({ provider: 'postgresql', format: 'sql', compression, env: {} });
   const source = Buffer.isBuffer(dump) ? Readable.from([dump]) : dump();
   const stats = await writeArchive(source, file, { compression, contentTaps: inPass.taps, encryptFor: [recipient] });
   const plaintext = await inPass.finish(file, stats);

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import type { CreateNodesContext } from '@nx/devkit';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createNodes, createNodesV2, projectRootOf, readEnvironmentNames } from '../../src/plugin/create-nodes.ts';
+import { stringMatching } from '../support/matchers.ts';
 
 const CONFIG = '.fractary/plugins/faber-db/config.json';
 
@@ -127,14 +128,14 @@ describe('createNodes', () => {
     expect(reports[0]).toContain('CONFIG_INVALID');
   });
 
-  it('a config without usable environments infers what it can and says what is wrong', async () => {
+  it('a config without usable environments infers what it can and says what is wrong', () => {
     write('apps/api/project.json', '{}');
     write(`apps/api/${CONFIG}`, '{ "environments": [] }');
     write('apps/web/project.json', '{}');
     const badName = writeConfig('apps/web', { 'eu/prod': { connection_string_env: 'A' }, dev: { connection_string_env: 'B' } });
 
-    expect(readEnvironmentNames(`apps/api/${CONFIG}`, root)).toEqual({ environments: [], problem: expect.stringMatching(/has no "environments" object/) });
-    expect(readEnvironmentNames(badName, root)).toEqual({ environments: ['dev'], problem: expect.stringMatching(/invalid: "eu\/prod"/) });
+    expect(readEnvironmentNames(`apps/api/${CONFIG}`, root)).toEqual({ environments: [], problem: stringMatching(/has no "environments" object/) });
+    expect(readEnvironmentNames(badName, root)).toEqual({ environments: ['dev'], problem: stringMatching(/invalid: "eu\/prod"/) });
   });
 
   it('finds the project root of a config path', () => {

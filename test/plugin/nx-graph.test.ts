@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nxEnvironment } from '../e2e/support/workspace.ts';
+import { arrayContaining, stringMatching } from '../support/matchers.ts';
 
 /**
  * The plugin as real Nx loads it: a hand-written workspace whose nx.json points at the plugin
@@ -15,6 +16,11 @@ const REPO = resolve(__dirname, '../..');
 const PLUGIN_SOURCE = join(REPO, 'src/plugin/create-nodes.ts');
 const NX_BIN = join(REPO, 'node_modules/nx/dist/bin/nx.js');
 const CONFIG = '.fractary/plugins/faber-db/config.json';
+
+/** The targets of `nx show project --json`. */
+function targetsOf(showProjectJson: string): Record<string, unknown> {
+  return (JSON.parse(showProjectJson) as { targets?: Record<string, unknown> }).targets ?? {};
+}
 
 describe('the plugin in a real Nx workspace', () => {
   let root: string;
@@ -56,19 +62,19 @@ describe('the plugin in a real Nx workspace', () => {
     const web = nx('show', 'project', 'web', '--json');
 
     expect(api.stderr).toBe('');
-    const targets = JSON.parse(api.stdout).targets;
+    const targets = targetsOf(api.stdout);
     expect(targets['restore']).toMatchObject({
       executor: '@faber-db/nx:restore',
       cache: false,
       configurations: { dev: { environment: 'dev' }, production: { environment: 'production' } },
     });
-    expect(Object.keys(JSON.parse(web.stdout).targets ?? {})).toEqual([]);
+    expect(Object.keys(targetsOf(web.stdout))).toEqual([]);
   });
 
   it('runs the pre-migrate backup of the configuration typed for migrate', () => {
     const { stdout } = nx('run', 'api:migrate:production', '--graph=stdout');
 
-    expect(JSON.parse(stdout).tasks.dependencies).toEqual({
+    expect((JSON.parse(stdout) as { tasks: { dependencies: unknown } }).tasks.dependencies).toEqual({
       'api:migrate:production': [{ id: 'api:pre-migrate-backup:production' }],
       'api:pre-migrate-backup:production': [],
     });
@@ -77,13 +83,13 @@ describe('the plugin in a real Nx workspace', () => {
   it('names the targets as the plugin options in nx.json say, and explains them in nx show project', () => {
     write('nx.json', { analytics: false, plugins: [{ plugin: PLUGIN_SOURCE, options: { backupTargetName: 'db-backup' } }] });
 
-    const targets = JSON.parse(nx('show', 'project', 'api', '--json').stdout).targets;
+    const targets = targetsOf(nx('show', 'project', 'api', '--json').stdout);
     write('nx.json', { analytics: false, plugins: [PLUGIN_SOURCE] });
 
     expect(targets['backup']).toBeUndefined();
     expect(targets['db-backup']).toMatchObject({
       executor: '@faber-db/nx:backup',
-      metadata: { description: expect.stringMatching(/verified, cataloged backup/), help: { command: 'npx nx run api:db-backup --help' } },
+      metadata: { description: stringMatching(/verified, cataloged backup/), help: { command: 'npx nx run api:db-backup --help' } },
     });
   });
 
@@ -94,10 +100,10 @@ describe('the plugin in a real Nx workspace', () => {
     const api = nx('show', 'project', 'api', '--json');
 
     expect(projects.status).toBe(0);
-    expect(JSON.parse(projects.stdout)).toEqual(expect.arrayContaining(['api', 'web']));
+    expect(JSON.parse(projects.stdout)).toEqual(arrayContaining(['api', 'web']));
     const reports = projects.stderr.split('\n').filter((line) => line.includes('config.json'));
     expect(reports).toEqual([`[@faber-db/nx] apps/api/${CONFIG}:3:32: not valid JSON: a trailing comma before "}".`]);
     expect(api.status).toBe(0);
-    expect(JSON.parse(api.stdout).targets['backup']).toMatchObject({ executor: '@faber-db/nx:backup', configurations: {} });
+    expect(targetsOf(api.stdout)['backup']).toMatchObject({ executor: '@faber-db/nx:backup', configurations: {} });
   });
 });

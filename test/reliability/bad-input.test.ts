@@ -9,6 +9,7 @@ import { seedAwkwardData } from '../support/fixtures.ts';
 import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
 import { runOperation, type OperationName } from './fixtures/operations.ts';
 import { expectSoundCatalog, filesUnder } from './support.ts';
+import { stringMatching } from '../support/matchers.ts';
 
 /**
  * Malformed configs, options and connection URLs, through the operations people run. Each must
@@ -183,7 +184,7 @@ describe('awkward input that must work', () => {
     const workspace = await makeWorkspace({ database: { provider: 'sqlite' } }, { DEV_DATABASE_URL: sqlite.url });
     roots.push(workspace.root);
     const result = await runOperation('backup', { ...dev, label: '../../etc/passwd' }, workspace.ctx());
-    expect(result, JSON.stringify(result)).toMatchObject({ status: 'success', result: { label: 'etc-passwd', backup_id: expect.stringMatching(/^backup-\d{8}-\d{6}-etc-passwd$/) } });
+    expect(result, JSON.stringify(result)).toMatchObject({ status: 'success', result: { label: 'etc-passwd', backup_id: stringMatching(/^backup-\d{8}-\d{6}-etc-passwd$/) } });
     const files = await filesUnder(workspace.root);
     expect(files.filter((name) => !name.startsWith('.fractary/plugins/faber-db'))).toEqual(['.fractary', '.fractary/plugins']);
     expect(files.some((name) => /^\.fractary\/plugins\/faber-db\/backups\/api\/dev\/backup-\d{8}-\d{6}-etc-passwd\.sqlite\.zst$/.test(name))).toBe(true);

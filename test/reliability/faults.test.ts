@@ -158,7 +158,7 @@ describe('pipeline stage failures are all detected', () => {
  */
 async function failFsyncOf(pattern: RegExp): Promise<void> {
   const probe = await open(__filename, 'r');
-  const prototype = Object.getPrototypeOf(probe) as { sync(this: { fd: number }): Promise<void> };
+  const prototype = Object.getPrototypeOf(probe) as { sync: (this: { fd: number }) => Promise<void> };
   await probe.close();
   const realSync = prototype.sync;
   vi.spyOn(prototype, 'sync').mockImplementation(async function (this: { fd: number }) {
@@ -270,7 +270,7 @@ describe(canMountTmpfs ? 'the disk fills up mid-dump (a real 2 MB tmpfs)' : 'the
     await mkdir(backups);
     const workspace = await workspaceFor({ directory: backups });
     // The pre-check is told there is room, as it would be just before another process filled the disk.
-    const result = await createBackup({ environment: 'dev' }, workspace.ctx({ freeSpace: async () => 1024 * MB }));
+    const result = await createBackup({ environment: 'dev' }, workspace.ctx({ freeSpace: () => Promise.resolve(1024 * MB) }));
     const failure = await expectCleanFailure(workspace, result, ['INSUFFICIENT_DISK_SPACE']);
     expect(failure.recovery.suggestions.join(' ')).toMatch(/space|cleanup/i);
     // Directories may stay; no file may (a failed backup also gives its id claim back).

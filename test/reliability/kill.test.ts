@@ -81,7 +81,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await owner?.drop();
   // The workspaces hold copies of the dumps: keep the temp directory small.
-  await Promise.all([baseline?.root, ...workspaces].map((root) => root && rm(root, { recursive: true, force: true })));
+  await Promise.all([baseline?.root, ...workspaces].filter((root) => root !== undefined).map((root) => rm(root, { recursive: true, force: true })));
 });
 
 async function copyOfBaseline(): Promise<string> {

@@ -6,6 +6,7 @@ import { freshSqlite, type FreshDatabase } from '../support/databases.ts';
 import { seedAwkwardData } from '../support/fixtures.ts';
 import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
 import { expectSoundCatalog, filesUnder, holdCatalogLock, type LockHolder } from './support.ts';
+import { anyInstance } from '../support/matchers.ts';
 
 /**
  * A lock whose holder is alive is never taken over: a backup that cannot record itself within the
@@ -31,7 +32,7 @@ describe('a live lock held past the timeout', () => {
     holder = holdCatalogLock(workspace.backupRoot, DEFAULT_LOCK_TIMEOUT_MS + 30_000);
     await holder.locked;
     const result = await createBackup({ environment: 'dev' }, workspace.ctx());
-    expect(result).toMatchObject({ status: 'error', error_code: 'LOCK_TIMEOUT', result: { holder_pid: expect.any(Number) } });
+    expect(result).toMatchObject({ status: 'error', error_code: 'LOCK_TIMEOUT', result: { holder_pid: anyInstance(Number) } });
     if (result.status !== 'error') return;
     expect(result.result.waited_ms).toBeGreaterThanOrEqual(DEFAULT_LOCK_TIMEOUT_MS);
     expect(result.error).toContain('backups.json.lock');

@@ -8,6 +8,7 @@ import { cleanupBackups } from '../../src/operations/cleanup.ts';
 import { makeEntry } from '../support/entries.ts';
 import { makeWorkspace } from '../support/workspace.ts';
 import { filesUnder } from './support.ts';
+import { prng } from '../support/prng.ts';
 
 /**
  * Retention safety through the cleanup-backups operation itself, on real files: random catalogs
@@ -23,18 +24,6 @@ const RUNS = 120;
 const DAY_MS = 86_400_000;
 const BASE_MS = Date.parse('2025-01-01T00:00:00.000Z');
 const PROJECT = 'api';
-
-/** mulberry32, seeded, so a failing draw can be replayed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 interface Draw {
   entries: BackupEntry[];
@@ -64,7 +53,7 @@ function draw(seed: number): Draw {
       label: pick([null, null, 'manual', 'Important', 'nightly', 'pre-migration']),
       reason: pick([null, null, 'pre-migration', 'pre-restore', 'scheduled']),
       pinned: chance(0.1),
-      status: verified ? 'valid' : pick(['valid', 'verification_failed', 'corrupt']),
+      status: verified ? 'valid' : pick(['valid', 'verification_failed']),
       verification: { integrity_check: verified ? 'passed' : pick(['failed', 'passed']) },
     });
     entries.push(entry);

@@ -12,6 +12,7 @@ import { seedAwkwardData } from '../support/fixtures.ts';
 import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
 import { filesUnder, runOperationChild, type ChildOutcome } from './support.ts';
 import { seedBulk, seedBulkMysql } from './seed.ts';
+import { stringMatching } from '../support/matchers.ts';
 
 /**
  * The password of a PostgreSQL and a MariaDB user (with @ : / % " \ # ; in it) during a backup
@@ -84,7 +85,12 @@ function descendantsOfSync(rootPid: number): number[] {
   const found: number[] = [];
   for (let queue = [rootPid]; queue.length > 0; ) {
     const parent = queue.shift()!;
-    for (const [pid, ppid] of parents) if (ppid === parent) found.push(pid), queue.push(pid);
+    for (const [pid, ppid] of parents) {
+      if (ppid === parent) {
+        found.push(pid);
+        queue.push(pid);
+      }
+    }
   }
   return found;
 }
@@ -194,7 +200,7 @@ describe.each(PROVIDERS)('%s: the password never leaks', (provider) => {
   it('restore (with its safety backup): the same', async () => {
     const watched = await runWatched(workspace, user, 'restore', { from: backupId });
     await expectNothingLeaks(watched, workspace, user, TOOLS[provider].restore);
-    expect(watched.outcome.result).toMatchObject({ result: { safety_backup_id: expect.stringMatching(/pre-restore/) } });
+    expect(watched.outcome.result).toMatchObject({ result: { safety_backup_id: stringMatching(/pre-restore/) } });
   });
 });
 

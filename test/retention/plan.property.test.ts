@@ -4,22 +4,11 @@ import type { BackupEntry } from '../../src/catalog/schema.ts';
 import { SAFETY_REASONS } from '../../src/config/schema.ts';
 import { type CleanupPlan, type CleanupPolicy, planCleanup } from '../../src/retention/plan.ts';
 import { makeEntry } from '../support/entries.ts';
+import { prng } from '../support/prng.ts';
 
 const DAY_MS = 86_400_000;
 const BASE_MS = Date.parse('2025-01-01T00:00:00.000Z');
 const CATALOGS = 4000;
-
-/** mulberry32: a tiny seeded PRNG, so a failure can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 function scenario(seed: number): { entries: BackupEntry[]; policy: CleanupPolicy } {
   const random = prng(seed);
@@ -43,7 +32,7 @@ function scenario(seed: number): { entries: BackupEntry[]; policy: CleanupPolicy
         label: pick([null, null, 'manual', 'Important', 'nightly', 'pre-migration', 'pre-rollback']),
         reason: pick([null, null, 'pre-migration', 'pre-restore', 'pre-operation', 'scheduled', 'manual']),
         pinned: chance(0.08),
-        status: verified ? 'valid' : pick(['valid', 'verification_failed', 'missing', 'corrupt']),
+        status: verified ? 'valid' : pick(['valid', 'verification_failed', 'missing']),
         verification: { integrity_check: verified ? 'passed' : pick(['failed', 'not_run', 'passed']) },
       }),
     );
@@ -59,7 +48,8 @@ function scenario(seed: number): { entries: BackupEntry[]; policy: CleanupPolicy
   return { entries, policy };
 }
 
-// The oracle restates SPEC §5 independently of the planner's code.
+// The oracle restates the cleanup rules (planCleanup's comment, the README's cleanup-backups section)
+// independently of the planner's code.
 const verified = (entry: BackupEntry) => entry.status === 'valid' && entry.verification.integrity_check === 'passed';
 const ageMs = (entry: BackupEntry, policy: CleanupPolicy) => policy.now.valueOf() - Date.parse(entry.created_at);
 const due = (entry: BackupEntry, policy: CleanupPolicy) =>

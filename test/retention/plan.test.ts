@@ -118,8 +118,8 @@ describe('planCleanup: one rule at a time', () => {
       expected: 'deleted',
     },
     {
-      name: 'a corrupt backup does not count as verified',
-      build: () => ({ subject: backup(30, { status: 'corrupt' }) }),
+      name: 'a backup whose file is missing does not count as verified',
+      build: () => ({ subject: backup(30, { status: 'missing' }) }),
       expected: 'deleted',
     },
     {

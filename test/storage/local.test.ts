@@ -1,12 +1,12 @@
-import { mkdtemp, readdir, stat } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalStorage } from '../../src/storage/local.ts';
+import { tempDirectory } from '../support/temp.ts';
 import { describeStorageContract } from './contract.ts';
 
 async function freshStorage(): Promise<LocalStorage> {
-  const workspace = await mkdtemp(path.join(os.tmpdir(), 'faber-storage-'));
+  const workspace = await tempDirectory('faber-storage-');
   return new LocalStorage(path.join(workspace, 'backups'), workspace);
 }
 

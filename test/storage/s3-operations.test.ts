@@ -15,13 +15,14 @@ import { restoreBackup } from '../../src/operations/restore.ts';
 import { verifyBackup } from '../../src/operations/verify.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import { createPasswordUser, freshPostgres, freshSqlite, tracked, type FreshDatabase } from '../support/databases.ts';
-import { seedAwkwardData, tableChecksums, type DatabaseKind } from '../support/fixtures.ts';
+import { seedAwkwardData, tableChecksums } from '../support/fixtures.ts';
 import { succeeded } from '../support/results.ts';
 import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
 import { runOperationChild, sha256File } from '../reliability/support.ts';
 import { seedBulk } from '../reliability/seed.ts';
 import { startS3Server, TEST_SECRET_ACCESS_KEY, type TestS3Server } from '../support/s3-server.ts';
 import { MINIO, S3RVER, serverTitle, startMinio, type MinioServer, type S3ServerName } from '../support/s3-servers.ts';
+import { arrayContaining, stringMatching } from '../support/matchers.ts';
 
 const track = tracked();
 const choice = inject('faberS3Servers');
@@ -73,7 +74,7 @@ describe.each(choice.names.map((name) => ({ name, title: suiteTitle(name) })))('
     it('backup → list → verify --deep → restore, the last three from a second checkout with an empty local directory', async () => {
       const prefix = `e2e-${provider}-${randomBytes(3).toString('hex')}`;
       const live = await track(FRESH[provider]());
-      await seedAwkwardData(provider as DatabaseKind, live.url);
+      await seedAwkwardData(provider, live.url);
       const writer = await checkout(provider, prefix, { DEV_DATABASE_URL: live.url });
       const backup = succeeded(await createBackup({ environment: 'dev', label: 'remote' }, writer.ctx())) as BackupResultData;
       expect(backup.file_path).toBe(`s3://${server.bucket}/${prefix}/api/dev/${backup.backup_id}.${provider === 'sqlite' ? 'sqlite' : 'sql'}.zst`);
@@ -202,7 +203,7 @@ describe.each(choice.names.map((name) => ({ name, title: suiteTitle(name) })))('
           { operation: 'backup', workspaceRoot: workspace.root, projectName: 'api', options: { environment: 'dev' } },
           { PATH: process.env.PATH, HOME: workspace.root, DEV_DATABASE_URL: live.url, AWS_EC2_METADATA_DISABLED: 'true', AWS_REGION: 'us-east-1' },
         ).done;
-        expect(noCredentials.result).toMatchObject({ status: 'error', error_code: 'STORAGE_AUTH_FAILED', recovery: { suggestions: expect.arrayContaining([expect.stringMatching(/AWS_PROFILE/)]) } });
+        expect(noCredentials.result).toMatchObject({ status: 'error', error_code: 'STORAGE_AUTH_FAILED', recovery: { suggestions: arrayContaining([stringMatching(/AWS_PROFILE/)]) } });
 
         // A service failing every part (after the SDK's retries): the upload is aborted, nothing is listed.
         const bulk = await track(freshPostgres());
@@ -210,7 +211,7 @@ describe.each(choice.names.map((name) => ({ name, title: suiteTitle(name) })))('
         const failing = await checkout('postgresql', prefix, { DEV_DATABASE_URL: bulk.url });
         proxy().failParts(true);
         const failed = await createBackup({ environment: 'dev', compression: 'none' }, failing.ctx()).finally(() => proxy().failParts(false));
-        expect(failed).toMatchObject({ status: 'error', error_code: 'STORAGE_UNAVAILABLE', recovery: { suggestions: expect.arrayContaining([expect.stringMatching(/Retry/)]) } });
+        expect(failed).toMatchObject({ status: 'error', error_code: 'STORAGE_UNAVAILABLE', recovery: { suggestions: arrayContaining([stringMatching(/Retry/)]) } });
         expect(await bucketView(prefix).pendingUploads('')).toEqual([]);
         expect((await bucketView(prefix).list('api/')).map((object) => object.key)).toEqual([]);
 
@@ -219,7 +220,7 @@ describe.each(choice.names.map((name) => ({ name, title: suiteTitle(name) })))('
           { ...server.env, DEV_DATABASE_URL: live.url },
         );
         const missing = await createBackup({ environment: 'dev' }, wrongBucket.ctx());
-        expect(missing).toMatchObject({ status: 'error', error_code: 'STORAGE_NOT_FOUND', recovery: { suggestions: expect.arrayContaining([expect.stringMatching(/bucket/)]) } });
+        expect(missing).toMatchObject({ status: 'error', error_code: 'STORAGE_NOT_FOUND', recovery: { suggestions: arrayContaining([stringMatching(/bucket/)]) } });
         expect(await bucketView(prefix).list('')).toEqual([]);
       }, 60_000);
     });

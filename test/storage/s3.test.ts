@@ -6,6 +6,7 @@ import { S3Storage } from '../../src/storage/s3.ts';
 import { describeStorageContract } from './contract.ts';
 import { startS3Server, type TestS3Server } from '../support/s3-server.ts';
 import { MINIO, S3RVER, serverTitle, startMinio, type MinioServer } from '../support/s3-servers.ts';
+import { arrayContaining, stringMatching } from '../support/matchers.ts';
 
 const servers: Record<'enforcing' | 'ignoring', TestS3Server | undefined> = { enforcing: undefined, ignoring: undefined };
 const warnings: string[] = [];
@@ -37,9 +38,9 @@ function storageOn(kind: 'enforcing' | 'ignoring', overrides: Partial<S3StorageC
 }
 
 const s3rverTitle = serverTitle(S3RVER, choice);
-describeStorageContract(`S3 (${s3rverTitle}, conditional writes enforced by the test proxy)`, { create: async () => storageOn('enforcing') });
-describeStorageContract(`S3 (${s3rverTitle}, conditional writes ignored: read-back fallback)`, { create: async () => storageOn('ignoring') });
-if (minioRuns) describeStorageContract(`S3 (${MINIO})`, { create: async () => new S3Storage(configFor(minio!), { onWarning: (message) => warnings.push(message) }) });
+describeStorageContract(`S3 (${s3rverTitle}, conditional writes enforced by the test proxy)`, { create: () => Promise.resolve(storageOn('enforcing')) });
+describeStorageContract(`S3 (${s3rverTitle}, conditional writes ignored: read-back fallback)`, { create: () => Promise.resolve(storageOn('ignoring')) });
+if (minioRuns) describeStorageContract(`S3 (${MINIO})`, { create: () => Promise.resolve(new S3Storage(configFor(minio!), { onWarning: (message) => warnings.push(message) })) });
 
 describe(`S3Storage (${s3rverTitle})`, () => {
   it('probes conditional writes: enforced where the server refuses a second create, else the fallback with a warning', async () => {
@@ -70,11 +71,11 @@ describe(`S3Storage (${s3rverTitle})`, () => {
   });
 
   it('a wrong bucket is STORAGE_NOT_FOUND, a wrong secret STORAGE_AUTH_FAILED, a closed port STORAGE_UNAVAILABLE: each with suggestions', async () => {
-    await expect(storageOn('enforcing', { bucket: 'no-such-bucket' }).prepare('')).rejects.toMatchObject({ code: 'STORAGE_NOT_FOUND', suggestions: expect.arrayContaining([expect.stringMatching(/bucket/)]) });
+    await expect(storageOn('enforcing', { bucket: 'no-such-bucket' }).prepare('')).rejects.toMatchObject({ code: 'STORAGE_NOT_FOUND', suggestions: arrayContaining([stringMatching(/bucket/)]) });
     const config = configFor(servers.enforcing!);
     const wrongSecret = new S3Client({ endpoint: config.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: servers.enforcing!.env['AWS_ACCESS_KEY_ID']!, secretAccessKey: 'wrong' } });
     const denied = await new S3Storage(config, { client: wrongSecret }).put('x', 'x').catch((error: unknown) => error);
-    expect(denied).toMatchObject({ code: 'STORAGE_AUTH_FAILED', suggestions: expect.arrayContaining([expect.stringMatching(/AWS_ACCESS_KEY_ID/)]) });
+    expect(denied).toMatchObject({ code: 'STORAGE_AUTH_FAILED', suggestions: arrayContaining([stringMatching(/AWS_ACCESS_KEY_ID/)]) });
     expect(JSON.stringify(denied) + String(denied)).not.toContain(servers.enforcing!.env['AWS_SECRET_ACCESS_KEY']);
     const closed = new S3Storage(configFor(servers.enforcing!, { endpoint: 'http://127.0.0.1:9' }));
     await expect(closed.read('x')).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });

@@ -56,7 +56,7 @@ export async function adminQuery(kind: ServerKind, statements: readonly string[]
     client.on('error', () => {});
     await client.connect();
     try {
-      for (const statement of statements) rows = (await client.query(statement)).rows;
+      for (const statement of statements) rows = (await client.query<Record<string, unknown>>(statement)).rows;
     } finally {
       await client.end();
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { assertBackupId, backupId, slugLabel, uniqueBackupId } from '../../src/util/ids.ts';
+import { backupEntrySchema } from '../../src/catalog/schema.ts';
+import { assertBackupId, backupId, slugLabel } from '../../src/util/ids.ts';
 
 describe('backup ids', () => {
   const at = new Date('2025-01-24T14:00:00.123Z');
@@ -28,15 +29,26 @@ describe('backup ids', () => {
     expect(slugLabel('x'.repeat(500)).length).toBe(64);
   });
 
-  it('suffixes -2, -3 when the second is taken', async () => {
-    const taken = new Set(['backup-20250124-140000-x', 'backup-20250124-140000-x-2']);
-    expect(await uniqueBackupId(at, 'x', async (id) => taken.has(id))).toBe('backup-20250124-140000-x-3');
-  });
-
   it('rejects ids that could name another path', () => {
     expect(assertBackupId('backup-20250124-140000-pre-migration')).toBe('backup-20250124-140000-pre-migration');
     for (const bad of ['../backups.json', 'backup-20250124-140000/../../x', 'backup-2025', 'backup-20250124-140000-A']) {
       expect(() => assertBackupId(bad)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
     }
+  });
+
+  it('are the same for the catalog schema as for id options', () => {
+    const idSchema = backupEntrySchema.shape.backup_id;
+    const ids = ['backup-20250124-140000', 'backup-20250124-140000-pre-v2', 'backup-20250124-140000-x-', 'backup-20250124-140000--x', 'backup-20250124-140000-A', 'backup-2025'];
+    for (const id of ids) {
+      const optionAccepts = (() => {
+        try {
+          return assertBackupId(id) === id;
+        } catch {
+          return false;
+        }
+      })();
+      expect(idSchema.safeParse(id).success, id).toBe(optionAccepts);
+    }
+    expect(ids.filter((id) => idSchema.safeParse(id).success)).toEqual(['backup-20250124-140000', 'backup-20250124-140000-pre-v2']);
   });
 });

@@ -91,6 +91,7 @@ function readExistingConfig(tree: Tree, configPath: string): JsonObject {
   } catch (error) {
     throw new Error(
       `${configPath} is not valid JSON (${error instanceof Error ? error.message : String(error)}). Fix it, or run with --force to replace it.`,
+      { cause: error },
     );
   }
   if (!isObject(value)) throw new Error(`${configPath} must hold a JSON object. Fix it, or run with --force to replace it.`);

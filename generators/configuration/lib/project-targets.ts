@@ -4,7 +4,7 @@ import {
   readJson,
   readProjectConfiguration,
   updateProjectConfiguration,
-  type TargetConfiguration,
+  type TargetConfiguration as NxTargetConfiguration,
   type TargetDependencyConfig,
   type Tree,
 } from '@nx/devkit';
@@ -13,6 +13,8 @@ import { createBackupTargets, PRE_MIGRATE_BACKUP_TARGET } from '../../../src/nx/
 import { migrationsDirectoryIn } from './migration-tool.ts';
 import type { NormalizedOptions } from './normalize-options.ts';
 
+/** Nx types target options as `any`; ours are plain JSON objects. */
+type TargetConfiguration = NxTargetConfiguration<Record<string, unknown>>;
 type Targets = Record<string, TargetConfiguration>;
 
 function describeTarget(target: TargetConfiguration): string {

@@ -54,7 +54,7 @@ function run(command: string, args: readonly string[], cwd: string): string {
     return execFileSync(command, args, { cwd, encoding: 'utf-8', stdio: ['ignore', 'pipe', 'pipe'], env });
   } catch (error) {
     const failed = error as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`${command} ${args.join(' ')} failed in ${cwd}:\n${failed.stdout ?? ''}\n${failed.stderr ?? failed.message}`);
+    throw new Error(`${command} ${args.join(' ')} failed in ${cwd}:\n${failed.stdout ?? ''}\n${failed.stderr ?? failed.message}`, { cause: error });
   }
 }
 
@@ -95,7 +95,7 @@ function pruneOldInstalls(current: string): void {
   }
 }
 
-async function acquireLock(lock: string): Promise<boolean> {
+function acquireLock(lock: string): boolean {
   try {
     mkdirSync(lock);
     return true;
@@ -127,7 +127,7 @@ export async function pluginInstall(): Promise<PluginInstall> {
   const lock = `${directory}.lock`;
   mkdirSync(CACHE_ROOT, { recursive: true });
   while (!existsSync(ready)) {
-    if (await acquireLock(lock)) {
+    if (acquireLock(lock)) {
       try {
         if (existsSync(ready)) break;
         rmSync(directory, { recursive: true, force: true });
