@@ -55,18 +55,36 @@ interface ChildReport {
 }
 
 /** Runs one API operation in a fresh process (bench/operation-child.mjs). */
-export async function runOperationChild(ctx: BenchContext, operation: string, projectName: string, options: Record<string, unknown>): Promise<ChildReport> {
+export async function runOperationChild(
+  ctx: BenchContext,
+  operation: string,
+  projectName: string,
+  options: Record<string, unknown>,
+): Promise<ChildReport> {
   const child = path.join(ctx.repo, 'bench', 'operation-child.mjs');
-  const request = { operation, workspaceRoot: ctx.workspace.root, projectName, projectRoot: ctx.workspace.projectRoot(projectName), options };
-  const result = await execa(process.execPath, [child, JSON.stringify(request)], { env: { ...process.env, ...ctx.urls }, reject: false, stdin: 'ignore' });
+  const request = {
+    operation,
+    workspaceRoot: ctx.workspace.root,
+    projectName,
+    projectRoot: ctx.workspace.projectRoot(projectName),
+    options,
+  };
+  const result = await execa(process.execPath, [child, JSON.stringify(request)], {
+    env: { ...process.env, ...ctx.urls },
+    reject: false,
+    stdin: 'ignore',
+  });
   const line = String(result.stdout).trim().split('\n').at(-1) ?? '';
   let report: ChildReport;
   try {
     report = JSON.parse(line) as ChildReport;
   } catch {
-    throw new Error(`${operation} (${projectName}) crashed: ${String(result.stderr).trim().split('\n').slice(-5).join(' | ')}`);
+    throw new Error(
+      `${operation} (${projectName}) crashed: ${String(result.stderr).trim().split('\n').slice(-5).join(' | ')}`,
+    );
   }
-  if (report.result.status !== 'success') throw new Error(`${operation} (${projectName}) failed: ${report.result.error_code}: ${report.result.error}`);
+  if (report.result.status !== 'success')
+    throw new Error(`${operation} (${projectName}) failed: ${report.result.error_code}: ${report.result.error}`);
   return report;
 }
 
@@ -76,16 +94,31 @@ function childSample(report: ChildReport, sizeBytes: number | null): Sample {
     sizeBytes,
     peakRssBytes: report.maxRssBytes,
     cpuSeconds: report.cpuSeconds,
-    detail: { processMs: Math.round(report.processMs), ...(report.childCpuSeconds === null ? {} : { toolCpuSeconds: Number(report.childCpuSeconds.toFixed(2)) }) },
+    detail: {
+      processMs: Math.round(report.processMs),
+      ...(report.childCpuSeconds === null ? {} : { toolCpuSeconds: Number(report.childCpuSeconds.toFixed(2)) }),
+    },
   };
 }
 
 function fileSample(measured: Measured, file: string): Sample {
-  return { wallMs: measured.wallMs, sizeBytes: statSync(file).size, peakRssBytes: measured.peakRssBytes, cpuSeconds: measured.cpuSeconds };
+  return {
+    wallMs: measured.wallMs,
+    sizeBytes: statSync(file).size,
+    peakRssBytes: measured.peakRssBytes,
+    cpuSeconds: measured.cpuSeconds,
+  };
 }
 
 /** Our backup through the API; remembers the id for verify and restore. */
-export function apiBackupCase(ctx: BenchContext, id: string, project: string, environment: string, baseline: string, label = `faber backup (API, ${project})`): BenchCase {
+export function apiBackupCase(
+  ctx: BenchContext,
+  id: string,
+  project: string,
+  environment: string,
+  baseline: string,
+  label = `faber backup (API, ${project})`,
+): BenchCase {
   return {
     id,
     label,
@@ -101,17 +134,33 @@ export function apiBackupCase(ctx: BenchContext, id: string, project: string, en
 }
 
 /** `nx run <project>:backup:<environment>` in the bench workspace: Nx start-up, graph, executor and all. */
-export function nxBackupCase(ctx: BenchContext, id: string, project: string, environment: string, baseline: string): BenchCase {
+export function nxBackupCase(
+  ctx: BenchContext,
+  id: string,
+  project: string,
+  environment: string,
+  baseline: string,
+): BenchCase {
   const nx = path.join(ctx.repo, 'node_modules', '.bin', 'nx');
   return {
     id,
     label: `nx run ${project}:backup:${environment}`,
     baseline,
     async run() {
-      const measured = await measureCommand(nx, ['run', `${project}:backup:${environment}`], { cwd: ctx.workspace.root, env: nxEnv(process.env, ctx.urls), extendEnv: false });
+      const measured = await measureCommand(nx, ['run', `${project}:backup:${environment}`], {
+        cwd: ctx.workspace.root,
+        env: nxEnv(process.env, ctx.urls),
+        extendEnv: false,
+      });
       // The executor's own "Duration: 8.1 s" line: the rest of the wall time is Nx's.
       const duration = /^Duration: ([\d.]+) s$/m.exec(measured.stdout)?.[1];
-      return { wallMs: measured.wallMs, sizeBytes: null, peakRssBytes: measured.peakRssBytes, cpuSeconds: measured.cpuSeconds, ...(duration ? { detail: { backupMs: Number(duration) * 1000 } } : {}) };
+      return {
+        wallMs: measured.wallMs,
+        sizeBytes: null,
+        peakRssBytes: measured.peakRssBytes,
+        cpuSeconds: measured.cpuSeconds,
+        ...(duration ? { detail: { backupMs: Number(duration) * 1000 } } : {}),
+      };
     },
   };
 }
@@ -123,13 +172,26 @@ export function nxNoopCase(ctx: BenchContext, id: string, project: string): Benc
     id,
     label: `nx run ${project}:noop (Nx alone)`,
     async run() {
-      const measured = await measureCommand(nx, ['run', `${project}:noop`], { cwd: ctx.workspace.root, env: nxEnv(process.env, ctx.urls), extendEnv: false });
-      return { wallMs: measured.wallMs, sizeBytes: null, peakRssBytes: measured.peakRssBytes, cpuSeconds: measured.cpuSeconds };
+      const measured = await measureCommand(nx, ['run', `${project}:noop`], {
+        cwd: ctx.workspace.root,
+        env: nxEnv(process.env, ctx.urls),
+        extendEnv: false,
+      });
+      return {
+        wallMs: measured.wallMs,
+        sizeBytes: null,
+        peakRssBytes: measured.peakRssBytes,
+        cpuSeconds: measured.cpuSeconds,
+      };
     },
   };
 }
 
-export function pgCases(ctx: BenchContext, prefix: string, database: string): Record<'raw' | 'durable' | 'gzip' | 'custom', BenchCase> {
+export function pgCases(
+  ctx: BenchContext,
+  prefix: string,
+  database: string,
+): Record<'raw' | 'durable' | 'gzip' | 'custom', BenchCase> {
   const rawFile = path.join(ctx.workDir, `${database}.sql`);
   const gzipFile = path.join(ctx.workDir, `${database}.sql.gz`);
   const customFile = path.join(ctx.workDir, `${database}.dump`);
@@ -145,19 +207,36 @@ export function pgCases(ctx: BenchContext, prefix: string, database: string): Re
       label: 'pg_dump -f, then fsync (durable raw)',
       baseline: `${prefix}.raw`,
       // We fsync every backup before calling it done; pg_dump -f (plain) does not fsync at all.
-      run: async () => fileSample(await measureCommand('bash', ['-c', `pg_dump ${args.join(' ')} -f '${rawFile}' ${database} && sync '${rawFile}'`]), rawFile),
+      run: async () =>
+        fileSample(
+          await measureCommand('bash', [
+            '-c',
+            `pg_dump ${args.join(' ')} -f '${rawFile}' ${database} && sync '${rawFile}'`,
+          ]),
+          rawFile,
+        ),
     },
     gzip: {
       id: `${prefix}.gzip`,
       label: 'pg_dump | gzip -6 (the original)',
       baseline: `${prefix}.raw`,
-      run: async () => fileSample(await measureCommand('bash', ['-o', 'pipefail', '-c', `pg_dump ${args.join(' ')} ${database} | gzip -6 > '${gzipFile}'`]), gzipFile),
+      run: async () =>
+        fileSample(
+          await measureCommand('bash', [
+            '-o',
+            'pipefail',
+            '-c',
+            `pg_dump ${args.join(' ')} ${database} | gzip -6 > '${gzipFile}'`,
+          ]),
+          gzipFile,
+        ),
     },
     custom: {
       id: `${prefix}.custom`,
       label: 'pg_dump -Fc (default compression)',
       baseline: `${prefix}.raw`,
-      run: async () => fileSample(await measureCommand('pg_dump', [...args, '-Fc', '-f', customFile, database]), customFile),
+      run: async () =>
+        fileSample(await measureCommand('pg_dump', [...args, '-Fc', '-f', customFile, database]), customFile),
     },
   };
 }
@@ -177,8 +256,21 @@ export function rawDirectoryCase(ctx: BenchContext, id: string, database: string
     label: `pg_dump -Fd -j ${DIRECTORY_JOBS} -Z1 (raw)`,
     async run() {
       rmSync(directory, { recursive: true, force: true });
-      const measured = await measureCommand('pg_dump', [...pgArgs(ctx.services), '-Fd', `-j${DIRECTORY_JOBS}`, '-Z1', '-f', directory, database]);
-      return { wallMs: measured.wallMs, sizeBytes: directorySize(directory), peakRssBytes: measured.peakRssBytes, cpuSeconds: measured.cpuSeconds };
+      const measured = await measureCommand('pg_dump', [
+        ...pgArgs(ctx.services),
+        '-Fd',
+        `-j${DIRECTORY_JOBS}`,
+        '-Z1',
+        '-f',
+        directory,
+        database,
+      ]);
+      return {
+        wallMs: measured.wallMs,
+        sizeBytes: directorySize(directory),
+        peakRssBytes: measured.peakRssBytes,
+        cpuSeconds: measured.cpuSeconds,
+      };
     },
   };
 }
@@ -196,8 +288,24 @@ export function rawRestoreCase(ctx: BenchContext, id: string, database: string):
     async run() {
       await psql(ctx.services, 'postgres', `DROP DATABASE IF EXISTS ${target}; CREATE DATABASE ${target};`);
       try {
-        const measured = await measureCommand('psql', [...pgArgs(ctx.services), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-f', rawDumpPath(ctx, database), '-d', target]);
-        return { wallMs: measured.wallMs, sizeBytes: null, peakRssBytes: measured.peakRssBytes, cpuSeconds: measured.cpuSeconds };
+        const measured = await measureCommand('psql', [
+          ...pgArgs(ctx.services),
+          '-X',
+          '-q',
+          '-v',
+          'ON_ERROR_STOP=1',
+          '--single-transaction',
+          '-f',
+          rawDumpPath(ctx, database),
+          '-d',
+          target,
+        ]);
+        return {
+          wallMs: measured.wallMs,
+          sizeBytes: null,
+          peakRssBytes: measured.peakRssBytes,
+          cpuSeconds: measured.cpuSeconds,
+        };
       } finally {
         await psql(ctx.services, 'postgres', `DROP DATABASE IF EXISTS ${target}`);
       }
@@ -206,7 +314,15 @@ export function rawRestoreCase(ctx: BenchContext, id: string, database: string):
 }
 
 /** Our restore through the API (verify, scratch database, load, check, swap) into a new database. */
-export function apiRestoreCase(ctx: BenchContext, id: string, project: string, fromEnvironment: string, targetDatabase: string, baseline: string, label = `faber restore (API, ${project})`): BenchCase {
+export function apiRestoreCase(
+  ctx: BenchContext,
+  id: string,
+  project: string,
+  fromEnvironment: string,
+  targetDatabase: string,
+  baseline: string,
+  label = `faber restore (API, ${project})`,
+): BenchCase {
   return {
     id,
     label,
@@ -216,7 +332,10 @@ export function apiRestoreCase(ctx: BenchContext, id: string, project: string, f
       if (!from) throw new Error('no backup to restore (the API backup case did not run)');
       await psql(ctx.services, 'postgres', `DROP DATABASE IF EXISTS ${targetDatabase}`);
       try {
-        return childSample(await runOperationChild(ctx, 'restore', project, { environment: 'restore', from, yes: true }), null);
+        return childSample(
+          await runOperationChild(ctx, 'restore', project, { environment: 'restore', from, yes: true }),
+          null,
+        );
       } finally {
         await psql(ctx.services, 'postgres', `DROP DATABASE IF EXISTS ${targetDatabase}`);
       }
@@ -229,7 +348,15 @@ export function apiRestoreCase(ctx: BenchContext, id: string, project: string, f
  * cache. Cold: the file dropped from the page cache first (GNU dd's nocache flag: posix_fadvise
  * DONTNEED on that one file, after the sync every case starts with), so it is read from disk.
  */
-export function apiVerifyCase(ctx: BenchContext, id: string, project: string, environment: string, cache: 'warm' | 'cold', baseline?: string, label?: string): BenchCase {
+export function apiVerifyCase(
+  ctx: BenchContext,
+  id: string,
+  project: string,
+  environment: string,
+  cache: 'warm' | 'cold',
+  baseline?: string,
+  label?: string,
+): BenchCase {
   return {
     id,
     label: label ?? `faber verify-backup (API, ${cache === 'warm' ? 'file in page cache' : 'file read from disk'})`,
@@ -248,11 +375,23 @@ export function apiVerifyCase(ctx: BenchContext, id: string, project: string, en
 export function mysqlRawCase(ctx: BenchContext, id: string, database: string): BenchCase {
   const file = path.join(ctx.workDir, `${database}.mysql.sql`);
   // The flags our MySQL handler passes, so both dumps do the same work.
-  const flags = ['--single-transaction', '--routines', '--triggers', '--events', '--hex-blob', '--default-character-set=utf8mb4', '--no-tablespaces'];
+  const flags = [
+    '--single-transaction',
+    '--routines',
+    '--triggers',
+    '--events',
+    '--hex-blob',
+    '--default-character-set=utf8mb4',
+    '--no-tablespaces',
+  ];
   return {
     id,
     label: 'mariadb-dump (raw)',
-    run: async () => fileSample(await measureCommand('mariadb-dump', [...mysqlArgs(ctx.services), ...flags, `--result-file=${file}`, database]), file),
+    run: async () =>
+      fileSample(
+        await measureCommand('mariadb-dump', [...mysqlArgs(ctx.services), ...flags, `--result-file=${file}`, database]),
+        file,
+      ),
   };
 }
 
@@ -273,7 +412,12 @@ export function sqliteRawCase(ctx: BenchContext, id: string, file: string): Benc
     label: 'sqlite3 .backup, then zstd -1 (raw)',
     async run() {
       rmSync(copy, { force: true });
-      const measured = await measureCommand('bash', ['-o', 'pipefail', '-c', `sqlite3 '${file}' ".backup '${copy}'" && zstd -1 -q -f '${copy}' -o '${copy}.zst'`]);
+      const measured = await measureCommand('bash', [
+        '-o',
+        'pipefail',
+        '-c',
+        `sqlite3 '${file}' ".backup '${copy}'" && zstd -1 -q -f '${copy}' -o '${copy}.zst'`,
+      ]);
       const sample = fileSample(measured, `${copy}.zst`);
       rmSync(copy, { force: true });
       return sample;
@@ -291,7 +435,8 @@ export function catalogCases(ctx: BenchContext, project: string, environment: st
     {
       id: 'catalog.cleanup',
       label: `cleanup-backups --dryRun (API, ${entries.toLocaleString('en')} entries)`,
-      run: async () => childSample(await runOperationChild(ctx, 'cleanup', project, { environment, dryRun: true }), null),
+      run: async () =>
+        childSample(await runOperationChild(ctx, 'cleanup', project, { environment, dryRun: true }), null),
     },
   ];
 }

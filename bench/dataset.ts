@@ -73,7 +73,12 @@ async function pgDatabaseExists(services: Services, name: string): Promise<boole
  * The cached reference database for `rows`, built if missing. It is built under a temporary
  * name and renamed when complete, so an interrupted build is never mistaken for a cached one.
  */
-export async function ensurePgDataset(services: Services, rows: number, fresh: boolean, log: (line: string) => void): Promise<string> {
+export async function ensurePgDataset(
+  services: Services,
+  rows: number,
+  fresh: boolean,
+  log: (line: string) => void,
+): Promise<string> {
   const name = pgDatabaseName(rows);
   if (fresh) await psql(services, 'postgres', `DROP DATABASE IF EXISTS ${name}`);
   if (await pgDatabaseExists(services, name)) return name;
@@ -136,10 +141,18 @@ INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, appli
 }
 
 /** MariaDB cannot rename a database, so completeness is marked by a table written last. */
-export async function ensureMysqlDataset(services: Services, rows: number, fresh: boolean, log: (line: string) => void): Promise<string> {
+export async function ensureMysqlDataset(
+  services: Services,
+  rows: number,
+  fresh: boolean,
+  log: (line: string) => void,
+): Promise<string> {
   const name = `faber_bench_${rows}`;
   if (fresh) await mysqlCli(services, `DROP DATABASE IF EXISTS ${name}`);
-  const complete = await mysqlCli(services, `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '${name}' AND table_name = '_bench_complete'`);
+  const complete = await mysqlCli(
+    services,
+    `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '${name}' AND table_name = '_bench_complete'`,
+  );
   if (complete.trim() === '1') return name;
   log(`creating MariaDB dataset ${name} (${rows.toLocaleString('en')} rows; cached for later runs)`);
   const started = Date.now();
@@ -151,7 +164,12 @@ export async function ensureMysqlDataset(services: Services, rows: number, fresh
 }
 
 /** A SQLite file with the same shape of data, in the cache directory. */
-export function ensureSqliteDataset(cacheDir: string, rows: number, fresh: boolean, log: (line: string) => void): string {
+export function ensureSqliteDataset(
+  cacheDir: string,
+  rows: number,
+  fresh: boolean,
+  log: (line: string) => void,
+): string {
   const file = path.join(cacheDir, `faber_bench_${rows}.sqlite`);
   if (fresh) rmSync(file, { force: true });
   if (existsSync(file)) return file;

@@ -32,24 +32,41 @@ exports.createNodesV2 = ['**/${CONFIG}', (files) => files.map((file) => [file, r
 `;
 
 type Variant = 'none' | 'replay' | 'plugin';
-const PLUGIN_ENTRIES: Record<Variant, string[]> = { none: [], replay: ['replay-plugin'], plugin: ['@faber-db/nx/plugin'] };
+const PLUGIN_ENTRIES: Record<Variant, string[]> = {
+  none: [],
+  replay: ['replay-plugin'],
+  plugin: ['@faber-db/nx/plugin'],
+};
 
 /** 50 projects, each with a project.json and a config of three environments. */
 function createGraphWorkspace(repo: string, variant: Variant): string {
   const root = mkdtempSync(path.join(tmpdir(), `faber-graph-${variant}-`));
-  writeJson(path.join(root, 'nx.json'), { analytics: false, useDaemonProcess: false, plugins: PLUGIN_ENTRIES[variant] });
+  writeJson(path.join(root, 'nx.json'), {
+    analytics: false,
+    useDaemonProcess: false,
+    plugins: PLUGIN_ENTRIES[variant],
+  });
 
   writeJson(path.join(root, 'package.json'), { name: 'faber-graph-bench', private: true });
   const link = path.join(root, 'node_modules', '@faber-db', 'nx');
   mkdirSync(path.dirname(link), { recursive: true });
   symlinkSync(repo, link, 'dir');
   symlinkSync(path.join(repo, 'node_modules', 'nx'), path.join(root, 'node_modules', 'nx'), 'dir');
-  const environments = Object.fromEntries(['dev', 'staging', 'production'].map((name) => [name, { connection_string_env: `${name.toUpperCase()}_DATABASE_URL` }]));
+  const environments = Object.fromEntries(
+    ['dev', 'staging', 'production'].map((name) => [
+      name,
+      { connection_string_env: `${name.toUpperCase()}_DATABASE_URL` },
+    ]),
+  );
   const configFiles: string[] = [];
   for (let i = 1; i <= PROJECTS; i++) {
     const projectRoot = path.join('apps', `app-${i}`);
     writeJson(path.join(root, projectRoot, 'project.json'), { name: `app-${i}`, projectType: 'application' });
-    writeJson(path.join(root, projectRoot, CONFIG), { schema_version: '1.0', database: { provider: 'postgresql' }, environments });
+    writeJson(path.join(root, projectRoot, CONFIG), {
+      schema_version: '1.0',
+      database: { provider: 'postgresql' },
+      environments,
+    });
     configFiles.push(path.posix.join('apps', `app-${i}`, CONFIG));
   }
   if (variant === 'replay') writeReplayPlugin(root, configFiles);
@@ -58,7 +75,12 @@ function createGraphWorkspace(repo: string, variant: Variant): string {
 
 function writeReplayPlugin(root: string, configFiles: string[]): void {
   const directory = path.join(root, 'node_modules', 'replay-plugin');
-  const results = Object.fromEntries(configFiles.map((file) => [file, createNodesForConfigFile(file, {}, { workspaceRoot: root, nxJsonConfiguration: {} })]));
+  const results = Object.fromEntries(
+    configFiles.map((file) => [
+      file,
+      createNodesForConfigFile(file, {}, { workspaceRoot: root, nxJsonConfiguration: {} }),
+    ]),
+  );
   writeJson(path.join(directory, 'package.json'), { name: 'replay-plugin', version: '0.0.0', main: 'index.js' });
   writeJson(path.join(directory, 'results.json'), results);
   writeFileSync(path.join(directory, 'index.js'), REPLAY_PLUGIN);
@@ -71,20 +93,37 @@ export interface GraphTimeBench {
 
 export function graphTimeCases(repo: string): GraphTimeBench {
   const nx = path.join(repo, 'node_modules', '.bin', 'nx');
-  const roots = { none: createGraphWorkspace(repo, 'none'), replay: createGraphWorkspace(repo, 'replay'), plugin: createGraphWorkspace(repo, 'plugin') };
-  const showProjects = (root: string): BenchCase['run'] => async () => {
-    // No graph cache from the previous round: every run computes the project graph, as after a change.
-    rmSync(path.join(root, '.nx'), { recursive: true, force: true });
-    const measured = await timed(nx, ['show', 'projects'], root);
-    const listed = measured.stdout.split('\n').filter((line) => line.startsWith('app-')).length;
-    if (listed !== PROJECTS) throw new Error(`nx show projects listed ${listed} projects, expected ${PROJECTS}:\n${measured.stdout}`);
-    return { wallMs: measured.wallMs, sizeBytes: null, peakRssBytes: null, cpuSeconds: measured.cpuMs / 1000 };
+  const roots = {
+    none: createGraphWorkspace(repo, 'none'),
+    replay: createGraphWorkspace(repo, 'replay'),
+    plugin: createGraphWorkspace(repo, 'plugin'),
   };
+  const showProjects =
+    (root: string): BenchCase['run'] =>
+    async () => {
+      // No graph cache from the previous round: every run computes the project graph, as after a change.
+      rmSync(path.join(root, '.nx'), { recursive: true, force: true });
+      const measured = await timed(nx, ['show', 'projects'], root);
+      const listed = measured.stdout.split('\n').filter((line) => line.startsWith('app-')).length;
+      if (listed !== PROJECTS)
+        throw new Error(`nx show projects listed ${listed} projects, expected ${PROJECTS}:\n${measured.stdout}`);
+      return { wallMs: measured.wallMs, sizeBytes: null, peakRssBytes: null, cpuSeconds: measured.cpuMs / 1000 };
+    };
   return {
     cases: [
       { id: 'graph.none', label: `nx show projects, ${PROJECTS} projects, no plugin`, run: showProjects(roots.none) },
-      { id: 'graph.replay', label: `nx show projects, ${PROJECTS} projects, a plugin replaying our targets`, baseline: 'graph.none', run: showProjects(roots.replay) },
-      { id: 'graph.plugin', label: `nx show projects, ${PROJECTS} projects, with @faber-db/nx/plugin`, baseline: 'graph.replay', run: showProjects(roots.plugin) },
+      {
+        id: 'graph.replay',
+        label: `nx show projects, ${PROJECTS} projects, a plugin replaying our targets`,
+        baseline: 'graph.none',
+        run: showProjects(roots.replay),
+      },
+      {
+        id: 'graph.plugin',
+        label: `nx show projects, ${PROJECTS} projects, with @faber-db/nx/plugin`,
+        baseline: 'graph.replay',
+        run: showProjects(roots.plugin),
+      },
     ],
     remove: () => Object.values(roots).forEach((root) => rmSync(root, { recursive: true, force: true })),
   };
@@ -94,12 +133,23 @@ export function graphTimeCases(repo: string): GraphTimeBench {
  * Wall time, and the CPU time of nx and every process it waited for (GNU time's %U + %S): on a
  * shared machine the CPU time is the steadier measure of work added.
  */
-async function timed(file: string, args: readonly string[], cwd: string): Promise<{ wallMs: number; cpuMs: number; stdout: string }> {
+async function timed(
+  file: string,
+  args: readonly string[],
+  cwd: string,
+): Promise<{ wallMs: number; cpuMs: number; stdout: string }> {
   const report = path.join(tmpdir(), `faber-graph-time-${process.pid}`);
   const started = performance.now();
-  const result = await execa('/usr/bin/time', ['-f', '%U %S', '-o', report, file, ...args], { cwd, env: nxEnv(process.env, {}), extendEnv: false, reject: false, stdin: 'ignore' });
+  const result = await execa('/usr/bin/time', ['-f', '%U %S', '-o', report, file, ...args], {
+    cwd,
+    env: nxEnv(process.env, {}),
+    extendEnv: false,
+    reject: false,
+    stdin: 'ignore',
+  });
   const wallMs = performance.now() - started;
-  if (result.exitCode !== 0) throw new Error(`${file} ${args.join(' ')} failed (exit ${result.exitCode}): ${String(result.stderr)}`);
+  if (result.exitCode !== 0)
+    throw new Error(`${file} ${args.join(' ')} failed (exit ${result.exitCode}): ${String(result.stderr)}`);
   const [user = 0, system = 0] = readFileSync(report, 'utf8').trim().split('\n').at(-1)?.split(' ').map(Number) ?? [];
   rmSync(report, { force: true });
   return { wallMs, cpuMs: (user + system) * 1000, stdout: String(result.stdout) };
@@ -125,12 +175,18 @@ async function main(): Promise<void> {
     bench.remove();
   }
   for (const benchCase of bench.cases) {
-    process.stdout.write(`${benchCase.label} (${reps} runs):\n  wall ${spread(wall.get(benchCase.id))}\n  cpu  ${spread(cpu.get(benchCase.id))}\n`);
+    process.stdout.write(
+      `${benchCase.label} (${reps} runs):\n  wall ${spread(wall.get(benchCase.id))}\n  cpu  ${spread(cpu.get(benchCase.id))}\n`,
+    );
   }
   const added = (samples: Map<string, number[]>, baseline: string) =>
     (samples.get('graph.plugin') ?? []).map((value, index) => value - (samples.get(baseline)?.[index] ?? 0));
-  process.stdout.write(`added by the plugin, per round (min - median - max):\n  wall ${spread(added(wall, 'graph.none'))}\n  cpu  ${spread(added(cpu, 'graph.none'))}\n`);
-  process.stdout.write(`of which its own work (over the plugin replaying its targets):\n  wall ${spread(added(wall, 'graph.replay'))}\n  cpu  ${spread(added(cpu, 'graph.replay'))}\n`);
+  process.stdout.write(
+    `added by the plugin, per round (min - median - max):\n  wall ${spread(added(wall, 'graph.none'))}\n  cpu  ${spread(added(cpu, 'graph.none'))}\n`,
+  );
+  process.stdout.write(
+    `of which its own work (over the plugin replaying its targets):\n  wall ${spread(added(wall, 'graph.replay'))}\n  cpu  ${spread(added(cpu, 'graph.replay'))}\n`,
+  );
 }
 
 function spread(values: readonly number[] | undefined): string {

@@ -23,16 +23,24 @@ export const canMeasureRss = existsSync(GNU_TIME);
  */
 export async function measureCommand(file: string, args: readonly string[], options: Options = {}): Promise<Measured> {
   const report = path.join(tmpdir(), `faber-bench-time-${process.pid}-${Date.now()}`);
-  const [command, commandArgs] = canMeasureRss ? [GNU_TIME, ['-f', '%M %U %S', '-o', report, file, ...args]] : [file, [...args]];
+  const [command, commandArgs] = canMeasureRss
+    ? [GNU_TIME, ['-f', '%M %U %S', '-o', report, file, ...args]]
+    : [file, [...args]];
   const started = performance.now();
   const result = await execa(command, commandArgs, { stdin: 'ignore', ...options, stderr: 'pipe', reject: false });
   const wallMs = performance.now() - started;
   if (result.exitCode !== 0) {
     rmSync(report, { force: true });
-    const stderr = String(result.stderr ?? '').trim().split('\n').slice(-5).join('\n');
+    const stderr = String(result.stderr ?? '')
+      .trim()
+      .split('\n')
+      .slice(-5)
+      .join('\n');
     throw new Error(`${file} ${args.join(' ')} failed (exit ${result.exitCode}): ${stderr}`);
   }
-  const [rssKb, user, system] = canMeasureRss ? (readFileSync(report, 'utf8').trim().split('\n').at(-1) ?? '').split(' ').map(Number) : [];
+  const [rssKb, user, system] = canMeasureRss
+    ? (readFileSync(report, 'utf8').trim().split('\n').at(-1) ?? '').split(' ').map(Number)
+    : [];
   rmSync(report, { force: true });
   return {
     wallMs,

@@ -7,15 +7,29 @@
  *   node bench/operation-child.mjs '{"operation":"backup","workspaceRoot":...,"projectName":...,"options":{...}}'
  */
 import { readFileSync } from 'node:fs';
-import { cleanupBackups, createBackup, listBackups, restoreBackup, silentReporter, verifyBackup } from '../dist/src/index.js';
+import {
+  cleanupBackups,
+  createBackup,
+  listBackups,
+  restoreBackup,
+  silentReporter,
+  verifyBackup,
+} from '../dist/src/index.js';
 
-const OPERATIONS = { backup: createBackup, restore: restoreBackup, verify: verifyBackup, list: listBackups, cleanup: cleanupBackups };
+const OPERATIONS = {
+  backup: createBackup,
+  restore: restoreBackup,
+  verify: verifyBackup,
+  list: listBackups,
+  cleanup: cleanupBackups,
+};
 
 /** The result without long lists (a list of 10 000 backups is not what the parent wants back). */
 function summary(result) {
   if (result.status !== 'success') return { status: result.status, error_code: result.error_code, error: result.error };
   const data = { ...result.result };
-  for (const [key, value] of Object.entries(data)) if (Array.isArray(value) && value.length > 20) data[key] = `${value.length} items`;
+  for (const [key, value] of Object.entries(data))
+    if (Array.isArray(value) && value.length > 20) data[key] = `${value.length} items`;
   return { status: result.status, result: data };
 }
 

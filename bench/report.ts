@@ -26,7 +26,11 @@ export interface TargetCheck {
   met: boolean | null;
 }
 
-export function summarize(groups: readonly BenchGroup[], samples: Map<string, Sample[]>, errors: Map<string, string>): CaseSummary[] {
+export function summarize(
+  groups: readonly BenchGroup[],
+  samples: Map<string, Sample[]>,
+  errors: Map<string, string>,
+): CaseSummary[] {
   const summaries: CaseSummary[] = [];
   for (const group of groups) {
     for (const bench of group.cases) {
@@ -76,31 +80,55 @@ export function checkTargets(summaries: readonly CaseSummary[]): TargetCheck[] {
   const api = get('pg.api');
   const gzip = get('pg.gzip');
   if (api?.ratio != null) {
-    checks.push({ target: 'backup (API, verification included) ≤ 1.25× raw pg_dump -f', measured: `${api.ratio.toFixed(2)}×`, met: api.ratio <= 1.25 });
+    checks.push({
+      target: 'backup (API, verification included) ≤ 1.25× raw pg_dump -f',
+      measured: `${api.ratio.toFixed(2)}×`,
+      met: api.ratio <= 1.25,
+    });
   }
   const raw = get('pg.raw');
   if (api?.cpuSeconds != null && raw?.cpuSeconds != null) {
-    checks.push({ target: '(for information) CPU seconds: backup process (Node) vs pg_dump -f', measured: `${api.cpuSeconds.toFixed(2)} s vs ${raw.cpuSeconds.toFixed(2)} s`, met: null });
+    checks.push({
+      target: '(for information) CPU seconds: backup process (Node) vs pg_dump -f',
+      measured: `${api.cpuSeconds.toFixed(2)} s vs ${raw.cpuSeconds.toFixed(2)} s`,
+      met: null,
+    });
   }
   const nx = get('pg.nx');
   if (nx?.ratio != null && nx.wallMs && api?.wallMs) {
     // Not a target of its own: the same backup plus Nx's start-up, which has its own target below.
     const nxShare = nx.wallMs.median - api.wallMs.median;
-    checks.push({ target: '(for information) backup through nx run, ratio to raw', measured: `${nx.ratio.toFixed(2)}× (the API backup + ${seconds(nxShare)} of Nx)`, met: null });
+    checks.push({
+      target: '(for information) backup through nx run, ratio to raw',
+      measured: `${nx.ratio.toFixed(2)}× (the API backup + ${seconds(nxShare)} of Nx)`,
+      met: null,
+    });
   }
   if (api?.sizeBytes != null && gzip?.sizeBytes != null) {
-    checks.push({ target: 'backup size ≤ pg_dump | gzip -6', measured: `${megabytes(api.sizeBytes)} vs ${megabytes(gzip.sizeBytes)}`, met: api.sizeBytes <= gzip.sizeBytes });
+    checks.push({
+      target: 'backup size ≤ pg_dump | gzip -6',
+      measured: `${megabytes(api.sizeBytes)} vs ${megabytes(gzip.sizeBytes)}`,
+      met: api.sizeBytes <= gzip.sizeBytes,
+    });
   }
   const apiCases = summaries.filter((summary) => summary.label.includes('(API') && summary.peakRssBytes !== null);
   // Issue 11 bounds the S3 cases (the AWS SDK and its upload buffers) separately, at 200 MB.
   const [s3Cases, localCases] = [apiCases.filter(isS3Case), apiCases.filter((summary) => !isS3Case(summary))];
   if (localCases.length > 0) {
     const largest = largestRss(localCases);
-    checks.push({ target: 'peak RSS < 150 MB (every API case on local disk, no V8 flags)', measured: `${megabytes(largest.peakRssBytes)} (${largest.label})`, met: (largest.peakRssBytes ?? 0) < 150 * MB });
+    checks.push({
+      target: 'peak RSS < 150 MB (every API case on local disk, no V8 flags)',
+      measured: `${megabytes(largest.peakRssBytes)} (${largest.label})`,
+      met: (largest.peakRssBytes ?? 0) < 150 * MB,
+    });
   }
   if (s3Cases.length > 0) {
     const largest = largestRss(s3Cases);
-    checks.push({ target: 'peak RSS < 200 MB (every API case through S3)', measured: `${megabytes(largest.peakRssBytes)} (${largest.label})`, met: (largest.peakRssBytes ?? 0) < 200 * MB });
+    checks.push({
+      target: 'peak RSS < 200 MB (every API case through S3)',
+      measured: `${megabytes(largest.peakRssBytes)} (${largest.label})`,
+      met: (largest.peakRssBytes ?? 0) < 200 * MB,
+    });
   }
   const small = get('pg-small.api');
   if (api?.peakRssBytes != null && small?.peakRssBytes != null) {
@@ -113,36 +141,90 @@ export function checkTargets(summaries: readonly CaseSummary[]): TargetCheck[] {
   }
   const restore = get('pg.restore.api');
   if (restore?.ratio != null) {
-    checks.push({ target: 'restore ≤ 1.1× raw psql -f', measured: `${restore.ratio.toFixed(2)}×`, met: restore.ratio <= 1.1 });
+    checks.push({
+      target: 'restore ≤ 1.1× raw psql -f',
+      measured: `${restore.ratio.toFixed(2)}×`,
+      met: restore.ratio <= 1.1,
+    });
   }
   const encrypted = get('pg-age.api');
   if (encrypted?.ratio != null) {
-    checks.push({ target: 'age-encrypted backup ≤ 1.10× the unencrypted one', measured: `${encrypted.ratio.toFixed(2)}×`, met: encrypted.ratio <= 1.1 });
+    checks.push({
+      target: 'age-encrypted backup ≤ 1.10× the unencrypted one',
+      measured: `${encrypted.ratio.toFixed(2)}×`,
+      met: encrypted.ratio <= 1.1,
+    });
   }
   const s3 = get('pg-s3.api');
-  if (s3?.ratio != null) checks.push({ target: 'backup to S3 (local S3 server) ≤ 1.3× raw pg_dump -f', measured: `${s3.ratio.toFixed(2)}×`, met: s3.ratio <= 1.3 });
+  if (s3?.ratio != null)
+    checks.push({
+      target: 'backup to S3 (local S3 server) ≤ 1.3× raw pg_dump -f',
+      measured: `${s3.ratio.toFixed(2)}×`,
+      met: s3.ratio <= 1.3,
+    });
   if (s3?.wallMs && api?.wallMs) {
-    checks.push({ target: '(for information) backup to S3 vs backup to local disk (API)', measured: `${(s3.wallMs.median / api.wallMs.median).toFixed(2)}× (${seconds(s3.wallMs.median)} vs ${seconds(api.wallMs.median)})`, met: null });
+    checks.push({
+      target: '(for information) backup to S3 vs backup to local disk (API)',
+      measured: `${(s3.wallMs.median / api.wallMs.median).toFixed(2)}× (${seconds(s3.wallMs.median)} vs ${seconds(api.wallMs.median)})`,
+      met: null,
+    });
   }
   const s3Restore = get('pg-s3.restore.api');
-  if (s3Restore?.ratio != null) checks.push({ target: '(for information) restore from S3, ratio to raw psql -f', measured: `${s3Restore.ratio.toFixed(2)}×`, met: null });
+  if (s3Restore?.ratio != null)
+    checks.push({
+      target: '(for information) restore from S3, ratio to raw psql -f',
+      measured: `${s3Restore.ratio.toFixed(2)}×`,
+      met: null,
+    });
   if (s3Restore?.wallMs && restore?.wallMs) {
-    checks.push({ target: '(for information) restore from S3 vs restore from local disk (API)', measured: `${(s3Restore.wallMs.median / restore.wallMs.median).toFixed(2)}× (${seconds(s3Restore.wallMs.median)} vs ${seconds(restore.wallMs.median)})`, met: null });
+    checks.push({
+      target: '(for information) restore from S3 vs restore from local disk (API)',
+      measured: `${(s3Restore.wallMs.median / restore.wallMs.median).toFixed(2)}× (${seconds(s3Restore.wallMs.median)} vs ${seconds(restore.wallMs.median)})`,
+      met: null,
+    });
   }
   const mysql = get('mysql.api');
-  if (mysql?.ratio != null) checks.push({ target: 'MariaDB backup ≤ 1.3× raw mariadb-dump', measured: `${mysql.ratio.toFixed(2)}×`, met: mysql.ratio <= 1.3 });
+  if (mysql?.ratio != null)
+    checks.push({
+      target: 'MariaDB backup ≤ 1.3× raw mariadb-dump',
+      measured: `${mysql.ratio.toFixed(2)}×`,
+      met: mysql.ratio <= 1.3,
+    });
   const sqlite = get('sqlite.api');
-  if (sqlite?.ratio != null) checks.push({ target: 'SQLite backup ≤ 1.5× sqlite3 .backup + zstd -1', measured: `${sqlite.ratio.toFixed(2)}×`, met: sqlite.ratio <= 1.5 });
+  if (sqlite?.ratio != null)
+    checks.push({
+      target: 'SQLite backup ≤ 1.5× sqlite3 .backup + zstd -1',
+      measured: `${sqlite.ratio.toFixed(2)}×`,
+      met: sqlite.ratio <= 1.5,
+    });
   const list = get('catalog.list');
-  if (list?.wallMs) checks.push({ target: 'list-backups over the large catalog < 0.5 s', measured: seconds(list.wallMs.median), met: list.wallMs.median < 500 });
+  if (list?.wallMs)
+    checks.push({
+      target: 'list-backups over the large catalog < 0.5 s',
+      measured: seconds(list.wallMs.median),
+      met: list.wallMs.median < 500,
+    });
   const cleanup = get('catalog.cleanup');
-  if (cleanup?.wallMs) checks.push({ target: 'cleanup planning over the large catalog < 1 s', measured: seconds(cleanup.wallMs.median), met: cleanup.wallMs.median < 1000 });
+  if (cleanup?.wallMs)
+    checks.push({
+      target: 'cleanup planning over the large catalog < 1 s',
+      measured: seconds(cleanup.wallMs.median),
+      met: cleanup.wallMs.median < 1000,
+    });
   const tinyNx = get('tiny.nx');
   const tinyNoop = get('tiny.noop');
   if (tinyNx?.wallMs && tinyNoop?.wallMs) {
     const ours = tinyNx.wallMs.median - tinyNoop.wallMs.median;
-    checks.push({ target: 'nx run app:backup − nx run app:noop on a tiny database ≤ 0.5 s', measured: `${seconds(ours)} (backup ${seconds(tinyNx.wallMs.median)} − noop ${seconds(tinyNoop.wallMs.median)})`, met: ours <= 500 });
-    checks.push({ target: '(for information) Nx start-up: nx run of an nx:noop target', measured: seconds(tinyNoop.wallMs.median), met: null });
+    checks.push({
+      target: 'nx run app:backup − nx run app:noop on a tiny database ≤ 0.5 s',
+      measured: `${seconds(ours)} (backup ${seconds(tinyNx.wallMs.median)} − noop ${seconds(tinyNoop.wallMs.median)})`,
+      met: ours <= 500,
+    });
+    checks.push({
+      target: '(for information) Nx start-up: nx run of an nx:noop target',
+      measured: seconds(tinyNoop.wallMs.median),
+      met: null,
+    });
   }
   return checks;
 }
@@ -163,9 +245,22 @@ interface Column {
 
 const COLUMNS: Column[] = [
   { title: 'case', align: 'left', value: (s) => s.label },
-  { title: 'wall (median)', align: 'right', value: (s) => (s.error ? 'FAILED' : s.wallMs ? seconds(s.wallMs.median) : '') },
-  { title: 'min–max', align: 'right', value: (s) => (s.wallMs && s.runs > 1 ? `${(s.wallMs.min / 1000).toFixed(2)}–${(s.wallMs.max / 1000).toFixed(2)}` : '') },
-  { title: '× raw', align: 'right', value: (s) => (s.ratio === null ? (s.baseline ? '' : s.id.endsWith('.raw') ? '1.00' : '') : s.ratio.toFixed(2)) },
+  {
+    title: 'wall (median)',
+    align: 'right',
+    value: (s) => (s.error ? 'FAILED' : s.wallMs ? seconds(s.wallMs.median) : ''),
+  },
+  {
+    title: 'min–max',
+    align: 'right',
+    value: (s) =>
+      s.wallMs && s.runs > 1 ? `${(s.wallMs.min / 1000).toFixed(2)}–${(s.wallMs.max / 1000).toFixed(2)}` : '',
+  },
+  {
+    title: '× raw',
+    align: 'right',
+    value: (s) => (s.ratio === null ? (s.baseline ? '' : s.id.endsWith('.raw') ? '1.00' : '') : s.ratio.toFixed(2)),
+  },
   { title: 'size', align: 'right', value: (s) => megabytes(s.sizeBytes) },
   { title: 'peak RSS', align: 'right', value: (s) => megabytes(s.peakRssBytes) },
   { title: 'CPU s', align: 'right', value: (s) => (s.cpuSeconds === null ? '' : s.cpuSeconds.toFixed(2)) },
@@ -178,18 +273,28 @@ function rowsByGroup(summaries: readonly CaseSummary[]): Map<string, CaseSummary
 }
 
 export function terminalTable(summaries: readonly CaseSummary[]): string {
-  const widths = COLUMNS.map((column) => Math.max(column.title.length, ...summaries.map((s) => column.value(s).length)));
-  const pad = (text: string, i: number) => (COLUMNS[i]!.align === 'left' ? text.padEnd(widths[i]!) : text.padStart(widths[i]!));
-  const lines = [COLUMNS.map((column, i) => pad(column.title, i)).join('  '), widths.map((w) => '─'.repeat(w)).join('  ')];
+  const widths = COLUMNS.map((column) =>
+    Math.max(column.title.length, ...summaries.map((s) => column.value(s).length)),
+  );
+  const pad = (text: string, i: number) =>
+    COLUMNS[i]!.align === 'left' ? text.padEnd(widths[i]!) : text.padStart(widths[i]!);
+  const lines = [
+    COLUMNS.map((column, i) => pad(column.title, i)).join('  '),
+    widths.map((w) => '─'.repeat(w)).join('  '),
+  ];
   for (const [group, rows] of rowsByGroup(summaries)) {
     lines.push(group);
-    for (const row of rows) lines.push(COLUMNS.map((column, i) => pad(i === 0 ? `  ${column.value(row)}` : column.value(row), i)).join('  '));
+    for (const row of rows)
+      lines.push(COLUMNS.map((column, i) => pad(i === 0 ? `  ${column.value(row)}` : column.value(row), i)).join('  '));
   }
   return lines.join('\n');
 }
 
 export function markdownTable(summaries: readonly CaseSummary[]): string {
-  const lines = [`| ${COLUMNS.map((c) => c.title).join(' | ')} |`, `|${COLUMNS.map((c) => (c.align === 'left' ? ':---' : '---:')).join('|')}|`];
+  const lines = [
+    `| ${COLUMNS.map((c) => c.title).join(' | ')} |`,
+    `|${COLUMNS.map((c) => (c.align === 'left' ? ':---' : '---:')).join('|')}|`,
+  ];
   for (const [group, rows] of rowsByGroup(summaries)) {
     lines.push(`| **${group}** |${' |'.repeat(COLUMNS.length - 1)}`);
     for (const row of rows) lines.push(`| ${COLUMNS.map((c) => c.value(row).replaceAll('|', '\\|')).join(' | ')} |`);
@@ -198,11 +303,16 @@ export function markdownTable(summaries: readonly CaseSummary[]): string {
 }
 
 export function targetLines(checks: readonly TargetCheck[]): string[] {
-  return checks.map((check) => `${check.met === null ? '·' : check.met ? '✓' : '✗'} ${check.target}: ${check.measured}`);
+  return checks.map(
+    (check) => `${check.met === null ? '·' : check.met ? '✓' : '✗'} ${check.target}: ${check.measured}`,
+  );
 }
 
 export function curveTable(points: readonly CurvePoint[]): string {
   const lines = ['| codec | level | MB/s (1 core) | size / original |', '|:---|---:|---:|---:|'];
-  for (const point of points) lines.push(`| ${point.codec} | ${point.level} | ${point.mbPerSecond.toFixed(0)} | ${(point.ratio * 100).toFixed(1)} % |`);
+  for (const point of points)
+    lines.push(
+      `| ${point.codec} | ${point.level} | ${point.mbPerSecond.toFixed(0)} | ${(point.ratio * 100).toFixed(1)} % |`,
+    );
   return lines.join('\n');
 }

@@ -44,7 +44,20 @@ import { createBenchWorkspace, nxEnv, type BenchProject, type BenchWorkspace } f
 import { measureStages, stagesTable, type StageCosts } from './stages.ts';
 import { measureCurve, type CurvePoint } from './zstd-curve.ts';
 
-const GROUPS = ['small', 'restore', 'directory', 'encryption', 's3', 'mysql', 'sqlite', 'catalog', 'nx', 'graph', 'curve', 'stages'] as const;
+const GROUPS = [
+  'small',
+  'restore',
+  'directory',
+  'encryption',
+  's3',
+  'mysql',
+  'sqlite',
+  'catalog',
+  'nx',
+  'graph',
+  'curve',
+  'stages',
+] as const;
 type Skippable = (typeof GROUPS)[number];
 
 interface BenchOptions {
@@ -74,12 +87,14 @@ function parseOptions(argv: string[]): BenchOptions {
   });
   const positive = (name: string, text: string) => {
     const value = Number(text);
-    if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive whole number, got ${text}`);
+    if (!Number.isInteger(value) || value < 1)
+      throw new Error(`--${name} must be a positive whole number, got ${text}`);
     return value;
   };
   const rows = positive('rows', values.rows);
   const skip = new Set(values.skip.split(',').filter(Boolean) as Skippable[]);
-  for (const name of skip) if (!GROUPS.includes(name)) throw new Error(`--skip: unknown group ${name} (known: ${GROUPS.join(', ')})`);
+  for (const name of skip)
+    if (!GROUPS.includes(name)) throw new Error(`--skip: unknown group ${name} (known: ${GROUPS.join(', ')})`);
   return {
     rows,
     smallRows: positive('small-rows', values['small-rows'] ?? String(Math.max(1, Math.round(rows / 4)))),
@@ -122,13 +137,31 @@ interface Prepared {
   sqliteFile: string | null;
 }
 
-async function prepareDatasets(services: Services, options: BenchOptions, mysqlUp: boolean, cacheDir: string): Promise<Prepared> {
+async function prepareDatasets(
+  services: Services,
+  options: BenchOptions,
+  mysqlUp: boolean,
+  cacheDir: string,
+): Promise<Prepared> {
   const pgDatabase = await ensurePgDataset(services, options.rows, options.fresh, log);
-  const smallDatabase = options.skip.has('small') ? null : await ensurePgDataset(services, options.smallRows, options.fresh, log);
+  const smallDatabase = options.skip.has('small')
+    ? null
+    : await ensurePgDataset(services, options.smallRows, options.fresh, log);
   if (!options.skip.has('nx')) await ensureTinyDatabase(services);
-  const mysqlDatabase = mysqlUp && !options.skip.has('mysql') ? await ensureMysqlDataset(services, options.otherRows, options.fresh, log) : null;
-  const sqliteFile = options.skip.has('sqlite') ? null : ensureSqliteDataset(cacheDir, options.otherRows, options.fresh, log);
-  return { pgDatabase, pgSizeBytes: await pgDatabaseSize(services, pgDatabase), smallDatabase, mysqlDatabase, sqliteFile };
+  const mysqlDatabase =
+    mysqlUp && !options.skip.has('mysql')
+      ? await ensureMysqlDataset(services, options.otherRows, options.fresh, log)
+      : null;
+  const sqliteFile = options.skip.has('sqlite')
+    ? null
+    : ensureSqliteDataset(cacheDir, options.otherRows, options.fresh, log);
+  return {
+    pgDatabase,
+    pgSizeBytes: await pgDatabaseSize(services, pgDatabase),
+    smallDatabase,
+    mysqlDatabase,
+    sqliteFile,
+  };
 }
 
 /** The variable the bench's age identity is passed in (a key made for this run only). */
@@ -140,7 +173,14 @@ function s3Project(server: TestS3Server): BenchProject {
     name: 'pg-s3-app',
     provider: 'postgresql',
     environments: { bench: 'BENCH_PG_URL', restore: 'BENCH_PG_RESTORE_URL' },
-    storage: { type: 's3', bucket: server.bucket, prefix: 'bench', endpoint: server.endpoint, force_path_style: true, region: 'us-east-1' },
+    storage: {
+      type: 's3',
+      bucket: server.bucket,
+      prefix: 'bench',
+      endpoint: server.endpoint,
+      force_path_style: true,
+      region: 'us-east-1',
+    },
   };
 }
 
@@ -150,7 +190,13 @@ function benchProjects(ageRecipient: string, s3Server: TestS3Server | null): Ben
     {
       name: 'pg-app',
       provider: 'postgresql',
-      environments: { bench: 'BENCH_PG_URL', small: 'BENCH_PG_SMALL_URL', restore: 'BENCH_PG_RESTORE_URL', directory: 'BENCH_PG_URL', encrypted: 'BENCH_PG_URL' },
+      environments: {
+        bench: 'BENCH_PG_URL',
+        small: 'BENCH_PG_SMALL_URL',
+        restore: 'BENCH_PG_RESTORE_URL',
+        directory: 'BENCH_PG_URL',
+        encrypted: 'BENCH_PG_URL',
+      },
       environmentSettings: {
         directory: { format: 'directory' },
         encrypted: { encryption: { type: 'age', recipients: [ageRecipient], identity_env: AGE_IDENTITY_ENV } },
@@ -160,7 +206,12 @@ function benchProjects(ageRecipient: string, s3Server: TestS3Server | null): Ben
     { name: 'mysql-app', provider: 'mysql', environments: { bench: 'BENCH_MYSQL_URL' } },
     { name: 'sqlite-app', provider: 'sqlite', environments: { bench: 'BENCH_SQLITE_URL' } },
     // Its own backup directory, so the large catalog does not slow the other projects' backups.
-    { name: 'catalog-app', provider: 'sqlite', environments: { bench: 'BENCH_CATALOG_URL' }, backupDirectory: CATALOG_DIRECTORY },
+    {
+      name: 'catalog-app',
+      provider: 'sqlite',
+      environments: { bench: 'BENCH_CATALOG_URL' },
+      backupDirectory: CATALOG_DIRECTORY,
+    },
   ];
 }
 
@@ -176,19 +227,36 @@ function connectionUrls(services: Services, prepared: Prepared, workDir: string)
   };
 }
 
-function buildGroups(ctx: BenchContext, prepared: Prepared, options: BenchOptions, graph: GraphTimeBench | null): BenchGroup[] {
+function buildGroups(
+  ctx: BenchContext,
+  prepared: Prepared,
+  options: BenchOptions,
+  graph: GraphTimeBench | null,
+): BenchGroup[] {
   const rows = (n: number) => `${n.toLocaleString('en')} rows`;
   const ref = pgCases(ctx, 'pg', prepared.pgDatabase);
   const groups: BenchGroup[] = [
     {
       title: `PostgreSQL backup, ${rows(options.rows)} (${(prepared.pgSizeBytes / 1e9).toFixed(2)} GB on disk)`,
-      cases: [ref.raw, ref.durable, ref.gzip, ref.custom, apiBackupCase(ctx, 'pg.api', 'pg-app', 'bench', 'pg.raw'), ...(options.skip.has('nx') ? [] : [nxBackupCase(ctx, 'pg.nx', 'pg-app', 'bench', 'pg.raw')])],
+      cases: [
+        ref.raw,
+        ref.durable,
+        ref.gzip,
+        ref.custom,
+        apiBackupCase(ctx, 'pg.api', 'pg-app', 'bench', 'pg.raw'),
+        ...(options.skip.has('nx') ? [] : [nxBackupCase(ctx, 'pg.nx', 'pg-app', 'bench', 'pg.raw')]),
+      ],
     },
   ];
   if (!options.skip.has('restore')) {
     groups.push({
       title: 'PostgreSQL verify and restore (the backup above)',
-      cases: [apiVerifyCase(ctx, 'pg.verify', 'pg-app', 'bench', 'warm'), apiVerifyCase(ctx, 'pg.verify.cold', 'pg-app', 'bench', 'cold'), rawRestoreCase(ctx, 'pg.restore.raw', prepared.pgDatabase), apiRestoreCase(ctx, 'pg.restore.api', 'pg-app', 'bench', RESTORE_TARGET, 'pg.restore.raw')],
+      cases: [
+        apiVerifyCase(ctx, 'pg.verify', 'pg-app', 'bench', 'warm'),
+        apiVerifyCase(ctx, 'pg.verify.cold', 'pg-app', 'bench', 'cold'),
+        rawRestoreCase(ctx, 'pg.restore.raw', prepared.pgDatabase),
+        apiRestoreCase(ctx, 'pg.restore.api', 'pg-app', 'bench', RESTORE_TARGET, 'pg.restore.raw'),
+      ],
     });
   }
   if (!options.skip.has('encryption')) {
@@ -196,46 +264,93 @@ function buildGroups(ctx: BenchContext, prepared: Prepared, options: BenchOption
       title: 'PostgreSQL, age-encrypted (the database above; ratios to the unencrypted API case)',
       cases: [
         apiBackupCase(ctx, 'pg-age.api', 'pg-app', 'encrypted', 'pg.api', 'faber backup, age-encrypted (API)'),
-        apiVerifyCase(ctx, 'pg-age.verify', 'pg-app', 'encrypted', 'warm', 'pg.verify', 'faber verify-backup, age-encrypted, with the identity (API, page cache)'),
+        apiVerifyCase(
+          ctx,
+          'pg-age.verify',
+          'pg-app',
+          'encrypted',
+          'warm',
+          'pg.verify',
+          'faber verify-backup, age-encrypted, with the identity (API, page cache)',
+        ),
       ],
     });
   }
   if (!options.skip.has('directory')) {
     groups.push({
       title: 'PostgreSQL directory format (pg_dump -j, the database above)',
-      cases: [rawDirectoryCase(ctx, 'pg-dir.raw', prepared.pgDatabase), apiBackupCase(ctx, 'pg-dir.api', 'pg-app', 'directory', 'pg-dir.raw', 'faber backup, format directory (API)')],
+      cases: [
+        rawDirectoryCase(ctx, 'pg-dir.raw', prepared.pgDatabase),
+        apiBackupCase(ctx, 'pg-dir.api', 'pg-app', 'directory', 'pg-dir.raw', 'faber backup, format directory (API)'),
+      ],
     });
   }
   if (!options.skip.has('s3')) {
     groups.push({
-      title: 'PostgreSQL to S3 (the database above; the local S3 server: s3rver behind the test proxy, in the bench process)',
+      title:
+        'PostgreSQL to S3 (the database above; the local S3 server: s3rver behind the test proxy, in the bench process)',
       cases: [
         apiBackupCase(ctx, 'pg-s3.api', 'pg-s3-app', 'bench', 'pg.raw', 'faber backup to S3 (API)'),
-        apiRestoreCase(ctx, 'pg-s3.restore.api', 'pg-s3-app', 'bench', RESTORE_TARGET, 'pg.restore.raw', 'faber restore from S3 (API)'),
+        apiRestoreCase(
+          ctx,
+          'pg-s3.restore.api',
+          'pg-s3-app',
+          'bench',
+          RESTORE_TARGET,
+          'pg.restore.raw',
+          'faber restore from S3 (API)',
+        ),
       ],
     });
   }
   if (prepared.smallDatabase) {
     const small = pgCases(ctx, 'pg-small', prepared.smallDatabase);
-    groups.push({ title: `PostgreSQL backup, ${rows(options.smallRows)} (memory at a second size)`, cases: [small.raw, apiBackupCase(ctx, 'pg-small.api', 'pg-app', 'small', 'pg-small.raw')] });
+    groups.push({
+      title: `PostgreSQL backup, ${rows(options.smallRows)} (memory at a second size)`,
+      cases: [small.raw, apiBackupCase(ctx, 'pg-small.api', 'pg-app', 'small', 'pg-small.raw')],
+    });
   }
   if (prepared.mysqlDatabase) {
-    groups.push({ title: `MariaDB backup, ${rows(options.otherRows)}`, cases: [mysqlRawCase(ctx, 'mysql.raw', prepared.mysqlDatabase), apiBackupCase(ctx, 'mysql.api', 'mysql-app', 'bench', 'mysql.raw')] });
+    groups.push({
+      title: `MariaDB backup, ${rows(options.otherRows)}`,
+      cases: [
+        mysqlRawCase(ctx, 'mysql.raw', prepared.mysqlDatabase),
+        apiBackupCase(ctx, 'mysql.api', 'mysql-app', 'bench', 'mysql.raw'),
+      ],
+    });
   }
   if (prepared.sqliteFile) {
     groups.push({
       title: `SQLite backup, ${rows(options.otherRows)}`,
-      cases: [sqliteRawCase(ctx, 'sqlite.raw', prepared.sqliteFile), sqliteCopyCase(ctx, 'sqlite.cp', prepared.sqliteFile), apiBackupCase(ctx, 'sqlite.api', 'sqlite-app', 'bench', 'sqlite.raw')],
+      cases: [
+        sqliteRawCase(ctx, 'sqlite.raw', prepared.sqliteFile),
+        sqliteCopyCase(ctx, 'sqlite.cp', prepared.sqliteFile),
+        apiBackupCase(ctx, 'sqlite.api', 'sqlite-app', 'bench', 'sqlite.raw'),
+      ],
     });
   }
   if (!options.skip.has('catalog')) {
-    groups.push({ title: `Catalog of ${options.catalogEntries.toLocaleString('en')} backups`, cases: catalogCases(ctx, 'catalog-app', 'bench', options.catalogEntries) });
+    groups.push({
+      title: `Catalog of ${options.catalogEntries.toLocaleString('en')} backups`,
+      cases: catalogCases(ctx, 'catalog-app', 'bench', options.catalogEntries),
+    });
   }
   if (!options.skip.has('nx')) {
     const tinyRaw = pgCases(ctx, 'tiny', TINY_DATABASE).raw;
-    groups.push({ title: 'Nx overhead, tiny database (100 rows)', cases: [tinyRaw, nxNoopCase(ctx, 'tiny.noop', 'tiny-app'), nxBackupCase(ctx, 'tiny.nx', 'tiny-app', 'bench', 'tiny.raw')] });
+    groups.push({
+      title: 'Nx overhead, tiny database (100 rows)',
+      cases: [
+        tinyRaw,
+        nxNoopCase(ctx, 'tiny.noop', 'tiny-app'),
+        nxBackupCase(ctx, 'tiny.nx', 'tiny-app', 'bench', 'tiny.raw'),
+      ],
+    });
   }
-  if (graph) groups.push({ title: 'Project graph: what the inferred-targets plugin adds to every Nx command', cases: graph.cases });
+  if (graph)
+    groups.push({
+      title: 'Project graph: what the inferred-targets plugin adds to every Nx command',
+      cases: graph.cases,
+    });
   return groups;
 }
 
@@ -252,7 +367,10 @@ function rotate<T>(items: readonly T[], by: number): T[] {
   return [...items.slice(shift), ...items.slice(0, shift)];
 }
 
-async function runRounds(groups: readonly BenchGroup[], reps: number): Promise<{ samples: Map<string, Sample[]>; errors: Map<string, string> }> {
+async function runRounds(
+  groups: readonly BenchGroup[],
+  reps: number,
+): Promise<{ samples: Map<string, Sample[]>; errors: Map<string, string> }> {
   const samples = new Map<string, Sample[]>();
   const errors = new Map<string, string>();
   for (let round = 0; round < reps; round++) {
@@ -265,7 +383,8 @@ async function runRounds(groups: readonly BenchGroup[], reps: number): Promise<{
           const sample = await bench.run();
           samples.set(bench.id, [...(samples.get(bench.id) ?? []), sample]);
           const size = sample.sizeBytes === null ? '' : `, ${(sample.sizeBytes / 1024 / 1024).toFixed(1)} MB`;
-          const rss = sample.peakRssBytes === null ? '' : `, peak RSS ${(sample.peakRssBytes / 1024 / 1024).toFixed(0)} MB`;
+          const rss =
+            sample.peakRssBytes === null ? '' : `, peak RSS ${(sample.peakRssBytes / 1024 / 1024).toFixed(0)} MB`;
           log(`  ${bench.label}: ${(sample.wallMs / 1000).toFixed(2)} s${size}${rss}`);
         } catch (error) {
           errors.set(bench.id, (error as Error).message);
@@ -285,11 +404,17 @@ async function build(repo: string): Promise<void> {
 
 async function warmUp(ctx: BenchContext, prepared: Prepared, options: BenchOptions): Promise<void> {
   log('warm-up (not measured): one pg_dump of each PostgreSQL dataset (page cache), Nx project graph');
-  for (const database of [prepared.pgDatabase, prepared.smallDatabase].filter((name): name is string => name !== null)) {
+  for (const database of [prepared.pgDatabase, prepared.smallDatabase].filter(
+    (name): name is string => name !== null,
+  )) {
     await measureCommand('pg_dump', [...pgArgs(ctx.services), '-f', rawDumpPath(ctx, database), database]);
   }
   if (!options.skip.has('nx')) {
-    await measureCommand(path.join(ctx.repo, 'node_modules', '.bin', 'nx'), ['show', 'projects'], { cwd: ctx.workspace.root, env: nxEnv(process.env, ctx.urls), extendEnv: false });
+    await measureCommand(path.join(ctx.repo, 'node_modules', '.bin', 'nx'), ['show', 'projects'], {
+      cwd: ctx.workspace.root,
+      env: nxEnv(process.env, ctx.urls),
+      extendEnv: false,
+    });
   }
 }
 
@@ -303,7 +428,9 @@ function machineFacts(services: Services): Record<string, unknown> {
     platform: `${os.type()} ${os.release()}`,
     loadAverageAtStart: os.loadavg().map((value) => Number(value.toFixed(2))),
     postgres: `${services.pg.host}:${services.pg.port}`,
-    peakRssSource: canMeasureRss ? 'GNU time (%M) for tools and nx; process.resourceUsage().maxRSS for API children' : 'process.resourceUsage().maxRSS for API children only (install GNU time for the rest)',
+    peakRssSource: canMeasureRss
+      ? 'GNU time (%M) for tools and nx; process.resourceUsage().maxRSS for API children'
+      : 'process.resourceUsage().maxRSS for API children only (install GNU time for the rest)',
   };
 }
 
@@ -334,8 +461,13 @@ async function main(): Promise<number> {
     log(`! ${status.mariadb}`);
     log('  The MariaDB cases are skipped.');
   }
-  log(`faber-db benchmark: ${options.rows.toLocaleString('en')} rows, ${options.reps} rounds, ${os.cpus().length} cores, Node ${process.version}`);
-  if (os.loadavg()[0]! > 1.5) log(`! load average is ${os.loadavg()[0]!.toFixed(2)}: other work on this machine will widen the spread of the figures`);
+  log(
+    `faber-db benchmark: ${options.rows.toLocaleString('en')} rows, ${options.reps} rounds, ${os.cpus().length} cores, Node ${process.version}`,
+  );
+  if (os.loadavg()[0]! > 1.5)
+    log(
+      `! load average is ${os.loadavg()[0]!.toFixed(2)}: other work on this machine will widen the spread of the figures`,
+    );
   await build(repo);
   const cacheDir = path.join(os.tmpdir(), 'faber-bench-cache');
   mkdirSync(cacheDir, { recursive: true });
@@ -343,13 +475,25 @@ async function main(): Promise<number> {
   const ageIdentity = await generateX25519Identity();
   const s3Server = options.skip.has('s3') ? null : await startS3Server({ enforceConditions: true });
   if (s3Server) log(`S3 server for the s3 group: @20minutes/s3rver behind the test proxy at ${s3Server.endpoint}`);
-  const workspace: BenchWorkspace = createBenchWorkspace(repo, benchProjects(await identityToRecipient(ageIdentity), s3Server));
+  const workspace: BenchWorkspace = createBenchWorkspace(
+    repo,
+    benchProjects(await identityToRecipient(ageIdentity), s3Server),
+  );
   // Outside the Nx workspace: Nx hashes every file of a workspace it does not ignore.
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'faber-bench-raw-'));
-  const ctx: BenchContext = { repo, services, workspace, workDir, urls: { ...connectionUrls(services, prepared, workDir), [AGE_IDENTITY_ENV]: ageIdentity, ...s3Server?.env }, latestBackup: new Map(), latestBackupFile: new Map() };
+  const ctx: BenchContext = {
+    repo,
+    services,
+    workspace,
+    workDir,
+    urls: { ...connectionUrls(services, prepared, workDir), [AGE_IDENTITY_ENV]: ageIdentity, ...s3Server?.env },
+    latestBackup: new Map(),
+    latestBackupFile: new Map(),
+  };
   let graph: GraphTimeBench | null = null;
   try {
-    if (!options.skip.has('catalog')) writeLargeCatalog(workspace.root, CATALOG_DIRECTORY, 'catalog-app', 'bench', options.catalogEntries);
+    if (!options.skip.has('catalog'))
+      writeLargeCatalog(workspace.root, CATALOG_DIRECTORY, 'catalog-app', 'bench', options.catalogEntries);
     await warmUp(ctx, prepared, options);
     let curve: { sampleBytes: number; points: CurvePoint[] } | null = null;
     if (!options.skip.has('curve')) {
@@ -365,19 +509,50 @@ async function main(): Promise<number> {
     const groups = buildGroups(ctx, prepared, options, graph);
     const { samples, errors } = await runRounds(groups, options.reps);
     const summaries = summarize(groups, samples, errors);
-    const stageLines = stages ? stagesTable(stages, summaries.find((summary) => summary.id === 'pg.raw')?.cpuSeconds ?? null) : null;
+    const stageLines = stages
+      ? stagesTable(stages, summaries.find((summary) => summary.id === 'pg.raw')?.cpuSeconds ?? null)
+      : null;
     const checks = checkTargets(summaries);
     const elapsed = (Date.now() - started) / 1000;
     log(`\n${terminalTable(summaries)}\n`);
     if (stageLines) log(`CPU per stage (each replayed alone over the raw dump):\n${stageLines}\n`);
     log('Targets (issues 5, 11 and 13):');
     for (const line of targetLines(checks)) log(`  ${line}`);
-    if (options.rows !== REFERENCE_ROWS) log(`  (The time ratios are defined for the reference database, --rows=${REFERENCE_ROWS}; at other sizes fixed costs such as Nx start-up weigh differently.)`);
+    if (options.rows !== REFERENCE_ROWS)
+      log(
+        `  (The time ratios are defined for the reference database, --rows=${REFERENCE_ROWS}; at other sizes fixed costs such as Nx start-up weigh differently.)`,
+      );
     for (const [id, message] of errors) log(`  ! ${id}: ${message}`);
-    const markdown = [markdownTable(summaries), '', ...targetLines(checks).map((line) => `- ${line}`), ...(stageLines ? ['', stageLines] : []), ...(curve ? ['', curveTable(curve.points)] : []), ''].join('\n');
-    const file = writeResults(repo, { date: new Date().toISOString(), elapsedSeconds: Math.round(elapsed), options: { ...options, skip: [...options.skip] }, machine: machineFacts(services), datasets: prepared, cases: summaries, targets: checks, stages, zstdCurve: curve }, markdown);
-    if (curve) log(`\nzstd level curve (${(curve.sampleBytes / 1024 / 1024).toFixed(0)} MB sample):\n${curveTable(curve.points)}`);
-    log(`\nresults: ${path.relative(process.cwd(), file)} (and latest.md); total ${Math.floor(elapsed / 60)} min ${Math.round(elapsed % 60)} s`);
+    const markdown = [
+      markdownTable(summaries),
+      '',
+      ...targetLines(checks).map((line) => `- ${line}`),
+      ...(stageLines ? ['', stageLines] : []),
+      ...(curve ? ['', curveTable(curve.points)] : []),
+      '',
+    ].join('\n');
+    const file = writeResults(
+      repo,
+      {
+        date: new Date().toISOString(),
+        elapsedSeconds: Math.round(elapsed),
+        options: { ...options, skip: [...options.skip] },
+        machine: machineFacts(services),
+        datasets: prepared,
+        cases: summaries,
+        targets: checks,
+        stages,
+        zstdCurve: curve,
+      },
+      markdown,
+    );
+    if (curve)
+      log(
+        `\nzstd level curve (${(curve.sampleBytes / 1024 / 1024).toFixed(0)} MB sample):\n${curveTable(curve.points)}`,
+      );
+    log(
+      `\nresults: ${path.relative(process.cwd(), file)} (and latest.md); total ${Math.floor(elapsed / 60)} min ${Math.round(elapsed % 60)} s`,
+    );
     return errors.size > 0 ? 1 : 0;
   } finally {
     await s3Server?.close();

@@ -8,8 +8,16 @@ export interface Services {
 
 export function servicesFromEnv(env: NodeJS.ProcessEnv): Services {
   return {
-    pg: { host: env.BENCH_PG_HOST ?? '127.0.0.1', port: Number(env.BENCH_PG_PORT ?? 5432), user: env.BENCH_PG_USER ?? 'postgres' },
-    mysql: { host: env.BENCH_MYSQL_HOST ?? '127.0.0.1', port: Number(env.BENCH_MYSQL_PORT ?? 3306), user: env.BENCH_MYSQL_USER ?? 'root' },
+    pg: {
+      host: env.BENCH_PG_HOST ?? '127.0.0.1',
+      port: Number(env.BENCH_PG_PORT ?? 5432),
+      user: env.BENCH_PG_USER ?? 'postgres',
+    },
+    mysql: {
+      host: env.BENCH_MYSQL_HOST ?? '127.0.0.1',
+      port: Number(env.BENCH_MYSQL_PORT ?? 3306),
+      user: env.BENCH_MYSQL_USER ?? 'root',
+    },
   };
 }
 
@@ -32,12 +40,18 @@ export function mysqlUrl(services: Services, database: string): string {
 
 /** Runs SQL (one or more statements, each in its own transaction) and returns unaligned output. */
 export async function psql(services: Services, database: string, sql: string): Promise<string> {
-  const result = await execa('psql', [...pgArgs(services), '-X', '-q', '-tA', '-v', 'ON_ERROR_STOP=1', '-d', database, '-f', '-'], { input: sql });
+  const result = await execa(
+    'psql',
+    [...pgArgs(services), '-X', '-q', '-tA', '-v', 'ON_ERROR_STOP=1', '-d', database, '-f', '-'],
+    { input: sql },
+  );
   return result.stdout;
 }
 
 export async function mysqlCli(services: Services, sql: string, database?: string): Promise<string> {
-  const result = await execa('mariadb', [...mysqlArgs(services), '-N', '-B', ...(database ? [database] : [])], { input: sql });
+  const result = await execa('mariadb', [...mysqlArgs(services), '-N', '-B', ...(database ? [database] : [])], {
+    input: sql,
+  });
   return result.stdout;
 }
 
@@ -67,6 +81,9 @@ export async function checkServices(services: Services): Promise<ServiceStatus> 
 function lastLine(error: Error): string {
   const stderr = (error as Error & { stderr?: unknown }).stderr;
   const text = typeof stderr === 'string' && stderr.trim() ? stderr : error.message;
-  const lines = text.split('\n').map((line) => line.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
   return lines.at(-1) ?? text;
 }

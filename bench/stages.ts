@@ -60,7 +60,11 @@ function* blocksOf(file: string): Generator<Buffer> {
 }
 
 /** Streams `blocks` through `transform`, calling `onOutput` for each output chunk. */
-async function streamThrough(blocks: Iterable<Buffer>, transform: zlib.ZstdCompress | zlib.ZstdDecompress, onOutput: (chunk: Buffer) => void): Promise<void> {
+async function streamThrough(
+  blocks: Iterable<Buffer>,
+  transform: zlib.ZstdCompress | zlib.ZstdDecompress,
+  onOutput: (chunk: Buffer) => void,
+): Promise<void> {
   const done = new Promise<void>((resolve, reject) => {
     transform.on('data', onOutput);
     transform.once('end', resolve);
@@ -83,7 +87,10 @@ export async function measureStages(dumpFile: string, scratchFile: string, level
   });
   const output = openSync(scratchFile, 'w');
   let compressedBytes = 0;
-  const compressor = zlib.createZstdCompress({ chunkSize: BLOCK, params: { [zlib.constants.ZSTD_c_compressionLevel]: level, [zlib.constants.ZSTD_c_checksumFlag]: 1 } });
+  const compressor = zlib.createZstdCompress({
+    chunkSize: BLOCK,
+    params: { [zlib.constants.ZSTD_c_compressionLevel]: level, [zlib.constants.ZSTD_c_checksumFlag]: 1 },
+  });
   const [, compress] = await timed(() =>
     streamThrough(blocksOf(dumpFile), compressor, (chunk) => {
       compressedBytes += chunk.length;
@@ -115,13 +122,26 @@ export function stagesTable(costs: StageCosts, dumpCpuSeconds: number | null): s
   const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
   const rows: Array<[string, string, number | null]> = [
     ['dump (pg_dump -f, the tool alone, user+sys)', mb(costs.dumpBytes), dumpCpuSeconds],
-    ['read the dump from the page cache (1 MB blocks; part of every row below)', mb(costs.dumpBytes), costs.seconds.read],
+    [
+      'read the dump from the page cache (1 MB blocks; part of every row below)',
+      mb(costs.dumpBytes),
+      costs.seconds.read,
+    ],
     ['content SHA-256 (once per backup)', mb(costs.dumpBytes), costs.seconds.contentHash],
     ['compress (zstd, with writing the output)', mb(costs.dumpBytes), costs.seconds.compress],
-    ['verify: decode + compare with the dump (in the same pass as the write)', mb(costs.compressedBytes), costs.seconds.decodeAndCompare],
-    ['file SHA-256 (twice per backup: as written, and re-reading the stored file)', mb(costs.compressedBytes), costs.seconds.fileHash],
+    [
+      'verify: decode + compare with the dump (in the same pass as the write)',
+      mb(costs.compressedBytes),
+      costs.seconds.decodeAndCompare,
+    ],
+    [
+      'file SHA-256 (twice per backup: as written, and re-reading the stored file)',
+      mb(costs.compressedBytes),
+      costs.seconds.fileHash,
+    ],
   ];
   const lines = ['| stage | bytes | CPU s (one pass) |', '|:---|---:|---:|'];
-  for (const [stage, bytes, seconds] of rows) lines.push(`| ${stage} | ${bytes} | ${seconds === null ? 'n/a' : seconds.toFixed(2)} |`);
+  for (const [stage, bytes, seconds] of rows)
+    lines.push(`| ${stage} | ${bytes} | ${seconds === null ? 'n/a' : seconds.toFixed(2)} |`);
   return lines.join('\n');
 }

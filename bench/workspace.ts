@@ -36,20 +36,28 @@ function writeJson(file: string, value: unknown): void {
 /** Default settings throughout: no format, compression or level is set, as a new user would have it. */
 function faberConfig(project: BenchProject): unknown {
   const environments = Object.fromEntries(
-    Object.entries(project.environments).map(([name, variable]) => [name, { connection_string_env: variable, ...project.environmentSettings?.[name] }]),
+    Object.entries(project.environments).map(([name, variable]) => [
+      name,
+      { connection_string_env: variable, ...project.environmentSettings?.[name] },
+    ]),
   );
   return {
     schema_version: '1.0',
     database: { provider: project.provider, hosting: 'local', migration_tool: 'prisma' },
     environments,
-    backup: { directory: project.backupDirectory ?? DEFAULT_BACKUP_DIRECTORY, ...(project.storage ? { storage: project.storage } : {}) },
+    backup: {
+      directory: project.backupDirectory ?? DEFAULT_BACKUP_DIRECTORY,
+      ...(project.storage ? { storage: project.storage } : {}),
+    },
     migrations: { table: '_prisma_migrations' },
     safety: { protected_environments: [] },
   };
 }
 
 function projectJson(project: BenchProject): unknown {
-  const configurations = Object.fromEntries(Object.keys(project.environments).map((name) => [name, { environment: name }]));
+  const configurations = Object.fromEntries(
+    Object.keys(project.environments).map((name) => [name, { environment: name }]),
+  );
   return {
     name: project.name,
     projectType: 'application',

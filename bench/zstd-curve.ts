@@ -37,7 +37,10 @@ function compress(sample: Buffer, codec: 'zstd' | 'gzip', level: number): number
 /** Times each level on the first `sampleBytes` of `dumpFile` (best of two runs). */
 export function measureCurve(dumpFile: string, sampleBytes: number): { sampleBytes: number; points: CurvePoint[] } {
   const sample = readSample(dumpFile, sampleBytes);
-  const settings: Array<['zstd' | 'gzip', number]> = [...ZSTD_LEVELS.map((level) => ['zstd', level] as ['zstd', number]), ...GZIP_LEVELS.map((level) => ['gzip', level] as ['gzip', number])];
+  const settings: Array<['zstd' | 'gzip', number]> = [
+    ...ZSTD_LEVELS.map((level) => ['zstd', level] as ['zstd', number]),
+    ...GZIP_LEVELS.map((level) => ['gzip', level] as ['gzip', number]),
+  ];
   const points = settings.map(([codec, level]) => {
     let best = Infinity;
     let size = 0;

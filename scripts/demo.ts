@@ -41,7 +41,8 @@ function seed(file: string, orders: number): void {
   const order = db.prepare('INSERT INTO orders (customer_id, total, placed_at) VALUES (?, ?, ?)');
   db.exec('BEGIN');
   for (let i = 1; i <= 100; i++) customer.run(`Customer ${i} — ünïcødé ✓`, `c${i}@example.test`);
-  for (let i = 1; i <= orders; i++) order.run((i % 100) + 1, Math.round(i * 137.31) / 100, new Date(Date.UTC(2025, 0, 1) + i * 60_000).toISOString());
+  for (let i = 1; i <= orders; i++)
+    order.run((i % 100) + 1, Math.round(i * 137.31) / 100, new Date(Date.UTC(2025, 0, 1) + i * 60_000).toISOString());
   db.exec('COMMIT');
   db.close();
 }
@@ -58,5 +59,9 @@ seed(path.join(demo, 'data', 'dev.db'), 1_000);
 seed(path.join(demo, 'data', 'production.db'), 20_000);
 const nx = path.join(repo, 'node_modules', '.bin', 'nx');
 const args = process.argv.slice(2);
-const run = spawnSync(nx, ['run', 'demo-app:backup:production', ...args], { cwd: demo, stdio: 'inherit', env: cleanEnv() });
+const run = spawnSync(nx, ['run', 'demo-app:backup:production', ...args], {
+  cwd: demo,
+  stdio: 'inherit',
+  env: cleanEnv(),
+});
 process.exit(run.status ?? 1);

@@ -7,12 +7,28 @@
  *     reporter: consoleReporter({ out: process.stdout, interactive: false }), interactive: false,
  *   });
  */
-export { createBackup, type BackupOptions, type BackupResultData, type SkippedBackupData } from './operations/backup.ts';
-export { verifyBackup, type VerifyBackupOptions, type VerifyResultData, type VerifiedBackup } from './operations/verify.ts';
+export {
+  createBackup,
+  type BackupOptions,
+  type BackupResultData,
+  type SkippedBackupData,
+} from './operations/backup.ts';
+export {
+  verifyBackup,
+  type VerifyBackupOptions,
+  type VerifyResultData,
+  type VerifiedBackup,
+} from './operations/verify.ts';
 export { listBackups, type ListBackupsOptions, type ListResultData, type ListedBackup } from './operations/list.ts';
 export { deleteBackup, type DeleteBackupOptions, type DeleteResultData } from './operations/delete.ts';
 export { pinBackup, type PinBackupOptions, type PinResultData } from './operations/pin.ts';
-export { cleanupBackups, type CleanupBackupsOptions, type CleanupResultData, type CleanupItem, type OrphanReport } from './operations/cleanup.ts';
+export {
+  cleanupBackups,
+  type CleanupBackupsOptions,
+  type CleanupResultData,
+  type CleanupItem,
+  type OrphanReport,
+} from './operations/cleanup.ts';
 export { restoreBackup, type RestoreOptions, type RestoreResultData } from './operations/restore.ts';
 export type { OperationContext } from './operations/context.ts';
 export { loadConfig, parseConfig, CONFIG_RELATIVE_PATH } from './config/load.ts';

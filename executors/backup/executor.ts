@@ -3,6 +3,9 @@ import { createBackup } from '../../src/operations/backup.ts';
 import { runExecutor } from '../../src/nx/run-executor.ts';
 import type { BackupExecutorOptions } from './schema';
 
-export default async function backupExecutor(options: BackupExecutorOptions, context: ExecutorContext): Promise<{ success: boolean }> {
+export default async function backupExecutor(
+  options: BackupExecutorOptions,
+  context: ExecutorContext,
+): Promise<{ success: boolean }> {
   return runExecutor(options, context, createBackup);
 }

@@ -4,7 +4,10 @@ const GITIGNORE = '.gitignore';
 
 /** `/a/b/` and `a/b` name the same directory for our purpose. */
 function normalizePattern(pattern: string): string {
-  return pattern.trim().replace(/^\.?\//, '').replace(/\/+$/, '');
+  return pattern
+    .trim()
+    .replace(/^\.?\//, '')
+    .replace(/\/+$/, '');
 }
 
 /**

@@ -1,5 +1,11 @@
 import { getProjects, joinPathFragments, logger, readNxJson, updateNxJson, type Tree } from '@nx/devkit';
-import { PLUGIN_ENTRY, TARGET_EXECUTORS, TARGET_NAME_OPTIONS, TARGET_NAMES, type FaberDbPluginOptions } from '../../src/nx/targets.ts';
+import {
+  PLUGIN_ENTRY,
+  TARGET_EXECUTORS,
+  TARGET_NAME_OPTIONS,
+  TARGET_NAMES,
+  type FaberDbPluginOptions,
+} from '../../src/nx/targets.ts';
 
 function inferenceDisabled(tree: Tree): boolean {
   return process.env['NX_ADD_PLUGINS'] === 'false' || readNxJson(tree)?.useInferencePlugins === false;
@@ -38,7 +44,9 @@ export function targetNamesFreeOfClashes(tree: Tree): FaberDbPluginOptions {
     const free = [`db-${name}`, `faber-db-${name}`].find((candidate) => !taken.has(candidate));
     if (!free) continue;
     options[option] = free;
-    logger.info(`Some project already has a "${name}" target: the inferred one is named "${free}" (nx.json plugin option ${option}).`);
+    logger.info(
+      `Some project already has a "${name}" target: the inferred one is named "${free}" (nx.json plugin option ${option}).`,
+    );
   }
   return options;
 }
@@ -48,10 +56,12 @@ function foreignTargetNames(tree: Tree): Set<string> {
   const ours = new Set<string>(Object.values(TARGET_EXECUTORS));
   const names = new Set<string>();
   for (const [, project] of getProjects(tree)) {
-    for (const [name, target] of Object.entries(project.targets ?? {})) if (!target.executor || !ours.has(target.executor)) names.add(name);
+    for (const [name, target] of Object.entries(project.targets ?? {}))
+      if (!target.executor || !ours.has(target.executor)) names.add(name);
     const packageJson = joinPathFragments(project.root, 'package.json');
     if (!tree.exists(packageJson)) continue;
-    const scripts = (JSON.parse(tree.read(packageJson, 'utf-8') ?? '{}') as { scripts?: Record<string, unknown> }).scripts;
+    const scripts = (JSON.parse(tree.read(packageJson, 'utf-8') ?? '{}') as { scripts?: Record<string, unknown> })
+      .scripts;
     for (const name of Object.keys(scripts ?? {})) names.add(name);
   }
   return names;
@@ -59,7 +69,9 @@ function foreignTargetNames(tree: Tree): Set<string> {
 
 function turnsCachingOn(value: unknown): boolean {
   const entries: unknown[] = Array.isArray(value) ? value : [value];
-  return entries.some((entry) => typeof entry === 'object' && entry !== null && 'cache' in entry && entry.cache === true);
+  return entries.some(
+    (entry) => typeof entry === 'object' && entry !== null && 'cache' in entry && entry.cache === true,
+  );
 }
 
 /**

@@ -11,7 +11,11 @@ export type OptionNames<Options> = Record<keyof Options, true>;
  * Nx passes options its schema does not know on to the generator (schema.json leaves
  * additionalProperties open so they get here): refuse them before the Tree is touched.
  */
-export function rejectUnknownGeneratorOptions<Options>(options: unknown, names: OptionNames<Options>, generator: string): void {
+export function rejectUnknownGeneratorOptions<Options>(
+  options: unknown,
+  names: OptionNames<Options>,
+  generator: string,
+): void {
   try {
     rejectUnknownOptions(options, Object.keys(names), generator, 'generator');
   } catch (error) {
@@ -22,5 +26,9 @@ export function rejectUnknownGeneratorOptions<Options>(options: unknown, names: 
 /** Nx prints only the message of a generator's error: put the code and the suggestions in it. */
 export function withDetailsInMessage(error: FaberError): FaberError {
   const lines = [`${error.code}: ${error.message}`, ...error.suggestions.map((suggestion) => `  • ${suggestion}`)];
-  return new FaberError(error.code, lines.join('\n'), { result: error.result, suggestions: error.suggestions, cause: error });
+  return new FaberError(error.code, lines.join('\n'), {
+    result: error.result,
+    suggestions: error.suggestions,
+    cause: error,
+  });
 }

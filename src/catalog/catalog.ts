@@ -40,9 +40,7 @@ interface EntrySnapshot {
 }
 
 type LoadedCatalog =
-  | { kind: 'valid'; entries: BackupEntry[] }
-  | { kind: 'missing' }
-  | { kind: 'invalid'; reason: string };
+  { kind: 'valid'; entries: BackupEntry[] } | { kind: 'missing' } | { kind: 'invalid'; reason: string };
 
 /**
  * The list of every backup (`backups.json`) and the sidecar manifests beside the backups.
@@ -165,7 +163,11 @@ export class Catalog {
    */
   async #readRemote(): Promise<CatalogReadResult> {
     const scan = await scanManifestsIn(this.storage);
-    return { entries: scan.entries, rebuilt: false, warnings: scan.problems.map((problem) => `Skipped a manifest: ${problem.message}`) };
+    return {
+      entries: scan.entries,
+      rebuilt: false,
+      warnings: scan.problems.map((problem) => `Skipped a manifest: ${problem.message}`),
+    };
   }
 
   /**
@@ -184,7 +186,9 @@ export class Catalog {
       const key = manifestKeyFor(this.storage, entry) ?? '';
       if (before.has(entry.backup_id)) return this.storage.put(key, serializeManifest(entry));
       if (!(await this.storage.putIfAbsent(key, serializeManifest(entry)))) {
-        throw new FaberError('INTERNAL_ERROR', `Another process recorded a backup with id ${entry.backup_id} first`, { result: { backup_id: entry.backup_id, manifest: this.storage.locationOf(key) } });
+        throw new FaberError('INTERNAL_ERROR', `Another process recorded a backup with id ${entry.backup_id} first`, {
+          result: { backup_id: entry.backup_id, manifest: this.storage.locationOf(key) },
+        });
       }
     });
     await this.#removeStaleManifests(entries, before);
@@ -209,7 +213,8 @@ export class Catalog {
     if (loaded.kind === 'valid') return { entries: loaded.entries, rebuilt: false, warnings: [] };
     const scan = await scanManifestsIn(this.storage);
     const problems = scan.problems.map((problem) => `Skipped a manifest: ${problem.message}`);
-    if (loaded.kind === 'missing' && scan.entries.length === 0) return { entries: [], rebuilt: false, warnings: problems };
+    if (loaded.kind === 'missing' && scan.entries.length === 0)
+      return { entries: [], rebuilt: false, warnings: problems };
     let headline = `The backup catalog ${this.catalogPath} was missing; rebuilt it from ${countOf(scan.entries.length, 'backup manifest')}.`;
     if (loaded.kind === 'invalid') {
       const keptAs = await this.#setAsideBrokenCatalog();
@@ -252,7 +257,11 @@ export class Catalog {
 
   async #write(entries: BackupEntry[]): Promise<void> {
     const sorted = sortEntries([...entries]);
-    await this.storage.put(CATALOG_FILE_NAME, `${JSON.stringify({ schema_version: '1.0', backups: sorted }, null, 2)}\n`, { parents: 'require' });
+    await this.storage.put(
+      CATALOG_FILE_NAME,
+      `${JSON.stringify({ schema_version: '1.0', backups: sorted }, null, 2)}\n`,
+      { parents: 'require' },
+    );
   }
 
   /**
@@ -264,13 +273,19 @@ export class Catalog {
     const changed: BackupEntry[] = [];
     entries.forEach((entry, index) => {
       if (ids.has(entry.backup_id)) {
-        throw new FaberError('INTERNAL_ERROR', `Refusing to save the catalog: backup id ${entry.backup_id} appears twice`);
+        throw new FaberError(
+          'INTERNAL_ERROR',
+          `Refusing to save the catalog: backup id ${entry.backup_id} appears twice`,
+        );
       }
       ids.add(entry.backup_id);
       if (before.get(entry.backup_id)?.json === JSON.stringify(entry)) return;
       const parsed = backupEntrySchema.safeParse(entry);
       if (!parsed.success) {
-        throw new FaberError('INTERNAL_ERROR', `Refusing to save an invalid catalog entry ${String(entry.backup_id)}: ${describeIssues(parsed.error)}`);
+        throw new FaberError(
+          'INTERNAL_ERROR',
+          `Refusing to save an invalid catalog entry ${String(entry.backup_id)}: ${describeIssues(parsed.error)}`,
+        );
       }
       this.#assertInsideBackupRoot(parsed.data);
       entries[index] = parsed.data;
@@ -281,7 +296,10 @@ export class Catalog {
 
   #assertInsideBackupRoot(entry: BackupEntry): void {
     if (manifestKeyFor(this.storage, entry) === undefined) {
-      throw new FaberError('INTERNAL_ERROR', `Refusing to save ${entry.backup_id}: its file_path ${entry.file_path} is outside the backup directory ${this.backupRoot}`);
+      throw new FaberError(
+        'INTERNAL_ERROR',
+        `Refusing to save ${entry.backup_id}: its file_path ${entry.file_path} is outside the backup directory ${this.backupRoot}`,
+      );
     }
   }
 
@@ -314,12 +332,16 @@ export class Catalog {
    */
   async #removeOrphanedTempFiles(): Promise<void> {
     const prefix = `${CATALOG_FILE_NAME}.tmp-`;
-    const orphans = (await this.storage.list('', { shallow: true })).filter((object) => baseName(object.key).startsWith(prefix));
+    const orphans = (await this.storage.list('', { shallow: true })).filter((object) =>
+      baseName(object.key).startsWith(prefix),
+    );
     await Promise.all(orphans.map((object) => this.storage.delete(object.key)));
   }
 
   #snapshot(entries: BackupEntry[]): Map<string, EntrySnapshot> {
-    return new Map(entries.map((entry) => [entry.backup_id, { json: JSON.stringify(entry), file_path: entry.file_path }]));
+    return new Map(
+      entries.map((entry) => [entry.backup_id, { json: JSON.stringify(entry), file_path: entry.file_path }]),
+    );
   }
 
   #notFound(id: string): FaberError {

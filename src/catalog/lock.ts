@@ -55,12 +55,19 @@ function lockName(lock: LockRef): string {
  * Runs `fn` while holding a lock file that every process on this machine (and on machines that
  * share the directory) respects. The lock is released however `fn` ends.
  */
-export async function withLock<T>(lock: string | LockRef, fn: () => T | Promise<T>, options: LockOptions = {}): Promise<T> {
+export async function withLock<T>(
+  lock: string | LockRef,
+  fn: () => T | Promise<T>,
+  options: LockOptions = {},
+): Promise<T> {
   const ref = lockRef(lock);
   const key = lockName(ref);
   const held = heldLocks.getStore() ?? new Set<string>();
   if (held.has(key)) {
-    throw new FaberError('INTERNAL_ERROR', `The lock ${key} was requested again by the code that holds it; that would wait forever`);
+    throw new FaberError(
+      'INTERNAL_ERROR',
+      `The lock ${key} was requested again by the code that holds it; that would wait forever`,
+    );
   }
   const holder = await acquireLock(ref, options);
   try {
@@ -107,7 +114,9 @@ function newHolder(): LockHolder {
 
 /** O_EXCL creation: exactly one process can create the file, whatever the others do. */
 async function tryCreateLockFile(lockPath: LockRef, holder: LockHolder): Promise<boolean> {
-  return lockPath.storage.putIfAbsent(lockPath.key, JSON.stringify(holder), { parents: lockPath.createParents ? 'create' : 'require' });
+  return lockPath.storage.putIfAbsent(lockPath.key, JSON.stringify(holder), {
+    parents: lockPath.createParents ? 'create' : 'require',
+  });
 }
 
 type ObservedLock =
@@ -138,7 +147,8 @@ function parseHolder(text: string): LockHolder | undefined {
 
 function isAbandoned(observed: ObservedLock, staleMs: number): boolean {
   if (observed.kind === 'garbled') return observed.ageMs > staleMs;
-  if (observed.kind === 'held') return observed.holder.hostname === os.hostname() && !isProcessAlive(observed.holder.pid);
+  if (observed.kind === 'held')
+    return observed.holder.hostname === os.hostname() && !isProcessAlive(observed.holder.pid);
   return false;
 }
 

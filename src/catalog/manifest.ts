@@ -35,7 +35,10 @@ export function serializeManifest(entry: BackupEntry): string {
 }
 
 /** The key of the entry's manifest (beside its backup), or undefined when the backup is not in `storage`. */
-export function manifestKeyFor(storage: Storage, entry: Pick<BackupEntry, 'backup_id' | 'file_path'>): string | undefined {
+export function manifestKeyFor(
+  storage: Storage,
+  entry: Pick<BackupEntry, 'backup_id' | 'file_path'>,
+): string | undefined {
   const dataKey = storage.keyOf(entry.file_path);
   return dataKey === undefined ? undefined : `${parentKey(dataKey)}${entry.backup_id}${MANIFEST_SUFFIX}`;
 }
@@ -48,7 +51,11 @@ export function displayKey(storage: Storage, key: string): string {
 /** Atomically writes the entry's manifest; the backup's directory must already exist. */
 export async function writeManifest(entry: BackupEntry, workspaceRoot: string): Promise<string> {
   const manifestPath = manifestPathFor(entry, workspaceRoot);
-  await new LocalStorage(path.dirname(manifestPath), workspaceRoot).put(path.basename(manifestPath), serializeManifest(entry), { parents: 'require' });
+  await new LocalStorage(path.dirname(manifestPath), workspaceRoot).put(
+    path.basename(manifestPath),
+    serializeManifest(entry),
+    { parents: 'require' },
+  );
   return manifestPath;
 }
 
@@ -63,7 +70,8 @@ export async function readManifestAt(storage: Storage, key: string): Promise<Bac
   let text: string;
   try {
     const data = await storage.read(key);
-    if (data === undefined) throw Object.assign(new Error(`ENOENT: no such file or directory, open '${where}'`), { code: 'ENOENT' });
+    if (data === undefined)
+      throw Object.assign(new Error(`ENOENT: no such file or directory, open '${where}'`), { code: 'ENOENT' });
     text = data.toString('utf8');
   } catch (error) {
     throw new FaberError('CATALOG_INVALID', `Cannot read the manifest ${where}: ${(error as Error).message}`, {
@@ -145,7 +153,8 @@ async function findManifestKeys(storage: Storage, dirKey: string, depth: number)
     const name = baseName(child.key);
     if (!child.directory && name.endsWith(MANIFEST_SUFFIX)) found.push(child.key);
     // Directory-format dumps and `.partial` directories are named after their id: never a project or environment.
-    else if (child.directory && depth < MAX_SCAN_DEPTH && !BACKUP_ID_AT_START.test(name)) subdirectories.push(`${child.key}/`);
+    else if (child.directory && depth < MAX_SCAN_DEPTH && !BACKUP_ID_AT_START.test(name))
+      subdirectories.push(`${child.key}/`);
   }
   const nested = await Promise.all(subdirectories.map((sub) => findManifestKeys(storage, sub, depth + 1)));
   return found.sort().concat(...nested);

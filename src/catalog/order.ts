@@ -8,7 +8,8 @@ export function compareEntries(a: BackupEntry, b: BackupEntry): number {
 /** Sorts in place, oldest first, and returns the same array. Parses each date once, not per comparison. */
 export function sortEntries(entries: BackupEntry[]): BackupEntry[] {
   const keyed = entries.map((entry) => ({ entry, time: Date.parse(entry.created_at) }));
-  const inOrder = (a: (typeof keyed)[number], b: (typeof keyed)[number]) => compareKeys(a.time, a.entry.backup_id, b.time, b.entry.backup_id);
+  const inOrder = (a: (typeof keyed)[number], b: (typeof keyed)[number]) =>
+    compareKeys(a.time, a.entry.backup_id, b.time, b.entry.backup_id);
   keyed.sort(inOrder);
   keyed.forEach(({ entry }, index) => {
     entries[index] = entry;

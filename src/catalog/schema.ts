@@ -94,7 +94,10 @@ export const backupEntrySchema = z.object({
     /** SHA-256 of the bytes on disk (single-file formats), so `sha256sum <file>` matches. */
     value: z.string().regex(/^[0-9a-f]{64}$/),
     /** SHA-256 of the uncompressed dump: verify checks that the decoded stream still yields it. */
-    content_value: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+    content_value: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
     /** Directory format: one checksum per file, keyed by its path inside the directory. */
     files: z.record(z.string(), z.string().regex(/^[0-9a-f]{64}$/)).optional(),
   }),

@@ -4,17 +4,33 @@ import { engineOf } from '../handlers/engines.ts';
 import type { BackupEntry, BackupSource } from './schema.ts';
 
 /** Which database a connection points at, as recorded in a catalog entry's `source`. */
-export function sourceOf(connection: ConnectionInfo, workspaceRoot: string, environmentDatabase: boolean): BackupSource {
+export function sourceOf(
+  connection: ConnectionInfo,
+  workspaceRoot: string,
+  environmentDatabase: boolean,
+): BackupSource {
   const engine = engineOf(connection.provider);
   if (engine.databaseIsFile) {
     const filePath = connection.filePath ?? connection.database;
     const relative = path.relative(workspaceRoot, filePath);
     const inside = !relative.startsWith('..') && !path.isAbsolute(relative);
-    return { engine: connection.provider, host: null, port: null, database: inside ? relative.split(path.sep).join('/') : filePath, environment_database: environmentDatabase };
+    return {
+      engine: connection.provider,
+      host: null,
+      port: null,
+      database: inside ? relative.split(path.sep).join('/') : filePath,
+      environment_database: environmentDatabase,
+    };
   }
   const host = connection.socket ?? connection.host ?? null;
   const port = connection.socket ? null : (connection.port ?? engine.defaultPort);
-  return { engine: connection.provider, host, port, database: connection.database, environment_database: environmentDatabase };
+  return {
+    engine: connection.provider,
+    host,
+    port,
+    database: connection.database,
+    environment_database: environmentDatabase,
+  };
 }
 
 /** The same database: engine, host, port and name (the environment flag aside). */
@@ -33,7 +49,8 @@ export function sameDatabase(a: BackupSource, b: BackupSource): boolean {
  * known an old entry counts only if its database_name is the environment's database name.
  */
 export function isEnvironmentDatabase(entry: BackupEntry, current?: BackupSource): boolean {
-  if (entry.source) return entry.source.environment_database && (current === undefined || sameDatabase(entry.source, current));
+  if (entry.source)
+    return entry.source.environment_database && (current === undefined || sameDatabase(entry.source, current));
   return current === undefined || entry.database_name === displayName(current);
 }
 

@@ -16,9 +16,15 @@ export interface ResolvedEnvironment {
   isProtected: boolean;
 }
 
-export function resolveEnvironment(config: FaberConfig, name: string | undefined, projectName?: string): ResolvedEnvironment {
+export function resolveEnvironment(
+  config: FaberConfig,
+  name: string | undefined,
+  projectName?: string,
+): ResolvedEnvironment {
   const known = Object.keys(config.environments);
-  const target = projectName ? `nx run ${projectName}:backup:${known[0] ?? 'dev'}` : `--environment=${known[0] ?? 'dev'}`;
+  const target = projectName
+    ? `nx run ${projectName}:backup:${known[0] ?? 'dev'}`
+    : `--environment=${known[0] ?? 'dev'}`;
   if (!name) {
     throw new FaberError('ENVIRONMENT_UNKNOWN', `No environment given; the config defines ${known.join(', ')}`, {
       result: { known_environments: known },
@@ -30,10 +36,17 @@ export function resolveEnvironment(config: FaberConfig, name: string | undefined
   }
   const settings = config.environments[name];
   if (!settings) {
-    throw new FaberError('ENVIRONMENT_UNKNOWN', `Unknown environment "${name}"; the config defines ${known.join(', ')}`, {
-      result: { environment: name, known_environments: known },
-      suggestions: [`Use one of: ${known.join(', ')}`, 'Or add the environment to .fractary/plugins/faber-db/config.json'],
-    });
+    throw new FaberError(
+      'ENVIRONMENT_UNKNOWN',
+      `Unknown environment "${name}"; the config defines ${known.join(', ')}`,
+      {
+        result: { environment: name, known_environments: known },
+        suggestions: [
+          `Use one of: ${known.join(', ')}`,
+          'Or add the environment to .fractary/plugins/faber-db/config.json',
+        ],
+      },
+    );
   }
   return { name, settings, isProtected: config.safety.protected_environments.includes(name) };
 }
@@ -48,13 +61,17 @@ export function resolveConnection(
 ): ConnectionInfo {
   const raw = env[variable];
   if (!raw || !raw.trim()) {
-    throw new FaberError('CONNECTION_ENV_UNSET', `The environment variable ${variable} (connection URL for ${environment.name}) is not set`, {
-      result: { environment: environment.name, connection_string_env: variable },
-      suggestions: [
-        `Set it in the shell (export ${variable}=...) or in .env.${environment.name} at the workspace root (Nx loads .env, .env.<configuration> files into tasks)`,
-        `Check the name in config.json: environments.${environment.name}.connection_string_env`,
-      ],
-    });
+    throw new FaberError(
+      'CONNECTION_ENV_UNSET',
+      `The environment variable ${variable} (connection URL for ${environment.name}) is not set`,
+      {
+        result: { environment: environment.name, connection_string_env: variable },
+        suggestions: [
+          `Set it in the shell (export ${variable}=...) or in .env.${environment.name} at the workspace root (Nx loads .env, .env.<configuration> files into tasks)`,
+          `Check the name in config.json: environments.${environment.name}.connection_string_env`,
+        ],
+      },
+    );
   }
   return parseConnectionUrl(raw, config.database.provider, workspaceRoot);
 }
@@ -72,7 +89,11 @@ export function effectiveParallelJobs(config: FaberConfig): number {
 }
 
 /** Option, then environment, then `backup` section, then zstd. */
-export function effectiveCompression(config: FaberConfig, environment: ResolvedEnvironment, option?: boolean | Compression): Compression {
+export function effectiveCompression(
+  config: FaberConfig,
+  environment: ResolvedEnvironment,
+  option?: boolean | Compression,
+): Compression {
   return (
     normaliseCompression(option) ??
     normaliseCompression(environment.settings.compression) ??
@@ -81,20 +102,36 @@ export function effectiveCompression(config: FaberConfig, environment: ResolvedE
   );
 }
 
-export function effectiveFormat(config: FaberConfig, environment: ResolvedEnvironment, option?: BackupFormat): BackupFormat {
+export function effectiveFormat(
+  config: FaberConfig,
+  environment: ResolvedEnvironment,
+  option?: BackupFormat,
+): BackupFormat {
   return option ?? environment.settings.format ?? config.backup.format;
 }
 
 /** Option, environment, `backup.retention_days`, per-environment default; safety backups at least 90 days. */
-export function effectiveRetentionDays(config: FaberConfig, environment: ResolvedEnvironment, option?: number, reason?: string | null): number {
+export function effectiveRetentionDays(
+  config: FaberConfig,
+  environment: ResolvedEnvironment,
+  option?: number,
+  reason?: string | null,
+): number {
   const days =
-    option ?? environment.settings.retention_days ?? config.backup.retention_days ?? DEFAULT_RETENTION_DAYS[environment.name] ?? FALLBACK_RETENTION_DAYS;
+    option ??
+    environment.settings.retention_days ??
+    config.backup.retention_days ??
+    DEFAULT_RETENTION_DAYS[environment.name] ??
+    FALLBACK_RETENTION_DAYS;
   const isSafety = reason !== undefined && reason !== null && (SAFETY_REASONS as readonly string[]).includes(reason);
   return isSafety ? Math.max(days, SAFETY_BACKUP_MIN_DAYS) : days;
 }
 
 /** The environment's own setting (false: not encrypted), else `backup.encryption`. */
-export function effectiveEncryption(config: FaberConfig, environment: ResolvedEnvironment): EncryptionConfig | undefined {
+export function effectiveEncryption(
+  config: FaberConfig,
+  environment: ResolvedEnvironment,
+): EncryptionConfig | undefined {
   const own = environment.settings.encryption;
   if (own === false) return undefined;
   return own ?? config.backup.encryption;
@@ -102,8 +139,16 @@ export function effectiveEncryption(config: FaberConfig, environment: ResolvedEn
 
 /** Every variable the config names for an age private key (and the default one): client tools never inherit them. */
 export function identityVariables(config: FaberConfig): string[] {
-  const named = Object.values(config.environments).map((settings) => (settings.encryption ? settings.encryption.identity_env : undefined));
-  return [...new Set([DEFAULT_IDENTITY_ENV, config.backup.encryption?.identity_env, ...named].filter((name): name is string => name !== undefined))];
+  const named = Object.values(config.environments).map((settings) =>
+    settings.encryption ? settings.encryption.identity_env : undefined,
+  );
+  return [
+    ...new Set(
+      [DEFAULT_IDENTITY_ENV, config.backup.encryption?.identity_env, ...named].filter(
+        (name): name is string => name !== undefined,
+      ),
+    ),
+  ];
 }
 
 /** A copy of `env` without the named variables. */

@@ -21,7 +21,10 @@ export interface LoadedConfig {
  * than the shared one at the workspace root, which covers projects that have none.
  */
 export async function loadConfig(workspaceRoot: string, projectRoot?: string): Promise<LoadedConfig> {
-  const candidates = [projectRoot ? path.join(workspaceRoot, projectRoot, CONFIG_RELATIVE_PATH) : undefined, path.join(workspaceRoot, CONFIG_RELATIVE_PATH)]
+  const candidates = [
+    projectRoot ? path.join(workspaceRoot, projectRoot, CONFIG_RELATIVE_PATH) : undefined,
+    path.join(workspaceRoot, CONFIG_RELATIVE_PATH),
+  ]
     .filter((candidate): candidate is string => candidate !== undefined)
     .filter((candidate, index, all) => all.indexOf(candidate) === index);
   for (const candidate of candidates) {
@@ -52,27 +55,47 @@ export function parseConfig(text: string, file: string): FaberConfig {
     data = JSON.parse(text);
   } catch (error) {
     const problem = findJsonSyntaxProblem(text) ?? { line: 1, column: 1, reason: (error as Error).message };
-    throw invalid(describeJsonSyntaxProblem(name, problem), file, ['Fix the JSON syntax there (a trailing comma or a missing quote is the usual cause)'], undefined, {
-      line: problem.line,
-      column: problem.column,
-    });
+    throw invalid(
+      describeJsonSyntaxProblem(name, problem),
+      file,
+      ['Fix the JSON syntax there (a trailing comma or a missing quote is the usual cause)'],
+      undefined,
+      {
+        line: problem.line,
+        column: problem.column,
+      },
+    );
   }
   const duplicate = findDuplicateKey(text);
   if (duplicate) {
-    throw invalid(`${name}: ${duplicate} is defined twice`, file, ['Remove one of the two definitions: JSON keeps only the last, silently']);
+    throw invalid(`${name}: ${duplicate} is defined twice`, file, [
+      'Remove one of the two definitions: JSON keeps only the last, silently',
+    ]);
   }
   const parsed = configSchema.safeParse(data);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => describeIssue(issue));
-    throw invalid(`${name} is invalid:\n  - ${problems.join('\n  - ')}`, file, [
-      `Fix ${name} as the messages say; the JSON Schema (its "$schema") gives editors completion and checks`,
-    ], problems);
+    throw invalid(
+      `${name} is invalid:\n  - ${problems.join('\n  - ')}`,
+      file,
+      [`Fix ${name} as the messages say; the JSON Schema (its "$schema") gives editors completion and checks`],
+      problems,
+    );
   }
   return parsed.data;
 }
 
-function invalid(message: string, file: string, suggestions: string[], problems?: string[], location?: { line: number; column: number }): FaberError {
-  return new FaberError('CONFIG_INVALID', message, { result: { config_file: file, ...location, ...(problems ? { problems } : {}) }, suggestions });
+function invalid(
+  message: string,
+  file: string,
+  suggestions: string[],
+  problems?: string[],
+  location?: { line: number; column: number },
+): FaberError {
+  return new FaberError('CONFIG_INVALID', message, {
+    result: { config_file: file, ...location, ...(problems ? { problems } : {}) },
+    suggestions,
+  });
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {

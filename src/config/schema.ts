@@ -30,8 +30,14 @@ export const DEFAULT_IDENTITY_ENV = 'FABER_DB_AGE_IDENTITY';
 
 const ageRecipient = z
   .string()
-  .refine((value) => !value.trim().toUpperCase().startsWith('AGE-SECRET-KEY-'), 'this is a private key: it must never be in the config; put its public key (age1…) here and the private key in the identity_env variable')
-  .refine((value) => AGE_X25519_RECIPIENT_PATTERN.test(value), 'an age X25519 recipient: "age1" followed by 58 lower-case bech32 characters (age-keygen -y key.txt prints it)')
+  .refine(
+    (value) => !value.trim().toUpperCase().startsWith('AGE-SECRET-KEY-'),
+    'this is a private key: it must never be in the config; put its public key (age1…) here and the private key in the identity_env variable',
+  )
+  .refine(
+    (value) => AGE_X25519_RECIPIENT_PATTERN.test(value),
+    'an age X25519 recipient: "age1" followed by 58 lower-case bech32 characters (age-keygen -y key.txt prints it)',
+  )
   .refine(isX25519Recipient, 'an age X25519 recipient with a valid checksum (it looks mistyped or cut short)')
   .meta({ pattern: AGE_X25519_RECIPIENT_PATTERN.source });
 
@@ -41,8 +47,12 @@ export const encryptionSchema = z
     recipients: z
       .array(ageRecipient)
       .min(1, 'at least one recipient')
-      .describe('age public keys (age1…) that can decrypt the backups; several allowed (key rotation, team + break-glass)'),
-    identity_env: envVarName.default(DEFAULT_IDENTITY_ENV).describe('The variable holding the private key (AGE-SECRET-KEY-1…), needed only to read backups'),
+      .describe(
+        'age public keys (age1…) that can decrypt the backups; several allowed (key rotation, team + break-glass)',
+      ),
+    identity_env: envVarName
+      .default(DEFAULT_IDENTITY_ENV)
+      .describe('The variable holding the private key (AGE-SECRET-KEY-1…), needed only to read backups'),
   })
   .describe('Client-side encryption (age v1, X25519), applied after compression');
 export type EncryptionConfig = z.output<typeof encryptionSchema>;
@@ -53,23 +63,34 @@ const s3StorageSchema = z.strictObject({
   type: z.literal('s3'),
   bucket: z
     .string()
-    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name (3-63 lower-case letters, digits, dots and hyphens)')
+    .regex(
+      /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+      'an S3 bucket name (3-63 lower-case letters, digits, dots and hyphens)',
+    )
     .describe('Bucket that holds the backups and their manifests'),
   prefix: z
     .string()
-    .regex(/^[A-Za-z0-9!_.*'()-]+(?:\/[A-Za-z0-9!_.*'()-]+)*$/, 'a key prefix such as faber-db or team/faber-db (no leading or trailing /)')
+    .regex(
+      /^[A-Za-z0-9!_.*'()-]+(?:\/[A-Za-z0-9!_.*'()-]+)*$/,
+      'a key prefix such as faber-db or team/faber-db (no leading or trailing /)',
+    )
     .refine((prefix) => !prefix.split('/').includes('..'), 'no .. segments')
     .optional()
     .describe('Key prefix inside the bucket'),
   region: z.string().min(1).optional().describe('AWS region; else the AWS default chain (AWS_REGION, profile)'),
-  endpoint: z.url({ protocol: /^https?$/ }).optional().describe('Endpoint of an S3-compatible service (R2, MinIO, B2, ...)'),
+  endpoint: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .describe('Endpoint of an S3-compatible service (R2, MinIO, B2, ...)'),
   force_path_style: z.boolean().optional().describe('Path-style addressing (MinIO and most self-hosted servers)'),
   keep_local_copy: z.boolean().optional().describe('Also keep each backup file in backup.directory'),
 });
 
 const storageSchema = z
   .discriminatedUnion('type', [z.strictObject({ type: z.literal('local') }), s3StorageSchema])
-  .describe('Where backups are stored; absent means backup.directory on the local disk. Credentials come only from the AWS default chain.');
+  .describe(
+    'Where backups are stored; absent means backup.directory on the local disk. Credentials come only from the AWS default chain.',
+  );
 
 export type StorageConfig = z.output<typeof storageSchema>;
 export type S3StorageConfig = z.output<typeof s3StorageSchema>;
@@ -85,7 +106,7 @@ const environmentSchema = z.strictObject({
   encryption: z
     .union([encryptionSchema, z.literal(false)])
     .optional()
-    .describe('Overrides backup.encryption for this environment; false: this environment\'s backups are not encrypted'),
+    .describe("Overrides backup.encryption for this environment; false: this environment's backups are not encrypted"),
 });
 
 const backupSchema = z.strictObject({
@@ -129,7 +150,10 @@ export const configSchema = z
     schema_version: z.literal('1.0'),
     database: databaseSchema,
     environments: z
-      .record(z.string().regex(ENVIRONMENT_NAME_PATTERN, 'an environment name of letters, digits, - and _'), environmentSchema)
+      .record(
+        z.string().regex(ENVIRONMENT_NAME_PATTERN, 'an environment name of letters, digits, - and _'),
+        environmentSchema,
+      )
       .refine((envs) => Object.keys(envs).length > 0, 'at least one environment'),
     backup: backupSchema.default(() => backupSchema.parse({})),
     migrations: migrationsSchema.default({}),

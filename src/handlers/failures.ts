@@ -126,7 +126,9 @@ export function describeError(error: unknown): { text: string; code: string | un
   }
   let code = typeof shape.code === 'string' ? shape.code : undefined;
   if (!code && Array.isArray(shape.errors)) {
-    const first = shape.errors.find((inner): inner is DriverErrorShape => typeof (inner as DriverErrorShape)?.code === 'string');
+    const first = shape.errors.find(
+      (inner): inner is DriverErrorShape => typeof (inner as DriverErrorShape)?.code === 'string',
+    );
     code = first?.code as string | undefined;
   }
   return { text: parts.filter(Boolean).join('; ') || code || error.name, code };

@@ -146,14 +146,22 @@ export async function readMigrationState(reader: SqlReader, lookup: MigrationLoo
   const explicitRef = lookup.table ? parseTableOption(lookup.table) : undefined;
   const ref = explicitRef ?? defaultTableRef(lookup.tool ?? 'prisma', reader);
   const columns = await columnsOf(reader, ref);
-  if (!columns) return emptyState(lookup.tool ?? (explicitRef ? 'unknown' : 'none'), lookup.tool || explicitRef ? displayName(ref) : null);
+  if (!columns)
+    return emptyState(
+      lookup.tool ?? (explicitRef ? 'unknown' : 'none'),
+      lookup.tool || explicitRef ? displayName(ref) : null,
+    );
 
   const tool = lookup.tool ?? detectTool(columns);
   if (!tool) {
-    throw new FaberError('CONFIG_INVALID', `The migrations table ${displayName(ref)} does not look like the table of a known migration tool (prisma, knex, drizzle, typeorm, flyway)`, {
-      result: { table: displayName(ref), columns },
-      suggestions: ['Set database.migration_tool in .fractary/plugins/faber-db/config.json'],
-    });
+    throw new FaberError(
+      'CONFIG_INVALID',
+      `The migrations table ${displayName(ref)} does not look like the table of a known migration tool (prisma, knex, drizzle, typeorm, flyway)`,
+      {
+        result: { table: displayName(ref), columns },
+        suggestions: ['Set database.migration_tool in .fractary/plugins/faber-db/config.json'],
+      },
+    );
   }
   const names = await appliedMigrations(reader, tool, ref);
   return {

@@ -57,7 +57,10 @@ export class DefinerRewriter extends Transform {
       done();
       return;
     }
-    const lines = this.#pending.length === 0 ? chunk.subarray(0, last + 1) : Buffer.concat([...this.#pending, chunk.subarray(0, last + 1)]);
+    const lines =
+      this.#pending.length === 0
+        ? chunk.subarray(0, last + 1)
+        : Buffer.concat([...this.#pending, chunk.subarray(0, last + 1)]);
     this.#pending = last + 1 < chunk.length ? [chunk.subarray(last + 1)] : [];
     done(null, this.#rewrite(lines));
   }
@@ -95,7 +98,11 @@ export class DefinerRewriter extends Transform {
     const rest = text.slice(match[0].length);
     const object = OBJECT_AFTER.exec(rest);
     if (object) {
-      this.#onRewrite({ kind: object[1]!.toLowerCase() as RewrittenDefiner['kind'], name: unquote(object[2]!), definer });
+      this.#onRewrite({
+        kind: object[1]!.toLowerCase() as RewrittenDefiner['kind'],
+        name: unquote(object[2]!),
+        definer,
+      });
     } else if (VIEW_AFTER.test(rest)) {
       this.#viewDefiner = definer;
     } else {

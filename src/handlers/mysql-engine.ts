@@ -8,10 +8,14 @@ export const MYSQL_ENGINE: Engine = {
   databaseIsFile: false,
   storedFormat(requested) {
     if (requested === 'sql') return requested;
-    throw new FaberError('INVALID_OPTION', `The ${requested} format is PostgreSQL-only; MySQL/MariaDB backups are SQL dumps`, {
-      result: { format: requested, provider: 'mysql' },
-      suggestions: ['Use --format=sql (the default), or remove "format" from the config'],
-    });
+    throw new FaberError(
+      'INVALID_OPTION',
+      `The ${requested} format is PostgreSQL-only; MySQL/MariaDB backups are SQL dumps`,
+      {
+        result: { format: requested, provider: 'mysql' },
+        suggestions: ['Use --format=sql (the default), or remove "format" from the config'],
+      },
+    );
   },
   restoreMethod: () => 'the mysql client',
   describeScratch: (scratch) => `a scratch database ${path.basename(scratch.name)}`,

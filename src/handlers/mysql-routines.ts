@@ -28,9 +28,13 @@ export async function assertRoutinesReadable(reader: SqlReader, database: string
   }
   const missing = (stored ?? listed.map(routineName)).filter((name) => !readable.has(name));
   if (missing.length === 0) return;
-  throw new FaberError('PERMISSION_DENIED', `The user cannot read the definitions of ${missing.join(', ')}: the dump would leave them out`, {
-    result: { database, unreadable_routines: missing },
-  });
+  throw new FaberError(
+    'PERMISSION_DENIED',
+    `The user cannot read the definitions of ${missing.join(', ')}: the dump would leave them out`,
+    {
+      result: { database, unreadable_routines: missing },
+    },
+  );
 }
 
 function routineName(row: Record<string, unknown>): string {
@@ -40,7 +44,10 @@ function routineName(row: Record<string, unknown>): string {
 /** Every routine of the database as mysql.proc has it; undefined when it cannot be read (no right; MySQL 8 has no mysql.proc). */
 async function storedRoutines(reader: SqlReader, database: string): Promise<string[] | undefined> {
   try {
-    const rows = await reader.query(`SELECT type, name FROM mysql.proc WHERE db = ? AND type IN ('PROCEDURE', 'FUNCTION')`, [database]);
+    const rows = await reader.query(
+      `SELECT type, name FROM mysql.proc WHERE db = ? AND type IN ('PROCEDURE', 'FUNCTION')`,
+      [database],
+    );
     return rows.map(routineName);
   } catch {
     return undefined;

@@ -108,7 +108,11 @@ export interface ToolCredentials {
   file: SecretFile;
 }
 
-export async function mysqlToolCredentials(base: NodeJS.ProcessEnv, connection: ConnectionInfo, tempDirectory: string): Promise<ToolCredentials> {
+export async function mysqlToolCredentials(
+  base: NodeJS.ProcessEnv,
+  connection: ConnectionInfo,
+  tempDirectory: string,
+): Promise<ToolCredentials> {
   const env = { ...base };
   for (const variable of INHERITED_CONNECTION_VARIABLES) delete env[variable];
   const file = await writeSecretFile(tempDirectory, 'my', optionFileText(connection));
@@ -120,7 +124,9 @@ export async function mysqlToolCredentials(base: NodeJS.ProcessEnv, connection: 
  * `mariadb-dump from 11.4.2-MariaDB, client 10.19 ...` → `11.4.2-MariaDB`; `mysqldump  Ver 8.0.36 for Linux` → `8.0.36`.
  */
 export function mysqlToolVersion(versionLine: string): string {
-  return /(?:Distrib|from)\s+([^\s,]+)/.exec(versionLine)?.[1] ?? /Ver\s+([^\s,]+)/.exec(versionLine)?.[1] ?? versionLine;
+  return (
+    /(?:Distrib|from)\s+([^\s,]+)/.exec(versionLine)?.[1] ?? /Ver\s+([^\s,]+)/.exec(versionLine)?.[1] ?? versionLine
+  );
 }
 
 export function isMariaDb(version: string): boolean {
@@ -138,7 +144,9 @@ export async function mysqlRowCounts(reader: SqlReader, database: string): Promi
   const counts: Record<string, number> = {};
   for (let start = 0; start < names.length; start += 100) {
     const batch = names.slice(start, start + 100);
-    const sql = batch.map((name, index) => `SELECT ${index} AS i, COUNT(*) AS n FROM \`${name.replaceAll('`', '``')}\``).join(' UNION ALL ');
+    const sql = batch
+      .map((name, index) => `SELECT ${index} AS i, COUNT(*) AS n FROM \`${name.replaceAll('`', '``')}\``)
+      .join(' UNION ALL ');
     for (const row of await reader.query(sql)) counts[batch[Number(row.i)]!] = Number(row.n);
   }
   return counts;

@@ -144,13 +144,17 @@ export class MysqlHandler implements DatabaseHandler {
     const flavourArguments = await this.#dumpFlavourArguments(dumpTool, async () => (await checked).serverVersion);
     throwIfAborted(request.signal, 'The backup');
     const credentials = await mysqlToolCredentials(this.#options.env, this.#connection, this.#options.tempDirectory);
-    const run = runTool(dumpTool, [credentials.firstArgument, ...DUMP_ARGUMENTS, ...flavourArguments, '--', this.live.name], {
-      env: credentials.env,
-      signal: request.signal,
-      secrets: this.#secrets,
-      failureCode: 'BACKUP_FAILED',
-      stdout: (await openBlockChannel()) ?? 'pipe',
-    });
+    const run = runTool(
+      dumpTool,
+      [credentials.firstArgument, ...DUMP_ARGUMENTS, ...flavourArguments, '--', this.live.name],
+      {
+        env: credentials.env,
+        signal: request.signal,
+        secrets: this.#secrets,
+        failureCode: 'BACKUP_FAILED',
+        stdout: (await openBlockChannel()) ?? 'pipe',
+      },
+    );
     const stopped = run.done.catch(() => {});
     let snapshot: DatabaseSnapshot;
     try {
@@ -161,7 +165,12 @@ export class MysqlHandler implements DatabaseHandler {
       await credentials.file.remove();
       throw error;
     }
-    return dumpSession(run, snapshot, () => credentials.file.remove(), (error) => explainDenial(error, () => this.#backupPrivilege()));
+    return dumpSession(
+      run,
+      snapshot,
+      () => credentials.file.remove(),
+      (error) => explainDenial(error, () => this.#backupPrivilege()),
+    );
   }
 
   async restore(target: DatabaseTarget, request: RestoreRequest): Promise<void> {
@@ -214,14 +223,20 @@ export class MysqlHandler implements DatabaseHandler {
 
   async createDatabase(target: DatabaseTarget): Promise<void> {
     await this.#withSession(undefined, 'RESTORE_FAILED', async (reader) => {
-      await reader.query(`CREATE DATABASE ${quoteIdentifier('mysql', target.name)}${await characterSetOf(reader, this.live.name)}`);
+      await reader.query(
+        `CREATE DATABASE ${quoteIdentifier('mysql', target.name)}${await characterSetOf(reader, this.live.name)}`,
+      );
     }).catch(async (error: unknown) => {
       throw await explainDenial(error, async () => {
         // One grant covers every scratch database of this one (restores and drills): `app\_prod\_\_faber\_%`.
         const scratch = SCRATCH_MARKER.test(target.name);
-        const pattern = scratch ? `${mysqlGrantPattern(this.live.name)}\\_\\_faber\\_%` : mysqlGrantPattern(target.name);
+        const pattern = scratch
+          ? `${mysqlGrantPattern(this.live.name)}\\_\\_faber\\_%`
+          : mysqlGrantPattern(target.name);
         return {
-          action: scratch ? 'create the scratch database of a restore or restore drill' : `create the database ${target.name}`,
+          action: scratch
+            ? 'create the scratch database of a restore or restore drill'
+            : `create the database ${target.name}`,
           privilege: `CREATE and DROP on the databases matching ${pattern}`,
           grant: `GRANT ALL ON ${quoteIdentifier('mysql', pattern)}.* TO ${await this.#account()};`,
         };
@@ -230,7 +245,9 @@ export class MysqlHandler implements DatabaseHandler {
   }
 
   async dropDatabase(target: DatabaseTarget): Promise<void> {
-    await this.#withSession(undefined, 'RESTORE_FAILED', (reader) => reader.query(`DROP DATABASE IF EXISTS ${quoteIdentifier('mysql', target.name)}`));
+    await this.#withSession(undefined, 'RESTORE_FAILED', (reader) =>
+      reader.query(`DROP DATABASE IF EXISTS ${quoteIdentifier('mysql', target.name)}`),
+    );
   }
 
   /** Strategy (b) from the top of this file: empty the live database, then copy the restored one in. */
@@ -238,9 +255,14 @@ export class MysqlHandler implements DatabaseHandler {
     const dumpTool = requireTool('mysql-dump', this.#options.env);
     const client = requireTool('mysql-client', this.#options.env);
     const serverVersion = await this.#withSession(undefined, 'RESTORE_FAILED', async (reader) => {
-      const found = await reader.query('SELECT 1 FROM information_schema.schemata WHERE schema_name = ?', [restored.name]);
+      const found = await reader.query('SELECT 1 FROM information_schema.schemata WHERE schema_name = ?', [
+        restored.name,
+      ]);
       if (found.length === 0) {
-        throw new FaberError('RESTORE_FAILED', `The restored database ${restored.display} does not exist; the live database was not touched`);
+        throw new FaberError(
+          'RESTORE_FAILED',
+          `The restored database ${restored.display} does not exist; the live database was not touched`,
+        );
       }
       await clearSessions(reader, [live.name, restored.name], options.force, live);
       const characterSet = await characterSetOf(reader, live.name);
@@ -259,11 +281,15 @@ export class MysqlHandler implements DatabaseHandler {
       await this.#copy({ dumpTool, client, serverVersion }, restored, live);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      throw new FaberError('RESTORE_FAILED', `Copying the restored database into ${live.display} failed; it is now incomplete. The restored copy is kept as ${restored.name}. ${reason}`, {
-        result: { restored_copy: restored.name },
-        suggestions: ['Run the restore again, or restore the pre-restore safety backup to undo'],
-        cause: error,
-      });
+      throw new FaberError(
+        'RESTORE_FAILED',
+        `Copying the restored database into ${live.display} failed; it is now incomplete. The restored copy is kept as ${restored.name}. ${reason}`,
+        {
+          result: { restored_copy: restored.name },
+          suggestions: ['Run the restore again, or restore the pre-restore safety backup to undo'],
+          cause: error,
+        },
+      );
     }
     await this.dropDatabase(restored);
   }
@@ -297,7 +323,9 @@ export class MysqlHandler implements DatabaseHandler {
   /** `'app'@'%'`: the account the server matched, as a GRANT names it. */
   async #account(): Promise<string> {
     try {
-      const [row] = await this.#withSession(undefined, 'RESTORE_FAILED', (reader) => reader.query('SELECT CURRENT_USER() AS account'));
+      const [row] = await this.#withSession(undefined, 'RESTORE_FAILED', (reader) =>
+        reader.query('SELECT CURRENT_USER() AS account'),
+      );
       return mysqlAccount(String(row?.account));
     } catch {
       return mysqlAccount(`${this.#connection.user ?? ''}@%`);
@@ -319,8 +347,13 @@ export class MysqlHandler implements DatabaseHandler {
     };
   }
 
-  async #withSession<T>(database: string | undefined, fallback: ErrorCode, work: (reader: SqlReader) => Promise<T>): Promise<T> {
-    const display = database === undefined ? urlWithDatabase(this.#connection.redacted, '') : this.target(database).display;
+  async #withSession<T>(
+    database: string | undefined,
+    fallback: ErrorCode,
+    work: (reader: SqlReader) => Promise<T>,
+  ): Promise<T> {
+    const display =
+      database === undefined ? urlWithDatabase(this.#connection.redacted, '') : this.target(database).display;
     const session: MysqlSession = await connectMysql(this.#connection, database, display, fallback);
     try {
       return await work(session.reader);
@@ -346,7 +379,13 @@ export class MysqlHandler implements DatabaseHandler {
     return ['--set-gtid-purged=OFF', ...(isMariaDb(await serverVersion()) ? ['--column-statistics=0'] : [])];
   }
 
-  #load(client: ClientTool, credentials: { env: NodeJS.ProcessEnv; firstArgument: string }, target: DatabaseTarget, input: Readable, signal: AbortSignal): ToolRun {
+  #load(
+    client: ClientTool,
+    credentials: { env: NodeJS.ProcessEnv; firstArgument: string },
+    target: DatabaseTarget,
+    input: Readable,
+    signal: AbortSignal,
+  ): ToolRun {
     return runTool(client, [credentials.firstArgument, '--default-character-set=utf8mb4', '--', target.name], {
       env: credentials.env,
       signal,
@@ -401,8 +440,15 @@ function unsupportedFormat(format: string): FaberError {
   });
 }
 
-async function readSnapshot(reader: SqlReader, database: string, migrations: MigrationLookup): Promise<DatabaseSnapshot> {
-  return { tableRowCounts: await mysqlRowCounts(reader, database), migrations: await readMigrationState(reader, migrations) };
+async function readSnapshot(
+  reader: SqlReader,
+  database: string,
+  migrations: MigrationLookup,
+): Promise<DatabaseSnapshot> {
+  return {
+    tableRowCounts: await mysqlRowCounts(reader, database),
+    migrations: await readMigrationState(reader, migrations),
+  };
 }
 
 /** ` CHARACTER SET x COLLATE y` of an existing database, or '' when it does not exist. */
@@ -416,7 +462,12 @@ async function characterSetOf(reader: SqlReader, database: string): Promise<stri
   return ` CHARACTER SET ${charset} COLLATE ${collation}`;
 }
 
-async function clearSessions(reader: SqlReader, databases: string[], force: boolean, live: DatabaseTarget): Promise<void> {
+async function clearSessions(
+  reader: SqlReader,
+  databases: string[],
+  force: boolean,
+  live: DatabaseTarget,
+): Promise<void> {
   // Without the PROCESS privilege a user sees only its own sessions: the check is best effort.
   const sessions = (await reader.query(
     'SELECT id, user, host FROM information_schema.processlist WHERE db IN (?) AND id <> CONNECTION_ID()',
@@ -430,7 +481,10 @@ async function clearSessions(reader: SqlReader, databases: string[], force: bool
       `${sessions.length} other session(s) are connected to ${live.display}${users ? ` (users: ${users})` : ''}; the database cannot be replaced while in use`,
       {
         result: { sessions: sessions.length },
-        suggestions: ['Stop the application (or close its connections) and run the restore again', 'Or pass --force to kill those sessions'],
+        suggestions: [
+          'Stop the application (or close its connections) and run the restore again',
+          'Or pass --force to kill those sessions',
+        ],
       },
     );
   }

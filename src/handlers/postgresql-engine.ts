@@ -10,12 +10,20 @@ export const POSTGRESQL_ENGINE: Engine = {
   defaultPort: 5432,
   databaseIsFile: false,
   storedFormat: (requested) => requested,
-  restoreMethod: (format: StoredFormat) => (format === 'sql' ? 'psql (ON_ERROR_STOP)' : `pg_restore${format === 'directory' ? ' -j' : ''}`),
+  restoreMethod: (format: StoredFormat) =>
+    format === 'sql' ? 'psql (ON_ERROR_STOP)' : `pg_restore${format === 'directory' ? ' -j' : ''}`,
   describeScratch: (scratch) => `a scratch database ${path.basename(scratch.name)}`,
   displayName: (database) => database,
   dumpMarks(format) {
     if (format === 'sql') return { trailers: ['-- PostgreSQL database dump complete'] };
-    if (format === 'custom') return { header: { bytes: PGDMP_MAGIC, present: 'custom-format header present', missing: 'not a pg_dump custom-format archive (no PGDMP header)' } };
+    if (format === 'custom')
+      return {
+        header: {
+          bytes: PGDMP_MAGIC,
+          present: 'custom-format header present',
+          missing: 'not a pg_dump custom-format archive (no PGDMP header)',
+        },
+      };
     return {};
   },
   formatCheck(format, env) {

@@ -31,7 +31,14 @@ interface Grant {
  * Settings whose value is a list (GUC_LIST_QUOTE): stored as `"$user", public`, set element by
  * element, as pg_dump does; quoting the whole text would make it one element.
  */
-const LIST_SETTINGS = new Set(['search_path', 'temp_tablespaces', 'session_preload_libraries', 'shared_preload_libraries', 'local_preload_libraries', 'unix_socket_directories']);
+const LIST_SETTINGS = new Set([
+  'search_path',
+  'temp_tablespaces',
+  'session_preload_libraries',
+  'shared_preload_libraries',
+  'local_preload_libraries',
+  'unix_socket_directories',
+]);
 
 /** The properties of an existing database, or undefined when it does not exist. */
 export async function readDatabaseProperties(reader: SqlReader, name: string): Promise<DatabaseProperties | undefined> {
@@ -52,7 +59,11 @@ export async function readDatabaseProperties(reader: SqlReader, name: string): P
            FROM pg_catalog.pg_database d, LATERAL pg_catalog.aclexplode(d.datacl) a WHERE d.datname = $1 ORDER BY 1, 2`,
           [name],
         )
-      ).map((grant) => ({ grantee: grant.grantee === null ? null : asText(grant.grantee), privilege: String(grant.privilege), grantable: grant.grantable === true }));
+      ).map((grant) => ({
+        grantee: grant.grantee === null ? null : asText(grant.grantee),
+        privilege: String(grant.privilege),
+        grantable: grant.grantable === true,
+      }));
   const settings = await reader.query(
     `SELECT CASE WHEN s.setrole = 0 THEN NULL ELSE pg_catalog.pg_get_userbyid(s.setrole) END AS role, s.setconfig AS config
      FROM pg_catalog.pg_db_role_setting s WHERE s.setdatabase = $1 ORDER BY 1 NULLS FIRST`,
@@ -61,7 +72,10 @@ export async function readDatabaseProperties(reader: SqlReader, name: string): P
   return {
     owner: String(row.owner),
     grants,
-    settings: settings.map((setting) => ({ role: setting.role === null ? null : asText(setting.role), config: (setting.config as string[] | null) ?? [] })),
+    settings: settings.map((setting) => ({
+      role: setting.role === null ? null : asText(setting.role),
+      config: (setting.config as string[] | null) ?? [],
+    })),
     comment: row.comment === null ? null : asText(row.comment),
     connectionLimit: Number(row.connection_limit),
     locale: {
@@ -81,22 +95,30 @@ export function propertyStatements(properties: DatabaseProperties, target: strin
   const statements = [`ALTER DATABASE ${database} OWNER TO ${quoteIdent(properties.owner)}`];
   if (properties.grants) {
     // Start from no privileges at all (the owner's implicit ones included), then grant what the original had.
-    statements.push(`REVOKE ALL ON DATABASE ${database} FROM PUBLIC`, `REVOKE ALL ON DATABASE ${database} FROM ${quoteIdent(properties.owner)}`);
+    statements.push(
+      `REVOKE ALL ON DATABASE ${database} FROM PUBLIC`,
+      `REVOKE ALL ON DATABASE ${database} FROM ${quoteIdent(properties.owner)}`,
+    );
     for (const grant of properties.grants) {
       const grantee = grant.grantee === null ? 'PUBLIC' : quoteIdent(grant.grantee);
-      statements.push(`GRANT ${grant.privilege} ON DATABASE ${database} TO ${grantee}${grant.grantable ? ' WITH GRANT OPTION' : ''}`);
+      statements.push(
+        `GRANT ${grant.privilege} ON DATABASE ${database} TO ${grantee}${grant.grantable ? ' WITH GRANT OPTION' : ''}`,
+      );
     }
   }
   for (const { role, config } of properties.settings) {
-    const scope = role === null ? `ALTER DATABASE ${database}` : `ALTER ROLE ${quoteIdent(role)} IN DATABASE ${database}`;
+    const scope =
+      role === null ? `ALTER DATABASE ${database}` : `ALTER ROLE ${quoteIdent(role)} IN DATABASE ${database}`;
     for (const item of config) {
       const at = item.indexOf('=');
       const name = item.slice(0, at);
       statements.push(`${scope} SET ${quoteIdent(name)} TO ${settingValue(name, item.slice(at + 1))}`);
     }
   }
-  if (properties.comment !== null) statements.push(`COMMENT ON DATABASE ${database} IS ${quoteLiteral(properties.comment)}`);
-  if (properties.connectionLimit !== -1) statements.push(`ALTER DATABASE ${database} CONNECTION LIMIT ${properties.connectionLimit}`);
+  if (properties.comment !== null)
+    statements.push(`COMMENT ON DATABASE ${database} IS ${quoteLiteral(properties.comment)}`);
+  if (properties.connectionLimit !== -1)
+    statements.push(`ALTER DATABASE ${database} CONNECTION LIMIT ${properties.connectionLimit}`);
   return statements;
 }
 
@@ -129,13 +151,23 @@ function splitSettingList(value: string): string[] {
 }
 
 /** Encoding and locale are fixed when a database is created: a copy that differs cannot take the original's place. */
-export function assertSameLocale(original: DatabaseProperties, copy: DatabaseProperties, names: { original: string; copy: string }): void {
+export function assertSameLocale(
+  original: DatabaseProperties,
+  copy: DatabaseProperties,
+  names: { original: string; copy: string },
+): void {
   const differences = (Object.keys(original.locale) as Array<keyof DatabaseProperties['locale']>)
     .filter((key) => original.locale[key] !== copy.locale[key])
     .map((key) => `${key} ${copy.locale[key] ?? 'none'} instead of ${original.locale[key] ?? 'none'}`);
   if (differences.length === 0) return;
-  throw new FaberError('RESTORE_FAILED', `The scratch database ${names.copy} could not be given the encoding and locale of ${names.original} (${differences.join(', ')}); nothing was loaded and the target is unchanged`, {
-    result: { target_changed: false, differences },
-    suggestions: ['Check that the server has the locale of the target database (locale -a), or restore into a database created with the locale you want (--targetConnectionStringEnv)'],
-  });
+  throw new FaberError(
+    'RESTORE_FAILED',
+    `The scratch database ${names.copy} could not be given the encoding and locale of ${names.original} (${differences.join(', ')}); nothing was loaded and the target is unchanged`,
+    {
+      result: { target_changed: false, differences },
+      suggestions: [
+        'Check that the server has the locale of the target database (locale -a), or restore into a database created with the locale you want (--targetConnectionStringEnv)',
+      ],
+    },
+  );
 }

@@ -67,7 +67,11 @@ export function secretsOf(connection: ConnectionInfo): string[] {
 }
 
 /** Opens a client on `database`; connection and authentication failures get their codes. */
-export async function connectPostgres(connection: ConnectionInfo, database: string, display: string): Promise<pg.Client> {
+export async function connectPostgres(
+  connection: ConnectionInfo,
+  database: string,
+  display: string,
+): Promise<pg.Client> {
   const client = new pg.Client(clientConfig(connection, database));
   // An idle client whose server goes away emits 'error'; without a listener that kills the process.
   client.on('error', () => {});
@@ -76,7 +80,12 @@ export async function connectPostgres(connection: ConnectionInfo, database: stri
     return client;
   } catch (error) {
     await client.end().catch(() => {});
-    throw driverFailure(error, { action: 'Connecting to', target: display, secrets: secretsOf(connection), fallback: 'CONNECTION_FAILED' });
+    throw driverFailure(error, {
+      action: 'Connecting to',
+      target: display,
+      secrets: secretsOf(connection),
+      fallback: 'CONNECTION_FAILED',
+    });
   }
 }
 
@@ -91,7 +100,12 @@ export async function queryPostgres<Row extends Record<string, unknown>>(
     const result = await client.query<Row>(sql, params as unknown[]);
     return result.rows;
   } catch (error) {
-    throw driverFailure(error, { action: 'Querying', target: context.display, secrets: secretsOf(context.connection), fallback: context.fallback });
+    throw driverFailure(error, {
+      action: 'Querying',
+      target: context.display,
+      secrets: secretsOf(context.connection),
+      fallback: context.fallback,
+    });
   }
 }
 

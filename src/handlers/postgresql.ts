@@ -32,7 +32,12 @@ import {
   quotePostgresLiteral as quoteLiteral,
   secretsOf,
 } from './postgresql-support.ts';
-import { assertSameLocale, propertyStatements, readDatabaseProperties, type DatabaseProperties } from './postgresql-properties.ts';
+import {
+  assertSameLocale,
+  propertyStatements,
+  readDatabaseProperties,
+  type DatabaseProperties,
+} from './postgresql-properties.ts';
 import { namePrivilege, type MissingPrivilege } from './privileges.ts';
 import type { SecretFile } from './secret-file.ts';
 import { dumpSession, requireTool, runTool, toolVersion, type ClientTool } from './tools.ts';
@@ -136,7 +141,12 @@ export class PostgresHandler implements DatabaseHandler {
       const snapshotId = await exportSnapshot(reader);
       const snapshot = await readSnapshot(reader, request.migrations);
       throwIfAborted(request.signal, 'The backup');
-      const toolEnv = await postgresToolEnv(this.#options.env, this.#connection, this.live.name, this.#options.tempDirectory);
+      const toolEnv = await postgresToolEnv(
+        this.#options.env,
+        this.#connection,
+        this.live.name,
+        this.#options.tempDirectory,
+      );
       passfile = toolEnv.passfile;
       const run = runTool(pgDump, ['--no-password', `--snapshot=${snapshotId}`, ...formatArguments], {
         env: toolEnv.env,
@@ -155,7 +165,12 @@ export class PostgresHandler implements DatabaseHandler {
   async restore(target: DatabaseTarget, request: RestoreRequest): Promise<void> {
     throwIfAborted(request.signal, 'The restore');
     const { tool, args, input } = restoreCommand(target, request, this.#options.env);
-    const { env, passfile } = await postgresToolEnv(this.#options.env, this.#connection, target.name, this.#options.tempDirectory);
+    const { env, passfile } = await postgresToolEnv(
+      this.#options.env,
+      this.#connection,
+      target.name,
+      this.#options.tempDirectory,
+    );
     try {
       const run = runTool(tool, args, {
         env,
@@ -205,14 +220,22 @@ export class PostgresHandler implements DatabaseHandler {
       const options = await creationOptions(reader, this.live.name);
       await reader.query(`CREATE DATABASE ${quoteIdent(target.name)} TEMPLATE template0${options}`);
     }).catch((error: unknown) => {
-      const action = SCRATCH_MARKER.test(target.name) ? 'create the scratch database of a restore or restore drill' : `create the database ${target.name}`;
-      throw namePrivilege(error, { action, privilege: 'the CREATEDB attribute', grant: `ALTER ROLE ${quoteIdent(this.#role())} CREATEDB;` });
+      const action = SCRATCH_MARKER.test(target.name)
+        ? 'create the scratch database of a restore or restore drill'
+        : `create the database ${target.name}`;
+      throw namePrivilege(error, {
+        action,
+        privilege: 'the CREATEDB attribute',
+        grant: `ALTER ROLE ${quoteIdent(this.#role())} CREATEDB;`,
+      });
     });
   }
 
   async dropDatabase(target: DatabaseTarget): Promise<void> {
     await this.#withMaintenance([target.name], async (reader) => {
-      await reader.query(`DROP DATABASE IF EXISTS ${quoteIdent(target.name)}${await this.#forceClause(reader, target.name)}`);
+      await reader.query(
+        `DROP DATABASE IF EXISTS ${quoteIdent(target.name)}${await this.#forceClause(reader, target.name)}`,
+      );
     });
   }
 
@@ -249,7 +272,9 @@ export class PostgresHandler implements DatabaseHandler {
         }
       }
       // The swap is done; a leftover copy only costs disk space and its name says what it is.
-      await reader.query(`DROP DATABASE IF EXISTS ${quoteIdent(oldName)}${await this.#forceClause(reader, oldName)}`).catch(() => {});
+      await reader
+        .query(`DROP DATABASE IF EXISTS ${quoteIdent(oldName)}${await this.#forceClause(reader, oldName)}`)
+        .catch(() => {});
     });
   }
 
@@ -289,10 +314,15 @@ export class PostgresHandler implements DatabaseHandler {
   #backupPrivilege(): MissingPrivilege {
     const role = quoteIdent(this.#role());
     // pg_read_all_data (PostgreSQL 14+) covers every table, sequence and schema, now and later.
-    const grant = (this.#serverVersionNumber ?? 140000) >= 140000
-      ? `GRANT pg_read_all_data TO ${role};`
-      : `GRANT USAGE ON SCHEMA public TO ${role}; GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${role}; GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO ${role};`;
-    return { action: 'back up the database', privilege: 'SELECT on every table and sequence and USAGE on their schemas', grant };
+    const grant =
+      (this.#serverVersionNumber ?? 140000) >= 140000
+        ? `GRANT pg_read_all_data TO ${role};`
+        : `GRANT USAGE ON SCHEMA public TO ${role}; GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${role}; GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO ${role};`;
+    return {
+      action: 'back up the database',
+      privilege: 'SELECT on every table and sequence and USAGE on their schemas',
+      grant,
+    };
   }
 
   /** A dump sets each object's owner: the restoring role must be able to act as those roles. */
@@ -300,8 +330,16 @@ export class PostgresHandler implements DatabaseHandler {
     const owner = /must be (?:a )?member of role "([^"]+)"/i.exec(error instanceof Error ? error.message : '')?.[1];
     const role = quoteIdent(this.#role());
     return owner
-      ? { action: 'restore objects owned by another role', privilege: `membership in the role ${owner}`, grant: `GRANT ${quoteIdent(owner)} TO ${role};` }
-      : { action: 'restore the backup', privilege: 'the privileges the message names (restore as the database owner or a superuser)', grant: `ALTER DATABASE ${quoteIdent(this.live.name)} OWNER TO ${role};` };
+      ? {
+          action: 'restore objects owned by another role',
+          privilege: `membership in the role ${owner}`,
+          grant: `GRANT ${quoteIdent(owner)} TO ${role};`,
+        }
+      : {
+          action: 'restore the backup',
+          privilege: 'the privileges the message names (restore as the database owner or a superuser)',
+          grant: `ALTER DATABASE ${quoteIdent(this.live.name)} OWNER TO ${role};`,
+        };
   }
 
   async #connect(target: DatabaseTarget): Promise<pg.Client> {
@@ -343,7 +381,9 @@ export class PostgresHandler implements DatabaseHandler {
   }
 
   async #databaseExists(name: string): Promise<boolean> {
-    const rows = await this.#withMaintenance([], (reader) => reader.query('SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1', [name]));
+    const rows = await this.#withMaintenance([], (reader) =>
+      reader.query('SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1', [name]),
+    );
     return rows.length > 0;
   }
 
@@ -381,11 +421,18 @@ async function applyProperties(reader: SqlReader, properties: DatabaseProperties
 function propertiesFailure(error: unknown, statement: string, target: string): FaberError {
   const cause = error instanceof FaberError ? error : undefined;
   const reason = error instanceof Error ? error.message : String(error);
-  return new FaberError(cause?.code === 'PERMISSION_DENIED' ? 'PERMISSION_DENIED' : 'RESTORE_FAILED', `The restored copy could not be given the owner, privileges and settings of the database it replaces (${statement.replace(quoteIdent(target), '<copy>')}): ${reason}; the target is unchanged`, {
-    result: { ...(cause?.result ?? {}), target_changed: false, statement },
-    suggestions: ['Run the restore as a superuser, or as the database owner with the right to set each of its settings (ALTER ROLE … IN DATABASE needs CREATEROLE on that role)', ...(cause?.suggestions ?? [])],
-    cause: error,
-  });
+  return new FaberError(
+    cause?.code === 'PERMISSION_DENIED' ? 'PERMISSION_DENIED' : 'RESTORE_FAILED',
+    `The restored copy could not be given the owner, privileges and settings of the database it replaces (${statement.replace(quoteIdent(target), '<copy>')}): ${reason}; the target is unchanged`,
+    {
+      result: { ...(cause?.result ?? {}), target_changed: false, statement },
+      suggestions: [
+        'Run the restore as a superuser, or as the database owner with the right to set each of its settings (ALTER ROLE … IN DATABASE needs CREATEROLE on that role)',
+        ...(cause?.suggestions ?? []),
+      ],
+      cause: error,
+    },
+  );
 }
 
 async function otherSessions(reader: SqlReader, databases: readonly string[]): Promise<Session[]> {
@@ -398,7 +445,11 @@ async function otherSessions(reader: SqlReader, databases: readonly string[]): P
 
 /** Renaming a database takes its owner (or a member of the owning role) with CREATEDB. */
 function renamePrivilege(owner: string, role: string): MissingPrivilege {
-  return { action: 'swap the restored copy in (rename databases)', privilege: `membership in the owner role ${owner} and the CREATEDB attribute`, grant: `GRANT ${quoteIdent(owner)} TO ${quoteIdent(role)}; ALTER ROLE ${quoteIdent(role)} CREATEDB;` };
+  return {
+    action: 'swap the restored copy in (rename databases)',
+    privilege: `membership in the owner role ${owner} and the CREATEDB attribute`,
+    grant: `GRANT ${quoteIdent(owner)} TO ${quoteIdent(role)}; ALTER ROLE ${quoteIdent(role)} CREATEDB;`,
+  };
 }
 
 function unsupportedFormat(format: string): FaberError {
@@ -454,7 +505,8 @@ function restoreCommand(
   env: NodeJS.ProcessEnv,
 ): { tool: ClientTool; args: string[]; input: RestoreRequest['stream'] } {
   const needStream = () => {
-    if (!request.stream) throw new FaberError('INVALID_OPTION', `Restoring a ${request.format} backup needs its bytes as a stream`);
+    if (!request.stream)
+      throw new FaberError('INVALID_OPTION', `Restoring a ${request.format} backup needs its bytes as a stream`);
     return request.stream;
   };
   switch (request.format) {
@@ -471,7 +523,8 @@ function restoreCommand(
         input: needStream(),
       };
     case 'directory':
-      if (!request.directory) throw new FaberError('INVALID_OPTION', 'Restoring a directory-format backup needs its directory');
+      if (!request.directory)
+        throw new FaberError('INVALID_OPTION', 'Restoring a directory-format backup needs its directory');
       return {
         tool: requireTool('pg_restore', env),
         args: [
@@ -536,7 +589,10 @@ function sessionsInTheWay(sessions: readonly Session[], live: DatabaseTarget): F
     `${sessions.length} other session(s) are connected to ${live.display}${who ? ` (${who})` : ''}; the database cannot be replaced while in use`,
     {
       result: { sessions: sessions.length },
-      suggestions: ['Stop the application (or close its connections) and run the restore again', 'Or pass --force to terminate those sessions'],
+      suggestions: [
+        'Stop the application (or close its connections) and run the restore again',
+        'Or pass --force to terminate those sessions',
+      ],
     },
   );
 }

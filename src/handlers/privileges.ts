@@ -14,11 +14,18 @@ export interface MissingPrivilege {
  */
 export function namePrivilege(error: unknown, missing: MissingPrivilege): unknown {
   if (!(error instanceof FaberError) || error.code !== 'PERMISSION_DENIED') return error;
-  return new FaberError('PERMISSION_DENIED', `${error.message}. To ${missing.action}, the user needs ${missing.privilege}`, {
-    result: { ...error.result, missing_privilege: missing.privilege, grant: missing.grant },
-    suggestions: [`Grant it (as an administrator): ${missing.grant}`, 'See "Privileges" in the README for what backup, restore and verify --deep need'],
-    cause: error,
-  });
+  return new FaberError(
+    'PERMISSION_DENIED',
+    `${error.message}. To ${missing.action}, the user needs ${missing.privilege}`,
+    {
+      result: { ...error.result, missing_privilege: missing.privilege, grant: missing.grant },
+      suggestions: [
+        `Grant it (as an administrator): ${missing.grant}`,
+        'See "Privileges" in the README for what backup, restore and verify --deep need',
+      ],
+      cause: error,
+    },
+  );
 }
 
 export function isPermissionDenied(error: unknown): boolean {

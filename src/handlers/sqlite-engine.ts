@@ -12,7 +12,13 @@ export const SQLITE_ENGINE: Engine = {
   restoreMethod: () => 'an integrity check (PRAGMA integrity_check)',
   describeScratch: () => 'a temporary file',
   displayName: (database) => path.basename(database),
-  dumpMarks: () => ({ header: { bytes: SQLITE_MAGIC, present: 'SQLite header present', missing: 'not a SQLite database (no SQLite header)' } }),
+  dumpMarks: () => ({
+    header: {
+      bytes: SQLITE_MAGIC,
+      present: 'SQLite header present',
+      missing: 'not a SQLite database (no SQLite header)',
+    },
+  }),
   // PRAGMA integrity_check: the handler runs it on the snapshot copy, the file check in pipeline/verify.ts.
   formatCheck: () => undefined,
 };

@@ -61,12 +61,17 @@ export function sqliteReader(db: DatabaseSync): SqlReader {
   return {
     dialect: 'sqlite',
     // node:sqlite is synchronous; the promise makes a failing statement a rejection, as the other engines' readers do.
-    query: (sql, params = []) => new Promise((resolve) => resolve(db.prepare(sql).all(...(params as Array<string | number | null>)))),
+    query: (sql, params = []) =>
+      new Promise((resolve) => resolve(db.prepare(sql).all(...(params as Array<string | number | null>)))),
   };
 }
 
 /** Opens an existing database file (never creates one), runs `work`, closes it. */
-async function withDatabase<T>(filePath: string, failure: ErrorCode, work: (db: DatabaseSync) => Promise<T> | T): Promise<T> {
+async function withDatabase<T>(
+  filePath: string,
+  failure: ErrorCode,
+  work: (db: DatabaseSync) => Promise<T> | T,
+): Promise<T> {
   if ((await sizeOf(filePath)) === undefined) {
     throw new FaberError('CONNECTION_FAILED', `The SQLite database ${filePath} does not exist`, {
       result: { file: filePath },
@@ -107,13 +112,20 @@ async function readSnapshot(db: DatabaseSync, migrations: MigrationLookup): Prom
   const reader = sqliteReader(db);
   db.exec('BEGIN');
   try {
-    return { tableRowCounts: await userTableRowCounts(reader), migrations: await readMigrationState(reader, migrations) };
+    return {
+      tableRowCounts: await userTableRowCounts(reader),
+      migrations: await readMigrationState(reader, migrations),
+    };
   } finally {
     db.exec('COMMIT');
   }
 }
 
-async function assertHeader(filePath: string, failure: 'RESTORE_FAILED' | 'BACKUP_FAILED', what: string): Promise<void> {
+async function assertHeader(
+  filePath: string,
+  failure: 'RESTORE_FAILED' | 'BACKUP_FAILED',
+  what: string,
+): Promise<void> {
   const handle = await open(filePath, 'r');
   const header = Buffer.alloc(HEADER.length);
   try {
@@ -126,7 +138,12 @@ async function assertHeader(filePath: string, failure: 'RESTORE_FAILED' | 'BACKU
   }
 }
 
-function assertNoProblems(problems: string[], filePath: string, failure: 'RESTORE_FAILED' | 'BACKUP_FAILED', what: string): void {
+function assertNoProblems(
+  problems: string[],
+  filePath: string,
+  failure: 'RESTORE_FAILED' | 'BACKUP_FAILED',
+  what: string,
+): void {
   if (problems.length !== 1 || problems[0] !== 'ok') {
     throw new FaberError(failure, `PRAGMA integrity_check failed for ${what}: ${problems.slice(0, 5).join('; ')}`, {
       result: { file: filePath, problems: problems.slice(0, 20) },
@@ -135,10 +152,16 @@ function assertNoProblems(problems: string[], filePath: string, failure: 'RESTOR
 }
 
 /** The file starts with SQLite's header and `PRAGMA integrity_check` says ok. */
-async function assertIntact(filePath: string, failure: 'RESTORE_FAILED' | 'BACKUP_FAILED' = 'RESTORE_FAILED', what = 'the restored file'): Promise<void> {
+async function assertIntact(
+  filePath: string,
+  failure: 'RESTORE_FAILED' | 'BACKUP_FAILED' = 'RESTORE_FAILED',
+  what = 'the restored file',
+): Promise<void> {
   await assertHeader(filePath, failure, what);
   const problems = await withDatabase(filePath, failure, (db) =>
-    (db.prepare('PRAGMA integrity_check').all() as Array<{ integrity_check: string }>).map((row) => row.integrity_check),
+    (db.prepare('PRAGMA integrity_check').all() as Array<{ integrity_check: string }>).map(
+      (row) => row.integrity_check,
+    ),
   ).catch((error: unknown) => [error instanceof Error ? error.message : String(error)]);
   assertNoProblems(problems, filePath, failure, what);
 }
@@ -154,7 +177,8 @@ export class SqliteHandler implements DatabaseHandler {
   readonly #options: HandlerOptions;
 
   constructor(connection: ConnectionInfo, options: HandlerOptions) {
-    if (!connection.filePath) throw new FaberError('CONNECTION_URL_INVALID', `A SQLite URL must name a file (${connection.redacted})`);
+    if (!connection.filePath)
+      throw new FaberError('CONNECTION_URL_INVALID', `A SQLite URL must name a file (${connection.redacted})`);
     this.#options = options;
     this.live = this.target(connection.filePath);
   }
@@ -199,8 +223,13 @@ export class SqliteHandler implements DatabaseHandler {
       // Runs on the second core while the copy streams; the backup fails unless it says ok.
       integrity = startIntegrityCheck(copy, BUSY_TIMEOUT_MS);
       const snapshot = await withDatabase(copy, 'BACKUP_FAILED', (db) => readSnapshot(db, request.migrations));
-      const intact = integrity.problems.then((problems) => assertNoProblems(problems, copy, 'BACKUP_FAILED', 'the backup copy'));
-      return { ...(await this.#streamCopy(copy, snapshot, intact, integrity, request.signal)), checks: ['PRAGMA integrity_check: ok'] };
+      const intact = integrity.problems.then((problems) =>
+        assertNoProblems(problems, copy, 'BACKUP_FAILED', 'the backup copy'),
+      );
+      return {
+        ...(await this.#streamCopy(copy, snapshot, intact, integrity, request.signal)),
+        checks: ['PRAGMA integrity_check: ok'],
+      };
     } catch (error) {
       await integrity?.stop();
       await rm(copy, { force: true });
@@ -213,7 +242,13 @@ export class SqliteHandler implements DatabaseHandler {
    * unlinked as soon as the check is done (the open handle keeps its bytes readable), so nothing
    * lingers after a crash for longer than the check.
    */
-  async #streamCopy(copy: string, snapshot: DatabaseSnapshot, intact: Promise<void>, integrity: IntegrityCheck, signal: AbortSignal): Promise<DumpSession> {
+  async #streamCopy(
+    copy: string,
+    snapshot: DatabaseSnapshot,
+    intact: Promise<void>,
+    integrity: IntegrityCheck,
+    signal: AbortSignal,
+  ): Promise<DumpSession> {
     const handle = await open(copy, 'r');
     const removeCopy = async () => {
       await rm(copy, { force: true });
@@ -252,11 +287,14 @@ export class SqliteHandler implements DatabaseHandler {
   async restore(target: DatabaseTarget, request: RestoreRequest): Promise<void> {
     throwIfAborted(request.signal, 'The restore');
     this.extension(request.format);
-    if (!request.stream) throw new FaberError('INVALID_OPTION', 'Restoring a SQLite backup needs its bytes as a stream');
+    if (!request.stream)
+      throw new FaberError('INVALID_OPTION', 'Restoring a SQLite backup needs its bytes as a stream');
     await mkdir(path.dirname(target.name), { recursive: true });
     const temporary = `${target.name}.faber-tmp-${randomTag()}`;
     try {
-      await pipeline(request.stream, createWriteStream(temporary, { mode: 0o600, flags: 'wx' }), { signal: request.signal });
+      await pipeline(request.stream, createWriteStream(temporary, { mode: 0o600, flags: 'wx' }), {
+        signal: request.signal,
+      });
       await assertIntact(temporary);
       await removeSideFiles(target.name);
       await rename(temporary, target.name);
@@ -278,7 +316,9 @@ export class SqliteHandler implements DatabaseHandler {
   async isEmpty(target: DatabaseTarget): Promise<boolean> {
     if (!(await sizeOf(target.name))) return true;
     const [row] = await withDatabase(target.name, 'RESTORE_FAILED', (db) =>
-      sqliteReader(db).query("SELECT count(*) AS n FROM sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"),
+      sqliteReader(db).query(
+        "SELECT count(*) AS n FROM sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+      ),
     );
     return Number(row?.n) === 0;
   }
@@ -344,10 +384,17 @@ export class SqliteHandler implements DatabaseHandler {
       if ((await sizeOf(live.name + suffix)) !== undefined) present.push(path.basename(live.name + suffix));
     }
     if (present.length === 0 || force) return;
-    throw new FaberError('CONNECTION_FAILED', `${live.name} is open in another process (${present.join(', ')} exist); it cannot be replaced while in use`, {
-      result: { file: live.name, open_files: present },
-      suggestions: ['Stop the application that uses the database and run the restore again', 'Or pass --force (the other process keeps writing to the old, replaced file)'],
-    });
+    throw new FaberError(
+      'CONNECTION_FAILED',
+      `${live.name} is open in another process (${present.join(', ')} exist); it cannot be replaced while in use`,
+      {
+        result: { file: live.name, open_files: present },
+        suggestions: [
+          'Stop the application that uses the database and run the restore again',
+          'Or pass --force (the other process keeps writing to the old, replaced file)',
+        ],
+      },
+    );
   }
 
   async close(): Promise<void> {

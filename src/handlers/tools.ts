@@ -97,23 +97,36 @@ export function requireTool(role: ToolRole, env: NodeJS.ProcessEnv): ClientTool 
 }
 
 function throwToolNotFound(names: string, family: ToolFamily): never {
-  throw new FaberError('TOOL_NOT_FOUND', `${names} was not found on PATH; it is needed to back up and restore ${family === 'postgresql' ? 'PostgreSQL' : 'MySQL/MariaDB'} databases`, {
-    result: { tool: names },
-    suggestions: INSTALL_SUGGESTIONS[family],
-  });
+  throw new FaberError(
+    'TOOL_NOT_FOUND',
+    `${names} was not found on PATH; it is needed to back up and restore ${family === 'postgresql' ? 'PostgreSQL' : 'MySQL/MariaDB'} databases`,
+    {
+      result: { tool: names },
+      suggestions: INSTALL_SUGGESTIONS[family],
+    },
+  );
 }
 
 /** First line of `<tool> --version`, e.g. `pg_dump (PostgreSQL) 16.2`. */
 export async function toolVersion(tool: ClientTool, env: NodeJS.ProcessEnv): Promise<string> {
   const result = await new Promise<{ error: Error | null; stdout: string; stderr: string }>((resolve) => {
-    execFile(tool.path, ['--version'], { env, timeout: 15_000, windowsHide: true, encoding: 'utf8' }, (error, stdout, stderr) => resolve({ error, stdout, stderr }));
+    execFile(
+      tool.path,
+      ['--version'],
+      { env, timeout: 15_000, windowsHide: true, encoding: 'utf8' },
+      (error, stdout, stderr) => resolve({ error, stdout, stderr }),
+    );
   });
   const firstLine = result.stdout.split('\n')[0]?.trim();
   if (result.error || !firstLine) {
-    throw new FaberError('TOOL_NOT_FOUND', `${tool.path} --version failed: ${result.stderr.trim() || result.error?.message}`, {
-      result: { tool: tool.name },
-      suggestions: INSTALL_SUGGESTIONS[TOOLS[tool.role].family],
-    });
+    throw new FaberError(
+      'TOOL_NOT_FOUND',
+      `${tool.path} --version failed: ${result.stderr.trim() || result.error?.message}`,
+      {
+        result: { tool: tool.name },
+        suggestions: INSTALL_SUGGESTIONS[TOOLS[tool.role].family],
+      },
+    );
   }
   return firstLine;
 }
@@ -188,7 +201,9 @@ function exitOf(child: ChildProcess): Promise<ToolExit> {
       // An error after the start (a failed kill) is not the end of the process: 'close' will come.
       if (child.pid === undefined) resolve({ exitCode: undefined, signal: undefined, spawnError: error });
     });
-    child.once('close', (code, signal) => resolve({ exitCode: code ?? undefined, signal: signal ?? undefined, spawnError: undefined }));
+    child.once('close', (code, signal) =>
+      resolve({ exitCode: code ?? undefined, signal: signal ?? undefined, spawnError: undefined }),
+    );
   });
 }
 
@@ -225,7 +240,11 @@ export function runTool(tool: ClientTool, args: readonly string[], options: Tool
 function spawnTool(tool: ClientTool, args: readonly string[], options: ToolRunOptions): ChildProcess {
   return spawn(tool.path, args, {
     env: options.env,
-    stdio: [options.input ? 'pipe' : 'ignore', typeof options.stdout === 'string' ? options.stdout : options.stdout.writeEnd, 'pipe'],
+    stdio: [
+      options.input ? 'pipe' : 'ignore',
+      typeof options.stdout === 'string' ? options.stdout : options.stdout.writeEnd,
+      'pipe',
+    ],
     windowsHide: true,
     ...(options.cwd ? { cwd: options.cwd } : {}),
   });
@@ -305,7 +324,9 @@ async function outcomeOf(tool: ClientTool, options: ToolRunOptions, watched: Wat
   }
   if (watched.stops.stopped) throw cancelled(tool.name);
   if (inputError) {
-    throw new FaberError(options.failureCode, `Reading the input for ${tool.name} failed: ${inputError.message}`, { cause: inputError });
+    throw new FaberError(options.failureCode, `Reading the input for ${tool.name} failed: ${inputError.message}`, {
+      cause: inputError,
+    });
   }
   if (failed) {
     // No exit code: the tool never ran (spawn failed); the spawn error says why.
@@ -323,7 +344,12 @@ async function outcomeOf(tool: ClientTool, options: ToolRunOptions, watched: Wat
  * (connections, credential files) ran; dispose stops the tool first.
  */
 /** `explain` may turn the tool's failure into a more specific error (a missing privilege named). */
-export function dumpSession(run: ToolRun, snapshot: DatabaseSnapshot, release: () => Promise<void>, explain: (error: unknown) => unknown = (error) => error): DumpSession {
+export function dumpSession(
+  run: ToolRun,
+  snapshot: DatabaseSnapshot,
+  release: () => Promise<void>,
+  explain: (error: unknown) => unknown = (error) => error,
+): DumpSession {
   const finished = run.done
     .catch(async (error: unknown) => {
       throw await explain(error);

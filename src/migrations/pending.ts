@@ -22,8 +22,7 @@ export const DEFAULT_MIGRATION_DIRECTORIES: Readonly<Record<KnownTool, readonly 
 };
 
 export type PendingMigrations =
-  | { known: true; directory: string; pending: string[] }
-  | { known: false; reason: string };
+  { known: true; directory: string; pending: string[] } | { known: false; reason: string };
 
 interface FolderMigration {
   /** What the tool writes into its table for this migration. */
@@ -47,7 +46,11 @@ export function isKnownTool(tool: string): tool is KnownTool {
 }
 
 /** The migrations folder of a tool in a project: the configured one, else the tool's default that exists. */
-export async function findMigrationsDirectory(tool: KnownTool, projectDirectory: string, configured: string | undefined): Promise<string | undefined> {
+export async function findMigrationsDirectory(
+  tool: KnownTool,
+  projectDirectory: string,
+  configured: string | undefined,
+): Promise<string | undefined> {
   const candidates = configured ? [configured] : DEFAULT_MIGRATION_DIRECTORIES[tool];
   for (const candidate of candidates) {
     const directory = path.resolve(projectDirectory, candidate);
@@ -60,18 +63,28 @@ export async function findMigrationsDirectory(tool: KnownTool, projectDirectory:
  * Pending migrations for the state read from the database. `known: false` (with why) whenever
  * the answer would be a guess: no tool, no folder, a folder the tool would not read as we do.
  */
-export async function pendingMigrations(state: MigrationState, projectDirectory: string, configuredDirectory: string | undefined): Promise<PendingMigrations> {
-  if (!isKnownTool(state.tool)) return { known: false, reason: 'no migration tool is configured or recognised (database.migration_tool)' };
+export async function pendingMigrations(
+  state: MigrationState,
+  projectDirectory: string,
+  configuredDirectory: string | undefined,
+): Promise<PendingMigrations> {
+  if (!isKnownTool(state.tool))
+    return { known: false, reason: 'no migration tool is configured or recognised (database.migration_tool)' };
   const tool = state.tool;
   const directory = await findMigrationsDirectory(tool, projectDirectory, configuredDirectory);
   if (!directory) {
     const looked = configuredDirectory ? [configuredDirectory] : DEFAULT_MIGRATION_DIRECTORIES[tool];
-    return { known: false, reason: `no ${tool} migrations folder (looked for ${looked.join(', ')}; set migrations.directory)` };
+    return {
+      known: false,
+      reason: `no ${tool} migrations folder (looked for ${looked.join(', ')}; set migrations.directory)`,
+    };
   }
   const reading = await readFolder(tool, directory);
   if (reading.uncertain) return { known: false, reason: reading.uncertain };
   const applied = new Set(state.migrations_list);
-  const pending = reading.migrations.filter((migration) => !applied.has(migration.recordedAs)).map((migration) => migration.name);
+  const pending = reading.migrations
+    .filter((migration) => !applied.has(migration.recordedAs))
+    .map((migration) => migration.name);
   return { known: true, directory, pending };
 }
 
@@ -80,7 +93,11 @@ async function readFolder(tool: KnownTool, directory: string): Promise<FolderRea
     case 'prisma':
       return { migrations: (await subdirectories(directory)).map((name) => ({ name, recordedAs: name })) };
     case 'knex':
-      return { migrations: (await files(directory)).filter((file) => KNEX_EXTENSIONS.has(path.extname(file)) && !file.endsWith('.d.ts')).map((name) => ({ name, recordedAs: name })) };
+      return {
+        migrations: (await files(directory))
+          .filter((file) => KNEX_EXTENSIONS.has(path.extname(file)) && !file.endsWith('.d.ts'))
+          .map((name) => ({ name, recordedAs: name })),
+      };
     case 'drizzle':
       return readDrizzleJournal(directory);
     case 'typeorm':
@@ -96,7 +113,8 @@ async function readDrizzleJournal(directory: string): Promise<FolderReading> {
   const text = await readFile(journalPath, 'utf8').catch(() => undefined);
   if (text === undefined) return { migrations: [], uncertain: `no drizzle journal at ${journalPath}` };
   const tags = journalTags(text);
-  if (!tags) return { migrations: [], uncertain: `the drizzle journal ${journalPath} is not the JSON drizzle-kit writes` };
+  if (!tags)
+    return { migrations: [], uncertain: `the drizzle journal ${journalPath} is not the JSON drizzle-kit writes` };
   const migrations: FolderMigration[] = [];
   for (const tag of tags) {
     const sql = await readFile(path.join(directory, `${tag}.sql`)).catch(() => undefined);
@@ -109,8 +127,11 @@ async function readDrizzleJournal(directory: string): Promise<FolderReading> {
 function journalTags(text: string): string[] | undefined {
   try {
     const journal: unknown = JSON.parse(text);
-    if (typeof journal !== 'object' || journal === null || !('entries' in journal) || !Array.isArray(journal.entries)) return undefined;
-    const tags = journal.entries.map((entry: unknown) => (typeof entry === 'object' && entry !== null && 'tag' in entry ? entry.tag : undefined));
+    if (typeof journal !== 'object' || journal === null || !('entries' in journal) || !Array.isArray(journal.entries))
+      return undefined;
+    const tags = journal.entries.map((entry: unknown) =>
+      typeof entry === 'object' && entry !== null && 'tag' in entry ? entry.tag : undefined,
+    );
     return tags.every((tag): tag is string => typeof tag === 'string') ? tags : undefined;
   } catch {
     return undefined;
@@ -125,7 +146,8 @@ async function readTypeormClasses(directory: string): Promise<FolderReading> {
     const source = await readFile(path.join(directory, file), 'utf8');
     const classes = [...source.matchAll(TYPEORM_CLASS)].map((match) => match[1] ?? '');
     const names = [...source.matchAll(TYPEORM_NAME)].map((match) => match[2] ?? '');
-    if (classes.length > 1 || names.length > classes.length) return { migrations: [], uncertain: `${file} holds more than one migration class` };
+    if (classes.length > 1 || names.length > classes.length)
+      return { migrations: [], uncertain: `${file} holds more than one migration class` };
     const recordedAs = names[0] ?? classes[0];
     if (recordedAs) migrations.push({ name: recordedAs, recordedAs });
   }
@@ -139,12 +161,21 @@ async function readTypeormClasses(directory: string): Promise<FolderReading> {
 async function readFlywayScripts(directory: string): Promise<FolderReading> {
   const scripts = (await files(directory)).filter((file) => file.endsWith('.sql'));
   const repeatable = scripts.find((file) => file.startsWith('R__'));
-  if (repeatable) return { migrations: [], uncertain: `repeatable Flyway migrations (${repeatable}) re-run when their content changes` };
-  return { migrations: scripts.filter((file) => /^V[^_]+__/.test(file)).sort(compareFlywayVersions).map((name) => ({ name, recordedAs: name })) };
+  if (repeatable)
+    return {
+      migrations: [],
+      uncertain: `repeatable Flyway migrations (${repeatable}) re-run when their content changes`,
+    };
+  return {
+    migrations: scripts
+      .filter((file) => /^V[^_]+__/.test(file))
+      .sort(compareFlywayVersions)
+      .map((name) => ({ name, recordedAs: name })),
+  };
 }
 
 function compareFlywayVersions(a: string, b: string): number {
-  const version = (file: string) => (file.slice(1, file.indexOf('__')).split(/[._]/).map(Number));
+  const version = (file: string) => file.slice(1, file.indexOf('__')).split(/[._]/).map(Number);
   const [left, right] = [version(a), version(b)];
   for (let i = 0; i < Math.max(left.length, right.length); i++) {
     const difference = (left[i] ?? 0) - (right[i] ?? 0);
@@ -154,11 +185,16 @@ function compareFlywayVersions(a: string, b: string): number {
 }
 
 async function isDirectory(directory: string): Promise<boolean> {
-  return readdir(directory).then(() => true, () => false);
+  return readdir(directory).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function entries(directory: string) {
-  return (await readdir(directory, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return (await readdir(directory, { withFileTypes: true })).sort((a, b) =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+  );
 }
 
 async function subdirectories(directory: string): Promise<string[]> {

@@ -12,7 +12,11 @@ import { PACKAGE_NAME } from '../version.ts';
  * says what was asked for; where it can be read (Linux /proc), the executor refuses with the
  * configuration that was asked for and how to add it.
  */
-export function missingConfiguration(context: ExecutorContext, env: NodeJS.ProcessEnv, commandLine = nxCommandLine(env)): FaberError | undefined {
+export function missingConfiguration(
+  context: ExecutorContext,
+  env: NodeJS.ProcessEnv,
+  commandLine = nxCommandLine(env),
+): FaberError | undefined {
   if (context.configurationName || env['NX_TASK_TARGET_CONFIGURATION']) return undefined;
   const project = context.projectName;
   const target = context.targetName;
@@ -64,7 +68,9 @@ function nxCommandLine(env: NodeJS.ProcessEnv): string[] | undefined {
 
 function commandLineOf(pid: number): string[] | undefined {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf-8').split('\0').filter((arg) => arg !== '');
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf-8')
+      .split('\0')
+      .filter((arg) => arg !== '');
   } catch {
     return undefined;
   }

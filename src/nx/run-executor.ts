@@ -25,7 +25,10 @@ export interface CommonExecutorOptions {
 export async function runExecutor<O extends CommonExecutorOptions>(
   options: O,
   context: ExecutorContext,
-  operation: (options: O & { environment: string | undefined }, ctx: OperationContext) => Promise<OperationResult<unknown>>,
+  operation: (
+    options: O & { environment: string | undefined },
+    ctx: OperationContext,
+  ) => Promise<OperationResult<unknown>>,
 ): Promise<{ success: boolean }> {
   const ctx = operationContextFromNx(context, options);
   const environment = options.environment ?? context.configurationName;
@@ -51,11 +54,15 @@ export function operationContextFromNx(context: ExecutorContext, options: Common
     projectName,
     projectRoot: context.projectsConfigurations?.projects[projectName]?.root,
     env: process.env,
-    reporter: options.json ? silentReporter() : consoleReporter({ out: process.stdout, interactive: Boolean(process.stdout.isTTY) }),
+    reporter: options.json
+      ? silentReporter()
+      : consoleReporter({ out: process.stdout, interactive: Boolean(process.stdout.isTTY) }),
     interactive,
     verbose: Boolean(options.verbose || context.isVerbose),
     confirm: askOnTerminal,
-    taskId: context.targetName ? [projectName, context.targetName, context.configurationName].filter(Boolean).join(':') : undefined,
+    taskId: context.targetName
+      ? [projectName, context.targetName, context.configurationName].filter(Boolean).join(':')
+      : undefined,
   };
 }
 
@@ -63,7 +70,9 @@ export function operationContextFromNx(context: ExecutorContext, options: Common
 export async function askOnTerminal(question: string, expected?: string): Promise<boolean> {
   const prompt = createInterface({ input: process.stdin, output: process.stdout });
   try {
-    const answer = (await prompt.question(expected ? `${question}\nType "${expected}" to continue: ` : `${question} [y/N] `)).trim();
+    const answer = (
+      await prompt.question(expected ? `${question}\nType "${expected}" to continue: ` : `${question} [y/N] `)
+    ).trim();
     return expected ? answer === expected : /^y(es)?$/i.test(answer);
   } finally {
     prompt.close();

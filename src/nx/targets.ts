@@ -33,7 +33,8 @@ export const TARGET_DESCRIPTIONS: Readonly<Record<string, string>> = {
   'pin-backup': 'Pin a backup so that cleanup never deletes it (--unpin takes the pin off)',
   'cleanup-backups': 'Delete expired backups, keeping protected, pinned and the newest verified ones',
   restore: 'Restore a backup (a safety backup of the target is taken first)',
-  [PRE_MIGRATE_BACKUP_TARGET]: 'The safety backup that runs before migrate (skipped where backup_before_migrate is false)',
+  [PRE_MIGRATE_BACKUP_TARGET]:
+    'The safety backup that runs before migrate (skipped where backup_before_migrate is false)',
 };
 
 /** What the migrate target's dependency runs: a quiet backup that honours backup_before_migrate. */
@@ -65,7 +66,10 @@ export const TARGET_NAME_OPTIONS = {
 export type FaberDbPluginOptions = { [K in (typeof TARGET_NAME_OPTIONS)[keyof typeof TARGET_NAME_OPTIONS]]?: string };
 
 /** The name a target gets under these plugin options. */
-export function inferredTargetName(name: keyof typeof TARGET_NAME_OPTIONS, options: FaberDbPluginOptions | undefined): string {
+export function inferredTargetName(
+  name: keyof typeof TARGET_NAME_OPTIONS,
+  options: FaberDbPluginOptions | undefined,
+): string {
   return options?.[TARGET_NAME_OPTIONS[name]] || name;
 }
 
@@ -91,9 +95,7 @@ export interface BackupTargetsInput {
   defaultConfiguration?: string;
 }
 
-export function environmentConfigurations(
-  environments: readonly string[],
-): Record<string, { environment: string }> {
+export function environmentConfigurations(environments: readonly string[]): Record<string, { environment: string }> {
   return Object.fromEntries(environments.map((environment) => [environment, { environment }]));
 }
 
@@ -113,7 +115,9 @@ function target(
 }
 
 /** All targets, keyed by target name, in a stable order. */
-export function createBackupTargets(input: BackupTargetsInput): Record<string, TargetConfiguration<Record<string, unknown>>> {
+export function createBackupTargets(
+  input: BackupTargetsInput,
+): Record<string, TargetConfiguration<Record<string, unknown>>> {
   const targets: Record<string, TargetConfiguration<Record<string, unknown>>> = {};
   for (const [name, executor] of Object.entries(TARGET_EXECUTORS)) {
     targets[name] = target(executor, {}, input);

@@ -10,15 +10,14 @@ const backupOptionsShape = {
     .min(1, 'an empty label; give one with letters or digits, or leave --label out')
     .max(200)
     .optional()
-    .meta({ description: 'Label appended to the backup id, slugged to [a-z0-9-] (e.g. pre-v2-migration).', 'x-priority': 'important' }),
-  reason: z
-    .string()
-    .max(500)
-    .optional()
     .meta({
-      description:
-        'Why the backup was taken (manual, scheduled, pre-migration, ...). Safety reasons (pre-migration, pre-rollback, pre-restore, pre-operation) are kept at least 90 days.',
+      description: 'Label appended to the backup id, slugged to [a-z0-9-] (e.g. pre-v2-migration).',
+      'x-priority': 'important',
     }),
+  reason: z.string().max(500).optional().meta({
+    description:
+      'Why the backup was taken (manual, scheduled, pre-migration, ...). Safety reasons (pre-migration, pre-rollback, pre-restore, pre-operation) are kept at least 90 days.',
+  }),
   compression: z
     .union([z.boolean(), z.enum(COMPRESSIONS)])
     .optional()
@@ -39,7 +38,9 @@ const backupOptionsShape = {
     .max(50)
     .optional()
     .meta({ description: 'Extra tags recorded in the catalog (comma-separated on the command line).' }),
-  yes: flag('Confirm without asking (large backups of environments with require_approval). Required without a terminal.'),
+  yes: flag(
+    'Confirm without asking (large backups of environments with require_approval). Required without a terminal.',
+  ),
   skipIfNotRequired: flag(
     "Succeed without a backup when the environment's backup_before_migrate is false (used by the pre-migrate-backup target).",
   ),
@@ -57,7 +58,8 @@ export type BackupOptions = z.input<typeof backupOptionsSchema>;
 export const BACKUP_EXECUTOR_OPTIONS: ExecutorOptionsDefinition = {
   executor: 'backup',
   title: 'BackupExecutorOptions',
-  description: "Creates a verified, cataloged backup of the project's database for one environment (the Nx configuration name by default).",
+  description:
+    "Creates a verified, cataloged backup of the project's database for one environment (the Nx configuration name by default).",
   shape: backupOptionsShape,
 };
 

@@ -2,7 +2,15 @@ import { statfs } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import dayjs from 'dayjs';
-import { effectiveCompression, effectiveEncryption, effectiveFormat, effectiveParallelJobs, effectiveRetentionDays, identityVariables, withoutVariables } from '../config/environment.ts';
+import {
+  effectiveCompression,
+  effectiveEncryption,
+  effectiveFormat,
+  effectiveParallelJobs,
+  effectiveRetentionDays,
+  identityVariables,
+  withoutVariables,
+} from '../config/environment.ts';
 import type { Compression, EncryptionConfig } from '../config/schema.ts';
 import { CATALOG_FILE_NAME, parseCatalog } from '../catalog/catalog.ts';
 import type { StoredFormat } from '../catalog/formats.ts';
@@ -20,7 +28,14 @@ import { writeArchive, type ArchiveStats } from '../pipeline/archive.ts';
 import { compressionSuffix, DEFAULT_ZSTD_LEVEL } from '../pipeline/compression.ts';
 import { AGE_SUFFIX, checkStoredAgeHeader } from '../pipeline/encryption.ts';
 import { recordEncryption, refuseUnencryptable } from './backup-encryption.ts';
-import { directoryDigest, startInPassVerification, verifyBackupFile, type BackupFile, type InPassVerification, type VerifyReport } from '../pipeline/verify.ts';
+import {
+  directoryDigest,
+  startInPassVerification,
+  verifyBackupFile,
+  type BackupFile,
+  type InPassVerification,
+  type VerifyReport,
+} from '../pipeline/verify.ts';
 import { hashDirectory } from '../pipeline/directory.ts';
 import { backupId, slugLabel } from '../util/ids.ts';
 import { reserveId } from '../catalog/reservations.ts';
@@ -91,14 +106,24 @@ export async function createBackup(
     const options = parseBackupOptions(rawOptions);
     const workspace = await openWorkspace(ctx, options.environment);
     if (options.skipIfNotRequired && !workspace.environment.settings.backup_before_migrate) {
-      return skipped(ctx, workspace, scope, `backup_before_migrate is false for ${workspace.environment.name}`, 'not required');
+      return skipped(
+        ctx,
+        workspace,
+        scope,
+        `backup_before_migrate is false for ${workspace.environment.name}`,
+        'not required',
+      );
     }
     const { handler, connection } = await openDatabase(ctx, workspace, other?.connectionStringEnv);
     run.secrets.add(connection.password);
     try {
       const upToDate = options.skipIfNothingPending ? await nothingToMigrate(handler, workspace, ctx) : undefined;
       if (upToDate) return skipped(ctx, workspace, scope, upToDate, 'nothing to migrate');
-      const source = sourceOf(connection, ctx.workspaceRoot, other === undefined || isEnvironmentConnection(connection, workspace, ctx));
+      const source = sourceOf(
+        connection,
+        ctx.workspaceRoot,
+        other === undefined || isEnvironmentConnection(connection, workspace, ctx),
+      );
       return await backupWith(handler, workspace, options, ctx, run, scope, source);
     } finally {
       await handler.close();
@@ -106,10 +131,20 @@ export async function createBackup(
   });
 }
 
-function skipped(ctx: OperationContext, workspace: Workspace, scope: { operation: string; project: string; environment: string | undefined }, reason: string, short: string) {
+function skipped(
+  ctx: OperationContext,
+  workspace: Workspace,
+  scope: { operation: string; project: string; environment: string | undefined },
+  reason: string,
+  short: string,
+) {
   ctx.reporter.step(`Backup skipped: ${reason}${short === 'nothing to migrate' ? '; no backup taken' : ''}`);
   ctx.reporter.complete(BANNER_TITLE, { Environment: workspace.environment.name, Result: `skipped (${short})` });
-  return success<SkippedBackupData>(scope, { skipped: true, reason }, `Backup skipped for ${workspace.environment.name}: ${reason}`);
+  return success<SkippedBackupData>(
+    scope,
+    { skipped: true, reason },
+    `Backup skipped for ${workspace.environment.name}: ${reason}`,
+  );
 }
 
 interface Plan {
@@ -165,17 +200,38 @@ async function backupWith(
   const plan = await planBackup(handler, workspace, options, ctx, { now, label, format, compression, encryption });
   let dumped: Dumped | undefined;
   try {
-    const encrypted = encryption ? `, age-encrypted for ${encryption.recipients.length} recipient${encryption.recipients.length === 1 ? '' : 's'}` : '';
-    ctx.reporter.step(`Creating backup with ${handler.backupMethod(format)} (${format}, ${compression === 'none' ? 'uncompressed' : compression}${encrypted})`);
+    const encrypted = encryption
+      ? `, age-encrypted for ${encryption.recipients.length} recipient${encryption.recipients.length === 1 ? '' : 's'}`
+      : '';
+    ctx.reporter.step(
+      `Creating backup with ${handler.backupMethod(format)} (${format}, ${compression === 'none' ? 'uncompressed' : compression}${encrypted})`,
+    );
     dumped = await dump(handler, workspace, plan, server, ctx, run);
     faultPoint('backup:dumped');
-    ctx.reporter.step(`Backup file created: ${humanBytes(dumped.stats.sizeBytes)} (${humanBytes(dumped.stats.uncompressedBytes)} before compression)`);
+    ctx.reporter.step(
+      `Backup file created: ${humanBytes(dumped.stats.sizeBytes)} (${humanBytes(dumped.stats.uncompressedBytes)} before compression)`,
+    );
     ctx.reporter.step('Verifying backup integrity');
     const report = await verifyPartial(plan, dumped, handler, ctx, run);
     faultPoint('backup:verified');
     const migrations = await recordedMigrations(dumped.session.snapshot.migrations, options, workspace, ctx);
     const provenance = await collectProvenance(ctx.env, ctx.workspaceRoot, ctx.taskId);
-    const entry = buildEntry({ plan, workspace, ctx, handler, source, server, dumped, report, now, started, tags: options.tags ?? [], migrations, provenance, pinned: options.pin ?? false });
+    const entry = buildEntry({
+      plan,
+      workspace,
+      ctx,
+      handler,
+      source,
+      server,
+      dumped,
+      report,
+      now,
+      started,
+      tags: options.tags ?? [],
+      migrations,
+      provenance,
+      pinned: options.pin ?? false,
+    });
     run.signal.throwIfAborted();
     await recordBackup(plan, entry, workspace, ctx);
     const result = resultData(entry, ctx.projectName);
@@ -191,10 +247,18 @@ async function backupWith(
 }
 
 /** Before anything is written: the tools and the server answer, the backup directory takes files, there is room, and a person agreed where asked. */
-async function preChecks(handler: DatabaseHandler, workspace: Workspace, options: BackupOptions, ctx: OperationContext, compression: Compression): Promise<ServerInfo> {
+async function preChecks(
+  handler: DatabaseHandler,
+  workspace: Workspace,
+  options: BackupOptions,
+  ctx: OperationContext,
+  compression: Compression,
+): Promise<ServerInfo> {
   const server = await handler.preflight();
   const client = `${server.clientTool} ${server.clientVersion}`;
-  const versions = [server.clientVersion, client].includes(server.serverVersion) ? client : `${client}, server ${server.serverVersion}`;
+  const versions = [server.clientVersion, client].includes(server.serverVersion)
+    ? client
+    : `${client}, server ${server.serverVersion}`;
   ctx.reporter.step(`Pre-checks passed: ${versions}, database ${handler.live.display} reachable`);
   const storage = workspace.catalog.storage;
   const directoryKey = backupDirectoryKey(ctx.projectName, workspace.environment.name);
@@ -211,23 +275,51 @@ async function planBackup(
   workspace: Workspace,
   options: BackupOptions,
   ctx: OperationContext,
-  chosen: { now: Date; label: string | null; format: StoredFormat; compression: Compression; encryption: EncryptionConfig | undefined },
+  chosen: {
+    now: Date;
+    label: string | null;
+    format: StoredFormat;
+    compression: Compression;
+    encryption: EncryptionConfig | undefined;
+  },
 ): Promise<Plan> {
   const directoryKey = backupDirectoryKey(ctx.projectName, workspace.environment.name);
-  const reserved = await reserveBackupId(workspace.catalog.storage, directoryKey, chosen.now, chosen.label, handler, chosen.format, chosen.compression, chosen.encryption);
+  const reserved = await reserveBackupId(
+    workspace.catalog.storage,
+    directoryKey,
+    chosen.now,
+    chosen.label,
+    handler,
+    chosen.format,
+    chosen.compression,
+    chosen.encryption,
+  );
   faultPoint('backup:reserved');
   ctx.reporter.step(`Backup ID generated: ${reserved.id}`);
   return {
     ...reserved,
     reason: options.reason ?? null,
-    localCopy: localCopyStorage(workspace.config, workspace.environment, { backupRoot: workspace.backupRoot, workspaceRoot: ctx.workspaceRoot }),
+    localCopy: localCopyStorage(workspace.config, workspace.environment, {
+      backupRoot: workspace.backupRoot,
+      workspaceRoot: ctx.workspaceRoot,
+    }),
     toolEnv: withoutVariables(ctx.env, identityVariables(workspace.config)),
-    retentionDays: effectiveRetentionDays(workspace.config, workspace.environment, options.retentionDays, options.reason),
+    retentionDays: effectiveRetentionDays(
+      workspace.config,
+      workspace.environment,
+      options.retentionDays,
+      options.reason,
+    ),
   };
 }
 
 /** The verified archive takes its final name, the catalog records it, and the local copy (if asked for) is kept. */
-async function recordBackup(plan: Plan, entry: BackupEntry, workspace: Workspace, ctx: OperationContext): Promise<void> {
+async function recordBackup(
+  plan: Plan,
+  entry: BackupEntry,
+  workspace: Workspace,
+  ctx: OperationContext,
+): Promise<void> {
   const storage = workspace.catalog.storage;
   if (plan.writeKey !== plan.finalKey) await storage.move(plan.writeKey, plan.finalKey);
   faultPoint('backup:renamed');
@@ -237,7 +329,12 @@ async function recordBackup(plan: Plan, entry: BackupEntry, workspace: Workspace
   if (plan.localCopy) await keepLocalCopy(plan.localCopy, plan, entry, ctx);
 }
 
-function reportCreated(entry: BackupEntry, result: BackupResultData, compression: Compression, ctx: OperationContext): void {
+function reportCreated(
+  entry: BackupEntry,
+  result: BackupResultData,
+  compression: Compression,
+  ctx: OperationContext,
+): void {
   ctx.reporter.complete(
     BANNER_TITLE,
     {
@@ -258,7 +355,12 @@ function reportCreated(entry: BackupEntry, result: BackupResultData, compression
  * The backup is committed in the bucket; its local copy (file and manifest, as a local backup
  * would have them) is a convenience, so a failure here is a warning, not a failed backup.
  */
-async function keepLocalCopy(local: LocalStorage, plan: Plan, entry: BackupEntry, ctx: OperationContext): Promise<void> {
+async function keepLocalCopy(
+  local: LocalStorage,
+  plan: Plan,
+  entry: BackupEntry,
+  ctx: OperationContext,
+): Promise<void> {
   try {
     await local.move(plan.partialKey, plan.finalKey);
     await local.put(`${plan.directory}${plan.id}${MANIFEST_SUFFIX}`, serializeManifest(entry));
@@ -297,47 +399,79 @@ async function availableBytes(directory: string): Promise<number> {
   return stats.bavail * stats.bsize;
 }
 
-async function checkSpace(ctx: OperationContext, directory: string, server: ServerInfo, compression: Compression, workspace: Workspace) {
-  const estimate = Math.ceil(server.databaseSizeBytes * SIZE_BUFFER * (compression === 'none' ? 1 : COMPRESSED_SIZE_FACTOR));
+async function checkSpace(
+  ctx: OperationContext,
+  directory: string,
+  server: ServerInfo,
+  compression: Compression,
+  workspace: Workspace,
+) {
+  const estimate = Math.ceil(
+    server.databaseSizeBytes * SIZE_BUFFER * (compression === 'none' ? 1 : COMPRESSED_SIZE_FACTOR),
+  );
   const free = ctx.freeSpace ? await ctx.freeSpace(directory) : await availableBytes(directory);
   if (free < estimate) {
     const gb = (bytes: number) => Math.round((bytes / 1024 ** 3) * 100) / 100;
-    throw new FaberError('INSUFFICIENT_DISK_SPACE', `Insufficient disk space for backup: need about ${humanBytes(estimate)}, ${humanBytes(free)} available`, {
-      result: {
-        required_space_gb: gb(estimate),
-        available_space_gb: gb(free),
-        backup_size_estimate_gb: gb(server.databaseSizeBytes),
-        backup_directory: directory,
+    throw new FaberError(
+      'INSUFFICIENT_DISK_SPACE',
+      `Insufficient disk space for backup: need about ${humanBytes(estimate)}, ${humanBytes(free)} available`,
+      {
+        result: {
+          required_space_gb: gb(estimate),
+          available_space_gb: gb(free),
+          backup_size_estimate_gb: gb(server.databaseSizeBytes),
+          backup_directory: directory,
+        },
+        suggestions: [
+          `Free up disk space: df -h ${directory}`,
+          `Clean up old backups: nx run <project>:cleanup-backups:${workspace.environment.name}`,
+          compression === 'none' ? 'Use compression: --compression=zstd' : 'Point backup.directory at a larger disk',
+        ],
       },
-      suggestions: [
-        `Free up disk space: df -h ${directory}`,
-        `Clean up old backups: nx run <project>:cleanup-backups:${workspace.environment.name}`,
-        compression === 'none' ? 'Use compression: --compression=zstd' : 'Point backup.directory at a larger disk',
-      ],
-    });
+    );
   }
   ctx.reporter.step(`Disk space check: ${humanBytes(free)} available (need ${humanBytes(estimate)})`);
 }
 
-async function confirmIfRequired(ctx: OperationContext, workspace: Workspace, server: ServerInfo, options: BackupOptions) {
+async function confirmIfRequired(
+  ctx: OperationContext,
+  workspace: Workspace,
+  server: ServerInfo,
+  options: BackupOptions,
+) {
   const threshold = workspace.config.backup.confirm_above_bytes;
   if (!workspace.environment.settings.require_approval || server.databaseSizeBytes <= threshold || options.yes) return;
   const question = `The ${workspace.environment.name} database is ${humanBytes(server.databaseSizeBytes)} (above ${humanBytes(threshold)}). Back it up now?`;
   if (ctx.interactive && ctx.confirm) {
     if (await ctx.confirm(question)) return;
-    throw new FaberError('CANCELLED', 'Backup cancelled at the confirmation prompt', { suggestions: ['Run it again and answer yes, or pass --yes'] });
+    throw new FaberError('CANCELLED', 'Backup cancelled at the confirmation prompt', {
+      suggestions: ['Run it again and answer yes, or pass --yes'],
+    });
   }
-  throw new FaberError('CONFIRMATION_REQUIRED', `${question} Confirmation is required and there is no terminal to ask`, {
-    result: { database_size_bytes: server.databaseSizeBytes, confirm_above_bytes: threshold },
-    suggestions: ['Pass --yes to confirm (e.g. in CI)', 'Or raise backup.confirm_above_bytes in config.json'],
-  });
+  throw new FaberError(
+    'CONFIRMATION_REQUIRED',
+    `${question} Confirmation is required and there is no terminal to ask`,
+    {
+      result: { database_size_bytes: server.databaseSizeBytes, confirm_above_bytes: threshold },
+      suggestions: ['Pass --yes to confirm (e.g. in CI)', 'Or raise backup.confirm_above_bytes in config.json'],
+    },
+  );
 }
 
 /**
  * Picks the first free id (`-2`, `-3`, … within the same second) and claims it: unique across the
  * catalog, and its .partial file (or directory) created exclusively.
  */
-async function reserveBackupId(storage: Storage, directory: string, now: Date, label: string | null, handler: DatabaseHandler, format: StoredFormat, compression: Compression, encryption: EncryptionConfig | undefined) {
+async function reserveBackupId(
+  storage: Storage,
+  directory: string,
+  now: Date,
+  label: string | null,
+  handler: DatabaseHandler,
+  format: StoredFormat,
+  compression: Compression,
+  encryption: EncryptionConfig | undefined,
+) {
   const base = backupId(now, label);
   const existing = new Set((await storage.list(directory, { shallow: true })).map((object) => baseName(object.key)));
   const candidates = function* () {
@@ -345,7 +479,8 @@ async function reserveBackupId(storage: Storage, directory: string, now: Date, l
   };
   const claimPartial = async (id: string): Promise<boolean> => {
     const names = fileNames(id, handler, format, compression, encryption !== undefined);
-    if (existing.has(names.final) || existing.has(names.partial) || existing.has(`${id}${MANIFEST_SUFFIX}`)) return false;
+    if (existing.has(names.final) || existing.has(names.partial) || existing.has(`${id}${MANIFEST_SUFFIX}`))
+      return false;
     const partialKey = `${directory}${names.partial}`;
     if (format === 'directory') return localOnly(storage, format).createDirectory(partialKey);
     // An object store has no .partial: the id's reservation is the claim, and the upload goes to the final key.
@@ -369,21 +504,35 @@ async function reserveBackupId(storage: Storage, directory: string, now: Date, l
     writeKey,
     written: () => backupFileOf({ storage }, { backup_id: reservation.id, file_path: storage.locationOf(writeKey) }),
     finalPath: storage.localPath(`${directory}${names.final}`) ?? storage.locationOf(`${directory}${names.final}`),
-    partialPath: storage.localPath(`${directory}${names.partial}`) ?? storage.locationOf(`${directory}${names.partial}`),
+    partialPath:
+      storage.localPath(`${directory}${names.partial}`) ?? storage.locationOf(`${directory}${names.partial}`),
   };
 }
 
 /** pg_dump's directory format writes many files into a directory: only a local store has one. */
 function localOnly(storage: Storage, format: StoredFormat): LocalStorage {
   if (storage instanceof LocalStorage) return storage;
-  throw new FaberError('INVALID_OPTION', `The ${format} format needs a local backup directory; ${storage.description} is remote`, {
-    result: { format, storage: storage.kind },
-    suggestions: ['Use --format=custom or --format=sql with remote storage'],
-  });
+  throw new FaberError(
+    'INVALID_OPTION',
+    `The ${format} format needs a local backup directory; ${storage.description} is remote`,
+    {
+      result: { format, storage: storage.kind },
+      suggestions: ['Use --format=custom or --format=sql with remote storage'],
+    },
+  );
 }
 
-function fileNames(id: string, handler: DatabaseHandler, format: StoredFormat, compression: Compression, encrypted: boolean) {
-  const final = format === 'directory' ? id : `${id}.${handler.extension(format)}${compressionSuffix(compression)}${encrypted ? AGE_SUFFIX : ''}`;
+function fileNames(
+  id: string,
+  handler: DatabaseHandler,
+  format: StoredFormat,
+  compression: Compression,
+  encrypted: boolean,
+) {
+  const final =
+    format === 'directory'
+      ? id
+      : `${id}.${handler.extension(format)}${compressionSuffix(compression)}${encrypted ? AGE_SUFFIX : ''}`;
   return { final, partial: `${final}.partial` };
 }
 
@@ -395,11 +544,20 @@ interface Dumped {
   inPass?: InPassVerification;
 }
 
-async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, server: ServerInfo, ctx: OperationContext, run: OperationRun): Promise<Dumped> {
+async function dump(
+  handler: DatabaseHandler,
+  workspace: Workspace,
+  plan: Plan,
+  server: ServerInfo,
+  ctx: OperationContext,
+  run: OperationRun,
+): Promise<Dumped> {
   const started = Date.now();
   const session = await handler.startDump({
     format: plan.format,
-    ...(plan.format === 'directory' ? { directory: plan.partialPath, parallelJobs: effectiveParallelJobs(workspace.config) } : {}),
+    ...(plan.format === 'directory'
+      ? { directory: plan.partialPath, parallelJobs: effectiveParallelJobs(workspace.config) }
+      : {}),
     compression: plan.compression,
     migrations: { tool: workspace.config.database.migration_tool, table: workspace.config.migrations.table },
     signal: run.signal,
@@ -413,15 +571,30 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
       const size = Object.values(files.sizes).reduce((sum, bytes) => sum + bytes, 0);
       // A directory is stored as written: the same digest for the bytes on disk and the content.
       const digest = directoryDigest(files.checksums);
-      const stats = { uncompressedBytes: size, sizeBytes: size, sha256: digest, contentSha256: digest, decodeCheck: { checked: false, problem: null } };
+      const stats = {
+        uncompressedBytes: size,
+        sizeBytes: size,
+        sha256: digest,
+        contentSha256: digest,
+        decodeCheck: { checked: false, problem: null },
+      };
       return { stats, session, fileChecksums: files.checksums };
     }
     const onProgress = (bytes: number) => {
       faultPointPast('backup:streaming', bytes);
       ctx.reporter.progress({ bytes, expectedBytes: server.databaseSizeBytes, elapsedMs: Date.now() - started });
     };
-    const level = plan.compression === 'zstd' ? (workspace.config.backup.compression_level ?? DEFAULT_ZSTD_LEVEL) : workspace.config.backup.compression_level;
-    inPass = startInPassVerification({ provider: handler.provider, format: plan.format, compression: plan.compression, env: plan.toolEnv ?? ctx.env, signal: run.signal });
+    const level =
+      plan.compression === 'zstd'
+        ? (workspace.config.backup.compression_level ?? DEFAULT_ZSTD_LEVEL)
+        : workspace.config.backup.compression_level;
+    inPass = startInPassVerification({
+      provider: handler.provider,
+      format: plan.format,
+      compression: plan.compression,
+      env: plan.toolEnv ?? ctx.env,
+      signal: run.signal,
+    });
     const upload = await workspace.catalog.storage.createWriter(plan.writeKey);
     const sink = plan.localCopy ? teeWriter(upload, await plan.localCopy.createWriter(plan.partialKey)) : upload;
     const archived = writeArchive(session.stream, sink, {
@@ -433,10 +606,13 @@ async function dump(handler: DatabaseHandler, workspace: Workspace, plan: Plan, 
       ...(plan.encryption ? { encryptFor: plan.encryption.recipients } : {}),
     });
     // When our side breaks, the dump tool then fails on its closed pipe: report the cause, not that echo.
-    const [archive, tool] = await Promise.allSettled([archived.catch(async (error: unknown) => {
-      await session.dispose();
-      throw error;
-    }), session.finished]);
+    const [archive, tool] = await Promise.allSettled([
+      archived.catch(async (error: unknown) => {
+        await session.dispose();
+        throw error;
+      }),
+      session.finished,
+    ]);
     if (archive.status === 'rejected') throw archive.reason;
     if (tool.status === 'rejected') throw tool.reason;
     return { stats: archive.value, session, inPass };
@@ -460,24 +636,50 @@ function dumpFailure(error: unknown): FaberError {
   });
 }
 
-async function verifyPartial(plan: Plan, { stats, fileChecksums, inPass, session }: Dumped, handler: DatabaseHandler, ctx: OperationContext, run: OperationRun): Promise<VerifyReport> {
+async function verifyPartial(
+  plan: Plan,
+  { stats, fileChecksums, inPass, session }: Dumped,
+  handler: DatabaseHandler,
+  ctx: OperationContext,
+  run: OperationRun,
+): Promise<VerifyReport> {
   const written = await plan.written();
-  const report = inPass ? await inPass.finish(written, stats) : await verifyBackupFile({
-    path: written,
-    provider: handler.provider,
-    format: plan.format,
-    compression: plan.format === 'directory' ? 'none' : plan.compression,
-    expected: { sizeBytes: stats.sizeBytes, sha256: stats.sha256, contentSha256: stats.contentSha256, files: fileChecksums },
-    env: plan.toolEnv ?? ctx.env,
-    signal: run.signal,
-  });
+  const report = inPass
+    ? await inPass.finish(written, stats)
+    : await verifyBackupFile({
+        path: written,
+        provider: handler.provider,
+        format: plan.format,
+        compression: plan.format === 'directory' ? 'none' : plan.compression,
+        expected: {
+          sizeBytes: stats.sizeBytes,
+          sha256: stats.sha256,
+          contentSha256: stats.contentSha256,
+          files: fileChecksums,
+        },
+        env: plan.toolEnv ?? ctx.env,
+        signal: run.signal,
+      });
   // Every check above saw the plaintext as it was written; the stored file is age's, whose header is checked here.
   if (plan.encryption && inPass) await checkStoredAgeHeader(written, plan.encryption.recipients.length, report);
   if (!report.passed) {
-    throw new FaberError('VERIFICATION_FAILED', `Backup verification failed - file may be corrupted: ${report.problems.join('; ')}`, {
-      result: { backup_file: path.basename(plan.finalPath), problems: report.problems, size_bytes: report.size_bytes, file_readable: report.file_readable },
-      suggestions: ['Retry the backup', 'Check disk space and the disk for errors (dmesg)', 'Verify the database connection is stable'],
-    });
+    throw new FaberError(
+      'VERIFICATION_FAILED',
+      `Backup verification failed - file may be corrupted: ${report.problems.join('; ')}`,
+      {
+        result: {
+          backup_file: path.basename(plan.finalPath),
+          problems: report.problems,
+          size_bytes: report.size_bytes,
+          file_readable: report.file_readable,
+        },
+        suggestions: [
+          'Retry the backup',
+          'Check disk space and the disk for errors (dmesg)',
+          'Verify the database connection is stable',
+        ],
+      },
+    );
   }
   report.checks.push(...(session.checks ?? []));
   for (const check of report.checks) ctx.reporter.info(`✓ ${check}`);
@@ -521,7 +723,8 @@ function buildEntry(facts: EntryFacts): BackupEntry {
     uncompressed_bytes: stats.uncompressedBytes,
     compressed: plan.compression !== 'none',
     compression: isDirectory ? (plan.compression === 'none' ? 'none' : 'gzip') : plan.compression,
-    compression_ratio: stats.uncompressedBytes > 0 ? Math.round((stats.sizeBytes / stats.uncompressedBytes) * 1000) / 1000 : 1,
+    compression_ratio:
+      stats.uncompressedBytes > 0 ? Math.round((stats.sizeBytes / stats.uncompressedBytes) * 1000) / 1000 : 1,
     format: plan.format,
     backup_method: handler.backupMethod(plan.format),
     checksum: {
@@ -564,7 +767,12 @@ function isEnvironmentConnection(connection: ConnectionInfo, workspace: Workspac
 }
 
 /** A pre-migration backup records which migrations were about to run, next to the applied ones. */
-async function recordedMigrations(state: MigrationState, options: BackupOptions, workspace: Workspace, ctx: OperationContext): Promise<MigrationState> {
+async function recordedMigrations(
+  state: MigrationState,
+  options: BackupOptions,
+  workspace: Workspace,
+  ctx: OperationContext,
+): Promise<MigrationState> {
   if (options.reason !== 'pre-migration' && !options.skipIfNothingPending) return state;
   return withPending(state, await pendingFor(state, workspace, ctx));
 }

@@ -4,16 +4,10 @@ import { environmentOption, flag, type ExecutorOptionsDefinition } from './optio
 const cleanupOptionsShape = {
   environment: environmentOption('cleanup-backups', true),
   dryRun: flag('Print the plan (what goes, what stays and why) and change nothing.', 'important'),
-  olderThan: z
-    .number()
-    .int('a whole number of days')
-    .nonnegative()
-    .max(36500)
-    .optional()
-    .meta({
-      description:
-        'Delete backups created more than this many days ago instead of those past their expiry date (the same exceptions apply).',
-    }),
+  olderThan: z.number().int('a whole number of days').nonnegative().max(36500).optional().meta({
+    description:
+      'Delete backups created more than this many days ago instead of those past their expiry date (the same exceptions apply).',
+  }),
   yes: flag('Confirm deletions in protected environments (required there without a terminal) and repair orphans.'),
 };
 

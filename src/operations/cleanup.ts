@@ -3,7 +3,13 @@ import type { Catalog } from '../catalog/catalog.ts';
 import type { BackupEntry } from '../catalog/schema.ts';
 import { humanBytes } from '../output/format.ts';
 import { success, type OperationResult, type ResultScope, type SuccessResult } from '../output/result.ts';
-import { planCleanup, type CleanupPlan, type CleanupPolicy, type KeptEntry, type PlannedDeletion } from '../retention/plan.ts';
+import {
+  planCleanup,
+  type CleanupPlan,
+  type CleanupPolicy,
+  type KeptEntry,
+  type PlannedDeletion,
+} from '../retention/plan.ts';
 import { requireConfirmation } from './confirm.ts';
 import { openCatalogWorkspace, type CatalogWorkspace, type OperationContext } from './context.ts';
 import { applyFileCheck, verifyEntryFile } from './load-backup.ts';
@@ -51,7 +57,10 @@ export interface CleanupResultData {
 }
 
 /** Deletes expired backups (retention rules in src/retention/plan.ts) and reports or repairs orphans. */
-export async function cleanupBackups(rawOptions: CleanupBackupsOptions, ctx: OperationContext): Promise<OperationResult<CleanupResultData>> {
+export async function cleanupBackups(
+  rawOptions: CleanupBackupsOptions,
+  ctx: OperationContext,
+): Promise<OperationResult<CleanupResultData>> {
   const scope = { operation: 'cleanup-backups', project: ctx.projectName, environment: rawOptions.environment };
   ctx.reporter.start(BANNER_TITLE, {
     Project: ctx.projectName,
@@ -83,24 +92,44 @@ interface CleanupSurvey {
   preview: CleanupPlan;
 }
 
-async function surveyBackups(workspace: CatalogWorkspace, options: CleanupBackupsOptions, ctx: OperationContext): Promise<CleanupSurvey> {
+async function surveyBackups(
+  workspace: CatalogWorkspace,
+  options: CleanupBackupsOptions,
+  ctx: OperationContext,
+): Promise<CleanupSurvey> {
   const backupScope = { project: ctx.projectName, environment: workspace.environment?.name };
   const { entries, warnings } = await readEntries(workspace.catalog, ctx);
   // Refuse the whole run if any entry in scope names a path outside the backup directory.
   for (const entry of entries) if (inScope(entry, backupScope)) backupKey(workspace.catalog.storage, entry);
   const orphans = await findOrphans({ entries, scope: backupScope, storage: workspace.catalog.storage });
-  const missingIds = new Set(orphans.filter((orphan) => orphan.kind === 'entry-without-file').map((orphan) => orphan.backupId ?? ''));
+  const missingIds = new Set(
+    orphans.filter((orphan) => orphan.kind === 'entry-without-file').map((orphan) => orphan.backupId ?? ''),
+  );
   const policy = cleanupPolicy(workspace, options, ctx, backupScope);
   const preview = planCleanup(withMissingStatus(entries, missingIds), policy);
   return { backupScope, warnings, orphans, missingIds, policy, preview };
 }
 
-function dryRunResult(scope: ResultScope, survey: CleanupSurvey, ctx: OperationContext): SuccessResult<CleanupResultData> {
+function dryRunResult(
+  scope: ResultScope,
+  survey: CleanupSurvey,
+  ctx: OperationContext,
+): SuccessResult<CleanupResultData> {
   const { preview, orphans } = survey;
   const orphanReports = reportOrphans(orphans, 'dry-run', ctx, survey.backupScope);
   const data = resultData(true, preview.delete, preview.keep, survey.policy, orphanReports, []);
-  ctx.reporter.complete(BANNER_TITLE, { 'Would delete': `${data.deleted.length} (${humanBytes(sumSizes(preview.delete))})`, Kept: String(data.kept.length), Orphans: String(orphans.length), Result: 'dry run: nothing was changed' });
-  return success(scope, data, `Dry run: ${data.deleted.length} backup${data.deleted.length === 1 ? '' : 's'} would be deleted`, survey.warnings);
+  ctx.reporter.complete(BANNER_TITLE, {
+    'Would delete': `${data.deleted.length} (${humanBytes(sumSizes(preview.delete))})`,
+    Kept: String(data.kept.length),
+    Orphans: String(orphans.length),
+    Result: 'dry run: nothing was changed',
+  });
+  return success(
+    scope,
+    data,
+    `Dry run: ${data.deleted.length} backup${data.deleted.length === 1 ? '' : 's'} would be deleted`,
+    survey.warnings,
+  );
 }
 
 /** Deletes what the confirmed plan names (re-planned under the lock) and, with --yes, repairs the orphans that are safe to touch. */
@@ -122,7 +151,11 @@ async function applyCleanup(
     removeMissing: options.yes === true,
     readd,
   });
-  const failed = await deleteBackupFiles(committed.deleted.map((deletion) => deletion.entry), workspace.catalog, ctx);
+  const failed = await deleteBackupFiles(
+    committed.deleted.map((deletion) => deletion.entry),
+    workspace.catalog,
+    ctx,
+  );
   failed.push(...(await removeOrphanFiles(repairable, workspace, ctx)));
   const orphanReports = reportOrphans(orphans, options.yes ? 'repair' : 'report', ctx, survey.backupScope);
   const data = resultData(false, committed.deleted, committed.kept, survey.policy, orphanReports, failed);
@@ -130,13 +163,27 @@ async function applyCleanup(
     Environment: workspace.environment?.name ?? 'all',
     Deleted: `${data.deleted.length} backup${data.deleted.length === 1 ? '' : 's'} (${data.freed_human} freed)`,
     Kept: String(data.kept.length),
-    Orphans: orphans.length ? `${orphans.length} (${options.yes ? 'repaired where safe' : 'reported; --yes repairs them'})` : 'none',
+    Orphans: orphans.length
+      ? `${orphans.length} (${options.yes ? 'repaired where safe' : 'reported; --yes repairs them'})`
+      : 'none',
   });
-  const allWarnings = survey.warnings.concat(failed.map((file) => `Could not delete ${file}; the next cleanup-backups run reports it as an orphan`));
-  return success(scope, data, `Cleanup finished: ${data.deleted.length} backup${data.deleted.length === 1 ? '' : 's'} deleted`, allWarnings);
+  const allWarnings = survey.warnings.concat(
+    failed.map((file) => `Could not delete ${file}; the next cleanup-backups run reports it as an orphan`),
+  );
+  return success(
+    scope,
+    data,
+    `Cleanup finished: ${data.deleted.length} backup${data.deleted.length === 1 ? '' : 's'} deleted`,
+    allWarnings,
+  );
 }
 
-function cleanupPolicy(workspace: CatalogWorkspace, options: CleanupBackupsOptions, ctx: OperationContext, scope: BackupScope): CleanupPolicy {
+function cleanupPolicy(
+  workspace: CatalogWorkspace,
+  options: CleanupBackupsOptions,
+  ctx: OperationContext,
+  scope: BackupScope,
+): CleanupPolicy {
   return {
     now: dayjs(currentTime(ctx)),
     project: scope.project,
@@ -152,7 +199,13 @@ function withMissingStatus(entries: readonly BackupEntry[], missingIds: Readonly
   return entries.map((entry) => (missingIds.has(entry.backup_id) ? { ...entry, status: 'missing' } : entry));
 }
 
-async function confirmProtectedDeletions(plan: CleanupPlan, workspace: CatalogWorkspace, options: CleanupBackupsOptions, ctx: OperationContext, scope: BackupScope): Promise<void> {
+async function confirmProtectedDeletions(
+  plan: CleanupPlan,
+  workspace: CatalogWorkspace,
+  options: CleanupBackupsOptions,
+  ctx: OperationContext,
+  scope: BackupScope,
+): Promise<void> {
   const protectedNames = workspace.config.safety.protected_environments;
   const protectedDeletions = plan.delete.filter((deletion) => protectedNames.includes(deletion.entry.environment));
   if (protectedDeletions.length === 0) return;
@@ -200,7 +253,9 @@ export async function commitCleanup(catalog: Catalog, input: CommitInput): Promi
       .filter((deletion) => input.previewIds.has(deletion.entry.backup_id))
       .map((deletion) => ({ ...deletion, entry: byId.get(deletion.entry.backup_id) ?? deletion.entry }));
     const drop = new Set(deleted.map((deletion) => deletion.entry.backup_id));
-    const removedMissing = input.removeMissing ? entries.filter((entry) => input.missingIds.has(entry.backup_id) && !drop.has(entry.backup_id)) : [];
+    const removedMissing = input.removeMissing
+      ? entries.filter((entry) => input.missingIds.has(entry.backup_id) && !drop.has(entry.backup_id))
+      : [];
     for (const entry of removedMissing) drop.add(entry.backup_id);
     const remaining = entries.filter((entry) => !drop.has(entry.backup_id));
     const readded = input.readd.filter((entry) => !byId.has(entry.backup_id));
@@ -210,7 +265,11 @@ export async function commitCleanup(catalog: Catalog, input: CommitInput): Promi
 }
 
 /** Step two: the files of the entries step one removed. Returns the ones that could not be deleted. */
-export async function deleteBackupFiles(entries: readonly BackupEntry[], catalog: Catalog, ctx: OperationContext): Promise<string[]> {
+export async function deleteBackupFiles(
+  entries: readonly BackupEntry[],
+  catalog: Catalog,
+  ctx: OperationContext,
+): Promise<string[]> {
   const failed: string[] = [];
   for (const entry of entries) {
     try {
@@ -225,7 +284,12 @@ export async function deleteBackupFiles(entries: readonly BackupEntry[], catalog
 }
 
 /** Orphans with a manifest go back into the catalog with the status a fresh check gives them. */
-async function verifiedForReadding(orphans: readonly Orphan[], catalog: Catalog, ctx: OperationContext, run: OperationRun): Promise<BackupEntry[]> {
+async function verifiedForReadding(
+  orphans: readonly Orphan[],
+  catalog: Catalog,
+  ctx: OperationContext,
+  run: OperationRun,
+): Promise<BackupEntry[]> {
   const readd: BackupEntry[] = [];
   for (const orphan of orphans) {
     if (orphan.kind !== 'file-with-manifest' || !orphan.entry) continue;
@@ -238,7 +302,11 @@ async function verifiedForReadding(orphans: readonly Orphan[], catalog: Catalog,
   return readd;
 }
 
-async function removeOrphanFiles(orphans: readonly Orphan[], workspace: CatalogWorkspace, ctx: OperationContext): Promise<string[]> {
+async function removeOrphanFiles(
+  orphans: readonly Orphan[],
+  workspace: CatalogWorkspace,
+  ctx: OperationContext,
+): Promise<string[]> {
   const deletable: ReadonlySet<OrphanKind> = new Set(['file-without-manifest', 'stale-manifest', 'leftover']);
   const failed: string[] = [];
   for (const orphan of orphans) {
@@ -271,12 +339,22 @@ const ORPHAN_DESCRIPTIONS: Record<OrphanKind, string> = {
   'invalid-manifest': 'backup file whose manifest cannot be used',
 };
 
-function reportOrphans(orphans: readonly Orphan[], mode: 'dry-run' | 'report' | 'repair', ctx: OperationContext, scope: BackupScope): OrphanReport[] {
+function reportOrphans(
+  orphans: readonly Orphan[],
+  mode: 'dry-run' | 'report' | 'repair',
+  ctx: OperationContext,
+  scope: BackupScope,
+): OrphanReport[] {
   const reports = orphans.map((orphan): OrphanReport => {
     const repair = ORPHAN_REPAIRS[orphan.kind];
     const held = orphan.hold !== undefined || repair === undefined;
     const action = mode === 'repair' ? (held ? 'held' : 'repaired') : 'reported';
-    const outcome = action === 'repaired' ? repair : held ? `left alone: ${orphan.hold ?? 'needs a look by hand'}` : `--yes would: ${repair}`;
+    const outcome =
+      action === 'repaired'
+        ? repair
+        : held
+          ? `left alone: ${orphan.hold ?? 'needs a look by hand'}`
+          : `--yes would: ${repair}`;
     return {
       kind: orphan.kind,
       path: orphan.location,
@@ -287,17 +365,26 @@ function reportOrphans(orphans: readonly Orphan[], mode: 'dry-run' | 'report' | 
     };
   });
   if (reports.length) ctx.reporter.step(`Orphans found: ${reports.length}`);
-  for (const report of reports) ctx.reporter.info(`${report.action === 'repaired' ? '✓' : '!'} ${report.path}: ${report.detail}`);
+  for (const report of reports)
+    ctx.reporter.info(`${report.action === 'repaired' ? '✓' : '!'} ${report.path}: ${report.detail}`);
   if (mode === 'report' && reports.some((report) => report.action === 'reported')) {
-    ctx.reporter.info(`Repair them with: nx run ${scope.project}:cleanup-backups${scope.environment ? `:${scope.environment}` : ''} --yes`);
+    ctx.reporter.info(
+      `Repair them with: nx run ${scope.project}:cleanup-backups${scope.environment ? `:${scope.environment}` : ''} --yes`,
+    );
   }
   return reports;
 }
 
 function reportPlan(plan: CleanupPlan, policy: CleanupPolicy, ctx: OperationContext): void {
-  ctx.reporter.step(`Retention plan: delete ${plan.delete.length} (${humanBytes(sumSizes(plan.delete))}), keep ${plan.keep.length}`);
-  for (const deletion of plan.delete) ctx.reporter.info(`- ${deletion.entry.backup_id} (${deletion.entry.environment}): ${deletionWhy(deletion, policy)}`);
-  for (const kept of plan.keep) ctx.reporter.info(`= ${kept.entry.backup_id} (${kept.entry.environment}): kept, ${keptWhy(kept, policy)}`);
+  ctx.reporter.step(
+    `Retention plan: delete ${plan.delete.length} (${humanBytes(sumSizes(plan.delete))}), keep ${plan.keep.length}`,
+  );
+  for (const deletion of plan.delete)
+    ctx.reporter.info(
+      `- ${deletion.entry.backup_id} (${deletion.entry.environment}): ${deletionWhy(deletion, policy)}`,
+    );
+  for (const kept of plan.keep)
+    ctx.reporter.info(`= ${kept.entry.backup_id} (${kept.entry.environment}): kept, ${keptWhy(kept, policy)}`);
 }
 
 function deletionWhy(deletion: PlannedDeletion, policy: CleanupPolicy): string {
@@ -309,7 +396,9 @@ function keptWhy(kept: KeptEntry, policy: CleanupPolicy): string {
   const entry = kept.entry;
   switch (kept.reason) {
     case 'not-expired':
-      return policy.olderThanDays === undefined ? `expires ${entry.expires_at.slice(0, 10)}` : `younger than ${policy.olderThanDays} days`;
+      return policy.olderThanDays === undefined
+        ? `expires ${entry.expires_at.slice(0, 10)}`
+        : `younger than ${policy.olderThanDays} days`;
     case 'protected-label':
       return `protected label "${entry.label}"`;
     case 'pinned':
@@ -324,10 +413,26 @@ function keptWhy(kept: KeptEntry, policy: CleanupPolicy): string {
 }
 
 function item(entry: BackupEntry, reason: string, why: string): CleanupItem {
-  return { backup_id: entry.backup_id, environment: entry.environment, created_at: entry.created_at, expires_at: entry.expires_at, size_bytes: entry.size_bytes, label: entry.label, reason, why };
+  return {
+    backup_id: entry.backup_id,
+    environment: entry.environment,
+    created_at: entry.created_at,
+    expires_at: entry.expires_at,
+    size_bytes: entry.size_bytes,
+    label: entry.label,
+    reason,
+    why,
+  };
 }
 
-function resultData(dryRun: boolean, deleted: PlannedDeletion[], kept: KeptEntry[], policy: CleanupPolicy, orphans: OrphanReport[], failed: string[]): CleanupResultData {
+function resultData(
+  dryRun: boolean,
+  deleted: PlannedDeletion[],
+  kept: KeptEntry[],
+  policy: CleanupPolicy,
+  orphans: OrphanReport[],
+  failed: string[],
+): CleanupResultData {
   const freed = sumSizes(deleted.filter((deletion) => !failed.includes(deletion.entry.file_path)));
   return {
     dry_run: dryRun,

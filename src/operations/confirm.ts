@@ -26,8 +26,12 @@ export async function requireConfirmation(ctx: OperationContext, request: Confir
       suggestions: [`Run it again and confirm, or pass --yes: ${request.command} --yes`],
     });
   }
-  throw new FaberError('CONFIRMATION_REQUIRED', `${request.question} Confirmation is required and there is no terminal to ask`, {
-    result: request.result ?? {},
-    suggestions: [`Pass --yes to confirm (e.g. in CI): ${request.command} --yes`],
-  });
+  throw new FaberError(
+    'CONFIRMATION_REQUIRED',
+    `${request.question} Confirmation is required and there is no terminal to ask`,
+    {
+      result: request.result ?? {},
+      suggestions: [`Pass --yes to confirm (e.g. in CI): ${request.command} --yes`],
+    },
+  );
 }

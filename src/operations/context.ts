@@ -1,7 +1,13 @@
 import path from 'node:path';
 import type { Reporter } from '../output/reporter.ts';
 import { loadConfig } from '../config/load.ts';
-import { identityVariables, resolveConnection, resolveEnvironment, withoutVariables, type ResolvedEnvironment } from '../config/environment.ts';
+import {
+  identityVariables,
+  resolveConnection,
+  resolveEnvironment,
+  withoutVariables,
+  type ResolvedEnvironment,
+} from '../config/environment.ts';
 import type { ConnectionInfo } from '../config/connection.ts';
 import type { FaberConfig } from '../config/schema.ts';
 import { createHandler, type DatabaseHandler } from '../handlers/index.ts';
@@ -45,13 +51,22 @@ export interface CatalogWorkspace extends Omit<Workspace, 'environment'> {
 }
 
 /** The workspace of one environment (without a name, the config's default); `steps` reports each part as it is done. */
-export function openWorkspace(ctx: OperationContext, environmentName: string | undefined, steps = true): Promise<Workspace> {
+export function openWorkspace(
+  ctx: OperationContext,
+  environmentName: string | undefined,
+  steps = true,
+): Promise<Workspace> {
   return openWith(ctx, steps, (config) => resolveEnvironment(config, environmentName, ctx.projectName));
 }
 
 /** The workspace of one environment, or of all of them when no name is given. */
-export function openCatalogWorkspace(ctx: OperationContext, environmentName: string | undefined): Promise<CatalogWorkspace> {
-  return openWith(ctx, true, (config) => (environmentName === undefined ? undefined : resolveEnvironment(config, environmentName, ctx.projectName)));
+export function openCatalogWorkspace(
+  ctx: OperationContext,
+  environmentName: string | undefined,
+): Promise<CatalogWorkspace> {
+  return openWith(ctx, true, (config) =>
+    environmentName === undefined ? undefined : resolveEnvironment(config, environmentName, ctx.projectName),
+  );
 }
 
 async function openWith<E extends ResolvedEnvironment | undefined>(
@@ -64,16 +79,31 @@ async function openWith<E extends ResolvedEnvironment | undefined>(
   const environment = resolve(config);
   if (steps) ctx.reporter.step(environment ? `Environment validated: ${environment.name}` : 'Environment: all');
   const backupRoot = path.resolve(ctx.workspaceRoot, config.backup.directory);
-  const storage = await openStorage(config, environment, { backupRoot, workspaceRoot: ctx.workspaceRoot }, (message) => ctx.reporter.warn(message));
-  return { config, configPath, environment, backupRoot, catalog: new Catalog({ backupRoot, workspaceRoot: ctx.workspaceRoot, storage }) };
+  const storage = await openStorage(config, environment, { backupRoot, workspaceRoot: ctx.workspaceRoot }, (message) =>
+    ctx.reporter.warn(message),
+  );
+  return {
+    config,
+    configPath,
+    environment,
+    backupRoot,
+    catalog: new Catalog({ backupRoot, workspaceRoot: ctx.workspaceRoot, storage }),
+  };
 }
 
-export async function openDatabase(ctx: OperationContext, workspace: Workspace, connectionEnv?: string): Promise<{ connection: ConnectionInfo; handler: DatabaseHandler }> {
+export async function openDatabase(
+  ctx: OperationContext,
+  workspace: Workspace,
+  connectionEnv?: string,
+): Promise<{ connection: ConnectionInfo; handler: DatabaseHandler }> {
   const variable = connectionEnv ?? workspace.environment.settings.connection_string_env;
   const connection = resolveConnection(workspace.config, workspace.environment, ctx.env, ctx.workspaceRoot, variable);
   // The client tools get their credentials from the handler; they need not inherit the URL, nor an age key.
   const toolEnv = withoutVariables(ctx.env, [variable, ...identityVariables(workspace.config)]);
-  const handler = await createHandler(connection, { env: toolEnv, tempDirectory: path.join(workspace.backupRoot, '.tmp') });
+  const handler = await createHandler(connection, {
+    env: toolEnv,
+    tempDirectory: path.join(workspace.backupRoot, '.tmp'),
+  });
   return { connection, handler };
 }
 

@@ -23,9 +23,17 @@ export interface DeleteResultData {
 }
 
 /** Deletes one backup: its catalog entry, its manifest and its file (or directory). */
-export async function deleteBackup(rawOptions: DeleteBackupOptions, ctx: OperationContext): Promise<OperationResult<DeleteResultData>> {
+export async function deleteBackup(
+  rawOptions: DeleteBackupOptions,
+  ctx: OperationContext,
+): Promise<OperationResult<DeleteResultData>> {
   const scope = { operation: 'delete-backup', project: ctx.projectName, environment: rawOptions.environment };
-  ctx.reporter.start(BANNER_TITLE, { Project: ctx.projectName, Environment: rawOptions.environment, Operation: 'delete-backup', Backup: rawOptions.backupId });
+  ctx.reporter.start(BANNER_TITLE, {
+    Project: ctx.projectName,
+    Environment: rawOptions.environment,
+    Operation: 'delete-backup',
+    Backup: rawOptions.backupId,
+  });
   return runOperation<DeleteResultData>(scope, ctx, async () => {
     const options = parseOptions(deleteOptionsSchema, rawOptions, 'delete-backup');
     const workspace = await openWorkspace(ctx, options.environment);
@@ -47,7 +55,11 @@ export async function deleteBackup(rawOptions: DeleteBackupOptions, ctx: Operati
     ctx.reporter.step('Catalog entry and manifest removed');
     await removeBackupFile(workspace.catalog.storage, key, entry, backupScope);
     ctx.reporter.step(`Backup ${entry.format === 'directory' ? 'directory' : 'file'} deleted: ${entry.file_path}`);
-    ctx.reporter.complete(BANNER_TITLE, { Environment: entry.environment, Deleted: entry.backup_id, Freed: humanBytes(entry.size_bytes) });
+    ctx.reporter.complete(BANNER_TITLE, {
+      Environment: entry.environment,
+      Deleted: entry.backup_id,
+      Freed: humanBytes(entry.size_bytes),
+    });
     const data = {
       backup_id: entry.backup_id,
       environment: entry.environment,
@@ -64,7 +76,9 @@ function refuseIfPinned(entry: BackupEntry, force: boolean | undefined, scope: B
   if (!entry.pinned || force) return;
   throw new FaberError('BACKUP_PROTECTED', `Backup ${entry.backup_id} is pinned; it is only deleted with --force`, {
     result: { backup_id: entry.backup_id, pinned: true },
-    suggestions: [`If you are sure: nx run ${scope.project}:delete-backup:${entry.environment} --backupId=${entry.backup_id} --force`],
+    suggestions: [
+      `If you are sure: nx run ${scope.project}:delete-backup:${entry.environment} --backupId=${entry.backup_id} --force`,
+    ],
   });
 }
 
@@ -74,14 +88,21 @@ function refuseIfPinned(entry: BackupEntry, force: boolean | undefined, scope: B
  * and reports as an orphan; the reverse order could leave an entry reported as valid whose file
  * is gone, and a restore would pick it.
  */
-async function removeCatalogEntry(catalog: Catalog, id: string, force: boolean | undefined, scope: BackupScope): Promise<void> {
+async function removeCatalogEntry(
+  catalog: Catalog,
+  id: string,
+  force: boolean | undefined,
+  scope: BackupScope,
+): Promise<void> {
   await catalog.update((entries) => {
     const index = entries.findIndex((entry) => entry.backup_id === id);
     const current = entries[index];
     if (current === undefined) {
       throw new FaberError('BACKUP_NOT_FOUND', `Backup ${id} was removed from the catalog by another process`, {
         result: { backup_id: id },
-        suggestions: [`List what is left: nx run ${scope.project}:list-backups${scope.environment ? `:${scope.environment}` : ''}`],
+        suggestions: [
+          `List what is left: nx run ${scope.project}:list-backups${scope.environment ? `:${scope.environment}` : ''}`,
+        ],
       });
     }
     // Pinned while we were asking for confirmation.
@@ -95,10 +116,17 @@ async function removeBackupFile(storage: Storage, key: string, entry: BackupEntr
     await storage.delete(key);
   } catch (error) {
     const cause = toFaberError(error, 'IO_ERROR');
-    throw new FaberError(cause.code, `The catalog entry of ${entry.backup_id} was removed, but its file could not be deleted: ${cause.message}`, {
-      cause: error,
-      result: { backup_id: entry.backup_id, file_path: entry.file_path },
-      suggestions: [`Delete the leftover file with: nx run ${scope.project}:cleanup-backups:${entry.environment} --yes`, `Or by hand: rm -r ${entry.file_path}`],
-    });
+    throw new FaberError(
+      cause.code,
+      `The catalog entry of ${entry.backup_id} was removed, but its file could not be deleted: ${cause.message}`,
+      {
+        cause: error,
+        result: { backup_id: entry.backup_id, file_path: entry.file_path },
+        suggestions: [
+          `Delete the leftover file with: nx run ${scope.project}:cleanup-backups:${entry.environment} --yes`,
+          `Or by hand: rm -r ${entry.file_path}`,
+        ],
+      },
+    );
   }
 }

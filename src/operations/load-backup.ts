@@ -6,8 +6,22 @@ import { effectiveParallelJobs, withoutVariables } from '../config/environment.t
 import type { FaberConfig } from '../config/schema.ts';
 import type { DatabaseHandler, DatabaseSnapshot, DatabaseTarget, MigrationLookup } from '../handlers/handler.ts';
 import { FaberError } from '../output/errors.ts';
-import { canDecrypt, describeMismatch, loadIdentities, requireIdentities, type RecordedEncryption } from '../pipeline/encryption.ts';
-import { openDecodedStream, verifyBackupFile, verifyStoredBytes, type BackupFile, type DecodedDigests, type EncryptedRead, type VerifyReport } from '../pipeline/verify.ts';
+import {
+  canDecrypt,
+  describeMismatch,
+  loadIdentities,
+  requireIdentities,
+  type RecordedEncryption,
+} from '../pipeline/encryption.ts';
+import {
+  openDecodedStream,
+  verifyBackupFile,
+  verifyStoredBytes,
+  type BackupFile,
+  type DecodedDigests,
+  type EncryptedRead,
+  type VerifyReport,
+} from '../pipeline/verify.ts';
 import type { Reporter } from '../output/reporter.ts';
 
 /**
@@ -15,7 +29,12 @@ import type { Reporter } from '../output/reporter.ts';
  * encrypted one is decrypted when its identity variable holds one of its recipients' keys, else
  * only its bytes and age header are checked (and the report says why the content was not).
  */
-export async function verifyEntryFile(entry: BackupEntry, filePath: BackupFile, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<VerifyReport> {
+export async function verifyEntryFile(
+  entry: BackupEntry,
+  filePath: BackupFile,
+  env: NodeJS.ProcessEnv,
+  signal?: AbortSignal,
+): Promise<VerifyReport> {
   const encryption = entry.encryption && (await encryptedRead(entry.encryption, env));
   return verifyBackupFile({
     path: filePath,
@@ -46,7 +65,11 @@ async function encryptedRead(recorded: RecordedEncryption, env: NodeJS.ProcessEn
 }
 
 /** The identities an operation that loads the backup needs: none for an unencrypted one, else ENCRYPTION_KEY_MISSING/WRONG. */
-export async function loadingIdentities(entry: BackupEntry, env: NodeJS.ProcessEnv, operation: string): Promise<string[] | undefined> {
+export async function loadingIdentities(
+  entry: BackupEntry,
+  env: NodeJS.ProcessEnv,
+  operation: string,
+): Promise<string[] | undefined> {
   return entry.encryption ? requireIdentities(entry.encryption, env, entry.backup_id, operation) : undefined;
 }
 
@@ -55,9 +78,19 @@ export async function loadingIdentities(entry: BackupEntry, env: NodeJS.ProcessE
  * the decoded content's checksum for the load to prove (compareLoadedDigests); otherwise, and for
  * directories, the full check.
  */
-export function checkBeforeLoad(entry: BackupEntry, filePath: BackupFile, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<VerifyReport> {
-  if (entry.format === 'directory' || !entry.checksum.content_value) return verifyEntryFile(entry, filePath, env, signal);
-  return verifyStoredBytes({ path: filePath, expected: { sizeBytes: entry.size_bytes, sha256: entry.checksum.value }, ...(signal ? { signal } : {}) });
+export function checkBeforeLoad(
+  entry: BackupEntry,
+  filePath: BackupFile,
+  env: NodeJS.ProcessEnv,
+  signal?: AbortSignal,
+): Promise<VerifyReport> {
+  if (entry.format === 'directory' || !entry.checksum.content_value)
+    return verifyEntryFile(entry, filePath, env, signal);
+  return verifyStoredBytes({
+    path: filePath,
+    expected: { sizeBytes: entry.size_bytes, sha256: entry.checksum.value },
+    ...(signal ? { signal } : {}),
+  });
 }
 
 /**
@@ -72,12 +105,19 @@ export function applyFileCheck(entry: BackupEntry, report: VerifyReport, now: Da
     file_exists: report.file_exists,
     file_readable: report.file_readable,
     verified_at: report.passed ? now.toISOString() : entry.verification.verified_at,
-    checks: report.passed ? report.checks : [...report.checks, ...report.problems.map((problem) => `FAILED: ${problem}`)],
+    checks: report.passed
+      ? report.checks
+      : [...report.checks, ...report.problems.map((problem) => `FAILED: ${problem}`)],
   };
 }
 
 /** Records a file check in the catalog (under its lock) and the entry's manifest. */
-export function recordFileCheck(catalog: Catalog, entry: BackupEntry, report: VerifyReport, now: Date): Promise<BackupEntry> {
+export function recordFileCheck(
+  catalog: Catalog,
+  entry: BackupEntry,
+  report: VerifyReport,
+  now: Date,
+): Promise<BackupEntry> {
   return catalog.patch(entry.backup_id, (current) => applyFileCheck(current, report, now));
 }
 
@@ -101,15 +141,34 @@ export async function restoreInto(
   identities?: string[],
 ): Promise<DecodedDigests | undefined> {
   if (entry.format === 'directory') {
-    if (typeof filePath !== 'string') throw new Error(`A directory-format backup must be a local directory, not ${filePath.location}`);
-    await handler.restore(target, { format: 'directory', directory: filePath, parallelJobs: effectiveParallelJobs(config), signal });
+    if (typeof filePath !== 'string')
+      throw new Error(`A directory-format backup must be a local directory, not ${filePath.location}`);
+    await handler.restore(target, {
+      format: 'directory',
+      directory: filePath,
+      parallelJobs: effectiveParallelJobs(config),
+      signal,
+    });
     return undefined;
   }
   const started = Date.now();
-  const onProgress = reporter && ((bytes: number) => reporter.progress({ bytes, expectedBytes: entry.uncompressed_bytes, elapsedMs: Date.now() - started, action: 'loaded' }));
+  const onProgress =
+    reporter &&
+    ((bytes: number) =>
+      reporter.progress({
+        bytes,
+        expectedBytes: entry.uncompressed_bytes,
+        elapsedMs: Date.now() - started,
+        action: 'loaded',
+      }));
   const decoded = openDecodedStream(filePath, entry.compression, onProgress, identities);
   try {
-    await handler.restore(target, { format: entry.format, stream: decoded.stream, signal, ...(reporter ? { onWarning: (message: string) => reporter.warn(message) } : {}) });
+    await handler.restore(target, {
+      format: entry.format,
+      stream: decoded.stream,
+      signal,
+      ...(reporter ? { onWarning: (message: string) => reporter.warn(message) } : {}),
+    });
     await readToEnd(decoded.stream);
     return decoded.digests();
   } catch (error) {
@@ -140,12 +199,23 @@ function undecodable(entry: BackupEntry, error: Error): FaberError {
  * What a load proved about the backup's bytes, compared with what the catalog recorded: the stored
  * file is still the one checked before loading, and it decoded to exactly the dump that was written.
  */
-export function compareLoadedDigests(entry: BackupEntry, digests: DecodedDigests, report: Pick<VerifyReport, 'checks' | 'problems'>): void {
-  if (digests.fileSha256 !== entry.checksum.value) report.problems.push(`the file changed while it was loaded: its checksum is now ${digests.fileSha256}, ${entry.checksum.value} was recorded`);
+export function compareLoadedDigests(
+  entry: BackupEntry,
+  digests: DecodedDigests,
+  report: Pick<VerifyReport, 'checks' | 'problems'>,
+): void {
+  if (digests.fileSha256 !== entry.checksum.value)
+    report.problems.push(
+      `the file changed while it was loaded: its checksum is now ${digests.fileSha256}, ${entry.checksum.value} was recorded`,
+    );
   const expected = entry.checksum.content_value;
   if (!expected) return;
-  if (digests.contentSha256 === expected) report.checks.push('decoded content checksum matches (checked while loading, before the swap)');
-  else report.problems.push(`decoded content checksum mismatch: expected ${expected}, got ${digests.contentSha256} (${digests.contentBytes} bytes decoded)`);
+  if (digests.contentSha256 === expected)
+    report.checks.push('decoded content checksum matches (checked while loading, before the swap)');
+  else
+    report.problems.push(
+      `decoded content checksum mismatch: expected ${expected}, got ${digests.contentSha256} (${digests.contentBytes} bytes decoded)`,
+    );
 }
 
 /**
@@ -170,7 +240,9 @@ export function compareWithRecorded(entry: BackupEntry, restored: DatabaseSnapsh
   if (actual.applied_count !== expected.applied_count) {
     differences.push(`${actual.applied_count} migrations applied, ${expected.applied_count} were recorded`);
   } else if (actual.last_migration !== expected.last_migration) {
-    differences.push(`last migration is ${actual.last_migration ?? 'none'}, ${expected.last_migration ?? 'none'} was recorded`);
+    differences.push(
+      `last migration is ${actual.last_migration ?? 'none'}, ${expected.last_migration ?? 'none'} was recorded`,
+    );
   }
   return differences;
 }

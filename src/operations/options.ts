@@ -19,12 +19,13 @@ export interface ExecutorOptionsDefinition {
 
 /** Options every executor takes for its output; the executor handles them, the operation never sees them. */
 export const outputOptionsShape = {
-  json: z.boolean().optional().meta({ default: false, description: 'Print the result object alone, as one line of JSON.' }),
-  outputFile: z
-    .string()
-    .min(1)
+  json: z
+    .boolean()
     .optional()
-    .meta({ description: 'Also write the JSON result to this file (relative to the workspace root), on success and on failure.' }),
+    .meta({ default: false, description: 'Print the result object alone, as one line of JSON.' }),
+  outputFile: z.string().min(1).optional().meta({
+    description: 'Also write the JSON result to this file (relative to the workspace root), on success and on failure.',
+  }),
   verbose: z.boolean().optional().meta({ default: false, description: 'Show stack traces of errors.' }),
 };
 
@@ -72,11 +73,18 @@ export function parseOptions<S extends z.ZodObject>(schema: S, options: unknown,
  * Refuses options outside `known` with INVALID_OPTION and the likely intended name. Nx puts
  * positional arguments in `_`. Shared by executors (through parseOptions) and generators.
  */
-export function rejectUnknownOptions(options: unknown, known: readonly string[], target: string, kind = 'executor'): void {
+export function rejectUnknownOptions(
+  options: unknown,
+  known: readonly string[],
+  target: string,
+  kind = 'executor',
+): void {
   if (typeof options !== 'object' || options === null) return;
   const record = options as Record<string, unknown>;
   const positional = Array.isArray(record['_']) ? record['_'].map(String) : [];
-  const unknown = Object.keys(record).filter((name) => name !== '_' && record[name] !== undefined && !known.includes(name));
+  const unknown = Object.keys(record).filter(
+    (name) => name !== '_' && record[name] !== undefined && !known.includes(name),
+  );
   if (unknown.length === 0 && positional.length === 0) return;
   const problems = [
     ...unknown.map((name) => `unknown option --${name}`),
@@ -86,10 +94,14 @@ export function rejectUnknownOptions(options: unknown, known: readonly string[],
     const guess = closestName(name, known);
     return guess ? [`Did you mean \`--${guess}\` instead of \`--${name}\`?`] : [];
   });
-  throw new FaberError('INVALID_OPTION', `${capitalized(problems.join('; '))} for the ${target} ${kind}; nothing was done`, {
-    result: { unknown_options: unknown, unexpected_arguments: positional, known_options: [...known] },
-    suggestions: [...guesses, `The ${target} ${kind} takes: ${known.map((name) => `--${name}`).join(', ')}`],
-  });
+  throw new FaberError(
+    'INVALID_OPTION',
+    `${capitalized(problems.join('; '))} for the ${target} ${kind}; nothing was done`,
+    {
+      result: { unknown_options: unknown, unexpected_arguments: positional, known_options: [...known] },
+      suggestions: [...guesses, `The ${target} ${kind} takes: ${known.map((name) => `--${name}`).join(', ')}`],
+    },
+  );
 }
 
 function capitalized(text: string): string {

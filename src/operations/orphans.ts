@@ -16,7 +16,13 @@ import { BACKUP_ID_AT_START, BACKUP_ID_SOURCE } from '../util/ids.ts';
  * - leftover: a `.partial` (interrupted backup) or `.tmp-` (interrupted atomic write) → deleted;
  * - invalid-manifest: a backup file whose manifest cannot be read → only reported.
  */
-export type OrphanKind = 'entry-without-file' | 'file-with-manifest' | 'file-without-manifest' | 'stale-manifest' | 'leftover' | 'invalid-manifest';
+export type OrphanKind =
+  | 'entry-without-file'
+  | 'file-with-manifest'
+  | 'file-without-manifest'
+  | 'stale-manifest'
+  | 'leftover'
+  | 'invalid-manifest';
 
 export interface Orphan {
   kind: OrphanKind;
@@ -57,12 +63,24 @@ export interface OrphanScanInput {
 export async function findOrphans(input: OrphanScanInput): Promise<Orphan[]> {
   const { storage } = input;
   const nowMs = input.nowMs ?? Date.now();
-  const missing = await entriesWithoutFile(input.entries.filter((entry) => inScope(entry, input.scope)), storage);
+  const missing = await entriesWithoutFile(
+    input.entries.filter((entry) => inScope(entry, input.scope)),
+    storage,
+  );
   const knownFiles = new Set(input.entries.map((entry) => storage.keyOf(entry.file_path)));
   const knownManifests = new Set(input.entries.map((entry) => manifestKeyFor(storage, entry)));
   const found: Orphan[] = missing.map((entry) => {
     const key = backupKey(storage, entry);
-    return { kind: 'entry-without-file', key, path: displayKey(storage, key), location: storage.locationOf(key), backupId: entry.backup_id, environment: entry.environment, hold: undefined, entry };
+    return {
+      kind: 'entry-without-file',
+      key,
+      path: displayKey(storage, key),
+      location: storage.locationOf(key),
+      backupId: entry.backup_id,
+      environment: entry.environment,
+      hold: undefined,
+      entry,
+    };
   });
   const facts: ScanFacts = { storage, knownFiles, knownManifests, nowMs, openFiles: lazy(openFilesOfAllProcesses) };
   for (const [environment, directory] of await environmentDirectories(input)) {
@@ -85,7 +103,10 @@ async function pendingUploadsOf(input: OrphanScanInput, nowMs: number): Promise<
     backupId: idIn(baseName(upload.key)),
     // Keys are <project>/<environment>/<file>, the project one segment (projectSegment).
     environment: upload.key.split('/')[1] ?? '',
-    hold: nowMs - upload.initiatedMs < ORPHAN_MIN_AGE_MS ? `started less than ${ORPHAN_MIN_AGE_MS / 60_000} minutes ago (a backup may still be uploading it)` : undefined,
+    hold:
+      nowMs - upload.initiatedMs < ORPHAN_MIN_AGE_MS
+        ? `started less than ${ORPHAN_MIN_AGE_MS / 60_000} minutes ago (a backup may still be uploading it)`
+        : undefined,
     entry: undefined,
     upload,
   }));
@@ -93,13 +114,18 @@ async function pendingUploadsOf(input: OrphanScanInput, nowMs: number): Promise<
 
 /** Entries of the scope whose file (or directory) does not exist. */
 export async function entriesWithoutFile(entries: readonly BackupEntry[], storage: Storage): Promise<BackupEntry[]> {
-  const exists = await mapWithConcurrency(entries, STAT_CONCURRENCY, async (entry) => (await storage.stat(backupKey(storage, entry))) !== undefined);
+  const exists = await mapWithConcurrency(
+    entries,
+    STAT_CONCURRENCY,
+    async (entry) => (await storage.stat(backupKey(storage, entry))) !== undefined,
+  );
   return entries.filter((_entry, index) => !exists[index]);
 }
 
 async function environmentDirectories(input: OrphanScanInput): Promise<Array<[string, string]>> {
   const projectDirectory = `${projectSegment(input.scope.project)}/`;
-  if (input.scope.environment !== undefined) return [[input.scope.environment, `${projectDirectory}${input.scope.environment}/`]];
+  if (input.scope.environment !== undefined)
+    return [[input.scope.environment, `${projectDirectory}${input.scope.environment}/`]];
   const children = await input.storage.list(projectDirectory, { shallow: true });
   return children.filter((child) => child.directory).map((child) => [baseName(child.key), `${child.key}/`]);
 }
@@ -119,7 +145,13 @@ async function orphansIn(directory: string, environment: string, facts: ScanFact
   const names = new Set(children.map((child) => baseName(child.key)));
   const orphans: Orphan[] = [];
   const unknownBackupIds = new Set<string>();
-  const orphan = async (kind: OrphanKind, child: StoredObject, backupId: string | null, entry?: BackupEntry, hold?: string): Promise<Orphan> => ({
+  const orphan = async (
+    kind: OrphanKind,
+    child: StoredObject,
+    backupId: string | null,
+    entry?: BackupEntry,
+    hold?: string,
+  ): Promise<Orphan> => ({
     kind,
     key: child.key,
     path: displayKey(storage, child.key),
@@ -146,7 +178,16 @@ async function orphansIn(directory: string, environment: string, facts: ScanFact
     }
     const described = await manifestFor(storage, `${directory}${manifestName}`, child.key);
     if (described.entry) orphans.push(await orphan('file-with-manifest', child, backupId, described.entry));
-    else orphans.push(await orphan('invalid-manifest', child, backupId, undefined, `its manifest ${manifestName} cannot be used (${described.problem})`));
+    else
+      orphans.push(
+        await orphan(
+          'invalid-manifest',
+          child,
+          backupId,
+          undefined,
+          `its manifest ${manifestName} cannot be used (${described.problem})`,
+        ),
+      );
   }
   for (const child of children) {
     const name = baseName(child.key);
@@ -157,7 +198,11 @@ async function orphansIn(directory: string, environment: string, facts: ScanFact
   return orphans;
 }
 
-async function manifestFor(storage: Storage, manifestKey: string, dataKey: string): Promise<{ entry?: BackupEntry; problem?: string }> {
+async function manifestFor(
+  storage: Storage,
+  manifestKey: string,
+  dataKey: string,
+): Promise<{ entry?: BackupEntry; problem?: string }> {
   try {
     const entry = await readManifestAt(storage, manifestKey);
     if (storage.keyOf(entry.file_path) !== dataKey) return { problem: `it describes ${entry.file_path}` };
@@ -175,7 +220,8 @@ function idIn(name: string): string | null {
 async function recentOrOpen(child: StoredObject, facts: ScanFacts): Promise<string | undefined> {
   const modified = await newestModification(facts.storage, child.key);
   if (modified === undefined) return 'it disappeared while being looked at';
-  if (facts.nowMs - modified < ORPHAN_MIN_AGE_MS) return `modified less than ${ORPHAN_MIN_AGE_MS / 60_000} minutes ago (a backup may be writing or recording it)`;
+  if (facts.nowMs - modified < ORPHAN_MIN_AGE_MS)
+    return `modified less than ${ORPHAN_MIN_AGE_MS / 60_000} minutes ago (a backup may be writing or recording it)`;
   const file = facts.storage.localPath(child.key);
   if (file === undefined) return undefined;
   const open = await facts.openFiles();

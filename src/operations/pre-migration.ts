@@ -10,7 +10,11 @@ function projectDirectory(ctx: OperationContext): string {
   return path.resolve(ctx.workspaceRoot, ctx.projectRoot ?? '.');
 }
 
-export function pendingFor(state: MigrationState, workspace: Workspace, ctx: OperationContext): Promise<PendingMigrations> {
+export function pendingFor(
+  state: MigrationState,
+  workspace: Workspace,
+  ctx: OperationContext,
+): Promise<PendingMigrations> {
   return pendingMigrations(state, projectDirectory(ctx), workspace.config.migrations.directory);
 }
 
@@ -29,7 +33,11 @@ export function describeMigrations(state: MigrationState): string {
  * Why the pre-migrate backup may be skipped ("nothing to migrate: 4 applied, 0 pending"), or
  * undefined when a migration is pending or when it cannot be told (then it backs up).
  */
-export async function nothingToMigrate(handler: DatabaseHandler, workspace: Workspace, ctx: OperationContext): Promise<string | undefined> {
+export async function nothingToMigrate(
+  handler: DatabaseHandler,
+  workspace: Workspace,
+  ctx: OperationContext,
+): Promise<string | undefined> {
   const state = await handler.migrationState(handler.live, migrationLookup(workspace.config));
   const pending = await pendingFor(state, workspace, ctx);
   if (!pending.known) {
@@ -37,7 +45,9 @@ export async function nothingToMigrate(handler: DatabaseHandler, workspace: Work
     return undefined;
   }
   if (pending.pending.length > 0) {
-    ctx.reporter.step(`Migrations to run: ${pending.pending.length} pending (${pending.pending.join(', ')}), ${state.applied_count} applied`);
+    ctx.reporter.step(
+      `Migrations to run: ${pending.pending.length} pending (${pending.pending.join(', ')}), ${state.applied_count} applied`,
+    );
     return undefined;
   }
   return `nothing to migrate: ${state.applied_count} applied, 0 pending`;

@@ -10,7 +10,16 @@ import { isVerified } from '../retention/plan.ts';
 import { createBackup } from './backup.ts';
 import { requireConfirmation } from './confirm.ts';
 import { openDatabase, openWorkspace, type OperationContext, type Workspace } from './context.ts';
-import { checkBeforeLoad, compareLoadedDigests, compareWithRecorded, describeSnapshot, loadingIdentities, migrationLookup, recordFileCheck, restoreInto } from './load-backup.ts';
+import {
+  checkBeforeLoad,
+  compareLoadedDigests,
+  compareWithRecorded,
+  describeSnapshot,
+  loadingIdentities,
+  migrationLookup,
+  recordFileCheck,
+  restoreInto,
+} from './load-backup.ts';
 import type { DecodedDigests, VerifyReport } from '../pipeline/verify.ts';
 import { parseOptions } from './options.ts';
 import { restoreOptionsSchema, type RestoreOptions } from './restore-options.ts';
@@ -44,13 +53,18 @@ export interface RestoreResultData {
  * (its decoded content's checksum proven on the way) and checked against its record, and only
  * then swapped in for the target.
  */
-export async function restoreBackup(rawOptions: RestoreOptions, ctx: OperationContext): Promise<OperationResult<RestoreResultData>> {
+export async function restoreBackup(
+  rawOptions: RestoreOptions,
+  ctx: OperationContext,
+): Promise<OperationResult<RestoreResultData>> {
   const scope = { operation: 'restore', project: ctx.projectName, environment: rawOptions.environment };
   ctx.reporter.start(BANNER_TITLE, {
     Project: ctx.projectName,
     Environment: rawOptions.environment,
     Operation: 'restore',
-    From: rawOptions.from ?? (rawOptions.beforeMigration ? `before migration ${rawOptions.beforeMigration}` : 'latest verified backup'),
+    From:
+      rawOptions.from ??
+      (rawOptions.beforeMigration ? `before migration ${rawOptions.beforeMigration}` : 'latest verified backup'),
     Target: rawOptions.targetConnectionStringEnv ? `database in $${rawOptions.targetConnectionStringEnv}` : undefined,
   });
   return runOperation<RestoreResultData>(scope, ctx, async (run) => {
@@ -78,24 +92,38 @@ export async function restoreBackup(rawOptions: RestoreOptions, ctx: OperationCo
 
 function refuseTwoSources(options: RestoreOptions): void {
   if (!options.from || !options.beforeMigration) return;
-  throw new FaberError('INVALID_OPTION', '--from and --beforeMigration both pick the backup to restore; give one of them', {
-    result: { from: options.from, beforeMigration: options.beforeMigration },
-    suggestions: ['Keep --from=<backup id> to restore that backup, or --beforeMigration=<migration> to let the plugin pick'],
-  });
+  throw new FaberError(
+    'INVALID_OPTION',
+    '--from and --beforeMigration both pick the backup to restore; give one of them',
+    {
+      result: { from: options.from, beforeMigration: options.beforeMigration },
+      suggestions: [
+        'Keep --from=<backup id> to restore that backup, or --beforeMigration=<migration> to let the plugin pick',
+      ],
+    },
+  );
 }
 
 function refuseUnsafeSkip(options: RestoreOptions, workspace: Workspace): void {
   if (!options.skipSafetyBackup || !workspace.environment.isProtected) return;
-  throw new FaberError('INVALID_OPTION', `--skipSafetyBackup is refused for the protected environment ${workspace.environment.name}: a restore there always backs up the target first`, {
-    result: { environment: workspace.environment.name, protected: true },
-    suggestions: ['Run the restore without --skipSafetyBackup'],
-  });
+  throw new FaberError(
+    'INVALID_OPTION',
+    `--skipSafetyBackup is refused for the protected environment ${workspace.environment.name}: a restore there always backs up the target first`,
+    {
+      result: { environment: workspace.environment.name, protected: true },
+      suggestions: ['Run the restore without --skipSafetyBackup'],
+    },
+  );
 }
 
 /** The environment's own database now, or undefined when its variable is unset (a restore into another target). */
 function environmentSource(workspace: Workspace, ctx: OperationContext): BackupSource | undefined {
   try {
-    return sourceOf(resolveConnection(workspace.config, workspace.environment, ctx.env, ctx.workspaceRoot), ctx.workspaceRoot, true);
+    return sourceOf(
+      resolveConnection(workspace.config, workspace.environment, ctx.env, ctx.workspaceRoot),
+      ctx.workspaceRoot,
+      true,
+    );
   } catch {
     return undefined;
   }
@@ -105,11 +133,23 @@ function environmentSource(workspace: Workspace, ctx: OperationContext): BackupS
  * An explicit --from may name any backup of the project (another environment's, another
  * database's); the default is only ever a backup of the environment's own database.
  */
-function selectSource(entries: BackupEntry[], options: RestoreOptions, scope: BackupScope & { environment: string }, ctx: OperationContext, current: BackupSource | undefined): BackupEntry {
+function selectSource(
+  entries: BackupEntry[],
+  options: RestoreOptions,
+  scope: BackupScope & { environment: string },
+  ctx: OperationContext,
+  current: BackupSource | undefined,
+): BackupEntry {
   if (options.from) {
     const entry = findBackup(entries, options.from, { project: scope.project }, 'restore');
-    if (entry.environment !== scope.environment) ctx.reporter.warn(`${entry.backup_id} is a backup of ${entry.environment}; restoring it into ${scope.environment}`);
-    else if (!isEnvironmentDatabase(entry, current)) ctx.reporter.warn(`${entry.backup_id} is a backup of ${describeSource(entry)}, not of the ${scope.environment} database`);
+    if (entry.environment !== scope.environment)
+      ctx.reporter.warn(
+        `${entry.backup_id} is a backup of ${entry.environment}; restoring it into ${scope.environment}`,
+      );
+    else if (!isEnvironmentDatabase(entry, current))
+      ctx.reporter.warn(
+        `${entry.backup_id} is a backup of ${describeSource(entry)}, not of the ${scope.environment} database`,
+      );
     return entry;
   }
   if (options.beforeMigration) return backupBeforeMigration(entries, options.beforeMigration, scope, current);
@@ -117,31 +157,57 @@ function selectSource(entries: BackupEntry[], options: RestoreOptions, scope: Ba
   const newest = newestEntry(inEnvironment, (entry) => isVerified(entry) && isEnvironmentDatabase(entry, current));
   if (newest) return newest;
   const others = inEnvironment.filter((entry) => isVerified(entry) && !isEnvironmentDatabase(entry, current));
-  const aside = others.length > 0 ? ` (${others.length} verified backup${others.length === 1 ? ' is' : 's are'} of other databases and never restored by default)` : '';
-  throw new FaberError('BACKUP_NOT_FOUND', `No verified backup of the ${scope.environment} database of ${scope.project} to restore${aside}`, {
-    result: { project: scope.project, environment: scope.environment, other_database_backups: others.map((entry) => entry.backup_id) },
-    suggestions: [
-      `See what there is: nx run ${scope.project}:list-backups:${scope.environment}`,
-      `Name one explicitly: nx run ${scope.project}:restore:${scope.environment} --from=<backup id>`,
-      `Re-check failed ones: nx run ${scope.project}:verify-backup:${scope.environment} --all`,
-    ],
-  });
+  const aside =
+    others.length > 0
+      ? ` (${others.length} verified backup${others.length === 1 ? ' is' : 's are'} of other databases and never restored by default)`
+      : '';
+  throw new FaberError(
+    'BACKUP_NOT_FOUND',
+    `No verified backup of the ${scope.environment} database of ${scope.project} to restore${aside}`,
+    {
+      result: {
+        project: scope.project,
+        environment: scope.environment,
+        other_database_backups: others.map((entry) => entry.backup_id),
+      },
+      suggestions: [
+        `See what there is: nx run ${scope.project}:list-backups:${scope.environment}`,
+        `Name one explicitly: nx run ${scope.project}:restore:${scope.environment} --from=<backup id>`,
+        `Re-check failed ones: nx run ${scope.project}:verify-backup:${scope.environment} --all`,
+      ],
+    },
+  );
 }
 
 /** Pending lists are recorded by pre-migration backups only; a backup listing the name was taken before it ran. */
-function backupBeforeMigration(entries: BackupEntry[], migration: string, scope: BackupScope & { environment: string }, current: BackupSource | undefined): BackupEntry {
+function backupBeforeMigration(
+  entries: BackupEntry[],
+  migration: string,
+  scope: BackupScope & { environment: string },
+  current: BackupSource | undefined,
+): BackupEntry {
   const inScope = entriesInScope(entries, scope);
-  const newest = newestEntry(inScope, (entry) => isVerified(entry) && isEnvironmentDatabase(entry, current) && (entry.migrations.pending ?? []).includes(migration));
+  const newest = newestEntry(
+    inScope,
+    (entry) =>
+      isVerified(entry) &&
+      isEnvironmentDatabase(entry, current) &&
+      (entry.migrations.pending ?? []).includes(migration),
+  );
   if (newest) return newest;
   const appliedIn = inScope.filter((entry) => entry.migrations.migrations_list.includes(migration)).length;
-  throw new FaberError('BACKUP_NOT_FOUND', `No verified pre-migration backup of ${scope.project} (${scope.environment}) was taken while ${migration} was pending`, {
-    result: { project: scope.project, environment: scope.environment, migration, backups_with_it_applied: appliedIn },
-    suggestions: [
-      `Check the name: nx run ${scope.project}:list-backups:${scope.environment} --json shows each backup's migrations.pending`,
-      'Only pre-migration backups (the pre-migrate-backup target) record pending migrations; older backups predate this',
-      `Name a backup explicitly: nx run ${scope.project}:restore:${scope.environment} --from=<backup id>`,
-    ],
-  });
+  throw new FaberError(
+    'BACKUP_NOT_FOUND',
+    `No verified pre-migration backup of ${scope.project} (${scope.environment}) was taken while ${migration} was pending`,
+    {
+      result: { project: scope.project, environment: scope.environment, migration, backups_with_it_applied: appliedIn },
+      suggestions: [
+        `Check the name: nx run ${scope.project}:list-backups:${scope.environment} --json shows each backup's migrations.pending`,
+        'Only pre-migration backups (the pre-migrate-backup target) record pending migrations; older backups predate this',
+        `Name a backup explicitly: nx run ${scope.project}:restore:${scope.environment} --from=<backup id>`,
+      ],
+    },
+  );
 }
 
 /**
@@ -149,20 +215,38 @@ function backupBeforeMigration(entries: BackupEntry[], migration: string, scope:
  * SHA-256; the decode is proven during the load). A failed check is recorded at once; a passed one
  * only once the load has proven the content too (a refused restore writes nothing).
  */
-async function checkSourceFile(entry: BackupEntry, filePath: BackupFile, workspace: Workspace, ctx: OperationContext, run: OperationRun, scope: BackupScope & { environment: string }): Promise<VerifyReport> {
-  ctx.reporter.step(`Backup selected: ${entry.backup_id} (${entry.environment}, ${describeSource(entry)}, created ${entry.created_at}, ${humanBytes(entry.size_bytes)}, ${entry.format})`);
+async function checkSourceFile(
+  entry: BackupEntry,
+  filePath: BackupFile,
+  workspace: Workspace,
+  ctx: OperationContext,
+  run: OperationRun,
+  scope: BackupScope & { environment: string },
+): Promise<VerifyReport> {
+  ctx.reporter.step(
+    `Backup selected: ${entry.backup_id} (${entry.environment}, ${describeSource(entry)}, created ${entry.created_at}, ${humanBytes(entry.size_bytes)}, ${entry.format})`,
+  );
   await loadingIdentities(entry, ctx.env, 'restore');
   const report = await checkBeforeLoad(entry, filePath, ctx.env, run.signal);
   if (run.signal.aborted) throw run.signal.reason;
   if (!report.passed) {
     await recordFileCheck(workspace.catalog, entry, report, currentTime(ctx));
-    throw new FaberError('VERIFICATION_FAILED', `The backup ${entry.backup_id} failed verification, so nothing was restored: ${report.problems.join('; ')}`, {
-      result: { backup_id: entry.backup_id, file_path: entry.file_path, problems: report.problems, file_exists: report.file_exists },
-      suggestions: [
-        `Pick another backup: nx run ${scope.project}:list-backups:${scope.environment}`,
-        `Then: nx run ${scope.project}:restore:${scope.environment} --from=<backup id>`,
-      ],
-    });
+    throw new FaberError(
+      'VERIFICATION_FAILED',
+      `The backup ${entry.backup_id} failed verification, so nothing was restored: ${report.problems.join('; ')}`,
+      {
+        result: {
+          backup_id: entry.backup_id,
+          file_path: entry.file_path,
+          problems: report.problems,
+          file_exists: report.file_exists,
+        },
+        suggestions: [
+          `Pick another backup: nx run ${scope.project}:list-backups:${scope.environment}`,
+          `Then: nx run ${scope.project}:restore:${scope.environment} --from=<backup id>`,
+        ],
+      },
+    );
   }
   ctx.reporter.step(`Backup file checked: ${report.checks.join(', ')}`);
   return report;
@@ -186,7 +270,14 @@ class Restore {
   readonly #ctx: OperationContext;
   readonly #run: OperationRun;
 
-  constructor(handler: DatabaseHandler, workspace: Workspace, options: RestoreOptions, source: Source, ctx: OperationContext, run: OperationRun) {
+  constructor(
+    handler: DatabaseHandler,
+    workspace: Workspace,
+    options: RestoreOptions,
+    source: Source,
+    ctx: OperationContext,
+    run: OperationRun,
+  ) {
     this.#handler = handler;
     this.#workspace = workspace;
     this.#options = options;
@@ -245,10 +336,18 @@ class Restore {
 
   #refuseOtherProvider(): void {
     if (this.#entry.provider === this.#handler.provider) return;
-    throw new FaberError('INVALID_OPTION', `${this.#entry.backup_id} is a ${this.#entry.provider} backup; the target is ${this.#handler.provider}`, {
-      result: { backup_id: this.#entry.backup_id, backup_provider: this.#entry.provider, target_provider: this.#handler.provider },
-      suggestions: ['Restore it into a database of the same kind (--targetConnectionStringEnv names one)'],
-    });
+    throw new FaberError(
+      'INVALID_OPTION',
+      `${this.#entry.backup_id} is a ${this.#entry.provider} backup; the target is ${this.#handler.provider}`,
+      {
+        result: {
+          backup_id: this.#entry.backup_id,
+          backup_provider: this.#entry.provider,
+          target_provider: this.#handler.provider,
+        },
+        suggestions: ['Restore it into a database of the same kind (--targetConnectionStringEnv names one)'],
+      },
+    );
   }
 
   /**
@@ -287,10 +386,14 @@ class Restore {
       target ? { connectionStringEnv: target } : undefined,
     );
     if (result.status === 'error') {
-      throw new FaberError(result.error_code, `The safety backup of the target failed, so nothing was restored: ${result.error}`, {
-        result: result.result,
-        suggestions: result.recovery.suggestions,
-      });
+      throw new FaberError(
+        result.error_code,
+        `The safety backup of the target failed, so nothing was restored: ${result.error}`,
+        {
+          result: result.result,
+          suggestions: result.recovery.suggestions,
+        },
+      );
     }
     if (!('backup_id' in result.result)) throw new FaberError('INTERNAL_ERROR', 'The safety backup was skipped');
     this.#ctx.reporter.step(`Safety backup created: ${result.result.backup_id} (${result.result.size_human})`);
@@ -317,7 +420,8 @@ class Restore {
     try {
       await handler.replace(handler.live, scratch, { force: this.#options.force === true });
     } catch (error) {
-      if (error instanceof FaberError && typeof error.result.restored_copy === 'string') throw this.#leftIncomplete(error, safetyId);
+      if (error instanceof FaberError && typeof error.result.restored_copy === 'string')
+        throw this.#leftIncomplete(error, safetyId);
       await this.#dropScratch(scratch);
       throw this.#untouched(error);
     }
@@ -329,12 +433,18 @@ class Restore {
     const handler = this.#handler;
     await handler.createDatabase(scratch);
     await handler.assertCanReplace(handler.live, scratch);
-    this.#ctx.reporter.step(`Restoring into ${handler.engine.describeScratch(scratch)} with ${handler.engine.restoreMethod(this.#entry.format)}`);
+    this.#ctx.reporter.step(
+      `Restoring into ${handler.engine.describeScratch(scratch)} with ${handler.engine.restoreMethod(this.#entry.format)}`,
+    );
     await this.#proveLoaded(await this.#load(scratch));
     const snapshot = await handler.inspect(scratch, migrationLookup(this.#workspace.config));
     const differences = compareWithRecorded(this.#entry, snapshot);
     if (differences.length > 0) {
-      throw new FaberError('RESTORE_FAILED', `The restored copy does not match what the backup recorded: ${differences.join('; ')}`, { result: { differences } });
+      throw new FaberError(
+        'RESTORE_FAILED',
+        `The restored copy does not match what the backup recorded: ${differences.join('; ')}`,
+        { result: { differences } },
+      );
     }
     this.#ctx.reporter.step(`Restored copy checked: ${describeSnapshot(snapshot)}`);
     return snapshot;
@@ -343,7 +453,16 @@ class Restore {
   async #load(scratch: DatabaseTarget): Promise<DecodedDigests | undefined> {
     try {
       const identities = await loadingIdentities(this.#entry, this.#ctx.env, 'restore');
-      return await restoreInto(this.#handler, scratch, this.#entry, this.#filePath, this.#workspace.config, this.#run.signal, this.#ctx.reporter, identities);
+      return await restoreInto(
+        this.#handler,
+        scratch,
+        this.#entry,
+        this.#filePath,
+        this.#workspace.config,
+        this.#run.signal,
+        this.#ctx.reporter,
+        identities,
+      );
     } catch (error) {
       if (error instanceof FaberError && error.code === 'VERIFICATION_FAILED') await this.#recordCheck([error.message]);
       throw error;
@@ -356,10 +475,16 @@ class Restore {
     if (digests) compareLoadedDigests(this.#entry, digests, loaded);
     await this.#recordCheck(loaded.problems, loaded.checks);
     if (loaded.problems.length > 0) {
-      throw new FaberError('VERIFICATION_FAILED', `The backup ${this.#entry.backup_id} failed verification while it was loaded, so it was not swapped in: ${loaded.problems.join('; ')}`, {
-        result: { backup_id: this.#entry.backup_id, file_path: this.#entry.file_path, problems: loaded.problems },
-        suggestions: [`Pick another backup: nx run ${this.#ctx.projectName}:list-backups:${this.#workspace.environment.name}`],
-      });
+      throw new FaberError(
+        'VERIFICATION_FAILED',
+        `The backup ${this.#entry.backup_id} failed verification while it was loaded, so it was not swapped in: ${loaded.problems.join('; ')}`,
+        {
+          result: { backup_id: this.#entry.backup_id, file_path: this.#entry.file_path, problems: loaded.problems },
+          suggestions: [
+            `Pick another backup: nx run ${this.#ctx.projectName}:list-backups:${this.#workspace.environment.name}`,
+          ],
+        },
+      );
     }
     if (loaded.checks.length > 0) this.#ctx.reporter.step(`Backup content verified: ${loaded.checks.join(', ')}`);
   }
@@ -367,21 +492,30 @@ class Restore {
   /** The check made before loading, with what the load added, in the catalog. */
   #recordCheck(problems: string[], checks: string[] = []): Promise<BackupEntry> {
     const before = this.#fileCheck;
-    const report: VerifyReport = { ...before, checks: [...before.checks, ...checks], problems: [...before.problems, ...problems], passed: before.passed && problems.length === 0 };
+    const report: VerifyReport = {
+      ...before,
+      checks: [...before.checks, ...checks],
+      problems: [...before.problems, ...problems],
+      passed: before.passed && problems.length === 0,
+    };
     return recordFileCheck(this.#workspace.catalog, this.#entry, report, currentTime(this.#ctx));
   }
 
   #leftIncomplete(error: FaberError, safetyId: string | null): FaberError {
     const undo = safetyId ? this.#command(`--from=${safetyId}`) : null;
-    return new FaberError('RESTORE_FAILED', `Restore failed while replacing the target, which may now be incomplete: ${error.message}`, {
-      cause: error,
-      result: { ...error.result, backup_id: this.#entry.backup_id, target_changed: true, safety_backup_id: safetyId },
-      suggestions: [
-        ...(undo ? [`Put the target back as it was: ${undo}`] : []),
-        `Or run the restore again: ${this.#command(`--from=${this.#entry.backup_id}`)}`,
-        ...error.suggestions,
-      ],
-    });
+    return new FaberError(
+      'RESTORE_FAILED',
+      `Restore failed while replacing the target, which may now be incomplete: ${error.message}`,
+      {
+        cause: error,
+        result: { ...error.result, backup_id: this.#entry.backup_id, target_changed: true, safety_backup_id: safetyId },
+        suggestions: [
+          ...(undo ? [`Put the target back as it was: ${undo}`] : []),
+          `Or run the restore again: ${this.#command(`--from=${this.#entry.backup_id}`)}`,
+          ...error.suggestions,
+        ],
+      },
+    );
   }
 
   async #dropScratch(scratch: DatabaseTarget): Promise<void> {
@@ -391,7 +525,11 @@ class Restore {
   #untouched(error: unknown): FaberError {
     const cause = toFaberError(this.#run.signal.aborted ? (this.#run.signal.reason ?? error) : error, 'RESTORE_FAILED');
     if (cause.code === 'CANCELLED') {
-      return new FaberError('CANCELLED', `The restore was cancelled; the target database was not changed`, { cause: error, result: { target_changed: false }, suggestions: ['Run the target again when ready'] });
+      return new FaberError('CANCELLED', `The restore was cancelled; the target database was not changed`, {
+        cause: error,
+        result: { target_changed: false },
+        suggestions: ['Run the target again when ready'],
+      });
     }
     const id = this.#entry.backup_id;
     const environment = this.#workspace.environment.name;
@@ -412,7 +550,9 @@ class Restore {
       new FaberError('RESTORE_FAILED', `The backup was swapped in, but the post-restore check failed: ${message}`, {
         cause,
         result: { backup_id: this.#entry.backup_id, target_changed: true },
-        suggestions: undo ? [`Undo the restore: ${undo}`] : ['Inspect the database; the target was empty before the restore'],
+        suggestions: undo
+          ? [`Undo the restore: ${undo}`]
+          : ['Inspect the database; the target was empty before the restore'],
       });
     let after: DatabaseSnapshot;
     try {
@@ -423,15 +563,21 @@ class Restore {
     const expectedTables = Object.keys(restored.tableRowCounts).length;
     const tables = Object.keys(after.tableRowCounts).length;
     if (tables !== expectedTables || after.migrations.applied_count !== restored.migrations.applied_count) {
-      throw fail(`found ${tables} tables and ${after.migrations.applied_count} migrations, the restored copy had ${expectedTables} and ${restored.migrations.applied_count}`);
+      throw fail(
+        `found ${tables} tables and ${after.migrations.applied_count} migrations, the restored copy had ${expectedTables} and ${restored.migrations.applied_count}`,
+      );
     }
-    const migrationTable = after.migrations.table ? `migration table ${after.migrations.table} readable` : 'no migration table';
+    const migrationTable = after.migrations.table
+      ? `migration table ${after.migrations.table} readable`
+      : 'no migration table';
     this.#ctx.reporter.step(`Post-restore check: ${describeSnapshot(after)}; ${migrationTable}`);
     return after;
   }
 
   #command(extra: string): string {
-    const target = this.#options.targetConnectionStringEnv ? ` --targetConnectionStringEnv=${this.#options.targetConnectionStringEnv}` : '';
+    const target = this.#options.targetConnectionStringEnv
+      ? ` --targetConnectionStringEnv=${this.#options.targetConnectionStringEnv}`
+      : '';
     return `nx run ${this.#ctx.projectName}:restore:${this.#workspace.environment.name} ${extra}${target}`;
   }
 }

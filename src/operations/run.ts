@@ -54,15 +54,20 @@ export async function runOperation<T>(
 
 function cancelled(thrown: unknown, scope: ResultScope, how = ''): FaberError {
   if (thrown instanceof FaberError && thrown.code === 'CANCELLED') return thrown;
-  return new FaberError('CANCELLED', `The ${scope.operation} was cancelled${how}; nothing was recorded and partial files were removed`, {
-    ...(thrown === undefined ? {} : { cause: thrown }),
-    suggestions: ['Run the target again when ready'],
-  });
+  return new FaberError(
+    'CANCELLED',
+    `The ${scope.operation} was cancelled${how}; nothing was recorded and partial files were removed`,
+    {
+      ...(thrown === undefined ? {} : { cause: thrown }),
+      suggestions: ['Run the target again when ready'],
+    },
+  );
 }
 
 function scrub(error: FaberError, secrets: SecretList): FaberError {
   const result = JSON.parse(secrets.redact(JSON.stringify(error.result))) as Record<string, unknown>;
-  const suggestions = error.suggestions.length > 0 ? error.suggestions : ['Run again with --verbose to see where it failed'];
+  const suggestions =
+    error.suggestions.length > 0 ? error.suggestions : ['Run again with --verbose to see where it failed'];
   const clean = new FaberError(error.code, secrets.redact(error.message), {
     result,
     suggestions: suggestions.map((suggestion) => secrets.redact(suggestion)),

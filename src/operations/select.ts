@@ -15,14 +15,19 @@ export interface BackupScope {
 }
 
 /** The catalog's entries; a rebuild from manifests (or unusable manifests) is told to the user. */
-export async function readEntries(catalog: Catalog, ctx: OperationContext): Promise<{ entries: BackupEntry[]; warnings: string[] }> {
+export async function readEntries(
+  catalog: Catalog,
+  ctx: OperationContext,
+): Promise<{ entries: BackupEntry[]; warnings: string[] }> {
   const { entries, warnings } = await catalog.read();
   for (const warning of warnings) ctx.reporter.warn(warning);
   return { entries, warnings };
 }
 
 export function inScope(entry: BackupEntry, scope: BackupScope): boolean {
-  return entry.project === scope.project && (scope.environment === undefined || entry.environment === scope.environment);
+  return (
+    entry.project === scope.project && (scope.environment === undefined || entry.environment === scope.environment)
+  );
 }
 
 export function entriesInScope(entries: readonly BackupEntry[], scope: BackupScope): BackupEntry[] {
@@ -30,7 +35,10 @@ export function entriesInScope(entries: readonly BackupEntry[], scope: BackupSco
 }
 
 /** Newest first by creation time (ties by id), optionally only those matching `accept`. */
-export function newestEntry(entries: readonly BackupEntry[], accept: (entry: BackupEntry) => boolean = () => true): BackupEntry | undefined {
+export function newestEntry(
+  entries: readonly BackupEntry[],
+  accept: (entry: BackupEntry) => boolean = () => true,
+): BackupEntry | undefined {
   let newest: BackupEntry | undefined;
   for (const entry of entries) {
     if (accept(entry) && (newest === undefined || compareEntries(entry, newest) > 0)) newest = entry;
@@ -39,7 +47,12 @@ export function newestEntry(entries: readonly BackupEntry[], accept: (entry: Bac
 }
 
 /** The entry with this id in the scope; BACKUP_NOT_FOUND (saying where it is, if elsewhere) otherwise. */
-export function findBackup(entries: readonly BackupEntry[], id: string, scope: BackupScope, target = 'list-backups'): BackupEntry {
+export function findBackup(
+  entries: readonly BackupEntry[],
+  id: string,
+  scope: BackupScope,
+  target = 'list-backups',
+): BackupEntry {
   assertBackupId(id);
   const sameId = entries.filter((entry) => entry.backup_id === id);
   const found = sameId.find((entry) => inScope(entry, scope));
@@ -50,7 +63,12 @@ export function findBackup(entries: readonly BackupEntry[], id: string, scope: B
     ? `Backup ${id} belongs to ${elsewhere.project} (${elsewhere.environment}), not to ${where}`
     : `No backup with id ${id} for ${where}`;
   throw new FaberError('BACKUP_NOT_FOUND', message, {
-    result: { backup_id: id, project: scope.project, environment: scope.environment ?? null, ...(elsewhere ? { found_in: { project: elsewhere.project, environment: elsewhere.environment } } : {}) },
+    result: {
+      backup_id: id,
+      project: scope.project,
+      environment: scope.environment ?? null,
+      ...(elsewhere ? { found_in: { project: elsewhere.project, environment: elsewhere.environment } } : {}),
+    },
     suggestions: [
       elsewhere && elsewhere.project === scope.project
         ? `Name its environment: nx run ${scope.project}:${target}:${elsewhere.environment}`
@@ -60,7 +78,10 @@ export function findBackup(entries: readonly BackupEntry[], id: string, scope: B
 }
 
 /** An entry's backup as the pipeline reads it: a local path, or a remote object streamed from the store. */
-export async function backupFileOf(catalog: Pick<Catalog, 'storage'>, entry: Pick<BackupEntry, 'backup_id' | 'file_path'>): Promise<BackupFile> {
+export async function backupFileOf(
+  catalog: Pick<Catalog, 'storage'>,
+  entry: Pick<BackupEntry, 'backup_id' | 'file_path'>,
+): Promise<BackupFile> {
   const { storage } = catalog;
   const key = backupKey(storage, entry);
   const local = storage.localPath(key);
@@ -72,10 +93,14 @@ export async function backupFileOf(catalog: Pick<Catalog, 'storage'>, entry: Pic
 export function backupKey(storage: Storage, entry: Pick<BackupEntry, 'backup_id' | 'file_path'>): string {
   const key = storage.keyOf(entry.file_path);
   if (key === undefined) {
-    throw new FaberError('CATALOG_INVALID', `The catalog entry ${entry.backup_id} points outside the backup directory (${entry.file_path}); refusing to use it`, {
-      result: { backup_id: entry.backup_id, file_path: entry.file_path, backup_directory: storage.description },
-      suggestions: ['Fix or remove the entry in backups.json (file_path must be inside backup.directory)'],
-    });
+    throw new FaberError(
+      'CATALOG_INVALID',
+      `The catalog entry ${entry.backup_id} points outside the backup directory (${entry.file_path}); refusing to use it`,
+      {
+        result: { backup_id: entry.backup_id, file_path: entry.file_path, backup_directory: storage.description },
+        suggestions: ['Fix or remove the entry in backups.json (file_path must be inside backup.directory)'],
+      },
+    );
   }
   return key;
 }
@@ -90,6 +115,9 @@ export function noBackupsError(scope: BackupScope): FaberError {
   const where = scope.environment ? `${scope.project} (${scope.environment})` : scope.project;
   return new FaberError('BACKUP_NOT_FOUND', `No backups of ${where} in the catalog`, {
     result: { project: scope.project, environment: scope.environment ?? null },
-    suggestions: [`Take a backup: nx run ${scope.project}:backup${scope.environment ? `:${scope.environment}` : ''}`, `List what there is: nx run ${scope.project}:list-backups`],
+    suggestions: [
+      `Take a backup: nx run ${scope.project}:backup${scope.environment ? `:${scope.environment}` : ''}`,
+      `List what there is: nx run ${scope.project}:list-backups`,
+    ],
   });
 }

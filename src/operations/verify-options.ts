@@ -3,14 +3,10 @@ import { environmentOption, flag, type ExecutorOptionsDefinition } from './optio
 
 const verifyOptionsShape = {
   environment: environmentOption('verify-backup'),
-  backupId: z
-    .string()
-    .min(1)
-    .optional()
-    .meta({
-      description: 'The backup to check (backup-YYYYMMDD-HHMMSS[-label]). Default: the newest backup of the environment.',
-      'x-priority': 'important',
-    }),
+  backupId: z.string().min(1).optional().meta({
+    description: 'The backup to check (backup-YYYYMMDD-HHMMSS[-label]). Default: the newest backup of the environment.',
+    'x-priority': 'important',
+  }),
   all: flag('Check every backup of the environment.'),
   deep: flag(
     'Restore drill: restore into a scratch database (or temp SQLite file), compare tables, row counts and migration state with the record, then drop it.',
@@ -19,7 +15,10 @@ const verifyOptionsShape = {
 
 export const verifyOptionsSchema = z
   .object(verifyOptionsShape)
-  .refine((options) => !(options.all && options.backupId), { message: 'give either --backupId or --all, not both', path: ['all'] });
+  .refine((options) => !(options.all && options.backupId), {
+    message: 'give either --backupId or --all, not both',
+    path: ['all'],
+  });
 
 export type VerifyBackupOptions = z.input<typeof verifyOptionsSchema>;
 

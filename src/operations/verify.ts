@@ -5,12 +5,28 @@ import { humanBytes, humanDuration } from '../output/format.ts';
 import { success, type OperationResult } from '../output/result.ts';
 import type { VerifyReport } from '../pipeline/verify.ts';
 import { openDatabase, openWorkspace, type OperationContext, type Workspace } from './context.ts';
-import { applyFileCheck, compareWithRecorded, describeSnapshot, loadingIdentities, migrationLookup, restoreInto, verifyEntryFile } from './load-backup.ts';
+import {
+  applyFileCheck,
+  compareWithRecorded,
+  describeSnapshot,
+  loadingIdentities,
+  migrationLookup,
+  restoreInto,
+  verifyEntryFile,
+} from './load-backup.ts';
 import { isPermissionDenied } from '../handlers/privileges.ts';
 import { parseOptions } from './options.ts';
 import { verifyOptionsSchema, type VerifyBackupOptions } from './verify-options.ts';
 import { BANNER_TITLE, runOperation, type OperationRun } from './run.ts';
-import { backupFileOf, entriesInScope, findBackup, newestEntry, noBackupsError, readEntries, type BackupScope } from './select.ts';
+import {
+  backupFileOf,
+  entriesInScope,
+  findBackup,
+  newestEntry,
+  noBackupsError,
+  readEntries,
+  type BackupScope,
+} from './select.ts';
 import type { BackupFile } from '../pipeline/verify.ts';
 import { currentTime } from './clock.ts';
 import { dropScratch } from './scratch.ts';
@@ -43,7 +59,10 @@ export interface VerifyResultData {
 }
 
 /** Re-checks backups against the catalog (and with --deep restores them into a scratch database). */
-export async function verifyBackup(rawOptions: VerifyBackupOptions, ctx: OperationContext): Promise<OperationResult<VerifyResultData>> {
+export async function verifyBackup(
+  rawOptions: VerifyBackupOptions,
+  ctx: OperationContext,
+): Promise<OperationResult<VerifyResultData>> {
   const scope = { operation: 'verify-backup', project: ctx.projectName, environment: rawOptions.environment };
   ctx.reporter.start(BANNER_TITLE, {
     Project: ctx.projectName,
@@ -58,7 +77,9 @@ export async function verifyBackup(rawOptions: VerifyBackupOptions, ctx: Operati
     const backupScope = { project: ctx.projectName, environment: workspace.environment.name };
     const { entries, warnings } = await readEntries(workspace.catalog, ctx);
     const selected = selectBackups(entries, options, backupScope);
-    ctx.reporter.step(`Selected ${selected.length === 1 ? `backup ${selected[0]?.backup_id}` : `${selected.length} backups`}`);
+    ctx.reporter.step(
+      `Selected ${selected.length === 1 ? `backup ${selected[0]?.backup_id}` : `${selected.length} backups`}`,
+    );
     // A restore drill of an encrypted backup needs its key: known before any database is touched.
     if (options.deep) for (const entry of selected) await loadingIdentities(entry, ctx.env, 'verify-backup --deep');
     const drill = options.deep ? await openDrill(ctx, workspace, run) : undefined;
@@ -75,7 +96,12 @@ export async function verifyBackup(rawOptions: VerifyBackupOptions, ctx: Operati
       Verified: `${data.passed_count} backup${data.passed_count === 1 ? '' : 's'}`,
       Checks: options.deep ? 'file, checksums, format, restore drill' : 'file, checksums, format',
     });
-    return success(scope, data, `${data.passed_count} backup${data.passed_count === 1 ? '' : 's'} verified`, warnings.concat(drill?.warnings ?? []));
+    return success(
+      scope,
+      data,
+      `${data.passed_count} backup${data.passed_count === 1 ? '' : 's'} verified`,
+      warnings.concat(drill?.warnings ?? []),
+    );
   });
 }
 
@@ -101,11 +127,19 @@ async function openDrill(ctx: OperationContext, workspace: Workspace, run: Opera
   const variable = workspace.config.verify.connection_string_env;
   const { handler, connection } = await openDatabase(ctx, workspace, variable);
   run.secrets.add(connection.password);
-  ctx.reporter.step(`Restore drills on ${handler.engine.databaseIsFile ? 'a temporary file' : `the server of ${connection.redacted}`}`);
+  ctx.reporter.step(
+    `Restore drills on ${handler.engine.databaseIsFile ? 'a temporary file' : `the server of ${connection.redacted}`}`,
+  );
   return { handler, warnings: [] };
 }
 
-async function verifyOne(entry: BackupEntry, workspace: Workspace, ctx: OperationContext, run: OperationRun, drill: Drill | undefined): Promise<VerifiedBackup> {
+async function verifyOne(
+  entry: BackupEntry,
+  workspace: Workspace,
+  ctx: OperationContext,
+  run: OperationRun,
+  drill: Drill | undefined,
+): Promise<VerifiedBackup> {
   const filePath = await backupFileOf(workspace.catalog, entry);
   const report = await verifyEntryFile(entry, filePath, ctx.env, run.signal);
   // An interrupted check says nothing about the file: record nothing.
@@ -131,7 +165,9 @@ async function verifyOne(entry: BackupEntry, workspace: Workspace, ctx: Operatio
     size_bytes: report.size_bytes,
     checks: report.checks,
     notes: report.notes ?? [],
-    problems: report.problems.concat(restoreTest?.status === 'failed' ? [`restore drill: ${restoreTest.details ?? 'failed'}`] : []),
+    problems: report.problems.concat(
+      restoreTest?.status === 'failed' ? [`restore drill: ${restoreTest.details ?? 'failed'}`] : [],
+    ),
     restore_test: restoreTest,
   };
 }
@@ -149,12 +185,27 @@ function reportFileCheck(entry: BackupEntry, report: VerifyReport, ctx: Operatio
  * time. The scratch database is dropped however the drill ends. A backup that does not load or
  * does not match fails the drill; a server that cannot host the drill fails the operation.
  */
-async function restoreDrill(drill: Drill, entry: BackupEntry, filePath: BackupFile, workspace: Workspace, ctx: OperationContext, run: OperationRun): Promise<RestoreTest> {
+async function restoreDrill(
+  drill: Drill,
+  entry: BackupEntry,
+  filePath: BackupFile,
+  workspace: Workspace,
+  ctx: OperationContext,
+  run: OperationRun,
+): Promise<RestoreTest> {
   const started = Date.now();
   const testedAt = currentTime(ctx).toISOString();
   const finish = (status: RestoreTest['status'], details: string): RestoreTest => {
-    const test = { status, tested_at: testedAt, duration_ms: Date.now() - started, details: run.secrets.redact(details) };
-    if (status === 'passed') ctx.reporter.step(`${entry.backup_id}: restore drill passed in ${humanDuration(test.duration_ms)} (${test.details})`);
+    const test = {
+      status,
+      tested_at: testedAt,
+      duration_ms: Date.now() - started,
+      details: run.secrets.redact(details),
+    };
+    if (status === 'passed')
+      ctx.reporter.step(
+        `${entry.backup_id}: restore drill passed in ${humanDuration(test.duration_ms)} (${test.details})`,
+      );
     else ctx.reporter.warn(`${entry.backup_id}: restore drill failed: ${test.details}`);
     return test;
   };
@@ -166,7 +217,16 @@ async function restoreDrill(drill: Drill, entry: BackupEntry, filePath: BackupFi
   try {
     await handler.createDatabase(scratch);
     try {
-      await restoreInto(handler, scratch, entry, filePath, workspace.config, run.signal, undefined, await loadingIdentities(entry, ctx.env, 'verify-backup --deep'));
+      await restoreInto(
+        handler,
+        scratch,
+        entry,
+        filePath,
+        workspace.config,
+        run.signal,
+        undefined,
+        await loadingIdentities(entry, ctx.env, 'verify-backup --deep'),
+      );
     } catch (error) {
       // A user without a privilege says nothing about the backup: the operation fails, the backup stays valid.
       if (run.signal.aborted || isPermissionDenied(error)) throw error;
@@ -175,7 +235,9 @@ async function restoreDrill(drill: Drill, entry: BackupEntry, filePath: BackupFi
     const snapshot = await handler.inspect(scratch, migrationLookup(workspace.config));
     const differences = compareWithRecorded(entry, snapshot);
     if (differences.length > 0) return finish('failed', differences.join('; '));
-    const recorded = entry.table_row_counts ? 'tables, row counts and migrations match the record' : 'migrations match the record (no row counts were recorded)';
+    const recorded = entry.table_row_counts
+      ? 'tables, row counts and migrations match the record'
+      : 'migrations match the record (no row counts were recorded)';
     return finish('passed', `${describeSnapshot(snapshot)}; ${recorded}`);
   } finally {
     const warning = await dropScratch(handler, scratch, ctx.reporter);
@@ -194,8 +256,14 @@ function verificationFailed(data: VerifyResultData, scope: BackupScope & { envir
   const missing = failed.some((result) => !result.file_exists);
   const suggestions = [
     `Take a new backup: nx run ${scope.project}:backup:${scope.environment}`,
-    ...(first ? [`Delete a damaged backup: nx run ${scope.project}:delete-backup:${scope.environment} --backupId=${first.backup_id}`] : []),
-    ...(missing ? [`Remove entries whose file is gone: nx run ${scope.project}:cleanup-backups:${scope.environment} --yes`] : []),
+    ...(first
+      ? [
+          `Delete a damaged backup: nx run ${scope.project}:delete-backup:${scope.environment} --backupId=${first.backup_id}`,
+        ]
+      : []),
+    ...(missing
+      ? [`Remove entries whose file is gone: nx run ${scope.project}:cleanup-backups:${scope.environment} --yes`]
+      : []),
   ];
   const headline = failed.map((result) => `${result.backup_id}: ${result.problems.join('; ')}`).join(' | ');
   return new FaberError('VERIFICATION_FAILED', `Backup verification failed - ${headline}`, {

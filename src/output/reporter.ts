@@ -35,7 +35,15 @@ export interface ReporterOptions {
 
 export function silentReporter(): Reporter {
   const nothing = () => undefined;
-  return { start: nothing, step: nothing, info: nothing, warn: nothing, progress: nothing, complete: nothing, fail: nothing };
+  return {
+    start: nothing,
+    step: nothing,
+    info: nothing,
+    warn: nothing,
+    progress: nothing,
+    complete: nothing,
+    fail: nothing,
+  };
 }
 
 export function consoleReporter(options: ReporterOptions): Reporter {
@@ -52,7 +60,8 @@ export function consoleReporter(options: ReporterOptions): Reporter {
     out.write(`${text}\n`);
   };
   const block = (fields: Record<string, string | undefined>) => {
-    for (const [key, value] of Object.entries(fields)) if (value !== undefined && value !== '') write(`${key}: ${value}`);
+    for (const [key, value] of Object.entries(fields))
+      if (value !== undefined && value !== '') write(`${key}: ${value}`);
   };
 
   return {

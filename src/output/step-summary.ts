@@ -8,12 +8,18 @@ import { asText } from '../util/text.ts';
  * appends a few lines there (project, environment, id, size, duration, verification, how to restore).
  * Built from chosen fields of the result only, which the operations have already redacted.
  */
-export async function appendStepSummary(result: OperationResult<unknown>, env: NodeJS.ProcessEnv, warn: (message: string) => void): Promise<void> {
+export async function appendStepSummary(
+  result: OperationResult<unknown>,
+  env: NodeJS.ProcessEnv,
+  warn: (message: string) => void,
+): Promise<void> {
   const file = env['GITHUB_STEP_SUMMARY'];
   const markdown = file ? stepSummary(result) : undefined;
   if (!file || !markdown) return;
   // The summary is a courtesy: failing to write it must not fail a backup that succeeded.
-  await appendFile(file, markdown).catch((error: unknown) => warn(`Could not append to GITHUB_STEP_SUMMARY (${file}): ${(error as Error).message}`));
+  await appendFile(file, markdown).catch((error: unknown) =>
+    warn(`Could not append to GITHUB_STEP_SUMMARY (${file}): ${(error as Error).message}`),
+  );
 }
 
 const SUMMARIZED: Readonly<Record<string, string>> = { 'create-backup': 'Backup', restore: 'Restore' };
@@ -22,7 +28,8 @@ export function stepSummary(result: OperationResult<unknown>): string | undefine
   const what = SUMMARIZED[result.operation];
   if (!what) return undefined;
   const heading = `${what} of ${result.project ?? 'the project'}${result.environment ? ` (${result.environment})` : ''}`;
-  if (result.status === 'error') return `### ❌ ${heading} failed\n\n\`${result.error_code}\`: ${escaped(result.error)}\n\n`;
+  if (result.status === 'error')
+    return `### ❌ ${heading} failed\n\n\`${result.error_code}\`: ${escaped(result.error)}\n\n`;
   const data = result.result as Record<string, unknown>;
   if (data['skipped'] === true) return `### ⏭️ ${heading} skipped\n\n${escaped(asText(data['reason']))}\n\n`;
   const rows = result.operation === 'restore' ? restoreRows(data) : backupRows(data);
@@ -36,9 +43,17 @@ function backupRows(data: Record<string, unknown>): Row[] {
   const verification = data['verification'] as { integrity_check?: string } | undefined;
   return [
     ['Backup id', code(data['backup_id'])],
-    ['Size', typeof data['size_bytes'] === 'number' ? `${humanBytes(data['size_bytes'])}${data['compression'] ? ` (${asText(data['compression'])})` : ''}` : undefined],
+    [
+      'Size',
+      typeof data['size_bytes'] === 'number'
+        ? `${humanBytes(data['size_bytes'])}${data['compression'] ? ` (${asText(data['compression'])})` : ''}`
+        : undefined,
+    ],
     ['Duration', duration(data['duration_ms'])],
-    ['Verification', verification?.integrity_check ? `checksum and integrity check ${verification.integrity_check}` : undefined],
+    [
+      'Verification',
+      verification?.integrity_check ? `checksum and integrity check ${verification.integrity_check}` : undefined,
+    ],
     ['Restore with', code(data['restore_command'])],
   ];
 }

@@ -62,7 +62,11 @@ export function fileSink(destination: string): ArchiveSink {
  * A file destination was reserved by the caller (created empty, mode 0600); the sink is finished
  * (fsynced, upload completed) before this resolves.
  */
-export async function writeArchive(source: Readable, destination: string | ArchiveSink, options: ArchiveOptions): Promise<ArchiveStats> {
+export async function writeArchive(
+  source: Readable,
+  destination: string | ArchiveSink,
+  options: ArchiveOptions,
+): Promise<ArchiveStats> {
   const content = new HashingTap(options.onProgress);
   const file = new HashingTap();
   const sink = typeof destination === 'string' ? fileSink(destination) : destination;
@@ -72,14 +76,18 @@ export async function writeArchive(source: Readable, destination: string | Archi
   // Made synchronously: the pipeline must attach to the dump's output at once.
   const encrypt = options.encryptFor ? [createEncryptStage(options.encryptFor)] : [];
   let decodeCheck: ArchiveStats['decodeCheck'] = { checked: false, problem: null };
-  if (options.compression === 'none') await pipeline([source, content, ...taps, ...encrypt, file, output], pipelineOptions);
+  if (options.compression === 'none')
+    await pipeline([source, content, ...taps, ...encrypt, file, output], pipelineOptions);
   else {
     // A BlockReader already delivers pooled blocks; anything else is cut into blocks here.
     const pool = source instanceof BlockReader ? source.pool : new BlockPool();
     const blocks = source instanceof BlockReader ? [source] : [source, new BlockCoalescer(pool)];
     const check = new DecodeCheck(options.compression, pool);
     const compressor = createCompressor(options.compression, options.level);
-    await pipeline([...blocks, content, ...taps, check.recorder, compressor, check, ...encrypt, file, output], pipelineOptions);
+    await pipeline(
+      [...blocks, content, ...taps, check.recorder, compressor, check, ...encrypt, file, output],
+      pipelineOptions,
+    );
     decodeCheck = { checked: true, problem: check.problem ?? null };
   }
   await sink.finish();

@@ -46,7 +46,7 @@ export class BlockReader extends Readable {
   /** Copies `bytes` in; false when the consumer is full and the source should pause. */
   append(bytes: Buffer): boolean {
     let wantMore = true;
-    for (let offset = 0; offset < bytes.length; ) {
+    for (let offset = 0; offset < bytes.length;) {
       this.#block ??= this.pool.take();
       const copied = bytes.copy(this.#block, this.#filled, offset);
       offset += copied;
@@ -94,7 +94,10 @@ export async function openBlockChannel(): Promise<BlockChannel | undefined> {
     });
     const stream = new BlockReader(sharedBlockPool);
     const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
-    const readEnd = net.connect({ path: address, onread: { buffer, callback: (bytes: number) => stream.append(buffer.subarray(0, bytes)) } });
+    const readEnd = net.connect({
+      path: address,
+      onread: { buffer, callback: (bytes: number) => stream.append(buffer.subarray(0, bytes)) },
+    });
     const writeEnd = await new Promise<net.Socket>((resolve, reject) => {
       server.once('connection', resolve);
       readEnd.once('error', reject);

@@ -42,7 +42,8 @@ export class BlockPool {
 
   /** Returns a block (or the start of one) that take() handed out; anything else is ignored. */
   give(block: Buffer): void {
-    if (block.byteOffset !== 0 || block.buffer.byteLength !== this.blockSize || this.#free.length >= this.#maxFree) return;
+    if (block.byteOffset !== 0 || block.buffer.byteLength !== this.blockSize || this.#free.length >= this.#maxFree)
+      return;
     this.#free.push(Buffer.from(block.buffer, 0, this.blockSize));
   }
 }
@@ -60,7 +61,7 @@ export class BlockCoalescer extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    for (let offset = 0; offset < chunk.length; ) {
+    for (let offset = 0; offset < chunk.length;) {
       // Another block each time: the previous one now belongs to the stages downstream.
       this.#block ??= this.#pool.take();
       const copied = chunk.copy(this.#block, this.#filled, offset);

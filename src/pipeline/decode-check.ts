@@ -42,7 +42,9 @@ export class DecodeCheck extends Transform {
     });
     this.#decoder.on('data', (decoded: Buffer) => this.#compare(decoded));
     this.#decoder.once('end', () => this.#decoderSettled());
-    this.#decoder.once('error', (error: Error) => this.#fail(`the ${compression} stream does not decode: ${error.message}`));
+    this.#decoder.once('error', (error: Error) =>
+      this.#fail(`the ${compression} stream does not decode: ${error.message}`),
+    );
   }
 
   /** Why the written stream does not decode to the dump's bytes; null when it does, every byte of it. */
@@ -77,12 +79,17 @@ export class DecodeCheck extends Transform {
 
   #compare(decoded: Buffer): void {
     if (this.#problem !== undefined) return;
-    for (let at = 0; at < decoded.length; ) {
+    for (let at = 0; at < decoded.length;) {
       const block = this.#pending[0];
-      if (!block) return this.#fail(`the compressed stream decodes to more bytes than the dump produced (from byte ${this.#decodedBytes + at})`);
+      if (!block)
+        return this.#fail(
+          `the compressed stream decodes to more bytes than the dump produced (from byte ${this.#decodedBytes + at})`,
+        );
       const length = Math.min(block.length - this.#offset, decoded.length - at);
       if (decoded.compare(block, this.#offset, this.#offset + length, at, at + length) !== 0) {
-        return this.#fail(`the compressed stream decodes to other bytes than the dump produced (within bytes ${this.#decodedBytes + at}-${this.#decodedBytes + at + length})`);
+        return this.#fail(
+          `the compressed stream decodes to other bytes than the dump produced (within bytes ${this.#decodedBytes + at}-${this.#decodedBytes + at + length})`,
+        );
       }
       at += length;
       this.#offset += length;

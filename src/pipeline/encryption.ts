@@ -37,7 +37,11 @@ export function createEncryptStage(recipients: readonly string[]): Duplex {
   const encrypter = new Encrypter();
   for (const recipient of recipients) encrypter.addRecipient(recipient);
   const input = new TransformStream<Uint8Array, Uint8Array>();
-  return webStage(input.writable, encrypter.encrypt(input.readable), (error) => `age encryption failed: ${error instanceof Error ? error.message : String(error)}`);
+  return webStage(
+    input.writable,
+    encrypter.encrypt(input.readable),
+    (error) => `age encryption failed: ${error instanceof Error ? error.message : String(error)}`,
+  );
 }
 
 /**
@@ -53,14 +57,21 @@ export function createDecryptStage(identities: readonly string[]): Duplex {
 }
 
 /** A Node duplex over age's web streams: written into `writable`, read from `output` once it is ready. */
-function webStage(writable: WritableStream<Uint8Array>, output: Promise<ReadableStream<Uint8Array>>, explain: (error: unknown) => string): Duplex {
+function webStage(
+  writable: WritableStream<Uint8Array>,
+  output: Promise<ReadableStream<Uint8Array>>,
+  explain: (error: unknown) => string,
+): Duplex {
   // The rejection is consumed by the readable side; this only keeps it from being reported as unhandled first.
   output.catch(() => undefined);
   const readable = Readable.from(chunksOf(output, explain), { objectMode: false, highWaterMark: 1024 * 1024 });
   return Duplex.from({ writable: Writable.fromWeb(writable), readable });
 }
 
-async function* chunksOf(output: Promise<ReadableStream<Uint8Array>>, explain: (error: unknown) => string): AsyncGenerator<Uint8Array> {
+async function* chunksOf(
+  output: Promise<ReadableStream<Uint8Array>>,
+  explain: (error: unknown) => string,
+): AsyncGenerator<Uint8Array> {
   try {
     for await (const chunk of await output) yield chunk;
   } catch (error) {
@@ -71,8 +82,10 @@ async function* chunksOf(output: Promise<ReadableStream<Uint8Array>>, explain: (
 /** age-encryption's messages, in words that say what happened to the file. */
 export function explainDecryptFailure(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  if (/no identity matched/i.test(message)) return 'the identity matches none of the recipients the file was encrypted for';
-  if (/invalid tag|header HMAC|final chunk/i.test(message)) return `age authentication failed: the file was altered or truncated (${message})`;
+  if (/no identity matched/i.test(message))
+    return 'the identity matches none of the recipients the file was encrypted for';
+  if (/invalid tag|header HMAC|final chunk/i.test(message))
+    return `age authentication failed: the file was altered or truncated (${message})`;
   return `age decryption failed: ${message}`;
 }
 
@@ -95,7 +108,8 @@ export class AgeHeaderTap extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#total += chunk.length;
-    if (this.#head.length < MAX_HEADER_BYTES) this.#head = Buffer.concat([this.#head, chunk.subarray(0, MAX_HEADER_BYTES - this.#head.length)]);
+    if (this.#head.length < MAX_HEADER_BYTES)
+      this.#head = Buffer.concat([this.#head, chunk.subarray(0, MAX_HEADER_BYTES - this.#head.length)]);
     callback(null, chunk);
   }
 
@@ -108,22 +122,34 @@ export class AgeHeaderTap extends Transform {
 export function parseAgeHeader(head: Buffer, totalBytes: number): AgeHeaderFacts {
   const facts: AgeHeaderFacts = { valid: false, x25519Stanzas: 0, otherStanzas: 0 };
   const headerEnd = findHeaderEnd(head);
-  if (!head.subarray(0, AGE_VERSION_LINE.length + 1).equals(Buffer.from(`${AGE_VERSION_LINE}\n`))) return { ...facts, problem: 'not an age v1 file (no "age-encryption.org/v1" header)' };
-  if (headerEnd < 0) return { ...facts, problem: 'the age header has no MAC line: the file is cut short or not an age file' };
+  if (!head.subarray(0, AGE_VERSION_LINE.length + 1).equals(Buffer.from(`${AGE_VERSION_LINE}\n`)))
+    return { ...facts, problem: 'not an age v1 file (no "age-encryption.org/v1" header)' };
+  if (headerEnd < 0)
+    return { ...facts, problem: 'the age header has no MAC line: the file is cut short or not an age file' };
   for (const line of head.subarray(0, headerEnd).toString('latin1').split('\n')) {
     if (line.startsWith(X25519_STANZA)) facts.x25519Stanzas++;
     else if (line.startsWith('-> ')) facts.otherStanzas++;
   }
-  if (totalBytes - headerEnd < MIN_PAYLOAD_BYTES) return { ...facts, problem: 'the age payload is missing or cut short' };
+  if (totalBytes - headerEnd < MIN_PAYLOAD_BYTES)
+    return { ...facts, problem: 'the age payload is missing or cut short' };
   return { ...facts, valid: true };
 }
 
 /** Adds what the header says to a report: well-formed, and for as many X25519 recipients as were recorded. */
-export function reportAgeHeader(facts: AgeHeaderFacts, recipients: number, report: { checks: string[]; problems: string[] }): void {
+export function reportAgeHeader(
+  facts: AgeHeaderFacts,
+  recipients: number,
+  report: { checks: string[]; problems: string[] },
+): void {
   if (facts.problem) report.problems.push(facts.problem);
   else if (facts.x25519Stanzas !== recipients || facts.otherStanzas > 0) {
-    report.problems.push(`the age header has ${facts.x25519Stanzas} X25519 recipient stanzas (and ${facts.otherStanzas} others), ${recipients} recipients were recorded`);
-  } else report.checks.push(`age header well-formed (${facts.x25519Stanzas} X25519 recipient${facts.x25519Stanzas === 1 ? '' : 's'})`);
+    report.problems.push(
+      `the age header has ${facts.x25519Stanzas} X25519 recipient stanzas (and ${facts.otherStanzas} others), ${recipients} recipients were recorded`,
+    );
+  } else
+    report.checks.push(
+      `age header well-formed (${facts.x25519Stanzas} X25519 recipient${facts.x25519Stanzas === 1 ? '' : 's'})`,
+    );
 }
 
 /** The header check of a stored file (a local path, or an object streamed from the store), read from its first bytes. */
@@ -132,7 +158,10 @@ export async function checkStoredAgeHeader(
   recipients: number,
   report: { checks: string[]; problems: string[]; passed: boolean },
 ): Promise<void> {
-  const { head, size } = typeof file === 'string' ? await localHead(file) : { head: await streamHead(await file.open()), size: file.size ?? 0 };
+  const { head, size } =
+    typeof file === 'string'
+      ? await localHead(file)
+      : { head: await streamHead(await file.open()), size: file.size ?? 0 };
   reportAgeHeader(parseAgeHeader(head, size), recipients, report);
   report.passed = report.problems.length === 0;
 }
@@ -182,11 +211,16 @@ export interface LoadedIdentities {
  * Reads the variable the backup's `identity_env` names: undefined when it is not set,
  * ENCRYPTION_KEY_WRONG when it holds anything but age X25519 identities.
  */
-export async function loadIdentities(recorded: RecordedEncryption, env: NodeJS.ProcessEnv): Promise<LoadedIdentities | undefined> {
+export async function loadIdentities(
+  recorded: RecordedEncryption,
+  env: NodeJS.ProcessEnv,
+): Promise<LoadedIdentities | undefined> {
   const value = env[recorded.identity_env];
   if (value === undefined || value.trim() === '') return undefined;
   const identities = identityLines(value);
-  const fingerprints = await Promise.all(identities.map((identity) => identityFingerprint(identity, recorded.identity_env)));
+  const fingerprints = await Promise.all(
+    identities.map((identity) => identityFingerprint(identity, recorded.identity_env)),
+  );
   return { identities, fingerprints };
 }
 
@@ -199,25 +233,43 @@ export function describeMismatch(loaded: LoadedIdentities, recorded: RecordedEnc
 }
 
 /** The identities for operations that cannot go on without them (restore, deep verify): ENCRYPTION_KEY_MISSING or _WRONG otherwise. */
-export async function requireIdentities(recorded: RecordedEncryption, env: NodeJS.ProcessEnv, backupId: string, operation: string): Promise<string[]> {
+export async function requireIdentities(
+  recorded: RecordedEncryption,
+  env: NodeJS.ProcessEnv,
+  backupId: string,
+  operation: string,
+): Promise<string[]> {
   const loaded = await loadIdentities(recorded, env);
   if (!loaded) {
-    throw new FaberError('ENCRYPTION_KEY_MISSING', `${backupId} is encrypted and ${operation} needs its private key: $${recorded.identity_env} is not set`, {
-      result: { backup_id: backupId, identity_env: recorded.identity_env, backup_recipients: recorded.recipients },
-      suggestions: [
-        `Set ${recorded.identity_env} to the age identity (AGE-SECRET-KEY-1…) of one of its recipients (${describeRecipients(recorded.recipients)}), e.g. from your secret store or a .env file that is not committed`,
-        'Without the plugin: age -d -i key.txt <file>.age | zstd -d (see the README, "Recovery without the plugin")',
-      ],
-    });
+    throw new FaberError(
+      'ENCRYPTION_KEY_MISSING',
+      `${backupId} is encrypted and ${operation} needs its private key: $${recorded.identity_env} is not set`,
+      {
+        result: { backup_id: backupId, identity_env: recorded.identity_env, backup_recipients: recorded.recipients },
+        suggestions: [
+          `Set ${recorded.identity_env} to the age identity (AGE-SECRET-KEY-1…) of one of its recipients (${describeRecipients(recorded.recipients)}), e.g. from your secret store or a .env file that is not committed`,
+          'Without the plugin: age -d -i key.txt <file>.age | zstd -d (see the README, "Recovery without the plugin")',
+        ],
+      },
+    );
   }
   if (canDecrypt(loaded, recorded)) return loaded.identities;
-  throw new FaberError('ENCRYPTION_KEY_WRONG', `${backupId} cannot be decrypted: ${describeMismatch(loaded, recorded)}`, {
-    result: { backup_id: backupId, identity_env: recorded.identity_env, identity_recipients: loaded.fingerprints, backup_recipients: recorded.recipients },
-    suggestions: [
-      `Set $${recorded.identity_env} to the private key of one of the backup's recipients (list-backups shows them; the README's "Encryption" section shows how to match a key)`,
-      'A key rotated out of backup.encryption.recipients still decrypts the backups written while it was listed: keep old identities until those backups expire (the variable may hold several, one per line)',
-    ],
-  });
+  throw new FaberError(
+    'ENCRYPTION_KEY_WRONG',
+    `${backupId} cannot be decrypted: ${describeMismatch(loaded, recorded)}`,
+    {
+      result: {
+        backup_id: backupId,
+        identity_env: recorded.identity_env,
+        identity_recipients: loaded.fingerprints,
+        backup_recipients: recorded.recipients,
+      },
+      suggestions: [
+        `Set $${recorded.identity_env} to the private key of one of the backup's recipients (list-backups shows them; the README's "Encryption" section shows how to match a key)`,
+        'A key rotated out of backup.encryption.recipients still decrypts the backups written while it was listed: keep old identities until those backups expire (the variable may hold several, one per line)',
+      ],
+    },
+  );
 }
 
 /** The variable may hold one identity or an age identity file (comments, one key per line). */
@@ -251,11 +303,15 @@ function wrongIdentityType(identity: string, variable: string): FaberError {
           : identity.startsWith('AGE-SECRET-KEY-1')
             ? 'a malformed age identity (bad checksum or length)'
             : 'not an age identity';
-  return new FaberError('ENCRYPTION_KEY_WRONG', `$${variable} does not hold an age X25519 identity: it holds ${looksLike}`, {
-    result: { identity_env: variable },
-    suggestions: [
-      `Set ${variable} to the line starting with AGE-SECRET-KEY-1 from the key file (age-keygen -o key.txt writes one)`,
-      `Or to the whole key file: export ${variable}="$(cat key.txt)"`,
-    ],
-  });
+  return new FaberError(
+    'ENCRYPTION_KEY_WRONG',
+    `$${variable} does not hold an age X25519 identity: it holds ${looksLike}`,
+    {
+      result: { identity_env: variable },
+      suggestions: [
+        `Set ${variable} to the line starting with AGE-SECRET-KEY-1 from the key file (age-keygen -o key.txt writes one)`,
+        `Or to the whole key file: export ${variable}="$(cat key.txt)"`,
+      ],
+    },
+  );
 }

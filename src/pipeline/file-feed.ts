@@ -30,7 +30,9 @@ export class FileFeed {
   readonly done: Promise<void>;
 
   constructor(path: FeedSource, sink: Writable, options: { reuse: boolean; signal?: AbortSignal | undefined }) {
-    this.done = (typeof path === 'string' ? this.#feed(path, sink, options) : this.#feedStream(path, sink, options.signal)).catch((error: unknown) => {
+    this.done = (
+      typeof path === 'string' ? this.#feed(path, sink, options) : this.#feedStream(path, sink, options.signal)
+    ).catch((error: unknown) => {
       if (!sink.destroyed) {
         this.readError = error as Error;
         sink.destroy(error as Error);
@@ -38,7 +40,11 @@ export class FileFeed {
     });
   }
 
-  async #feed(path: string, sink: Writable, options: { reuse: boolean; signal?: AbortSignal | undefined }): Promise<void> {
+  async #feed(
+    path: string,
+    sink: Writable,
+    options: { reuse: boolean; signal?: AbortSignal | undefined },
+  ): Promise<void> {
     const handle = await open(path, 'r');
     const hash = createHash('sha256');
     const spares = new Spares(options.reuse ? BUFFERS : Infinity);
@@ -67,7 +73,11 @@ export class FileFeed {
   }
 
   /** A remote object: its stream's chunks, with the sink's back-pressure. */
-  async #feedStream(source: { open(): Promise<Readable> }, sink: Writable, signal: AbortSignal | undefined): Promise<void> {
+  async #feedStream(
+    source: { open(): Promise<Readable> },
+    sink: Writable,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     const stream = await source.open();
     const hash = createHash('sha256');
     try {

@@ -46,7 +46,8 @@ export class EdgeTap extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (this.head.length < this.#keep) this.head = Buffer.concat([this.head, chunk.subarray(0, this.#keep - this.head.length)]);
+    if (this.head.length < this.#keep)
+      this.head = Buffer.concat([this.head, chunk.subarray(0, this.#keep - this.head.length)]);
     this.#remember(chunk.subarray(-this.#keep));
     this.#total += chunk.length;
     callback(null, chunk);

@@ -73,10 +73,24 @@ export interface VerifyReport {
  * costs CPU, not disk reads.
  */
 export async function verifyBackupFile(target: VerifyTarget): Promise<VerifyReport> {
-  const report: VerifyReport = { passed: false, file_exists: false, file_readable: false, size_bytes: 0, checks: [], problems: [] };
-  const info = typeof target.path === 'string' ? await stat(target.path).catch(() => undefined) : target.path.size === undefined ? undefined : { size: target.path.size };
+  const report: VerifyReport = {
+    passed: false,
+    file_exists: false,
+    file_readable: false,
+    size_bytes: 0,
+    checks: [],
+    problems: [],
+  };
+  const info =
+    typeof target.path === 'string'
+      ? await stat(target.path).catch(() => undefined)
+      : target.path.size === undefined
+        ? undefined
+        : { size: target.path.size };
   if (!info) {
-    report.problems.push(`the backup ${target.format === 'directory' ? 'directory' : 'file'} does not exist: ${typeof target.path === 'string' ? target.path : target.path.location}`);
+    report.problems.push(
+      `the backup ${target.format === 'directory' ? 'directory' : 'file'} does not exist: ${typeof target.path === 'string' ? target.path : target.path.location}`,
+    );
     return report;
   }
   report.file_exists = true;
@@ -100,19 +114,27 @@ async function verifySingleFile(target: VerifyTarget, size: number, report: Veri
   const decoder = createDecompressor(target.compression);
   // Reused read buffers only for zlib (it has taken a chunk in when it calls back); the decrypting stage gets fresh ones.
   const decrypt = encryption?.identities ? createDecryptStage(encryption.identities) : undefined;
-  const feed = new FileFeed(target.path, decrypt ?? decoder, { reuse: !decrypt && target.compression !== 'none', signal: target.signal });
+  const feed = new FileFeed(target.path, decrypt ?? decoder, {
+    reuse: !decrypt && target.compression !== 'none',
+    signal: target.signal,
+  });
   const contentHash = new HashingTap();
   const edges = new EdgeTap(64 * 1024);
   const formatSink = createFormatSink(target);
   try {
-    await pipeline([...(decrypt ? [decrypt] : []), decoder, contentHash, edges, formatSink.writable], ...(target.signal ? [{ signal: target.signal }] : []));
+    await pipeline(
+      [...(decrypt ? [decrypt] : []), decoder, contentHash, edges, formatSink.writable],
+      ...(target.signal ? [{ signal: target.signal }] : []),
+    );
     await feed.done;
     if (feed.readError) throw feed.readError;
     report.file_readable = true;
   } catch (error) {
     report.file_readable = feed.readError === undefined && feed.bytes === size;
     const reason = feed.readError ?? (error as Error);
-    const stream = [encryption ? 'age' : '', target.compression === 'none' ? '' : target.compression].filter(Boolean).join('/');
+    const stream = [encryption ? 'age' : '', target.compression === 'none' ? '' : target.compression]
+      .filter(Boolean)
+      .join('/');
     report.problems.push(`the ${stream ? `${stream} stream` : 'file'} does not decode: ${reason.message}`);
     await formatSink.discard();
     return;
@@ -132,11 +154,19 @@ async function verifySingleFile(target: VerifyTarget, size: number, report: Veri
  * Without the identity: every byte is hashed against the recorded checksum and the age header is
  * checked, but the payload cannot be decrypted, so the content is not decoded (and it says so).
  */
-async function verifyCiphertextOnly(target: VerifyTarget, encryption: EncryptedRead, fileHash: HashingTap, report: VerifyReport): Promise<void> {
+async function verifyCiphertextOnly(
+  target: VerifyTarget,
+  encryption: EncryptedRead,
+  fileHash: HashingTap,
+  report: VerifyReport,
+): Promise<void> {
   const header = new AgeHeaderTap();
   const discard = new Writable({ highWaterMark: 1024 * 1024, write: (_chunk, _encoding, callback) => callback() });
   try {
-    const source = typeof target.path === 'string' ? createReadStream(target.path, { highWaterMark: 1024 * 1024 }) : await target.path.open();
+    const source =
+      typeof target.path === 'string'
+        ? createReadStream(target.path, { highWaterMark: 1024 * 1024 })
+        : await target.path.open();
     await pipeline([source, fileHash, header, discard], ...(target.signal ? [{ signal: target.signal }] : []));
   } catch (error) {
     report.problems.push(`the file cannot be read: ${(error as Error).message}`);
@@ -145,7 +175,9 @@ async function verifyCiphertextOnly(target: VerifyTarget, encryption: EncryptedR
   report.file_readable = true;
   compareHash('file checksum (sha256)', fileHash.digest(), target.expected.sha256, report);
   reportAgeHeader(header.facts(), encryption.recipients, report);
-  (report.notes ??= []).push(`not decoded: ${encryption.withoutIdentity ?? `$${encryption.identityEnv} is not set`}, so the encrypted content could not be decrypted and checked (set $${encryption.identityEnv} to a recipient's key to verify the content too)`);
+  (report.notes ??= []).push(
+    `not decoded: ${encryption.withoutIdentity ?? `$${encryption.identityEnv} is not set`}, so the encrypted content could not be decrypted and checked (set $${encryption.identityEnv} to a recipient's key to verify the content too)`,
+  );
 }
 
 /** What a backup checks while it writes, and then on the stored file. */
@@ -169,7 +201,14 @@ export function startInPassVerification(target: Omit<VerifyTarget, 'path' | 'exp
   return {
     taps: formatSink ? [edges, feedTap(formatSink.writable)] : [edges],
     async finish(path, written) {
-      const report: VerifyReport = { passed: false, file_exists: false, file_readable: false, size_bytes: 0, checks: [], problems: [] };
+      const report: VerifyReport = {
+        passed: false,
+        file_exists: false,
+        file_readable: false,
+        size_bytes: 0,
+        checks: [],
+        problems: [],
+      };
       const stored = await hashStoredFile(path, target.signal).catch((error: unknown) => error as Error);
       if (stored instanceof Error) {
         report.problems.push(`the stored file cannot be read back: ${stored.message}`);
@@ -177,10 +216,12 @@ export function startInPassVerification(target: Omit<VerifyTarget, 'path' | 'exp
         return report;
       }
       Object.assign(report, { file_exists: true, file_readable: true, size_bytes: stored.bytes });
-      if (stored.bytes !== written.sizeBytes) report.problems.push(`size is ${stored.bytes} bytes, ${written.sizeBytes} were written`);
+      if (stored.bytes !== written.sizeBytes)
+        report.problems.push(`size is ${stored.bytes} bytes, ${written.sizeBytes} were written`);
       compareHash('file checksum (sha256)', stored.sha256, written.sha256, report);
       if (written.decodeCheck.problem) report.problems.push(written.decodeCheck.problem);
-      else if (written.decodeCheck.checked) report.checks.push(`${target.compression} stream decodes to the dump's bytes (all compared as written)`);
+      else if (written.decodeCheck.checked)
+        report.checks.push(`${target.compression} stream decodes to the dump's bytes (all compared as written)`);
       checkEdges(target, edges, report);
       await formatSink?.finish(report);
       report.passed = report.problems.length === 0;
@@ -273,7 +314,12 @@ function createFormatSink(target: SinkTarget): FormatSink {
 
 /** Feeds the backup to the engine's check tool on stdin; the check passes when it exits 0. */
 function toolCheckSink(check: FormatCheck, target: SinkTarget): FormatSink {
-  const child = spawn(check.tool.path, check.args, { env: target.env, stdio: ['pipe', 'ignore', 'pipe'], windowsHide: true, ...(target.signal ? { signal: target.signal } : {}) });
+  const child = spawn(check.tool.path, check.args, {
+    env: target.env,
+    stdio: ['pipe', 'ignore', 'pipe'],
+    windowsHide: true,
+    ...(target.signal ? { signal: target.signal } : {}),
+  });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (text: string) => {
     if (stderr.length < 16_384) stderr += text;
@@ -311,7 +357,10 @@ function toolCheckSink(check: FormatCheck, target: SinkTarget): FormatSink {
     async finish(report) {
       const result = await exited;
       if (result.exitCode === 0) report.checks.push(`${check.label} reads the archive`);
-      else report.problems.push(`${check.label} failed: ${stderr.trim() || result.error?.message || `exit code ${result.exitCode}`}`);
+      else
+        report.problems.push(
+          `${check.label} failed: ${stderr.trim() || result.error?.message || `exit code ${result.exitCode}`}`,
+        );
     },
     async discard() {
       child.kill();
@@ -383,7 +432,8 @@ function sqliteIntegritySink(): FormatSink {
 
 async function verifyDirectory(target: VerifyTarget, report: VerifyReport): Promise<void> {
   const expectedFiles = target.expected.files ?? {};
-  if (typeof target.path !== 'string') throw new Error(`A directory-format backup must be a local directory, not ${target.path.location}`);
+  if (typeof target.path !== 'string')
+    throw new Error(`A directory-format backup must be a local directory, not ${target.path.location}`);
   const directory = target.path;
   const actual = await hashDirectory(directory).catch(() => undefined);
   if (!actual) {
@@ -391,18 +441,26 @@ async function verifyDirectory(target: VerifyTarget, report: VerifyReport): Prom
     return;
   }
   report.file_readable = true;
-  for (const name of Object.keys(actual.checksums)) if (!(name in expectedFiles)) report.problems.push(`unexpected file in the backup directory: ${name}`);
+  for (const name of Object.keys(actual.checksums))
+    if (!(name in expectedFiles)) report.problems.push(`unexpected file in the backup directory: ${name}`);
   for (const [name, expectedHash] of Object.entries(expectedFiles)) {
     if (!(name in actual.checksums)) report.problems.push(`missing from the backup directory: ${name}`);
     else if (actual.checksums[name] !== expectedHash) report.problems.push(`checksum mismatch: ${name}`);
   }
   report.size_bytes = Object.values(actual.sizes).reduce((sum, bytes) => sum + bytes, 0);
-  if (report.size_bytes !== target.expected.sizeBytes) report.problems.push(`size is ${report.size_bytes} bytes, the catalog recorded ${target.expected.sizeBytes}`);
-  if (report.problems.length === 0) report.checks.push(`${Object.keys(expectedFiles).length} files match their checksums`);
+  if (report.size_bytes !== target.expected.sizeBytes)
+    report.problems.push(`size is ${report.size_bytes} bytes, the catalog recorded ${target.expected.sizeBytes}`);
+  if (report.problems.length === 0)
+    report.checks.push(`${Object.keys(expectedFiles).length} files match their checksums`);
   const check = engineOf(target.provider).formatCheck(target.format, target.env);
   if (!check) return;
   const failure = await new Promise<string | null>((resolve) => {
-    execFile(check.tool.path, [...check.args, directory], { env: target.env, windowsHide: true, maxBuffer: 64 * 1024 * 1024 }, (error, _stdout, stderr) => resolve(error ? String(stderr).trim() || error.message : null));
+    execFile(
+      check.tool.path,
+      [...check.args, directory],
+      { env: target.env, windowsHide: true, maxBuffer: 64 * 1024 * 1024 },
+      (error, _stdout, stderr) => resolve(error ? String(stderr).trim() || error.message : null),
+    );
   });
   if (failure === null) report.checks.push(`${check.label} reads the archive`);
   else report.problems.push(`${check.label} failed: ${failure}`);
@@ -413,16 +471,33 @@ async function verifyDirectory(target: VerifyTarget, report: VerifyReport): Prom
  * touches anything. The decode is proven while loading (openDecodedStream's digests), which
  * saves decoding the whole file twice.
  */
-export async function verifyStoredBytes(target: Pick<VerifyTarget, 'path' | 'expected' | 'signal'>): Promise<VerifyReport> {
-  const report: VerifyReport = { passed: false, file_exists: false, file_readable: false, size_bytes: 0, checks: [], problems: [] };
-  const info = typeof target.path === 'string' ? await stat(target.path).catch(() => undefined) : target.path.size === undefined ? undefined : { size: target.path.size };
+export async function verifyStoredBytes(
+  target: Pick<VerifyTarget, 'path' | 'expected' | 'signal'>,
+): Promise<VerifyReport> {
+  const report: VerifyReport = {
+    passed: false,
+    file_exists: false,
+    file_readable: false,
+    size_bytes: 0,
+    checks: [],
+    problems: [],
+  };
+  const info =
+    typeof target.path === 'string'
+      ? await stat(target.path).catch(() => undefined)
+      : target.path.size === undefined
+        ? undefined
+        : { size: target.path.size };
   if (!info) {
-    report.problems.push(`the backup file does not exist: ${typeof target.path === 'string' ? target.path : target.path.location}`);
+    report.problems.push(
+      `the backup file does not exist: ${typeof target.path === 'string' ? target.path : target.path.location}`,
+    );
     return report;
   }
   Object.assign(report, { file_exists: true, size_bytes: info.size });
   if (info.size === 0) report.problems.push('the file is empty');
-  if (info.size !== target.expected.sizeBytes) report.problems.push(`size is ${info.size} bytes, the catalog recorded ${target.expected.sizeBytes}`);
+  if (info.size !== target.expected.sizeBytes)
+    report.problems.push(`size is ${info.size} bytes, the catalog recorded ${target.expected.sizeBytes}`);
   else report.checks.push('size matches');
   const stored = await hashStoredFile(target.path, target.signal).catch((error: unknown) => error as Error);
   if (stored instanceof Error) {
@@ -455,7 +530,12 @@ export interface DecodedSource {
  * Decoded bytes of a single-file backup, for restores (decrypted first when `identities` are given);
  * both the stored and the decoded bytes are hashed on the way.
  */
-export function openDecodedStream(filePath: BackupFile, compression: Compression, onProgress?: (decodedBytes: number) => void, identities?: string[]): DecodedSource {
+export function openDecodedStream(
+  filePath: BackupFile,
+  compression: Compression,
+  onProgress?: (decodedBytes: number) => void,
+  identities?: string[],
+): DecodedSource {
   const decoder = createDecompressor(compression);
   const decrypt = identities ? createDecryptStage(identities) : undefined;
   const feed = new FileFeed(filePath, decrypt ?? decoder, { reuse: !decrypt && compression !== 'none' });
@@ -480,10 +560,14 @@ export function openDecodedStream(filePath: BackupFile, compression: Compression
     get decodeError() {
       return decodeError;
     },
-    digests: () => ({ fileSha256: feed.sha256 ?? '', fileBytes: feed.bytes, contentSha256: counted.digest(), contentBytes: counted.bytes }),
+    digests: () => ({
+      fileSha256: feed.sha256 ?? '',
+      fileBytes: feed.bytes,
+      contentSha256: counted.digest(),
+      contentBytes: counted.bytes,
+    }),
   };
 }
-
 
 /** One checksum for a directory backup: SHA-256 over its sorted "hash  name" lines (sha256sum's format). */
 export function directoryDigest(files: Record<string, string>): string {

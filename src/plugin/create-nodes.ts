@@ -66,20 +66,34 @@ export function readEnvironmentNames(configFile: string, workspaceRoot: string):
   if (names.length === 0) return { environments: [], problem: `${configFile} names no environment` };
   if (valid.length < names.length) {
     const invalid = names.filter((name) => !valid.includes(name)).map((name) => JSON.stringify(name));
-    return { environments: valid, problem: `${configFile}: environment names are letters, digits, - and _ (invalid: ${invalid.join(', ')})` };
+    return {
+      environments: valid,
+      problem: `${configFile}: environment names are letters, digits, - and _ (invalid: ${invalid.join(', ')})`,
+    };
   }
   return { environments: names };
 }
 
 /** The targets under the names the plugin options give them, with what Nx Console shows about each. */
-function describedTargets(environments: readonly string[], options: FaberDbPluginOptions | undefined, projectName: string | undefined): Record<string, TargetConfiguration> {
+function describedTargets(
+  environments: readonly string[],
+  options: FaberDbPluginOptions | undefined,
+  projectName: string | undefined,
+): Record<string, TargetConfiguration> {
   const named: Record<string, TargetConfiguration> = {};
   for (const [name, target] of Object.entries(createBackupTargets({ environments }))) {
     const finalName = isTargetName(name) ? inferredTargetName(name, options) : name;
     target.metadata = {
       description: TARGET_DESCRIPTIONS[name],
       technologies: ['faber-db'],
-      ...(projectName ? { help: { command: `npx nx run ${projectName}:${finalName} --help`, example: { options: TARGET_EXAMPLES[name] ?? {} } } } : {}),
+      ...(projectName
+        ? {
+            help: {
+              command: `npx nx run ${projectName}:${finalName} --help`,
+              example: { options: TARGET_EXAMPLES[name] ?? {} },
+            },
+          }
+        : {}),
     };
     named[finalName] = target;
   }
@@ -94,7 +108,8 @@ function isTargetName(name: string): name is keyof typeof TARGET_NAME_OPTIONS {
 function projectNameOf(workspaceRoot: string, projectRoot: string): string | undefined {
   for (const file of PROJECT_FILES) {
     try {
-      const name = (JSON.parse(readFileSync(join(workspaceRoot, projectRoot, file), 'utf-8')) as { name?: unknown }).name;
+      const name = (JSON.parse(readFileSync(join(workspaceRoot, projectRoot, file), 'utf-8')) as { name?: unknown })
+        .name;
       if (typeof name === 'string' && name !== '') return name;
     } catch {
       // Absent or unreadable: Nx reports that file itself.
@@ -129,7 +144,8 @@ export function createNodesForConfigFile(
 
 export const createNodes: CreateNodesV2<FaberDbPluginOptions> = [
   CONFIG_GLOB,
-  (configFiles, options, context) => configFiles.map((file) => [file, createNodesForConfigFile(file, options ?? {}, context)] as const),
+  (configFiles, options, context) =>
+    configFiles.map((file) => [file, createNodesForConfigFile(file, options ?? {}, context)] as const),
 ];
 
 /** Nx 21 and 22 read this name; Nx 24 reads `createNodes` first. */

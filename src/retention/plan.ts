@@ -21,12 +21,7 @@ export interface CleanupPolicy {
 
 export type DeletionReason = 'expired' | 'older-than';
 export type KeepReason =
-  | 'protected-label'
-  | 'pinned'
-  | 'young-safety-backup'
-  | 'newest-verified'
-  | 'min-keep'
-  | 'not-expired';
+  'protected-label' | 'pinned' | 'young-safety-backup' | 'newest-verified' | 'min-keep' | 'not-expired';
 
 export interface PlannedDeletion {
   entry: BackupEntry;
@@ -52,7 +47,9 @@ export function isVerified(entry: BackupEntry): boolean {
 
 export function isSafetyBackup(entry: BackupEntry): boolean {
   const safety: readonly string[] = SAFETY_REASONS;
-  return (entry.reason !== null && safety.includes(entry.reason)) || (entry.label !== null && safety.includes(entry.label));
+  return (
+    (entry.reason !== null && safety.includes(entry.reason)) || (entry.label !== null && safety.includes(entry.label))
+  );
 }
 
 /**

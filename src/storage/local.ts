@@ -39,7 +39,8 @@ export class LocalStorage implements Storage {
 
   keyOf(location: string): string | undefined {
     const relative = path.relative(this.root, path.resolve(this.workspaceRoot, location));
-    if (relative === '' || relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) return undefined;
+    if (relative === '' || relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative))
+      return undefined;
     return relative.split(path.sep).join('/');
   }
 
@@ -49,15 +50,22 @@ export class LocalStorage implements Storage {
       await fs.mkdir(directory, { recursive: true, mode: 0o700 });
       await fs.access(directory, constants.W_OK);
     } catch (error) {
-      const mode = await fs.stat(directory).then((info) => (info.mode & 0o777).toString(8)).catch(() => 'missing');
-      throw new FaberError('DIRECTORY_NOT_WRITABLE', `Cannot write to the backup directory ${directory}: ${(error as Error).message}`, {
-        cause: error,
-        result: { backup_directory: directory, permissions: mode },
-        suggestions: [
-          `Fix the permissions: chmod 700 ${directory} (owned by the user who runs the backup)`,
-          'Or point backup.directory in config.json at a writable place',
-        ],
-      });
+      const mode = await fs
+        .stat(directory)
+        .then((info) => (info.mode & 0o777).toString(8))
+        .catch(() => 'missing');
+      throw new FaberError(
+        'DIRECTORY_NOT_WRITABLE',
+        `Cannot write to the backup directory ${directory}: ${(error as Error).message}`,
+        {
+          cause: error,
+          result: { backup_directory: directory, permissions: mode },
+          suggestions: [
+            `Fix the permissions: chmod 700 ${directory} (owned by the user who runs the backup)`,
+            'Or point backup.directory in config.json at a writable place',
+          ],
+        },
+      );
     }
   }
 
@@ -179,10 +187,13 @@ export class LocalStorage implements Storage {
     try {
       children = await fs.readdir(this.#path(base), { withFileTypes: true });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR')
+        return [];
       throw error;
     }
-    const kept = children.filter((child) => child.isFile() || child.isDirectory()).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const kept = children
+      .filter((child) => child.isFile() || child.isDirectory())
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const objects = await mapWithConcurrency(kept, STAT_CONCURRENCY, async (child) => {
       const key = base === '' ? child.name : `${base}/${child.name}`;
       return this.stat(key);
@@ -197,7 +208,12 @@ export class LocalStorage implements Storage {
 }
 
 function toObject(key: string, info: Awaited<ReturnType<typeof fs.stat>>): StoredObject {
-  const object: StoredObject = { key, size: Number(info.size), modifiedMs: Number(info.mtimeMs), etag: `${info.ino}-${info.size}-${info.mtimeMs}` };
+  const object: StoredObject = {
+    key,
+    size: Number(info.size),
+    modifiedMs: Number(info.mtimeMs),
+    etag: `${info.ino}-${info.size}-${info.mtimeMs}`,
+  };
   if (info.isDirectory()) object.directory = true;
   return object;
 }

@@ -8,9 +8,15 @@ import type { Storage } from './storage.ts';
  * `backup.storage`, else the local backup directory. The AWS SDK is loaded only for S3.
  */
 /** With `keep_local_copy`, the local directory that also gets each backup written to the bucket. */
-export function localCopyStorage(config: FaberConfig, environment: ResolvedEnvironment, roots: { backupRoot: string; workspaceRoot: string }): LocalStorage | undefined {
+export function localCopyStorage(
+  config: FaberConfig,
+  environment: ResolvedEnvironment,
+  roots: { backupRoot: string; workspaceRoot: string },
+): LocalStorage | undefined {
   const chosen = environment.settings.storage ?? config.backup.storage;
-  return chosen?.type === 's3' && chosen.keep_local_copy ? new LocalStorage(roots.backupRoot, roots.workspaceRoot) : undefined;
+  return chosen?.type === 's3' && chosen.keep_local_copy
+    ? new LocalStorage(roots.backupRoot, roots.workspaceRoot)
+    : undefined;
 }
 
 export async function openStorage(

@@ -14,8 +14,25 @@ interface SdkError {
   $metadata?: { httpStatusCode?: number };
 }
 
-const AUTH_NAMES = new Set(['CredentialsProviderError', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'ExpiredToken', 'InvalidToken', 'TokenRefreshRequired']);
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH']);
+const AUTH_NAMES = new Set([
+  'CredentialsProviderError',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'AccessDenied',
+  'ExpiredToken',
+  'InvalidToken',
+  'TokenRefreshRequired',
+]);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
 const CREDENTIAL_SUGGESTIONS = [
   'Provide credentials through the AWS default chain: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (plus AWS_SESSION_TOKEN), AWS_PROFILE, web identity (GitHub OIDC) or an instance role',
   'Check that the credentials may read, write, list and delete objects in the bucket (s3:GetObject, s3:PutObject, s3:ListBucket, s3:DeleteObject, s3:AbortMultipartUpload, s3:ListBucketMultipartUploads)',
@@ -38,30 +55,67 @@ export function storageError(error: unknown, storage: Located, action: string, k
   const name = sdk.name ?? '';
   const where = key === '' ? storage.description : storage.locationOf(key);
   const detail = sdk.message && sdk.message !== name ? `${name}: ${sdk.message}` : name || String(error);
-  const result = { storage: storage.description, key: key === '' ? null : key, http_status: status ?? null, service_error: name || null };
-  if (name === 'NoSuchKey' || (status === 404 && name !== 'NoSuchBucket' && key !== '')) return notFound(key, storage.description);
+  const result = {
+    storage: storage.description,
+    key: key === '' ? null : key,
+    http_status: status ?? null,
+    service_error: name || null,
+  };
+  if (name === 'NoSuchKey' || (status === 404 && name !== 'NoSuchBucket' && key !== ''))
+    return notFound(key, storage.description);
   if (AUTH_NAMES.has(name) || status === 403 || status === 401 || /credential/i.test(sdk.message ?? '')) {
-    return new FaberError('STORAGE_AUTH_FAILED', `Cannot ${action} ${where}: the storage refused the credentials (${detail})`, { cause: error, result, suggestions: CREDENTIAL_SUGGESTIONS });
+    return new FaberError(
+      'STORAGE_AUTH_FAILED',
+      `Cannot ${action} ${where}: the storage refused the credentials (${detail})`,
+      { cause: error, result, suggestions: CREDENTIAL_SUGGESTIONS },
+    );
   }
-  if (name === 'NoSuchBucket' || name === 'NotFound' || status === 404 || status === 301 || name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed') {
-    return new FaberError('STORAGE_NOT_FOUND', `Cannot ${action} ${where}: no such bucket at this region/endpoint (${detail})`, {
-      cause: error,
-      result,
-      suggestions: [
-        `Check backup.storage.bucket ("${storage.bucket}") and that the bucket exists`,
-        'Check backup.storage.region (or AWS_REGION) and, for S3-compatible services, backup.storage.endpoint and force_path_style',
-      ],
-    });
+  if (
+    name === 'NoSuchBucket' ||
+    name === 'NotFound' ||
+    status === 404 ||
+    status === 301 ||
+    name === 'PermanentRedirect' ||
+    name === 'AuthorizationHeaderMalformed'
+  ) {
+    return new FaberError(
+      'STORAGE_NOT_FOUND',
+      `Cannot ${action} ${where}: no such bucket at this region/endpoint (${detail})`,
+      {
+        cause: error,
+        result,
+        suggestions: [
+          `Check backup.storage.bucket ("${storage.bucket}") and that the bucket exists`,
+          'Check backup.storage.region (or AWS_REGION) and, for S3-compatible services, backup.storage.endpoint and force_path_style',
+        ],
+      },
+    );
   }
-  if (NETWORK_CODES.has(sdk.code ?? '') || NETWORK_CODES.has(name) || status === undefined || status >= 500 || status === 429 || name === 'SlowDown' || name === 'TimeoutError') {
-    return new FaberError('STORAGE_UNAVAILABLE', `Cannot ${action} ${where}: the storage service is unreachable or failing (${detail})`, {
-      cause: error,
-      result,
-      suggestions: [
-        'Retry: the SDK already retried transient failures a few times',
-        'Check the network and backup.storage.endpoint; for a throttled bucket, run fewer backups at once',
-      ],
-    });
+  if (
+    NETWORK_CODES.has(sdk.code ?? '') ||
+    NETWORK_CODES.has(name) ||
+    status === undefined ||
+    status >= 500 ||
+    status === 429 ||
+    name === 'SlowDown' ||
+    name === 'TimeoutError'
+  ) {
+    return new FaberError(
+      'STORAGE_UNAVAILABLE',
+      `Cannot ${action} ${where}: the storage service is unreachable or failing (${detail})`,
+      {
+        cause: error,
+        result,
+        suggestions: [
+          'Retry: the SDK already retried transient failures a few times',
+          'Check the network and backup.storage.endpoint; for a throttled bucket, run fewer backups at once',
+        ],
+      },
+    );
   }
-  return new FaberError('STORAGE_UNAVAILABLE', `Cannot ${action} ${where}: ${detail}`, { cause: error, result, suggestions: ['Retry the command; run it with --verbose for the service response'] });
+  return new FaberError('STORAGE_UNAVAILABLE', `Cannot ${action} ${where}: ${detail}`, {
+    cause: error,
+    result,
+    suggestions: ['Retry the command; run it with --verbose for the service response'],
+  });
 }

@@ -17,7 +17,14 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import type { S3StorageConfig } from '../config/schema.ts';
 import { storageError, statusOf } from './s3-errors.ts';
-import { notFound, type PendingUpload, type PutOptions, type Storage, type StoredObject, type StorageWriter } from './storage.ts';
+import {
+  notFound,
+  type PendingUpload,
+  type PutOptions,
+  type Storage,
+  type StoredObject,
+  type StorageWriter,
+} from './storage.ts';
 
 /**
  * Fixed part size and parts in flight: an upload holds about PART_SIZE × (QUEUE_SIZE + 2) in memory
@@ -92,8 +99,15 @@ export class S3Storage implements Storage {
 
   async stat(key: string): Promise<StoredObject | undefined> {
     try {
-      const head = await this.#call('read', key, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.#full(key) })));
-      return { key, size: head.ContentLength ?? 0, modifiedMs: head.LastModified?.getTime() ?? 0, ...(head.ETag ? { etag: head.ETag } : {}) };
+      const head = await this.#call('read', key, () =>
+        this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.#full(key) })),
+      );
+      return {
+        key,
+        size: head.ContentLength ?? 0,
+        modifiedMs: head.LastModified?.getTime() ?? 0,
+        ...(head.ETag ? { etag: head.ETag } : {}),
+      };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
@@ -110,11 +124,22 @@ export class S3Storage implements Storage {
     let token: string | undefined;
     do {
       const page = await this.#call('list', prefix, () =>
-        this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.#full(prefix), ...(token ? { ContinuationToken: token } : {}) })),
+        this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: this.#full(prefix),
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+        ),
       );
       for (const object of page.Contents ?? []) {
         if (object.Key === undefined) continue;
-        found.push({ key: this.#relative(object.Key), size: object.Size ?? 0, modifiedMs: object.LastModified?.getTime() ?? 0, ...(object.ETag ? { etag: object.ETag } : {}) });
+        found.push({
+          key: this.#relative(object.Key),
+          size: object.Size ?? 0,
+          modifiedMs: object.LastModified?.getTime() ?? 0,
+          ...(object.ETag ? { etag: object.ETag } : {}),
+        });
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
@@ -123,7 +148,9 @@ export class S3Storage implements Storage {
   }
 
   async put(key: string, data: string | Uint8Array, _options?: PutOptions): Promise<void> {
-    await this.#call('write', key, () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.#full(key), Body: data })));
+    await this.#call('write', key, () =>
+      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.#full(key), Body: data })),
+    );
   }
 
   /**
@@ -137,10 +164,19 @@ export class S3Storage implements Storage {
     if (await this.stat(key)) return false;
     const token = randomBytes(12).toString('hex');
     await this.#call('write', key, () =>
-      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.#full(key), Body: data, Metadata: { [CLAIM_TOKEN_HEADER]: token } })),
+      this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.#full(key),
+          Body: data,
+          Metadata: { [CLAIM_TOKEN_HEADER]: token },
+        }),
+      ),
     );
     await sleep(CLAIM_SETTLE_MS);
-    const head = await this.#call('read', key, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.#full(key) }))).catch(() => undefined);
+    const head = await this.#call('read', key, () =>
+      this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.#full(key) })),
+    ).catch(() => undefined);
     return head?.Metadata?.[CLAIM_TOKEN_HEADER] === token;
   }
 
@@ -208,13 +244,21 @@ export class S3Storage implements Storage {
 
   async move(from: string, to: string): Promise<void> {
     await this.#call('copy', from, () =>
-      this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.#full(to), CopySource: `${this.bucket}/${encodeURI(this.#full(from))}` })),
+      this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: this.#full(to),
+          CopySource: `${this.bucket}/${encodeURI(this.#full(from))}`,
+        }),
+      ),
     );
     await this.delete(from);
   }
 
   async delete(key: string): Promise<void> {
-    await this.#call('delete', key, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.#full(key) })));
+    await this.#call('delete', key, () =>
+      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.#full(key) })),
+    );
   }
 
   /** Multipart uploads under `prefix` that were started and never completed or aborted. */
@@ -234,7 +278,12 @@ export class S3Storage implements Storage {
         ),
       );
       for (const upload of page.Uploads ?? []) {
-        if (upload.Key && upload.UploadId) found.push({ key: this.#relative(upload.Key), uploadId: upload.UploadId, initiatedMs: upload.Initiated?.getTime() ?? 0 });
+        if (upload.Key && upload.UploadId)
+          found.push({
+            key: this.#relative(upload.Key),
+            uploadId: upload.UploadId,
+            initiatedMs: upload.Initiated?.getTime() ?? 0,
+          });
       }
       keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
       uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
@@ -244,13 +293,20 @@ export class S3Storage implements Storage {
 
   async abortUpload(upload: PendingUpload): Promise<void> {
     await this.#call('abort the upload of', upload.key, () =>
-      this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.#full(upload.key), UploadId: upload.uploadId })),
+      this.client.send(
+        new AbortMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: this.#full(upload.key),
+          UploadId: upload.uploadId,
+        }),
+      ),
     );
   }
 
   async #probeConditionalWrites(): Promise<ConditionalWrites> {
     const key = `.probe/conditional-${randomBytes(8).toString('hex')}`;
-    const attempt = () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.#full(key), Body: '', IfNoneMatch: '*' }));
+    const attempt = () =>
+      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.#full(key), Body: '', IfNoneMatch: '*' }));
     let result: ConditionalWrites = 'ignored';
     try {
       await attempt();
@@ -277,9 +333,15 @@ export class S3Storage implements Storage {
     return result;
   }
 
-  async #conditionalPut(key: string, data: string | Uint8Array, condition: { IfNoneMatch: string } | { IfMatch: string }): Promise<boolean> {
+  async #conditionalPut(
+    key: string,
+    data: string | Uint8Array,
+    condition: { IfNoneMatch: string } | { IfMatch: string },
+  ): Promise<boolean> {
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.#full(key), Body: data, ...condition }));
+      await this.client.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: this.#full(key), Body: data, ...condition }),
+      );
       return true;
     } catch (error) {
       // 412: the condition failed; 409: a concurrent conditional write won; 404: If-Match on a missing object.
@@ -290,7 +352,9 @@ export class S3Storage implements Storage {
   }
 
   async #getObject(key: string) {
-    const object = await this.#call('read', key, () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.#full(key) })));
+    const object = await this.#call('read', key, () =>
+      this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.#full(key) })),
+    );
     if (!object.Body) throw notFound(key, this.description);
     return object.Body;
   }
@@ -325,7 +389,12 @@ function childrenOf(prefix: string, objects: StoredObject[]): StoredObject[] {
     }
     const key = `${prefix}${rest.slice(0, slash)}`;
     const existing = children.get(key);
-    children.set(key, { key, size: 0, modifiedMs: Math.max(existing?.modifiedMs ?? 0, object.modifiedMs), directory: true });
+    children.set(key, {
+      key,
+      size: 0,
+      modifiedMs: Math.max(existing?.modifiedMs ?? 0, object.modifiedMs),
+      directory: true,
+    });
   }
   return [...children.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
@@ -343,7 +412,13 @@ export function clientConfig(config: S3StorageConfig): S3ClientConfig {
   return {
     // An S3-compatible endpoint often has no region of its own; the SDK still needs one to sign.
     ...(config.region ? { region: config.region } : config.endpoint ? { region: defaultRegion } : {}),
-    ...(config.endpoint ? { endpoint: config.endpoint, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' } : {}),
+    ...(config.endpoint
+      ? {
+          endpoint: config.endpoint,
+          requestChecksumCalculation: 'WHEN_REQUIRED',
+          responseChecksumValidation: 'WHEN_REQUIRED',
+        }
+      : {}),
     ...(config.force_path_style ? { forcePathStyle: true } : {}),
     maxAttempts: 4,
   };

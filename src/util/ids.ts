@@ -45,7 +45,10 @@ export function assertBackupId(id: string): string {
   if (!BACKUP_ID_PATTERN.test(id)) {
     throw new FaberError('INVALID_OPTION', `"${id}" is not a backup id`, {
       result: { backup_id: id },
-      suggestions: ['Backup ids look like backup-20250124-140000 or backup-20250124-140000-my-label', 'List them with the list-backups target'],
+      suggestions: [
+        'Backup ids look like backup-20250124-140000 or backup-20250124-140000-my-label',
+        'List them with the list-backups target',
+      ],
     });
   }
   return id;

@@ -59,7 +59,9 @@ describe('writeFileAtomic', () => {
     const target = path.join(dir, 'occupied');
     await fs.mkdir(target);
     await fs.writeFile(path.join(target, 'inside'), 'keep me');
-    await expect(writeFileAtomic(target, 'new')).rejects.toMatchObject({ code: stringMatching(/EISDIR|ENOTEMPTY|EEXIST/) });
+    await expect(writeFileAtomic(target, 'new')).rejects.toMatchObject({
+      code: stringMatching(/EISDIR|ENOTEMPTY|EEXIST/),
+    });
     expect(await fs.readFile(path.join(target, 'inside'), 'utf8')).toBe('keep me');
     expect(await fs.readdir(dir)).toEqual(['occupied']);
   });

@@ -35,7 +35,11 @@ async function backupEntry(overrides: EntryOverrides = {}): Promise<BackupEntry>
   return entry;
 }
 
-const exists = (file: string) => fs.access(file).then(() => true, () => false);
+const exists = (file: string) =>
+  fs.access(file).then(
+    () => true,
+    () => false,
+  );
 const ids = (entries: BackupEntry[]) => entries.map((entry) => entry.backup_id);
 
 describe('Catalog basics', () => {
@@ -58,7 +62,9 @@ describe('Catalog basics', () => {
       entry.pinned = true;
     });
     expect(patched.pinned).toBe(true);
-    const manifest = JSON.parse(await fs.readFile(manifestPathFor(first, workspace), 'utf8')) as { backup: BackupEntry };
+    const manifest = JSON.parse(await fs.readFile(manifestPathFor(first, workspace), 'utf8')) as {
+      backup: BackupEntry;
+    };
     expect(manifest.backup.pinned).toBe(true);
 
     expect(ids(await catalog.remove([second.backup_id, 'backup-20000101-000000']))).toEqual([second.backup_id]);
@@ -93,12 +99,19 @@ describe('Catalog basics', () => {
     const entry = await backupEntry();
     await catalog.add(entry);
     const before = await fs.readFile(catalogFile, 'utf8');
-    await expect(catalog.add(entry)).rejects.toMatchObject({ code: 'INTERNAL_ERROR', message: stringContaining('already') });
-    await expect(catalog.add({ ...makeEntry(), size_bytes: -5 })).rejects.toMatchObject({ message: stringContaining('size_bytes') });
+    await expect(catalog.add(entry)).rejects.toMatchObject({
+      code: 'INTERNAL_ERROR',
+      message: stringContaining('already'),
+    });
+    await expect(catalog.add({ ...makeEntry(), size_bytes: -5 })).rejects.toMatchObject({
+      message: stringContaining('size_bytes'),
+    });
     await expect(catalog.add({ ...makeEntry(), file_path: '../elsewhere/x.sql' })).rejects.toMatchObject({
       message: stringContaining('outside the backup directory'),
     });
-    await expect(catalog.patch('backup-20000101-000000', () => undefined)).rejects.toMatchObject({ code: 'BACKUP_NOT_FOUND' });
+    await expect(catalog.patch('backup-20000101-000000', () => undefined)).rejects.toMatchObject({
+      code: 'BACKUP_NOT_FOUND',
+    });
     expect(await fs.readFile(catalogFile, 'utf8')).toBe(before);
     expect(await exists(catalog.lockPath)).toBe(false);
   });
@@ -154,7 +167,9 @@ describe('Catalog rebuild from manifests', () => {
     expect(result.entries).toEqual(entries);
     const corrupt = (await fs.readdir(backupRoot)).filter((name) => name.startsWith('backups.json.corrupt-'));
     expect(corrupt).toHaveLength(1);
-    expect(await fs.readFile(path.join(backupRoot, corrupt[0]!), 'utf8')).toBe('{"schema_version": "1.0", "backups": [{"backup_id": ');
+    expect(await fs.readFile(path.join(backupRoot, corrupt[0]!), 'utf8')).toBe(
+      '{"schema_version": "1.0", "backups": [{"backup_id": ',
+    );
     expect(result.warnings[0]).toContain('not valid JSON');
     expect(result.warnings[0]).toContain(corrupt[0]);
   });
@@ -191,7 +206,7 @@ describe('Catalog rebuild from manifests', () => {
   it('treats manifests without a catalog as a catalog to rebuild, not as an empty one', async () => {
     const { entries } = await catalogWithThree();
     await fs.rm(catalogFile);
-    expect((await openCatalog().update((current) => current.length))).toBe(entries.length);
+    expect(await openCatalog().update((current) => current.length)).toBe(entries.length);
   });
 });
 
@@ -200,7 +215,9 @@ describe('Catalog across processes', () => {
     const projects = Array.from({ length: 8 }, (_, index) => `w${index}`);
     for (const project of projects) await fs.mkdir(path.join(backupRoot, project, 'production'), { recursive: true });
     const startAt = String(Date.now() + 1_500);
-    const children = projects.map((project) => runFixture('add-entries.ts', [backupRoot, workspace, project, '25', startAt]));
+    const children = projects.map((project) =>
+      runFixture('add-entries.ts', [backupRoot, workspace, project, '25', startAt]),
+    );
     const results = await Promise.all(children.map((child) => child.done));
     for (const result of results) expect(result, result.stderr).toMatchObject({ code: 0 });
 
@@ -211,7 +228,9 @@ describe('Catalog across processes', () => {
       expect(file.backups.filter((entry) => entry.project === project)).toHaveLength(25);
       expect(await fs.readdir(path.join(backupRoot, project, 'production'))).toHaveLength(25);
     }
-    expect((await fs.readdir(backupRoot)).filter((name) => name.includes('.tmp-') || name.endsWith('.lock'))).toEqual([]);
+    expect((await fs.readdir(backupRoot)).filter((name) => name.includes('.tmp-') || name.endsWith('.lock'))).toEqual(
+      [],
+    );
 
     await fs.rm(catalogFile);
     expect((await openCatalog().read()).entries).toEqual(file.backups);

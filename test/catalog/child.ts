@@ -25,7 +25,9 @@ export function runFixture(script: string, args: string[], shellPrefix?: string)
   const child =
     shellPrefix === undefined
       ? spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('sh', ['-c', `${shellPrefix}; exec "$0" "$@"`, process.execPath, ...nodeArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+      : spawn('sh', ['-c', `${shellPrefix}; exec "$0" "$@"`, process.execPath, ...nodeArgs], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
   let stdout = '';
   let stderr = '';
   const waiters: Array<{ text: string; resolve: () => void }> = [];

@@ -35,11 +35,18 @@ async function writeLock(content: string, ageMs = 0): Promise<void> {
   await fs.utimes(lockPath, past, past);
 }
 
-const exists = (file: string) => fs.access(file).then(() => true, () => false);
+const exists = (file: string) =>
+  fs.access(file).then(
+    () => true,
+    () => false,
+  );
 
 describe('withLock', () => {
   it('holds a lock file naming this process while fn runs, and removes it after', async () => {
-    const seen = await withLock(lockPath, async () => JSON.parse(await fs.readFile(lockPath, 'utf8')) as Record<string, unknown>);
+    const seen = await withLock(
+      lockPath,
+      async () => JSON.parse(await fs.readFile(lockPath, 'utf8')) as Record<string, unknown>,
+    );
     expect(seen).toMatchObject({ pid: process.pid, hostname: os.hostname(), acquired_at: anyInstance(String) });
     expect(Date.parse(seen.acquired_at as string)).not.toBeNaN();
     expect(await exists(lockPath)).toBe(false);
@@ -47,7 +54,11 @@ describe('withLock', () => {
 
   it('releases the lock when fn throws, and passes the error on', async () => {
     await expect(withLock(lockPath, () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
-    await expect(withLock(lockPath, () => { throw new Error('sync boom'); })).rejects.toThrow('sync boom');
+    await expect(
+      withLock(lockPath, () => {
+        throw new Error('sync boom');
+      }),
+    ).rejects.toThrow('sync boom');
     expect(await exists(lockPath)).toBe(false);
   });
 
@@ -94,12 +105,17 @@ describe('withLock', () => {
 
   it('does not take over an empty lock file that is still young (its writer may be mid-write)', async () => {
     await writeLock('');
-    await expect(withLock(lockPath, () => 'ran', { timeoutMs: 300, staleMs: 5_000 })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+    await expect(withLock(lockPath, () => 'ran', { timeoutMs: 300, staleMs: 5_000 })).rejects.toMatchObject({
+      code: 'LOCK_TIMEOUT',
+    });
     expect(await fs.readFile(lockPath, 'utf8')).toBe('');
   });
 
   it('does not take over a lock held by a live process on another host, however old', async () => {
-    await writeLock(JSON.stringify({ pid: 1, hostname: `not-${os.hostname()}`, acquired_at: '2020-01-01T00:00:00.000Z' }), 86_400_000);
+    await writeLock(
+      JSON.stringify({ pid: 1, hostname: `not-${os.hostname()}`, acquired_at: '2020-01-01T00:00:00.000Z' }),
+      86_400_000,
+    );
     await expect(withLock(lockPath, () => 'ran', { timeoutMs: 300 })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
   });
 
@@ -107,10 +123,14 @@ describe('withLock', () => {
     const released = path.join(dir, 'released');
     const holder = hold(600, released);
     await holder.printed('locked');
-    await withLock(lockPath, async () => {
-      // The holder writes the marker just before it lets go: finding it proves this waited.
-      expect(await exists(released)).toBe(true);
-    }, { timeoutMs: 10_000 });
+    await withLock(
+      lockPath,
+      async () => {
+        // The holder writes the marker just before it lets go: finding it proves this waited.
+        expect(await exists(released)).toBe(true);
+      },
+      { timeoutMs: 10_000 },
+    );
     expect((await holder.done).code).toBe(0);
   });
 
@@ -143,9 +163,13 @@ describe('withLock', () => {
   it('keeps mutual exclusion when 8 processes find the same dead lock at once', async () => {
     const counterPath = path.join(dir, 'counter');
     await fs.writeFile(counterPath, '0');
-    await writeLock(JSON.stringify({ pid: await deadPid(), hostname: os.hostname(), acquired_at: new Date().toISOString() }));
+    await writeLock(
+      JSON.stringify({ pid: await deadPid(), hostname: os.hostname(), acquired_at: new Date().toISOString() }),
+    );
     const startAt = String(Date.now() + 1_500);
-    const contenders = Array.from({ length: 8 }, () => runFixture('lock-contender.ts', [lockPath, counterPath, '10', startAt]));
+    const contenders = Array.from({ length: 8 }, () =>
+      runFixture('lock-contender.ts', [lockPath, counterPath, '10', startAt]),
+    );
     children.push(...contenders);
     const results = await Promise.all(contenders.map((child) => child.done));
     for (const result of results) expect(result, result.stderr).toMatchObject({ code: 0 });

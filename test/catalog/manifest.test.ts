@@ -2,7 +2,13 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { manifestPathFor, readManifest, scanManifests, serializeManifest, writeManifest } from '../../src/catalog/manifest.ts';
+import {
+  manifestPathFor,
+  readManifest,
+  scanManifests,
+  serializeManifest,
+  writeManifest,
+} from '../../src/catalog/manifest.ts';
 import type { BackupEntry } from '../../src/catalog/schema.ts';
 import { makeEntry } from '../support/entries.ts';
 import { stringContaining } from '../support/matchers.ts';
@@ -31,12 +37,16 @@ async function place(entry: BackupEntry): Promise<string> {
 describe('manifestPathFor', () => {
   it('puts the manifest next to the backup file', () => {
     const entry = entryIn('app', 'production');
-    expect(manifestPathFor(entry, workspace)).toBe(path.join(workspace, 'backups/app/production', `${entry.backup_id}.manifest.json`));
+    expect(manifestPathFor(entry, workspace)).toBe(
+      path.join(workspace, 'backups/app/production', `${entry.backup_id}.manifest.json`),
+    );
   });
 
   it('accepts an absolute file_path (a backup directory outside the workspace)', () => {
     const entry = { ...entryIn('app', 'dev'), file_path: '/srv/backups/app/dev/backup-20250201-080000.sql' };
-    expect(manifestPathFor(entry, workspace)).toBe(path.join('/srv/backups/app/dev', `${entry.backup_id}.manifest.json`));
+    expect(manifestPathFor(entry, workspace)).toBe(
+      path.join('/srv/backups/app/dev', `${entry.backup_id}.manifest.json`),
+    );
   });
 });
 
@@ -53,12 +63,17 @@ describe('writeManifest and readManifest', () => {
     const entry = entryIn('app', 'production');
     const target = await place(entry);
     await fs.writeFile(target, '{"schema_version": "1.0", "backup": {');
-    await expect(readManifest(target)).rejects.toMatchObject({ code: 'CATALOG_INVALID', message: stringContaining('not JSON') });
+    await expect(readManifest(target)).rejects.toMatchObject({
+      code: 'CATALOG_INVALID',
+      message: stringContaining('not JSON'),
+    });
     await fs.writeFile(target, serializeManifest({ ...entry, size_bytes: -1 }));
     await expect(readManifest(target)).rejects.toMatchObject({ message: stringContaining('backup.size_bytes') });
     const renamed = path.join(path.dirname(target), 'backup-20990101-000000.manifest.json');
     await fs.writeFile(renamed, serializeManifest(entry));
-    await expect(readManifest(renamed)).rejects.toMatchObject({ message: stringContaining(`describes ${entry.backup_id}`) });
+    await expect(readManifest(renamed)).rejects.toMatchObject({
+      message: stringContaining(`describes ${entry.backup_id}`),
+    });
   });
 });
 
@@ -74,7 +89,9 @@ describe('scanManifests', () => {
     for (const entry of [newer, older, scoped]) await place(entry);
     const scan = await scanManifests(backupRoot);
     expect(scan.problems).toEqual([]);
-    expect(scan.entries.map((entry) => entry.backup_id)).toEqual([older, scoped, newer].map((entry) => entry.backup_id));
+    expect(scan.entries.map((entry) => entry.backup_id)).toEqual(
+      [older, scoped, newer].map((entry) => entry.backup_id),
+    );
   });
 
   it('reports invalid manifests and duplicate ids as problems, and still returns the good ones', async () => {
@@ -104,11 +121,17 @@ describe('scanManifests', () => {
 
   it('scans 2 000 manifests quickly', async () => {
     const entries = Array.from({ length: 2_000 }, (_, index) =>
-      entryIn(`p${index % 10}`, ['dev', 'production'][index % 2]!, new Date(Date.UTC(2025, 0, 1) + index * 60_000).toISOString()),
+      entryIn(
+        `p${index % 10}`,
+        ['dev', 'production'][index % 2]!,
+        new Date(Date.UTC(2025, 0, 1) + index * 60_000).toISOString(),
+      ),
     );
     for (const entry of entries) await fs.mkdir(path.dirname(manifestPathFor(entry, workspace)), { recursive: true });
     // Plain writes: this measures the scan, not fsync.
-    await Promise.all(entries.map((entry) => fs.writeFile(manifestPathFor(entry, workspace), serializeManifest(entry))));
+    await Promise.all(
+      entries.map((entry) => fs.writeFile(manifestPathFor(entry, workspace), serializeManifest(entry))),
+    );
     const started = performance.now();
     const scan = await scanManifests(backupRoot);
     const elapsed = performance.now() - started;

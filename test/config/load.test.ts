@@ -2,11 +2,20 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_RELATIVE_PATH, loadConfig, parseConfig } from '../../src/config/load.ts';
-import { effectiveCompression, effectiveRetentionDays, resolveConnection, resolveEnvironment } from '../../src/config/environment.ts';
+import {
+  effectiveCompression,
+  effectiveRetentionDays,
+  resolveConnection,
+  resolveEnvironment,
+} from '../../src/config/environment.ts';
 import { parseConnectionUrl } from '../../src/config/connection.ts';
 import { tempDirectory } from '../support/temp.ts';
 
-const minimal = { schema_version: '1.0', database: { provider: 'postgresql' }, environments: { dev: { connection_string_env: 'DEV_DATABASE_URL' } } };
+const minimal = {
+  schema_version: '1.0',
+  database: { provider: 'postgresql' },
+  environments: { dev: { connection_string_env: 'DEV_DATABASE_URL' } },
+};
 
 function errorOf(fn: () => unknown): { code: string; message: string } {
   try {
@@ -19,24 +28,43 @@ function errorOf(fn: () => unknown): { code: string; message: string } {
 
 describe('config file', () => {
   it('accepts a complete example config and fills defaults', () => {
-    const config = parseConfig(JSON.stringify({
-      schema_version: '1.0',
-      database: { provider: 'postgresql', hosting: 'local', migration_tool: 'prisma' },
-      environments: {
-        dev: { connection_string_env: 'DEV_DATABASE_URL', backup_before_migrate: false },
-        production: { connection_string_env: 'PROD_DATABASE_URL', backup_before_migrate: true, retention_days: 90, require_approval: true },
-      },
-      backup: { directory: '.fractary/plugins/faber-db/backups', format: 'sql', compression: true, retention_days: 30, protected_labels: ['manual'], min_keep: 1 },
-      migrations: { table: '_prisma_migrations', directory: 'prisma/migrations' },
-      safety: { protected_environments: ['production'] },
-    }), '/w/config.json');
+    const config = parseConfig(
+      JSON.stringify({
+        schema_version: '1.0',
+        database: { provider: 'postgresql', hosting: 'local', migration_tool: 'prisma' },
+        environments: {
+          dev: { connection_string_env: 'DEV_DATABASE_URL', backup_before_migrate: false },
+          production: {
+            connection_string_env: 'PROD_DATABASE_URL',
+            backup_before_migrate: true,
+            retention_days: 90,
+            require_approval: true,
+          },
+        },
+        backup: {
+          directory: '.fractary/plugins/faber-db/backups',
+          format: 'sql',
+          compression: true,
+          retention_days: 30,
+          protected_labels: ['manual'],
+          min_keep: 1,
+        },
+        migrations: { table: '_prisma_migrations', directory: 'prisma/migrations' },
+        safety: { protected_environments: ['production'] },
+      }),
+      '/w/config.json',
+    );
     expect(config.backup.confirm_above_bytes).toBe(10 * 1024 ** 3);
     expect(config.environments.production?.require_approval).toBe(true);
   });
 
   it.each([
     ['unknown provider', { ...minimal, database: { provider: 'oracle' } }, 'database.provider'],
-    ['hosting not implemented', { ...minimal, database: { provider: 'postgresql', hosting: 'aws-rds' } }, 'not supported yet'],
+    [
+      'hosting not implemented',
+      { ...minimal, database: { provider: 'postgresql', hosting: 'aws-rds' } },
+      'not supported yet',
+    ],
     ['unknown field', { ...minimal, extra: 1 }, 'unknown field "extra"'],
     [
       'misspelt field',
@@ -44,7 +72,11 @@ describe('config file', () => {
       'environments.dev: unknown field "conection_string_env" (did you mean "connection_string_env"?)',
     ],
     ['negative retention', { ...minimal, backup: { retention_days: -1 } }, 'backup.retention_days'],
-    ['bad env var name', { ...minimal, environments: { dev: { connection_string_env: 'has space' } } }, 'environments.dev.connection_string_env'],
+    [
+      'bad env var name',
+      { ...minimal, environments: { dev: { connection_string_env: 'has space' } } },
+      'environments.dev.connection_string_env',
+    ],
     ['no environments', { ...minimal, environments: {} }, 'at least one environment'],
     ['wrong schema version', { ...minimal, schema_version: '2.0' }, 'schema_version'],
   ])('%s → CONFIG_INVALID naming the path', (_name, config, fragment) => {
@@ -56,7 +88,11 @@ describe('config file', () => {
 
   it('names the line and column of a JSON syntax error (a trailing comma)', () => {
     const text = '{\n  "schema_version": "1.0",\n  "database": { "provider": "sqlite" },\n}\n';
-    const error = errorOf(() => parseConfig(text, '/w/c.json')) as { code: string; message: string; result: Record<string, unknown> };
+    const error = errorOf(() => parseConfig(text, '/w/c.json')) as {
+      code: string;
+      message: string;
+      result: Record<string, unknown>;
+    };
 
     expect(error.code).toBe('CONFIG_INVALID');
     expect(error.message).toMatch(/c\.json:3:39: not valid JSON: a trailing comma before "}"$/);
@@ -65,16 +101,24 @@ describe('config file', () => {
 
   it('rejects non-JSON, a BOM and duplicate keys', () => {
     expect(errorOf(() => parseConfig('{ "schema_version": ', '/w/c.json')).message).toMatch(/not valid JSON/);
-    expect(errorOf(() => parseConfig(`\uFEFF${JSON.stringify(minimal)}`, '/w/c.json')).message).toMatch(/byte-order mark/);
-    const doubled = '{"schema_version":"1.0","database":{"provider":"sqlite"},"environments":{"dev":{"connection_string_env":"A","connection_string_env":"B"}}}';
-    expect(errorOf(() => parseConfig(doubled, '/w/c.json')).message).toContain('environments.dev.connection_string_env is defined twice');
+    expect(errorOf(() => parseConfig(`\uFEFF${JSON.stringify(minimal)}`, '/w/c.json')).message).toMatch(
+      /byte-order mark/,
+    );
+    const doubled =
+      '{"schema_version":"1.0","database":{"provider":"sqlite"},"environments":{"dev":{"connection_string_env":"A","connection_string_env":"B"}}}';
+    expect(errorOf(() => parseConfig(doubled, '/w/c.json')).message).toContain(
+      'environments.dev.connection_string_env is defined twice',
+    );
   });
 
   it('prefers the project config over the workspace config', async () => {
     const root = await tempDirectory('faber-config-');
     const write = async (dir: string, provider: string) => {
       await mkdir(path.join(root, dir, path.dirname(CONFIG_RELATIVE_PATH)), { recursive: true });
-      await writeFile(path.join(root, dir, CONFIG_RELATIVE_PATH), JSON.stringify({ ...minimal, database: { provider } }));
+      await writeFile(
+        path.join(root, dir, CONFIG_RELATIVE_PATH),
+        JSON.stringify({ ...minimal, database: { provider } }),
+      );
     };
     await write('.', 'mysql');
     await write('apps/api', 'sqlite');
@@ -85,10 +129,16 @@ describe('config file', () => {
 });
 
 describe('environments', () => {
-  const config = parseConfig(JSON.stringify({
-    ...minimal,
-    environments: { dev: { connection_string_env: 'DEV_URL' }, production: { connection_string_env: 'PROD_URL', retention_days: 120 } },
-  }), '/w/c.json');
+  const config = parseConfig(
+    JSON.stringify({
+      ...minimal,
+      environments: {
+        dev: { connection_string_env: 'DEV_URL' },
+        production: { connection_string_env: 'PROD_URL', retention_days: 120 },
+      },
+    }),
+    '/w/c.json',
+  );
 
   it('unknown environment lists the known ones', () => {
     const error = errorOf(() => resolveEnvironment(config, 'prod'));
@@ -122,12 +172,25 @@ describe('environments', () => {
 
 describe('connection URLs', () => {
   it('parses credentials with special characters and redacts them', () => {
-    const info = parseConnectionUrl('postgres://app:p%40ss%3Aw%2Frd%25@db.internal:6543/app_prod?sslmode=require', 'postgresql', '/w');
-    expect(info).toMatchObject({ host: 'db.internal', port: 6543, user: 'app', password: 'p@ss:w/rd%', database: 'app_prod', params: { sslmode: 'require' } });
+    const info = parseConnectionUrl(
+      'postgres://app:p%40ss%3Aw%2Frd%25@db.internal:6543/app_prod?sslmode=require',
+      'postgresql',
+      '/w',
+    );
+    expect(info).toMatchObject({
+      host: 'db.internal',
+      port: 6543,
+      user: 'app',
+      password: 'p@ss:w/rd%',
+      database: 'app_prod',
+      params: { sslmode: 'require' },
+    });
     expect(info.redacted).toBe('postgres://app:***@db.internal:6543/app_prod?sslmode=require');
   });
   it('understands sockets and SQLite paths', () => {
-    expect(parseConnectionUrl('postgresql://postgres@/app?host=/var/run/postgresql', 'postgresql', '/w').socket).toBe('/var/run/postgresql');
+    expect(parseConnectionUrl('postgresql://postgres@/app?host=/var/run/postgresql', 'postgresql', '/w').socket).toBe(
+      '/var/run/postgresql',
+    );
     expect(parseConnectionUrl('sqlite:data/app.db', 'sqlite', '/w').filePath).toBe('/w/data/app.db');
     expect(parseConnectionUrl('file:///abs/app.db', 'sqlite', '/w').filePath).toBe('/abs/app.db');
     expect(parseConnectionUrl('mariadb://root@127.0.0.1/shop', 'mysql', '/w').database).toBe('shop');

@@ -3,7 +3,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupEntry } from '../../src/catalog/schema.ts';
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../../src/version.ts';
-import { adminQuery, createPasswordUser, freshPostgres, type FreshDatabase, type PasswordUser } from '../support/databases.ts';
+import {
+  adminQuery,
+  createPasswordUser,
+  freshPostgres,
+  type FreshDatabase,
+  type PasswordUser,
+} from '../support/databases.ts';
 import {
   appliedMigrations,
   INIT_MIGRATION,
@@ -38,7 +44,16 @@ import {
 const API_ROOT = 'apps/api';
 /** Where GITHUB_STEP_SUMMARY points (GitHub's job summary file). */
 const STEP_SUMMARY = 'step-summary.md';
-const TARGETS = ['backup', 'verify-backup', 'list-backups', 'delete-backup', 'pin-backup', 'cleanup-backups', 'restore', 'pre-migrate-backup'];
+const TARGETS = [
+  'backup',
+  'verify-backup',
+  'list-backups',
+  'delete-backup',
+  'pin-backup',
+  'cleanup-backups',
+  'restore',
+  'pre-migrate-backup',
+];
 /** Port 1 on loopback refuses at once: a database that is down. */
 const UNREACHABLE_URL = 'postgres://postgres@127.0.0.1:1/faber_unreachable';
 
@@ -57,7 +72,11 @@ describe('nx with @faber-db/nx on PostgreSQL', () => {
   const runs = () => migrateRuns(ws.exists(MIGRATE_RUNS_LOG) ? ws.read(MIGRATE_RUNS_LOG) : undefined);
 
   beforeAll(async () => {
-    [production, dev, restoreTarget] = await Promise.all([createPasswordUser('postgresql'), freshPostgres(), freshPostgres()]);
+    [production, dev, restoreTarget] = await Promise.all([
+      createPasswordUser('postgresql'),
+      freshPostgres(),
+      freshPostgres(),
+    ]);
     await Promise.all([seedPostgres(production), seedPostgres(dev)]);
     ws = await createWorkspace({
       '.gitignore': `node_modules\n.nx/\n.env\n.env.*\n${MIGRATE_RUNS_LOG}\n`,
@@ -92,11 +111,15 @@ describe('nx with @faber-db/nx on PostgreSQL', () => {
 
   it('init and configuration set the workspace and the project up, and a second run changes nothing', () => {
     expectSuccess(ws.nx(['g', `${PACKAGE_NAME}:init`, '--no-interactive']));
-    expectSuccess(ws.nx(['g', `${PACKAGE_NAME}:configuration`, '--project=api', '--provider=postgresql', '--no-interactive']));
+    expectSuccess(
+      ws.nx(['g', `${PACKAGE_NAME}:configuration`, '--project=api', '--provider=postgresql', '--no-interactive']),
+    );
 
     expect(ws.readJson('nx.json')['plugins']).toEqual([{ plugin: `${PACKAGE_NAME}/plugin`, options: {} }]);
     expect(ws.read('.gitignore').split('\n')).toContain(`${BACKUP_DIRECTORY}/`);
-    expect(ws.readJson<{ devDependencies: Record<string, string> }>('package.json').devDependencies[PACKAGE_NAME]).toBe(`^${PACKAGE_VERSION}`);
+    expect(ws.readJson<{ devDependencies: Record<string, string> }>('package.json').devDependencies[PACKAGE_NAME]).toBe(
+      `^${PACKAGE_VERSION}`,
+    );
 
     const configPath = `${API_ROOT}/${CONFIG_FILE}`;
     const config = ws.readJson<{ $schema: string } & Record<string, unknown>>(configPath);
@@ -106,41 +129,76 @@ describe('nx with @faber-db/nx on PostgreSQL', () => {
       environments: {
         dev: { connection_string_env: 'DEV_DATABASE_URL', backup_before_migrate: false },
         staging: { connection_string_env: 'STAGING_DATABASE_URL', backup_before_migrate: true, retention_days: 60 },
-        production: { connection_string_env: 'PROD_DATABASE_URL', backup_before_migrate: true, retention_days: 90, require_approval: true },
+        production: {
+          connection_string_env: 'PROD_DATABASE_URL',
+          backup_before_migrate: true,
+          retention_days: 90,
+          require_approval: true,
+        },
       },
       backup: { directory: BACKUP_DIRECTORY, format: 'sql', compression: 'zstd' },
       migrations: { table: '_prisma_migrations', directory: 'prisma/migrations' },
       safety: { protected_environments: ['production'] },
     });
     // The editor schema reference resolves to the installed package's generated schema.
-    const schema = JSON.parse(readFileSync(path.join(ws.root, path.dirname(configPath), config.$schema), 'utf-8')) as object;
+    const schema = JSON.parse(
+      readFileSync(path.join(ws.root, path.dirname(configPath), config.$schema), 'utf-8'),
+    ) as object;
     expect(schema).toHaveProperty('properties.environments');
 
-    const targets = ws.readJson<{ targets: Record<string, Record<string, unknown>> }>(`${API_ROOT}/project.json`).targets;
+    const targets = ws.readJson<{ targets: Record<string, Record<string, unknown>> }>(
+      `${API_ROOT}/project.json`,
+    ).targets;
     for (const name of TARGETS) {
       expect(targets[name], name).toMatchObject({
         executor: `${PACKAGE_NAME}:${name === 'pre-migrate-backup' ? 'backup' : name}`,
         cache: false,
-        configurations: { dev: { environment: 'dev' }, staging: { environment: 'staging' }, production: { environment: 'production' } },
+        configurations: {
+          dev: { environment: 'dev' },
+          staging: { environment: 'staging' },
+          production: { environment: 'production' },
+        },
         // migrate's default configuration, which Nx does not pass on to dependencies by itself.
         defaultConfiguration: 'dev',
       });
     }
-    expect(targets['pre-migrate-backup']?.['options']).toEqual({ reason: 'pre-migration', label: 'pre-migration', yes: true, skipIfNotRequired: true, skipIfNothingPending: true });
+    expect(targets['pre-migrate-backup']?.['options']).toEqual({
+      reason: 'pre-migration',
+      label: 'pre-migration',
+      yes: true,
+      skipIfNotRequired: true,
+      skipIfNothingPending: true,
+    });
     expect(targets['migrate']?.['dependsOn']).toEqual(['pre-migrate-backup']);
 
     const head = ws.commit('set up faber-db');
     expectSuccess(ws.nx(['g', `${PACKAGE_NAME}:init`, '--no-interactive']));
-    expectSuccess(ws.nx(['g', `${PACKAGE_NAME}:configuration`, '--project=api', '--provider=postgresql', '--no-interactive']));
+    expectSuccess(
+      ws.nx(['g', `${PACKAGE_NAME}:configuration`, '--project=api', '--provider=postgresql', '--no-interactive']),
+    );
     expect(ws.git('status', '--porcelain')).toBe('');
     expect(ws.git('rev-parse', 'HEAD').trim()).toBe(head);
   });
 
   it('backs up production with a label, reading the URL from .env.production', () => {
-    const run = expectSuccess(ws.nx(['run', 'api:backup:production', '--label=pre-v2-migration', '--json'], { GITHUB_STEP_SUMMARY: path.join(ws.root, STEP_SUMMARY) }));
-    const result = operationResult<{ backup_id: string; file_path: string; checksum: { value: string }; migrations: { applied_count: number } }>(run);
+    const run = expectSuccess(
+      ws.nx(['run', 'api:backup:production', '--label=pre-v2-migration', '--json'], {
+        GITHUB_STEP_SUMMARY: path.join(ws.root, STEP_SUMMARY),
+      }),
+    );
+    const result = operationResult<{
+      backup_id: string;
+      file_path: string;
+      checksum: { value: string };
+      migrations: { applied_count: number };
+    }>(run);
 
-    expect(result).toMatchObject({ status: 'success', operation: 'create-backup', project: 'api', environment: 'production' });
+    expect(result).toMatchObject({
+      status: 'success',
+      operation: 'create-backup',
+      project: 'api',
+      environment: 'production',
+    });
     expect(result.result.backup_id).toMatch(/^backup-\d{8}-\d{6}-pre-v2-migration$/);
     expect(result.result.file_path).toMatch(new RegExp(`^${BACKUP_DIRECTORY}/api/production/backup-.*\\.sql\\.zst$`));
     expect(ws.exists(result.result.file_path)).toBe(true);
@@ -210,14 +268,18 @@ describe('nx with @faber-db/nx on PostgreSQL', () => {
     expect(run.status, describeRun(run)).not.toBe(0);
     expect(run.stdout).toContain('❌ FAILED: Backup Manager');
     expect(run.stdout).toContain('127.0.0.1:1');
-    expect(run.stdout + run.stderr).toMatch(/Tasks not run because their dependencies failed[^]*- api:migrate:staging[^]*Failed tasks:[^]*- api:pre-migrate-backup:staging/);
+    expect(run.stdout + run.stderr).toMatch(
+      /Tasks not run because their dependencies failed[^]*- api:migrate:staging[^]*Failed tasks:[^]*- api:pre-migrate-backup:staging/,
+    );
     expect(runs()).toEqual(['api:production', 'api:dev']);
     expect(catalog()).toHaveLength(before);
     expect(ws.files(`${BACKUP_DIRECTORY}/api/staging`)).toEqual([]);
   });
 
   it('list-backups returns the catalog entries, newest first', () => {
-    const result = operationResult<{ backups: BackupEntry[]; total: number }>(expectSuccess(ws.nx(['run', 'api:list-backups:production', '--json'])));
+    const result = operationResult<{ backups: BackupEntry[]; total: number }>(
+      expectSuccess(ws.nx(['run', 'api:list-backups:production', '--json'])),
+    );
 
     expect(result.status).toBe('success');
     expect(result.result.total).toBe(2);
@@ -226,29 +288,61 @@ describe('nx with @faber-db/nx on PostgreSQL', () => {
   });
 
   it('verify-backup --deep restores the labelled backup into a scratch database and finds it intact', () => {
-    const run = expectSuccess(ws.nx(['run', 'api:verify-backup:production', `--backupId=${labelledBackupId}`, '--deep', '--json']));
-    const result = operationResult<{ passed_count: number; failed_count: number; backups: Array<{ backup_id: string; restore_test: { status: string } | null }> }>(run);
+    const run = expectSuccess(
+      ws.nx(['run', 'api:verify-backup:production', `--backupId=${labelledBackupId}`, '--deep', '--json']),
+    );
+    const result = operationResult<{
+      passed_count: number;
+      failed_count: number;
+      backups: Array<{ backup_id: string; restore_test: { status: string } | null }>;
+    }>(run);
 
     expect(result.status).toBe('success');
     expect(result.result).toMatchObject({ passed_count: 1, failed_count: 0 });
     expect(result.result.backups[0]).toMatchObject({ backup_id: labelledBackupId, restore_test: { status: 'passed' } });
-    expect(catalog().find((backup) => backup.backup_id === labelledBackupId)?.verification.restore_test).toMatchObject({ status: 'passed' });
+    expect(catalog().find((backup) => backup.backup_id === labelledBackupId)?.verification.restore_test).toMatchObject({
+      status: 'passed',
+    });
   });
 
   it('restore puts the labelled backup into a second database: the data from before the migration', async () => {
     const run = expectSuccess(
-      ws.nx(['run', 'api:restore:production', `--from=${labelledBackupId}`, '--targetConnectionStringEnv=RESTORE_DATABASE_URL', '--yes', '--json'], {
-        GITHUB_STEP_SUMMARY: path.join(ws.root, STEP_SUMMARY),
-      }),
+      ws.nx(
+        [
+          'run',
+          'api:restore:production',
+          `--from=${labelledBackupId}`,
+          '--targetConnectionStringEnv=RESTORE_DATABASE_URL',
+          '--yes',
+          '--json',
+        ],
+        {
+          GITHUB_STEP_SUMMARY: path.join(ws.root, STEP_SUMMARY),
+        },
+      ),
     );
-    const result = operationResult<{ backup_id: string; database_name: string; migrations: { applied_count: number } }>(run);
+    const result = operationResult<{ backup_id: string; database_name: string; migrations: { applied_count: number } }>(
+      run,
+    );
 
     expect(result.status).toBe('success');
-    expect(result.result).toMatchObject({ backup_id: labelledBackupId, database_name: restoreTarget.name, migrations: { applied_count: 1 } });
+    expect(result.result).toMatchObject({
+      backup_id: labelledBackupId,
+      database_name: restoreTarget.name,
+      migrations: { applied_count: 1 },
+    });
     expect(await appliedMigrations(restoreTarget)).toEqual([INIT_MIGRATION]);
-    const [users] = await adminQuery('postgresql', ['SELECT count(*)::int AS n, min(name) AS first FROM users'], restoreTarget.name);
+    const [users] = await adminQuery(
+      'postgresql',
+      ['SELECT count(*)::int AS n, min(name) AS first FROM users'],
+      restoreTarget.name,
+    );
     expect(users).toEqual({ n: USER_COUNT, first: 'User 1 — ünïcødé' });
-    const [orders] = await adminQuery('postgresql', [`SELECT to_regclass('public.orders') AS orders`], restoreTarget.name);
+    const [orders] = await adminQuery(
+      'postgresql',
+      [`SELECT to_regclass('public.orders') AS orders`],
+      restoreTarget.name,
+    );
     expect(orders).toEqual({ orders: null });
     const summary = ws.read(STEP_SUMMARY);
     expect(summary).toContain('### ✅ Restore of api (production)');
@@ -260,7 +354,11 @@ describe('nx with @faber-db/nx on PostgreSQL', () => {
     const files = catalog().map((backup) => backup.file_path);
 
     const run = expectSuccess(ws.nx(['run', 'api:cleanup-backups:production', '--dryRun', '--olderThan=0', '--json']));
-    const result = operationResult<{ dry_run: boolean; deleted: Array<{ backup_id: string }>; kept: Array<{ backup_id: string; reason: string }> }>(run);
+    const result = operationResult<{
+      dry_run: boolean;
+      deleted: Array<{ backup_id: string }>;
+      kept: Array<{ backup_id: string; reason: string }>;
+    }>(run);
 
     expect(result.status).toBe('success');
     expect(result.result.dry_run).toBe(true);

@@ -16,7 +16,15 @@ import {
   SQLITE_MIGRATE_SCRIPT,
   USER_COUNT,
 } from './support/projects.ts';
-import { BACKUP_DIRECTORY, CATALOG_FILE, CONFIG_FILE, createWorkspace, expectSuccess, operationResult, type E2eWorkspace } from './support/workspace.ts';
+import {
+  BACKUP_DIRECTORY,
+  CATALOG_FILE,
+  CONFIG_FILE,
+  createWorkspace,
+  expectSuccess,
+  operationResult,
+  type E2eWorkspace,
+} from './support/workspace.ts';
 
 /**
  * The embedded default: a project on SQLite files inside the workspace, no database server and
@@ -28,7 +36,13 @@ const SHOP_ROOT = 'apps/shop';
 const DATABASE_FILES = { production: 'data/production.db', dev: 'data/dev.db', restored: 'data/restored.db' };
 
 /** A GitHub Actions run as the backup sees it; the commit comes from git (a CI's GITHUB_SHA is cleared). */
-const CI_RUN = { GITHUB_RUN_ID: '9001', GITHUB_SERVER_URL: 'https://github.example', GITHUB_REPOSITORY: 'acme/shop', GITHUB_SHA: '', CI_COMMIT_SHA: '' };
+const CI_RUN = {
+  GITHUB_RUN_ID: '9001',
+  GITHUB_SERVER_URL: 'https://github.example',
+  GITHUB_REPOSITORY: 'acme/shop',
+  GITHUB_SHA: '',
+  CI_COMMIT_SHA: '',
+};
 
 interface Catalog {
   backups: BackupEntry[];
@@ -50,7 +64,9 @@ describe('nx with @faber-db/nx on SQLite', () => {
       db.exec(INIT_MIGRATION_SQL);
       const insert = db.prepare('INSERT INTO users (id, email, name) VALUES (?, ?, ?)');
       for (let i = 1; i <= USER_COUNT; i++) insert.run(i, `user${i}@example.test`, `User ${i} — ünïcødé`);
-      db.prepare("INSERT INTO _prisma_migrations (id, checksum, migration_name, finished_at, applied_steps_count) VALUES ('init', 'e2e', ?, datetime('now'), 1)").run(INIT_MIGRATION);
+      db.prepare(
+        "INSERT INTO _prisma_migrations (id, checksum, migration_name, finished_at, applied_steps_count) VALUES ('init', 'e2e', ?, datetime('now'), 1)",
+      ).run(INIT_MIGRATION);
     } finally {
       db.close();
     }
@@ -65,7 +81,11 @@ describe('nx with @faber-db/nx on SQLite', () => {
     }
   }
 
-  const migrations = (file: string) => query<{ migration_name: string }>(file, 'SELECT migration_name FROM _prisma_migrations ORDER BY migration_name').map((row) => row.migration_name);
+  const migrations = (file: string) =>
+    query<{ migration_name: string }>(
+      file,
+      'SELECT migration_name FROM _prisma_migrations ORDER BY migration_name',
+    ).map((row) => row.migration_name);
 
   beforeAll(async () => {
     ws = await createWorkspace({
@@ -95,14 +115,26 @@ describe('nx with @faber-db/nx on SQLite', () => {
   it('init and configuration --provider=sqlite set the project up', () => {
     expectSuccess(ws.nx(['g', `${PACKAGE_NAME}:init`, '--no-interactive']));
     expectSuccess(
-      ws.nx(['g', `${PACKAGE_NAME}:configuration`, '--project=shop', '--provider=sqlite', '--environments=dev,production', '--no-interactive']),
+      ws.nx([
+        'g',
+        `${PACKAGE_NAME}:configuration`,
+        '--project=shop',
+        '--provider=sqlite',
+        '--environments=dev,production',
+        '--no-interactive',
+      ]),
     );
 
     expect(ws.readJson(`${SHOP_ROOT}/${CONFIG_FILE}`)).toMatchObject({
       database: { provider: 'sqlite' },
-      environments: { dev: { connection_string_env: 'DEV_DATABASE_URL' }, production: { connection_string_env: 'PROD_DATABASE_URL' } },
+      environments: {
+        dev: { connection_string_env: 'DEV_DATABASE_URL' },
+        production: { connection_string_env: 'PROD_DATABASE_URL' },
+      },
     });
-    const targets = ws.readJson<{ targets: Record<string, Record<string, unknown>> }>(`${SHOP_ROOT}/project.json`).targets;
+    const targets = ws.readJson<{ targets: Record<string, Record<string, unknown>> }>(
+      `${SHOP_ROOT}/project.json`,
+    ).targets;
     expect(targets['migrate']?.['dependsOn']).toEqual(['pre-migrate-backup']);
     expect(targets['backup']).toMatchObject({ executor: `${PACKAGE_NAME}:backup`, cache: false });
     ws.commit('set up faber-db');
@@ -114,7 +146,9 @@ describe('nx with @faber-db/nx on SQLite', () => {
     );
 
     expect(result.status).toBe('success');
-    expect(result.result.file_path).toMatch(new RegExp(`^${BACKUP_DIRECTORY}/shop/production/backup-\\d{8}-\\d{6}-first\\.sqlite\\.zst$`));
+    expect(result.result.file_path).toMatch(
+      new RegExp(`^${BACKUP_DIRECTORY}/shop/production/backup-\\d{8}-\\d{6}-first\\.sqlite\\.zst$`),
+    );
     expect(ws.exists(result.result.file_path)).toBe(true);
     expect(result.result.migrations.applied_count).toBe(1);
     expect(catalog().map((entry) => entry.backup_id)).toEqual([result.result.backup_id]);
@@ -163,19 +197,35 @@ describe('nx with @faber-db/nx on SQLite', () => {
   });
 
   it('list-backups lists both, newest first', () => {
-    const result = operationResult<{ backups: BackupEntry[] }>(expectSuccess(ws.nx(['run', 'shop:list-backups:production', '--json'])));
+    const result = operationResult<{ backups: BackupEntry[] }>(
+      expectSuccess(ws.nx(['run', 'shop:list-backups:production', '--json'])),
+    );
 
     expect(result.result.backups.map((entry) => entry.label)).toEqual(['pre-migration', 'first']);
   });
 
   it('restore puts the first backup into another file: the data from before the migration', () => {
     const result = operationResult<{ backup_id: string; migrations: { applied_count: number } }>(
-      expectSuccess(ws.nx(['run', 'shop:restore:production', `--from=${firstBackupId}`, '--targetConnectionStringEnv=RESTORE_DATABASE_URL', '--yes', '--json'])),
+      expectSuccess(
+        ws.nx([
+          'run',
+          'shop:restore:production',
+          `--from=${firstBackupId}`,
+          '--targetConnectionStringEnv=RESTORE_DATABASE_URL',
+          '--yes',
+          '--json',
+        ]),
+      ),
     );
 
-    expect(result).toMatchObject({ status: 'success', result: { backup_id: firstBackupId, migrations: { applied_count: 1 } } });
+    expect(result).toMatchObject({
+      status: 'success',
+      result: { backup_id: firstBackupId, migrations: { applied_count: 1 } },
+    });
     expect(migrations(DATABASE_FILES.restored)).toEqual([INIT_MIGRATION]);
-    expect(query(DATABASE_FILES.restored, 'SELECT count(*) AS n, min(name) AS first FROM users')).toEqual([{ n: USER_COUNT, first: 'User 1 — ünïcødé' }]);
+    expect(query(DATABASE_FILES.restored, 'SELECT count(*) AS n, min(name) AS first FROM users')).toEqual([
+      { n: USER_COUNT, first: 'User 1 — ünïcødé' },
+    ]);
     expect(query(DATABASE_FILES.restored, "SELECT name FROM sqlite_master WHERE name = 'orders'")).toEqual([]);
     // The live production file is untouched by a restore elsewhere.
     expect(migrations(DATABASE_FILES.production)).toEqual([INIT_MIGRATION, ORDERS_MIGRATION]);
@@ -185,13 +235,23 @@ describe('nx with @faber-db/nx on SQLite', () => {
     const catalogBefore = ws.read(CATALOG_FILE);
     const filesBefore = ws.files(BACKUP_DIRECTORY);
 
-    const restore = ws.nx(['run', 'shop:restore:production', `--form=${firstBackupId}`, '--yes', '--outputFile=out/restore.json']);
+    const restore = ws.nx([
+      'run',
+      'shop:restore:production',
+      `--form=${firstBackupId}`,
+      '--yes',
+      '--outputFile=out/restore.json',
+    ]);
 
     expect(restore.status).not.toBe(0);
     expect(restore.stdout).toContain('Error [INVALID_OPTION]: Unknown option --form for the restore executor');
     expect(restore.stdout).toContain('Did you mean `--from` instead of `--form`?');
     // --outputFile carries the failure too, for CI.
-    expect(ws.readJson('out/restore.json')).toMatchObject({ status: 'error', error_code: 'INVALID_OPTION', result: { unknown_options: ['form'] } });
+    expect(ws.readJson('out/restore.json')).toMatchObject({
+      status: 'error',
+      error_code: 'INVALID_OPTION',
+      result: { unknown_options: ['form'] },
+    });
     // Restoring the first backup would have taken the orders migration away.
     expect(migrations(DATABASE_FILES.production)).toEqual([INIT_MIGRATION, ORDERS_MIGRATION]);
 
@@ -206,10 +266,20 @@ describe('nx with @faber-db/nx on SQLite', () => {
   it('a generator refuses an unknown option with INVALID_OPTION and changes nothing', () => {
     const projectBefore = ws.read(`${SHOP_ROOT}/project.json`);
 
-    const run = ws.nx(['g', `${PACKAGE_NAME}:configuration`, '--project=shop', '--provider=sqlite', '--enviroments=qa', '--force', '--no-interactive']);
+    const run = ws.nx([
+      'g',
+      `${PACKAGE_NAME}:configuration`,
+      '--project=shop',
+      '--provider=sqlite',
+      '--enviroments=qa',
+      '--force',
+      '--no-interactive',
+    ]);
 
     expect(run.status).not.toBe(0);
-    expect(`${run.stdout}${run.stderr}`).toContain('INVALID_OPTION: Unknown option --enviroments for the configuration generator');
+    expect(`${run.stdout}${run.stderr}`).toContain(
+      'INVALID_OPTION: Unknown option --enviroments for the configuration generator',
+    );
     expect(`${run.stdout}${run.stderr}`).toContain('Did you mean `--environments` instead of `--enviroments`?');
     expect(ws.read(`${SHOP_ROOT}/project.json`)).toBe(projectBefore);
     expect(ws.readJson(`${SHOP_ROOT}/${CONFIG_FILE}`)).not.toHaveProperty('environments.qa');
@@ -217,7 +287,16 @@ describe('nx with @faber-db/nx on SQLite', () => {
 
   it('restore --beforeMigration picks the pre-migration backup taken while that migration was pending', () => {
     const result = operationResult<{ backup_id: string }>(
-      expectSuccess(ws.nx(['run', 'shop:restore:production', `--beforeMigration=${ORDERS_MIGRATION}`, '--targetConnectionStringEnv=RESTORE_DATABASE_URL', '--yes', '--json'])),
+      expectSuccess(
+        ws.nx([
+          'run',
+          'shop:restore:production',
+          `--beforeMigration=${ORDERS_MIGRATION}`,
+          '--targetConnectionStringEnv=RESTORE_DATABASE_URL',
+          '--yes',
+          '--json',
+        ]),
+      ),
     );
 
     expect(result.result.backup_id).toBe(preMigrationBackupId);
@@ -240,7 +319,12 @@ describe('nx with @faber-db/nx on SQLite', () => {
 
     expectSuccess(ws.nx(['run', 'shop:migrate:production', '--exclude-task-dependencies']));
 
-    expect(migrateRuns(ws.read(MIGRATE_RUNS_LOG))).toEqual(['shop:production', 'shop:dev', 'shop:production', 'shop:production']);
+    expect(migrateRuns(ws.read(MIGRATE_RUNS_LOG))).toEqual([
+      'shop:production',
+      'shop:dev',
+      'shop:production',
+      'shop:production',
+    ]);
     expect(catalog()).toHaveLength(before);
   });
 
@@ -251,10 +335,17 @@ describe('nx with @faber-db/nx on SQLite', () => {
       database: { provider: 'sqlite' },
       environments: { production: { connection_string_env: 'PROD_DATABASE_URL' } },
     });
-    ws.write('nx.json', { ...ws.readJson<Record<string, unknown>>('nx.json'), targetDefaults: { backup: { cache: true } } });
+    ws.write('nx.json', {
+      ...ws.readJson<Record<string, unknown>>('nx.json'),
+      targetDefaults: { backup: { cache: true } },
+    });
 
     const cacheOf = (project: string) =>
-      (JSON.parse(expectSuccess(ws.nx(['show', 'project', project, '--json'])).stdout) as { targets: Record<string, { cache?: boolean }> }).targets['backup']?.cache;
+      (
+        JSON.parse(expectSuccess(ws.nx(['show', 'project', project, '--json'])).stdout) as {
+          targets: Record<string, { cache?: boolean }>;
+        }
+      ).targets['backup']?.cache;
 
     expect(cacheOf('worker')).toBe(true);
     expect(cacheOf('shop')).toBe(false);
@@ -263,7 +354,10 @@ describe('nx with @faber-db/nx on SQLite', () => {
   it('one broken config never breaks the workspace: its targets fail with CONFIG_INVALID, file, line and column', () => {
     ws.write('apps/billing/project.json', { name: 'billing', projectType: 'application' });
     const configFile = `apps/billing/${CONFIG_FILE}`;
-    ws.write(configFile, '{\n  "schema_version": "1.0",\n  "database": { "provider": "sqlite" },\n  "environments": { "production": { "connection_string_env": "PROD_DATABASE_URL" } },\n}\n');
+    ws.write(
+      configFile,
+      '{\n  "schema_version": "1.0",\n  "database": { "provider": "sqlite" },\n  "environments": { "production": { "connection_string_env": "PROD_DATABASE_URL" } },\n}\n',
+    );
 
     const projects = expectSuccess(ws.nx(['show', 'projects', '--json']));
 
@@ -273,14 +367,22 @@ describe('nx with @faber-db/nx on SQLite', () => {
     ]);
     const run = ws.nx(['run', 'billing:backup:production']);
     expect(run.status).not.toBe(0);
-    expect(run.stdout).toContain(`Error [CONFIG_INVALID]: ${configFile}:4:85: not valid JSON: a trailing comma before "}"`);
+    expect(run.stdout).toContain(
+      `Error [CONFIG_INVALID]: ${configFile}:4:85: not valid JSON: a trailing comma before "}"`,
+    );
 
-    ws.write(configFile, { schema_version: '1.0', database: { provider: 'sqlite' }, environments: { production: { conection_string_env: 'PROD_DATABASE_URL' } } });
+    ws.write(configFile, {
+      schema_version: '1.0',
+      database: { provider: 'sqlite' },
+      environments: { production: { conection_string_env: 'PROD_DATABASE_URL' } },
+    });
     const misspelt = ws.nx(['run', 'billing:backup:production']);
 
     expect(misspelt.status).not.toBe(0);
     expect(misspelt.stdout).toContain('Error [CONFIG_INVALID]');
-    expect(misspelt.stdout).toContain('environments.production: unknown field "conection_string_env" (did you mean "connection_string_env"?)');
+    expect(misspelt.stdout).toContain(
+      'environments.production: unknown field "conection_string_env" (did you mean "connection_string_env"?)',
+    );
     expect(ws.files(`${BACKUP_DIRECTORY}/billing`)).toEqual([]);
   });
 
@@ -290,7 +392,9 @@ describe('nx with @faber-db/nx on SQLite', () => {
     const run = ws.nx(['run', 'shop:backup:staging']);
 
     expect(run.status).not.toBe(0);
-    expect(run.stdout).toContain('Error [ENVIRONMENT_UNKNOWN]: The configuration "staging" was asked for, but the backup target of shop has only dev, production');
+    expect(run.stdout).toContain(
+      'Error [ENVIRONMENT_UNKNOWN]: The configuration "staging" was asked for, but the backup target of shop has only dev, production',
+    );
     expect(run.stdout).toContain(`add it under "environments" in ${SHOP_ROOT}/${CONFIG_FILE}`);
     expect(ws.read(CATALOG_FILE)).toBe(catalogBefore);
   });

@@ -16,7 +16,15 @@ import {
   seedPostgres,
 } from './support/projects.ts';
 import { NX_VERSION } from './support/plugin-install.ts';
-import { BACKUP_DIRECTORY, CATALOG_FILE, createWorkspace, describeRun, expectSuccess, operationResults, type E2eWorkspace } from './support/workspace.ts';
+import {
+  BACKUP_DIRECTORY,
+  CATALOG_FILE,
+  createWorkspace,
+  describeRun,
+  expectSuccess,
+  operationResults,
+  type E2eWorkspace,
+} from './support/workspace.ts';
 
 /** Nx 24 selects tasks by their inputs for `nx affected`; Nx 23 selects whole projects. */
 const TASK_LEVEL_AFFECTED = Number(NX_VERSION.split('.')[0]) >= 24;
@@ -50,7 +58,10 @@ describe('nx with @faber-db/nx in a workspace of two projects', () => {
         name: project,
         projectType: 'application',
         targets: {
-          migrate: migrateTarget({ runner: 'sh tools/migrate-postgres.sh', urlVariables: { production: URL_VARIABLE[project] } }),
+          migrate: migrateTarget({
+            runner: 'sh tools/migrate-postgres.sh',
+            urlVariables: { production: URL_VARIABLE[project] },
+          }),
         },
       },
       [`apps/${project}/prisma/migrations/${INIT_MIGRATION}/migration.sql`]: INIT_MIGRATION_SQL,
@@ -91,14 +102,31 @@ describe('nx with @faber-db/nx in a workspace of two projects', () => {
   });
 
   it('run-many backs both projects up in parallel into the one catalog', () => {
-    const run = ws.nx(['run-many', '-t', 'backup', '-c', 'production', '--parallel=2', '--output-style=static', '--json']);
+    const run = ws.nx([
+      'run-many',
+      '-t',
+      'backup',
+      '-c',
+      'production',
+      '--parallel=2',
+      '--output-style=static',
+      '--json',
+    ]);
 
     const entries = catalog();
     // Nothing on disk that the catalog does not know (a failed backup removes what it wrote).
-    const idsOnDisk = new Set(ws.files(BACKUP_DIRECTORY).flatMap((file) => /^(backup-\d{8}-\d{6}[a-z0-9-]*?)\./.exec(path.basename(file))?.[1] ?? []));
+    const idsOnDisk = new Set(
+      ws
+        .files(BACKUP_DIRECTORY)
+        .flatMap((file) => /^(backup-\d{8}-\d{6}[a-z0-9-]*?)\./.exec(path.basename(file))?.[1] ?? []),
+    );
     expect([...idsOnDisk].sort()).toEqual(entries.map((entry) => entry.backup_id).sort());
     expect(run.status, describeRun(run)).toBe(0);
-    expect(operationResults(run.stdout).map((result) => [result.project, result.status]).sort()).toEqual([
+    expect(
+      operationResults(run.stdout)
+        .map((result) => [result.project, result.status])
+        .sort(),
+    ).toEqual([
       ['api', 'success'],
       ['web', 'success'],
     ]);
@@ -109,13 +137,18 @@ describe('nx with @faber-db/nx in a workspace of two projects', () => {
     }
   });
 
-  it('affected: a change outside the migrations folder migrates nothing (task-level affected reads migrate\'s inputs)', () => {
+  it("affected: a change outside the migrations folder migrates nothing (task-level affected reads migrate's inputs)", () => {
     const base = ws.git('rev-parse', 'HEAD').trim();
     ws.write('apps/api/src/main.ts', 'export const app = "api v2";\n');
     ws.commit('api: change the source');
     const before = catalog().length;
     const affectedTasks = (env: Record<string, string> = {}) => {
-      const graph = expectSuccess(ws.nx(['affected', '-t', 'migrate', '-c', 'production', `--base=${base}`, '--head=HEAD', '--graph=stdout'], env));
+      const graph = expectSuccess(
+        ws.nx(
+          ['affected', '-t', 'migrate', '-c', 'production', `--base=${base}`, '--head=HEAD', '--graph=stdout'],
+          env,
+        ),
+      );
       return Object.keys((JSON.parse(graph.stdout) as { tasks: { tasks: object } }).tasks.tasks).sort();
     };
     // Project-level affected (Nx 23, or Nx 24 with NX_LEGACY_AFFECTED) backs up and migrates api for any change in it.
@@ -125,7 +158,9 @@ describe('nx with @faber-db/nx in a workspace of two projects', () => {
       expect(affectedTasks()).toEqual(projectLevel);
       return;
     }
-    const run = expectSuccess(ws.nx(['affected', '-t', 'migrate', '-c', 'production', `--base=${base}`, '--head=HEAD']));
+    const run = expectSuccess(
+      ws.nx(['affected', '-t', 'migrate', '-c', 'production', `--base=${base}`, '--head=HEAD']),
+    );
 
     expect(run.stdout + run.stderr).toMatch(/No tasks were run/);
     expect(catalog()).toHaveLength(before);
@@ -142,9 +177,9 @@ describe('nx with @faber-db/nx in a workspace of two projects', () => {
     expectSuccess(ws.nx(['affected', '-t', 'migrate', '-c', 'production', `--base=${base}`, '--head=HEAD']));
 
     const added = catalog().slice(before);
-    expect(added.map((entry) => [entry.project, entry.environment, entry.reason, entry.migrations.applied_count])).toEqual([
-      ['web', 'production', 'pre-migration', 1],
-    ]);
+    expect(
+      added.map((entry) => [entry.project, entry.environment, entry.reason, entry.migrations.applied_count]),
+    ).toEqual([['web', 'production', 'pre-migration', 1]]);
     expect(runs()).toEqual(['web:production']);
     expect(await appliedMigrations(databases.web)).toEqual([INIT_MIGRATION, ORDERS_MIGRATION]);
     expect(await appliedMigrations(databases.api)).toEqual([INIT_MIGRATION]);
@@ -157,7 +192,16 @@ describe('nx with @faber-db/nx in a workspace of two projects', () => {
     ws.commit('api: add orders; web: add plan');
     const before = catalog().length;
 
-    const run = ws.nx(['affected', '-t', 'migrate', '-c', 'production', `--base=${base}`, '--head=HEAD', '--parallel=2']);
+    const run = ws.nx([
+      'affected',
+      '-t',
+      'migrate',
+      '-c',
+      'production',
+      `--base=${base}`,
+      '--head=HEAD',
+      '--parallel=2',
+    ]);
 
     const added = catalog().slice(before);
     expect(added.map((entry) => [entry.project, entry.reason, entry.migrations.applied_count]).sort()).toEqual([

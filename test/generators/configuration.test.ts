@@ -22,12 +22,23 @@ import { arrayContaining } from '../support/matchers.ts';
 
 const PROJECT_CONFIG = 'apps/api/.fractary/plugins/faber-db/config.json';
 const WORKSPACE_CONFIG = '.fractary/plugins/faber-db/config.json';
-const BACKUP_TARGETS = ['backup', 'verify-backup', 'list-backups', 'delete-backup', 'pin-backup', 'cleanup-backups', 'restore'];
+const BACKUP_TARGETS = [
+  'backup',
+  'verify-backup',
+  'list-backups',
+  'delete-backup',
+  'pin-backup',
+  'cleanup-backups',
+  'restore',
+];
 
 /** A Prisma project (the generator detects the tool from prisma/schema.prisma). */
 function addApi(tree: Tree, targets: Record<string, TargetConfiguration> = {}): void {
   addProjectConfiguration(tree, 'api', { root: 'apps/api', projectType: 'application', targets });
-  tree.write('apps/api/prisma/schema.prisma', 'datasource db {\n  provider = "postgresql"\n  url = env("DATABASE_URL")\n}\n');
+  tree.write(
+    'apps/api/prisma/schema.prisma',
+    'datasource db {\n  provider = "postgresql"\n  url = env("DATABASE_URL")\n}\n',
+  );
 }
 
 function run(tree: Tree, options: Partial<ConfigurationGeneratorOptions> = {}): Promise<void> {
@@ -89,7 +100,9 @@ describe('configuration generator', () => {
       const { $schema } = readJson<WrittenConfig>(tree, PROJECT_CONFIG);
 
       expect($schema).toBe('../../../../../node_modules/@faber-db/nx/schemas/config.schema.json');
-      expect(posix.join(posix.dirname(PROJECT_CONFIG), $schema)).toBe('node_modules/@faber-db/nx/schemas/config.schema.json');
+      expect(posix.join(posix.dirname(PROJECT_CONFIG), $schema)).toBe(
+        'node_modules/@faber-db/nx/schemas/config.schema.json',
+      );
     });
 
     it('adds every backup target, uncached, with one configuration per environment', () => {
@@ -114,7 +127,13 @@ describe('configuration generator', () => {
       expect(targets['pre-migrate-backup']).toEqual({
         executor: '@faber-db/nx:backup',
         cache: false,
-        options: { reason: 'pre-migration', label: 'pre-migration', yes: true, skipIfNotRequired: true, skipIfNothingPending: true },
+        options: {
+          reason: 'pre-migration',
+          label: 'pre-migration',
+          yes: true,
+          skipIfNotRequired: true,
+          skipIfNothingPending: true,
+        },
         configurations: {
           dev: { environment: 'dev' },
           staging: { environment: 'staging' },
@@ -138,7 +157,7 @@ describe('configuration generator', () => {
     });
   });
 
-  it('keeps the migrate target\'s other dependencies and adds pre-migrate-backup once', async () => {
+  it("keeps the migrate target's other dependencies and adds pre-migrate-backup once", async () => {
     const dependsOn = ['build', { target: 'generate', params: 'forward' as const }];
     addApi(tree, { migrate: runCommandsMigrate({ dependsOn }) });
 
@@ -163,16 +182,21 @@ describe('configuration generator', () => {
     await run(tree);
 
     const targets = targetsOf(tree);
-    for (const name of [...BACKUP_TARGETS, 'pre-migrate-backup']) expect(targets[name]?.defaultConfiguration).toBe('dev');
+    for (const name of [...BACKUP_TARGETS, 'pre-migrate-backup'])
+      expect(targets[name]?.defaultConfiguration).toBe('dev');
   });
 
   it('warns instead of copying a defaultConfiguration that is not an environment', async () => {
-    addApi(tree, { migrate: runCommandsMigrate({ defaultConfiguration: 'development', configurations: { development: {} } }) });
+    addApi(tree, {
+      migrate: runCommandsMigrate({ defaultConfiguration: 'development', configurations: { development: {} } }),
+    });
 
     await run(tree);
 
     expect(targetsOf(tree)['pre-migrate-backup']?.defaultConfiguration).toBeUndefined();
-    expect(warnings.join('\n')).toMatch(/defaults to the configuration "development", which is not a faber-db environment/);
+    expect(warnings.join('\n')).toMatch(
+      /defaults to the configuration "development", which is not a faber-db environment/,
+    );
     expect(warnings.join('\n')).toMatch(/configurations with no faber-db environment: development/);
   });
 
@@ -283,13 +307,17 @@ describe('configuration generator', () => {
 
       const config = readJson<WrittenConfig>(tree, PROJECT_CONFIG);
       expect(config.database.provider).toBe('postgresql');
-      expect(config.environments).toEqual({ dev: { connection_string_env: 'DEV_DATABASE_URL', backup_before_migrate: false } });
+      expect(config.environments).toEqual({
+        dev: { connection_string_env: 'DEV_DATABASE_URL', backup_before_migrate: false },
+      });
     });
 
     it('refuses a file that is not JSON, unless --force', async () => {
       tree.write(PROJECT_CONFIG, '{ "schema_version": "1.0", ');
 
-      await expect(run(tree)).rejects.toThrow(/apps\/api\/\.fractary\/plugins\/faber-db\/config\.json is not valid JSON.*--force/s);
+      await expect(run(tree)).rejects.toThrow(
+        /apps\/api\/\.fractary\/plugins\/faber-db\/config\.json is not valid JSON.*--force/s,
+      );
       await run(tree, { force: true });
       expect(configSchema.safeParse(readJson(tree, PROJECT_CONFIG)).success).toBe(true);
     });
@@ -342,7 +370,9 @@ describe('configuration generator', () => {
 
       await run(tree, { project: 'root-app', migrationTool: 'none' });
 
-      expect(readJson<WrittenConfig>(tree, WORKSPACE_CONFIG).$schema).toBe('../../../node_modules/@faber-db/nx/schemas/config.schema.json');
+      expect(readJson<WrittenConfig>(tree, WORKSPACE_CONFIG).$schema).toBe(
+        '../../../node_modules/@faber-db/nx/schemas/config.schema.json',
+      );
     });
 
     it('project: writes the config in the project root only', async () => {
@@ -361,25 +391,46 @@ describe('configuration generator', () => {
 
       const { environments } = readJson<WrittenConfig>(tree, PROJECT_CONFIG);
       expect(environments['dev']?.connection_string_env).toBe('DEV_DATABASE_URL');
-      expect(environments['qa-eu']).toEqual({ connection_string_env: 'QA_EU_DATABASE_URL', backup_before_migrate: true });
+      expect(environments['qa-eu']).toEqual({
+        connection_string_env: 'QA_EU_DATABASE_URL',
+        backup_before_migrate: true,
+      });
       expect(environments['production']?.connection_string_env).toBe('DATABASE_URL');
     });
 
     it('rejects a malformed connectionStringEnvs', async () => {
-      await expect(run(tree, { connectionStringEnvs: 'production' })).rejects.toThrow(/environment=VARIABLE pairs, got "production"/);
-      await expect(run(tree, { connectionStringEnvs: 'prod=X' })).rejects.toThrow(/"prod", which is not in --environments/);
-      await expect(run(tree, { connectionStringEnvs: 'dev=1BAD' })).rejects.toThrow(/environments\.dev\.connection_string_env/);
+      await expect(run(tree, { connectionStringEnvs: 'production' })).rejects.toThrow(
+        /environment=VARIABLE pairs, got "production"/,
+      );
+      await expect(run(tree, { connectionStringEnvs: 'prod=X' })).rejects.toThrow(
+        /"prod", which is not in --environments/,
+      );
+      await expect(run(tree, { connectionStringEnvs: 'dev=1BAD' })).rejects.toThrow(
+        /environments\.dev\.connection_string_env/,
+      );
       expect(tree.exists(PROJECT_CONFIG)).toBe(false);
     });
 
     it('refuses an unknown option (a typo) with INVALID_OPTION and the intended name, and writes nothing', async () => {
       const before = treeFiles(tree);
-      const typo = { project: 'api', provider: 'postgresql', enviroments: 'dev' } as unknown as ConfigurationGeneratorOptions;
+      const typo = {
+        project: 'api',
+        provider: 'postgresql',
+        enviroments: 'dev',
+      } as unknown as ConfigurationGeneratorOptions;
 
-      const error = await configurationGenerator(tree, typo).then(() => undefined, (thrown: unknown) => thrown);
+      const error = await configurationGenerator(tree, typo).then(
+        () => undefined,
+        (thrown: unknown) => thrown,
+      );
 
-      expect(error).toMatchObject({ code: 'INVALID_OPTION', suggestions: arrayContaining(['Did you mean `--environments` instead of `--enviroments`?']) });
-      expect(String((error as Error).message)).toMatch(/^INVALID_OPTION: Unknown option --enviroments for the configuration generator/);
+      expect(error).toMatchObject({
+        code: 'INVALID_OPTION',
+        suggestions: arrayContaining(['Did you mean `--environments` instead of `--enviroments`?']),
+      });
+      expect(String((error as Error).message)).toMatch(
+        /^INVALID_OPTION: Unknown option --enviroments for the configuration generator/,
+      );
       expect(treeFiles(tree)).toEqual(before);
     });
 
@@ -395,11 +446,14 @@ describe('configuration generator', () => {
       expect(config.migrations.table).toBe('__drizzle_migrations');
     });
 
-    it.each(['knex', 'typeorm', 'flyway', 'none'] as const)('writes a valid config for migration tool %s', async (migrationTool) => {
-      await run(tree, { migrationTool });
+    it.each(['knex', 'typeorm', 'flyway', 'none'] as const)(
+      'writes a valid config for migration tool %s',
+      async (migrationTool) => {
+        await run(tree, { migrationTool });
 
-      expect(configSchema.safeParse(readJson(tree, PROJECT_CONFIG)).success).toBe(true);
-    });
+        expect(configSchema.safeParse(readJson(tree, PROJECT_CONFIG)).success).toBe(true);
+      },
+    );
   });
 });
 
@@ -436,25 +490,33 @@ describe('configuration generator on a workspace on disk', () => {
 
     await configurationGenerator(tree, { project: 'api', provider: 'sqlite', migrationTool: 'none', skipFormat: true });
 
-    expect(tree.listChanges().map((change) => change.path).sort()).toEqual([
-      '.gitignore',
-      'apps/api/.fractary/plugins/faber-db/config.json',
-      'apps/api/project.json',
-    ]);
+    expect(
+      tree
+        .listChanges()
+        .map((change) => change.path)
+        .sort(),
+    ).toEqual(['.gitignore', 'apps/api/.fractary/plugins/faber-db/config.json', 'apps/api/project.json']);
     expect(diskFiles()).toEqual(before);
   });
 
   it('has no changes left to make once its output is on disk', async () => {
     const first = new FsTree(root, false);
-    await configurationGenerator(first, { project: 'api', provider: 'sqlite', migrationTool: 'knex', skipFormat: true });
+    await configurationGenerator(first, {
+      project: 'api',
+      provider: 'sqlite',
+      migrationTool: 'knex',
+      skipFormat: true,
+    });
     flushChanges(root, first.listChanges());
 
     const second = new FsTree(root, false);
     await configurationGenerator(second, { project: 'api', provider: 'sqlite', skipFormat: true });
 
     expect(second.listChanges()).toEqual([]);
-    expect((JSON.parse(readFileSync(join(root, 'apps/api/project.json'), 'utf-8')) as ProjectConfiguration).targets?.['migrate']?.dependsOn).toEqual([
-      'pre-migrate-backup',
-    ]);
+    expect(
+      (JSON.parse(readFileSync(join(root, 'apps/api/project.json'), 'utf-8')) as ProjectConfiguration).targets?.[
+        'migrate'
+      ]?.dependsOn,
+    ).toEqual(['pre-migrate-backup']);
   });
 });

@@ -25,7 +25,9 @@ describe('init generator', () => {
 
     expect(readNxJson(tree)?.plugins).toEqual([{ plugin: PLUGIN, options: {} }]);
     expect(tree.read('.gitignore', 'utf-8')).toContain('\n.fractary/plugins/faber-db/backups/\n');
-    expect(readJson<PackageJson>(tree, 'package.json').devDependencies).toEqual({ '@faber-db/nx': `^${PACKAGE_VERSION}` });
+    expect(readJson<PackageJson>(tree, 'package.json').devDependencies).toEqual({
+      '@faber-db/nx': `^${PACKAGE_VERSION}`,
+    });
   });
 
   it('refuses an unknown option with INVALID_OPTION and the intended name, before changing anything', async () => {
@@ -40,8 +42,14 @@ describe('init generator', () => {
   });
 
   it('names an inferred target differently where a project already has a target of that name running something else', async () => {
-    addProjectConfiguration(tree, 'api', { root: 'apps/api', targets: { restore: { command: 'pg_restore dump' }, backup: { executor: '@faber-db/nx:backup' } } });
-    tree.write('apps/api/package.json', JSON.stringify({ name: 'api', scripts: { 'list-backups': 'ls backups', 'db-list-backups': 'ls' } }));
+    addProjectConfiguration(tree, 'api', {
+      root: 'apps/api',
+      targets: { restore: { command: 'pg_restore dump' }, backup: { executor: '@faber-db/nx:backup' } },
+    });
+    tree.write(
+      'apps/api/package.json',
+      JSON.stringify({ name: 'api', scripts: { 'list-backups': 'ls backups', 'db-list-backups': 'ls' } }),
+    );
 
     await initGenerator(tree, {});
 
@@ -70,7 +78,9 @@ describe('init generator', () => {
   it('appends to an existing .gitignore, once, whatever spelling it already uses', async () => {
     tree.write('.gitignore', 'node_modules');
     await initGenerator(tree, {});
-    expect(tree.read('.gitignore', 'utf-8')).toMatch(/^node_modules\n\n# faber-db .*\n\.fractary\/plugins\/faber-db\/backups\/\n$/);
+    expect(tree.read('.gitignore', 'utf-8')).toMatch(
+      /^node_modules\n\n# faber-db .*\n\.fractary\/plugins\/faber-db\/backups\/\n$/,
+    );
 
     tree.write('.gitignore', 'dist/\n/.fractary/plugins/faber-db/backups\n');
     await initGenerator(tree, {});
@@ -88,11 +98,18 @@ describe('init generator', () => {
   });
 
   it('sorts the new devDependency among the existing ones', async () => {
-    tree.write('package.json', JSON.stringify({ name: 'ws', devDependencies: { nx: '24.0.6', '@nx/devkit': '24.0.0' } }));
+    tree.write(
+      'package.json',
+      JSON.stringify({ name: 'ws', devDependencies: { nx: '24.0.6', '@nx/devkit': '24.0.0' } }),
+    );
 
     await initGenerator(tree, {});
 
-    expect(Object.keys(readJson<PackageJson>(tree, 'package.json').devDependencies ?? {})).toEqual(['@faber-db/nx', '@nx/devkit', 'nx']);
+    expect(Object.keys(readJson<PackageJson>(tree, 'package.json').devDependencies ?? {})).toEqual([
+      '@faber-db/nx',
+      '@nx/devkit',
+      'nx',
+    ]);
   });
 
   it('does not add the plugin to a workspace that turned inference plugins off', async () => {
@@ -121,6 +138,8 @@ describe('init generator', () => {
     await initGenerator(tree, {});
 
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/caching on for "backup", "@faber-db\/nx:restore"\. A cached backup is a backup that never ran/);
+    expect(warnings[0]).toMatch(
+      /caching on for "backup", "@faber-db\/nx:restore"\. A cached backup is a backup that never ran/,
+    );
   });
 });

@@ -1,4 +1,12 @@
-import { addProjectConfiguration, logger, readJson, readProjectConfiguration, updateProjectConfiguration, type TargetConfiguration, type Tree } from '@nx/devkit';
+import {
+  addProjectConfiguration,
+  logger,
+  readJson,
+  readProjectConfiguration,
+  updateProjectConfiguration,
+  type TargetConfiguration,
+  type Tree,
+} from '@nx/devkit';
 import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { configurationGenerator } from '../../generators/configuration/generator.ts';
@@ -33,15 +41,29 @@ describe('migration tool detection', () => {
   afterEach(() => vi.restoreAllMocks());
 
   const run = (options: Partial<ConfigurationGeneratorOptions> = {}, ask: MigrationToolQuestion | null = null) =>
-    configurationGenerator(tree, { project: 'api', provider: 'postgresql', environments: 'dev,production', ...options }, ask);
+    configurationGenerator(
+      tree,
+      { project: 'api', provider: 'postgresql', environments: 'dev,production', ...options },
+      ask,
+    );
   const config = () => readJson<WrittenConfig>(tree, CONFIG);
   const migrate = (): TargetConfiguration | undefined => readProjectConfiguration(tree, 'api').targets?.['migrate'];
 
   it.each([
     ['prisma', 'apps/api/prisma/schema.prisma', 'datasource db { provider = "postgresql" }', '_prisma_migrations'],
     ['knex', 'apps/api/knexfile.ts', 'export default { client: "pg" };', 'knex_migrations'],
-    ['drizzle', 'apps/api/drizzle.config.ts', 'export default defineConfig({ out: "./drizzle" });', 'drizzle.__drizzle_migrations'],
-    ['typeorm', 'apps/api/src/data-source.ts', 'import { DataSource } from "typeorm";\nexport const AppDataSource = new DataSource({ type: "postgres" });', 'migrations'],
+    [
+      'drizzle',
+      'apps/api/drizzle.config.ts',
+      'export default defineConfig({ out: "./drizzle" });',
+      'drizzle.__drizzle_migrations',
+    ],
+    [
+      'typeorm',
+      'apps/api/src/data-source.ts',
+      'import { DataSource } from "typeorm";\nexport const AppDataSource = new DataSource({ type: "postgres" });',
+      'migrations',
+    ],
     ['flyway', 'apps/api/flyway.conf', 'flyway.url=jdbc:postgresql://localhost/app', 'flyway_schema_history'],
   ] as const)('%s is detected from %s', async (tool, file, content, table) => {
     tree.write(file, content);
@@ -68,7 +90,9 @@ describe('migration tool detection', () => {
     tree.write('apps/api/knexfile.js', 'module.exports = {};');
     tree.write('apps/api/prisma/schema.prisma', '');
 
-    await expect(run()).rejects.toThrow(/found several migration tools \(prisma: apps\/api\/prisma\/schema\.prisma, knex: apps\/api\/knexfile\.js\).*--migrationTool=prisma\|knex\|none/);
+    await expect(run()).rejects.toThrow(
+      /found several migration tools \(prisma: apps\/api\/prisma\/schema\.prisma, knex: apps\/api\/knexfile\.js\).*--migrationTool=prisma\|knex\|none/,
+    );
     expect(tree.exists(CONFIG)).toBe(false);
   });
 
@@ -97,7 +121,9 @@ describe('migration tool detection', () => {
   });
 
   it('no tool without a terminal: requires the option', async () => {
-    await expect(run()).rejects.toThrow(/found no migration tool .*Pass --migrationTool=prisma\|knex\|drizzle\|typeorm\|flyway\|none/);
+    await expect(run()).rejects.toThrow(
+      /found no migration tool .*Pass --migrationTool=prisma\|knex\|drizzle\|typeorm\|flyway\|none/,
+    );
   });
 
   it('a knexfile at the workspace root counts for a project without its own', async () => {
@@ -127,7 +153,10 @@ describe('migration tool detection', () => {
 
     it('typeorm: the folder that exists is the one recorded and used as inputs', async () => {
       tree.write('apps/api/src/data-source.ts', 'const source = new DataSource({});');
-      tree.write('apps/api/migrations/1700000000000-Init.ts', 'export class Init1700000000000 implements MigrationInterface {}');
+      tree.write(
+        'apps/api/migrations/1700000000000-Init.ts',
+        'export class Init1700000000000 implements MigrationInterface {}',
+      );
 
       await run({ createMigrateTarget: true });
 
@@ -141,7 +170,13 @@ describe('migration tool detection', () => {
     tree.write('apps/api/prisma/schema.prisma', '');
     updateProjectConfiguration(tree, 'api', {
       ...readProjectConfiguration(tree, 'api'),
-      targets: { migrate: { executor: 'nx:run-commands', options: { command: 'npx prisma migrate deploy' }, configurations: { dev: {}, production: {} } } },
+      targets: {
+        migrate: {
+          executor: 'nx:run-commands',
+          options: { command: 'npx prisma migrate deploy' },
+          configurations: { dev: {}, production: {} },
+        },
+      },
     });
 
     await run();

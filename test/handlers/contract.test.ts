@@ -34,12 +34,18 @@ const postgresql: ContractEngine = {
     await app.connect();
     return {
       named: 'the-app',
-      ended: () => app.query('SELECT 1').then(() => false, () => true),
+      ended: () =>
+        app.query('SELECT 1').then(
+          () => false,
+          () => true,
+        ),
       close: () => app.end().catch(() => {}),
     };
   },
   async leftovers(live) {
-    const rows = await adminQuery('postgresql', [`SELECT datname FROM pg_database WHERE datname LIKE '${live.name}\\_\\_faber%'`]);
+    const rows = await adminQuery('postgresql', [
+      `SELECT datname FROM pg_database WHERE datname LIKE '${live.name}\\_\\_faber%'`,
+    ]);
     return rows.map((row) => String(row.datname));
   },
 };
@@ -71,12 +77,18 @@ const mariadb: ContractEngine = {
     app.on('error', () => {});
     return {
       named: 'other session(s) are connected',
-      ended: () => app.query('SELECT 1').then(() => false, () => true),
+      ended: () =>
+        app.query('SELECT 1').then(
+          () => false,
+          () => true,
+        ),
       close: () => app.end().catch(() => {}),
     };
   },
   async leftovers(live) {
-    const rows = await adminQuery('mysql', [`SELECT schema_name AS name FROM information_schema.schemata WHERE schema_name LIKE '${live.name}%'`]);
+    const rows = await adminQuery('mysql', [
+      `SELECT schema_name AS name FROM information_schema.schemata WHERE schema_name LIKE '${live.name}%'`,
+    ]);
     return rows.map((row) => String(row.name)).filter((name) => name !== live.name);
   },
   async afterRestore(_db, target) {

@@ -80,7 +80,10 @@ async function expectMarksAndFormatCheck(facts: Engine, format: StoredFormat, du
   const check = facts.formatCheck(format, process.env);
   if (check) {
     const input = dump.file ? { input: await readFile(dump.file) } : {};
-    const result = spawnSync(check.tool.path, dump.directory ? [...check.args, dump.directory] : [...check.args], { ...input, env: process.env });
+    const result = spawnSync(check.tool.path, dump.directory ? [...check.args, dump.directory] : [...check.args], {
+      ...input,
+      env: process.env,
+    });
     expect(result.status, String(result.stderr)).toBe(0);
   }
 }
@@ -159,7 +162,9 @@ export function handlerContract(engine: ContractEngine): void {
         expect(await handler.isEmpty(scratch)).toBe(true);
         await handler.restore(scratch, {
           format,
-          ...(dump.directory ? { directory: dump.directory, parallelJobs: 2 } : { stream: createReadStream(dump.file!) }),
+          ...(dump.directory
+            ? { directory: dump.directory, parallelJobs: 2 }
+            : { stream: createReadStream(dump.file!) }),
           signal: signal(),
         });
         expect(await tableChecksums(engine.provider, engine.urlOf(source, scratch))).toEqual(sourceChecksums);
@@ -177,7 +182,11 @@ export function handlerContract(engine: ContractEngine): void {
     const scratch = handler.scratchTarget('restore');
     await handler.createDatabase(scratch);
     try {
-      const restoring = handler.restore(scratch, { format: engine.formats[0]!, stream: Readable.from([engine.failingRestore.dump]), signal: signal() });
+      const restoring = handler.restore(scratch, {
+        format: engine.formats[0]!,
+        stream: Readable.from([engine.failingRestore.dump]),
+        signal: signal(),
+      });
       const error = await expectFaberError(restoring, 'RESTORE_FAILED');
       expect(error.message).toMatch(engine.failingRestore.quoted);
     } finally {
@@ -192,7 +201,11 @@ export function handlerContract(engine: ContractEngine): void {
     const restored = liveHandler.scratchTarget('restore');
     await liveHandler.createDatabase(restored);
     const dump = await dumpTo(handler, engine.formats[0]!, work);
-    await liveHandler.restore(restored, { format: engine.formats[0]!, stream: createReadStream(dump.file!), signal: signal() });
+    await liveHandler.restore(restored, {
+      format: engine.formats[0]!,
+      stream: createReadStream(dump.file!),
+      signal: signal(),
+    });
     await engine.beforeReplace?.(live);
 
     await liveHandler.replace(liveHandler.live, restored, { force: false });
@@ -213,7 +226,10 @@ export function handlerContract(engine: ContractEngine): void {
     await engine.exec(engine.urlOf(live, restored), ['CREATE TABLE new_content (x INT)']);
     const other = await engine.useDatabase(live.url);
     try {
-      const error = await expectFaberError(liveHandler.replace(liveHandler.live, restored, { force: false }), 'CONNECTION_FAILED');
+      const error = await expectFaberError(
+        liveHandler.replace(liveHandler.live, restored, { force: false }),
+        'CONNECTION_FAILED',
+      );
       expect(error.message).toContain(other.named);
       expect(error.suggestions.join(' ')).toContain('--force');
       await expectFaberError(liveHandler.assertNotInUse(liveHandler.live, { force: false }), 'CONNECTION_FAILED');
@@ -222,7 +238,9 @@ export function handlerContract(engine: ContractEngine): void {
 
       await liveHandler.replace(liveHandler.live, restored, { force: true });
       if (other.ended) expect(await other.ended()).toBe(true);
-      expect((await liveHandler.inspect(liveHandler.live, PRISMA_DEFAULT)).tableRowCounts).toEqual({ [engine.tableName('new_content')]: 0 });
+      expect((await liveHandler.inspect(liveHandler.live, PRISMA_DEFAULT)).tableRowCounts).toEqual({
+        [engine.tableName('new_content')]: 0,
+      });
       expect(await liveHandler.isEmpty(restored)).toBe(true);
     } finally {
       await other.close();

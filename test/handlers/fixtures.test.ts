@@ -16,9 +16,14 @@ describe('tableChecksums', () => {
     created.push(db);
     await seedAwkwardData('postgresql', db.url);
     const before = await tableChecksums('postgresql', db.url);
-    expect(Object.keys(before)).toEqual(['Extra Schema.with space', 'public.Mixed Case', 'public._prisma_migrations', 'public.blobs']);
+    expect(Object.keys(before)).toEqual([
+      'Extra Schema.with space',
+      'public.Mixed Case',
+      'public._prisma_migrations',
+      'public.blobs',
+    ]);
     expect(before['public.Mixed Case']).toMatch(new RegExp(`^${MIXED_CASE_ROWS}:[0-9a-f]{32}$`));
-    await adminQuery('postgresql', ["UPDATE public.blobs SET data = set_byte(data, 255, 0) WHERE id = 1"], db.name);
+    await adminQuery('postgresql', ['UPDATE public.blobs SET data = set_byte(data, 255, 0) WHERE id = 1'], db.name);
     const after = await tableChecksums('postgresql', db.url);
     expect(after['public.blobs']).not.toBe(before['public.blobs']);
     expect(after['public.Mixed Case']).toBe(before['public.Mixed Case']);

@@ -15,7 +15,12 @@ import { seedAwkwardData } from '../support/fixtures.ts';
 
 export const PRISMA_DEFAULT: MigrationLookup = { tool: undefined, table: undefined };
 
-export async function makeHandler(provider: Provider, url: string, tempDirectory: string, env: NodeJS.ProcessEnv = process.env): Promise<DatabaseHandler> {
+export async function makeHandler(
+  provider: Provider,
+  url: string,
+  tempDirectory: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<DatabaseHandler> {
   return createHandler(parseConnectionUrl(url, provider, process.cwd()), { env, tempDirectory });
 }
 
@@ -33,7 +38,11 @@ export async function seededHandler(
 }
 
 /** Undoes seededHandler: closes the handler, drops every database the file made, removes the work directory. */
-export async function disposeSeeded(handler: DatabaseHandler | undefined, created: readonly FreshDatabase[], work: string | undefined): Promise<void> {
+export async function disposeSeeded(
+  handler: DatabaseHandler | undefined,
+  created: readonly FreshDatabase[],
+  work: string | undefined,
+): Promise<void> {
   await handler?.close();
   await Promise.all(created.map((db) => db.drop()));
   if (work) await rm(work, { recursive: true, force: true });
@@ -46,7 +55,12 @@ export interface DumpResult {
 }
 
 /** Runs a whole dump into `workDirectory`: a file for single-file formats, a directory otherwise. */
-export async function dumpTo(handler: DatabaseHandler, format: StoredFormat, workDirectory: string, migrations = PRISMA_DEFAULT): Promise<DumpResult> {
+export async function dumpTo(
+  handler: DatabaseHandler,
+  format: StoredFormat,
+  workDirectory: string,
+  migrations = PRISMA_DEFAULT,
+): Promise<DumpResult> {
   const signal = new AbortController().signal;
   const tag = randomBytes(4).toString('hex');
   if (format === 'directory') {
@@ -82,8 +96,12 @@ async function processInfo(pid: number): Promise<ProcessInfo | undefined> {
 /** Children of this test process with the given command name (Linux /proc). */
 export async function childProcesses(name: string): Promise<number[]> {
   const entries = await readdir('/proc');
-  const infos = await Promise.all(entries.filter((entry) => /^\d+$/.test(entry)).map((entry) => processInfo(Number(entry))));
-  return infos.filter((info): info is ProcessInfo => info?.parent === process.pid && info.name === name).map((info) => info.pid);
+  const infos = await Promise.all(
+    entries.filter((entry) => /^\d+$/.test(entry)).map((entry) => processInfo(Number(entry))),
+  );
+  return infos
+    .filter((info): info is ProcessInfo => info?.parent === process.pid && info.name === name)
+    .map((info) => info.pid);
 }
 
 /** True once exec has finished setting up the process: its argv and environment are readable. */
@@ -120,7 +138,8 @@ export async function expectFaberError(promise: Promise<unknown>, code: string):
   try {
     await promise;
   } catch (error) {
-    if (!(error instanceof FaberError)) throw new Error(`Expected FaberError ${code}, got ${String(error)}`, { cause: error });
+    if (!(error instanceof FaberError))
+      throw new Error(`Expected FaberError ${code}, got ${String(error)}`, { cause: error });
     if (error.code !== code) throw new Error(`Expected ${code}, got ${error.code}: ${error.message}`, { cause: error });
     return error;
   }
@@ -133,7 +152,9 @@ export function everythingShown(error: FaberError): string {
   for (let cause: unknown = error.cause; cause; cause = (cause as { cause?: unknown }).cause) {
     causes.push(cause instanceof Error ? `${cause.message} ${cause.stack ?? ''}` : JSON.stringify(cause));
   }
-  return [error.message, error.stack ?? '', JSON.stringify(error.result), error.suggestions.join('\n'), ...causes].join('\n');
+  return [error.message, error.stack ?? '', JSON.stringify(error.result), error.suggestions.join('\n'), ...causes].join(
+    '\n',
+  );
 }
 
 /** Asserts that neither a secret nor its percent-encoded form appears in a text. */

@@ -44,7 +44,12 @@ describe('migration state per tool (SQLite tables)', () => {
       INSERT INTO knex_migrations (name, batch, migration_time) VALUES ('20240101_users.js', 1, 1), ('20240102_posts.js', 1, 2), ('20240201_tags.js', 2, 3);
     `);
     const state = await readMigrationState(reader, { tool: 'knex', table: undefined });
-    expect(state).toMatchObject({ tool: 'knex', table: 'knex_migrations', applied_count: 3, last_migration: '20240201_tags.js' });
+    expect(state).toMatchObject({
+      tool: 'knex',
+      table: 'knex_migrations',
+      applied_count: 3,
+      last_migration: '20240201_tags.js',
+    });
   });
 
   it('drizzle: the recorded hashes, by creation time', async () => {
@@ -53,7 +58,11 @@ describe('migration state per tool (SQLite tables)', () => {
       INSERT INTO __drizzle_migrations VALUES (1, 'hash-b', 1700000002000), (2, 'hash-a', 1700000001000);
     `);
     const state = await readMigrationState(reader, { tool: 'drizzle', table: undefined });
-    expect(state).toMatchObject({ tool: 'drizzle', table: '__drizzle_migrations', migrations_list: ['hash-a', 'hash-b'] });
+    expect(state).toMatchObject({
+      tool: 'drizzle',
+      table: '__drizzle_migrations',
+      migrations_list: ['hash-a', 'hash-b'],
+    });
   });
 
   it('typeorm: the migrations table, by id', async () => {
@@ -75,7 +84,11 @@ describe('migration state per tool (SQLite tables)', () => {
         (3, '3', 'broken', 'SQL', 'V3__broken.sql', 3, 'me', 0, 1, 0);
     `);
     const state = await readMigrationState(reader, { tool: 'flyway', table: undefined });
-    expect(state).toMatchObject({ tool: 'flyway', migrations_list: ['V1__init.sql', 'V2__add.sql'], last_migration: 'V2__add.sql' });
+    expect(state).toMatchObject({
+      tool: 'flyway',
+      migrations_list: ['V1__init.sql', 'V2__add.sql'],
+      last_migration: 'V2__add.sql',
+    });
   });
 
   it('migrations.table overrides the tool default; without a tool the table is recognised by its columns', async () => {
@@ -84,9 +97,19 @@ describe('migration state per tool (SQLite tables)', () => {
       INSERT INTO app_history VALUES (1, 'one.js', 1, 0);
       CREATE TABLE odd_history (id INTEGER PRIMARY KEY, label TEXT);
     `);
-    expect(await readMigrationState(reader, { tool: 'knex', table: 'app_history' })).toMatchObject({ tool: 'knex', table: 'app_history', applied_count: 1 });
-    expect(await readMigrationState(reader, { tool: undefined, table: 'app_history' })).toMatchObject({ tool: 'knex', last_migration: 'one.js' });
-    const error = await expectFaberError(readMigrationState(reader, { tool: undefined, table: 'odd_history' }), 'CONFIG_INVALID');
+    expect(await readMigrationState(reader, { tool: 'knex', table: 'app_history' })).toMatchObject({
+      tool: 'knex',
+      table: 'app_history',
+      applied_count: 1,
+    });
+    expect(await readMigrationState(reader, { tool: undefined, table: 'app_history' })).toMatchObject({
+      tool: 'knex',
+      last_migration: 'one.js',
+    });
+    const error = await expectFaberError(
+      readMigrationState(reader, { tool: undefined, table: 'odd_history' }),
+      'CONFIG_INVALID',
+    );
     expect(error.suggestions.join(' ')).toContain('migration_tool');
   });
 
@@ -106,7 +129,10 @@ describe('migration state per tool (SQLite tables)', () => {
       last_migration: null,
       migrations_list: [],
     });
-    expect(await readMigrationState(reader, { tool: 'none', table: 'knex_migrations' })).toMatchObject({ tool: 'none', applied_count: 0 });
+    expect(await readMigrationState(reader, { tool: 'none', table: 'knex_migrations' })).toMatchObject({
+      tool: 'none',
+      applied_count: 0,
+    });
   });
 });
 
@@ -152,13 +178,20 @@ describe('migration state on PostgreSQL', () => {
   });
 
   it("prisma's ?schema= in the URL, or an explicit schema.table, finds the table outside the search path", async () => {
-    expect(await readMigrationState(reader(db.url), { tool: undefined, table: undefined })).toMatchObject({ tool: 'none', applied_count: 0 });
-    expect(await readMigrationState(reader(`${db.url}?schema=app`), { tool: undefined, table: undefined })).toMatchObject({
+    expect(await readMigrationState(reader(db.url), { tool: undefined, table: undefined })).toMatchObject({
+      tool: 'none',
+      applied_count: 0,
+    });
+    expect(
+      await readMigrationState(reader(`${db.url}?schema=app`), { tool: undefined, table: undefined }),
+    ).toMatchObject({
       tool: 'prisma',
       table: 'app._prisma_migrations',
       last_migration: 'in_app_schema',
     });
-    expect(await readMigrationState(reader(db.url), { tool: 'prisma', table: 'app._prisma_migrations' })).toMatchObject({ applied_count: 1 });
+    expect(await readMigrationState(reader(db.url), { tool: 'prisma', table: 'app._prisma_migrations' })).toMatchObject(
+      { applied_count: 1 },
+    );
   });
 });
 
@@ -196,6 +229,9 @@ describe('migration state on MySQL', () => {
   });
 
   it('an absent table reads as nothing applied', async () => {
-    expect(await readMigrationState(session.reader, { tool: 'typeorm', table: undefined })).toMatchObject({ tool: 'typeorm', applied_count: 0 });
+    expect(await readMigrationState(session.reader, { tool: 'typeorm', table: undefined })).toMatchObject({
+      tool: 'typeorm',
+      applied_count: 0,
+    });
   });
 });

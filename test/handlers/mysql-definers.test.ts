@@ -20,23 +20,28 @@ async function rewrite(size: number): Promise<{ output: string; rewritten: Rewri
   const chunks: Buffer[] = [];
   for (let start = 0; start < bytes.length; start += size) chunks.push(bytes.subarray(start, start + size));
   const rewritten: RewrittenDefiner[] = [];
-  const output = await text(Readable.from(chunks).pipe(new DefinerRewriter('app@%', (object) => rewritten.push(object))));
+  const output = await text(
+    Readable.from(chunks).pipe(new DefinerRewriter('app@%', (object) => rewritten.push(object))),
+  );
   return { output, rewritten };
 }
 
 describe('DefinerRewriter', () => {
-  it.each([1, 7, 64, 100_000])('rewrites other users’ definers of objects only, never table data (chunks of %i bytes)', async (size) => {
-    const { output, rewritten } = await rewrite(size);
-    const lines = output.split('\n');
-    expect(lines[0]).toBe(DUMP.split('\n')[0]);
-    expect(lines.slice(1, 4).every((line) => line.includes('DEFINER=CURRENT_USER'))).toBe(true);
-    expect(lines[4]).toBe('CREATE DEFINER=`app`@`%` PROCEDURE `mine`()');
-    expect(lines[5]).toBe('/*!50013 DEFINER=CURRENT_USER SQL SECURITY DEFINER */');
-    expect(rewritten).toEqual([
-      { kind: 'trigger', name: 'tr', definer: 'root@localhost' },
-      { kind: 'event', name: 'e`1', definer: 'root@localhost' },
-      { kind: 'function', name: 'f', definer: 'root@localhost' },
-      { kind: 'view', name: 'v', definer: 'root@localhost' },
-    ]);
-  });
+  it.each([1, 7, 64, 100_000])(
+    'rewrites other users’ definers of objects only, never table data (chunks of %i bytes)',
+    async (size) => {
+      const { output, rewritten } = await rewrite(size);
+      const lines = output.split('\n');
+      expect(lines[0]).toBe(DUMP.split('\n')[0]);
+      expect(lines.slice(1, 4).every((line) => line.includes('DEFINER=CURRENT_USER'))).toBe(true);
+      expect(lines[4]).toBe('CREATE DEFINER=`app`@`%` PROCEDURE `mine`()');
+      expect(lines[5]).toBe('/*!50013 DEFINER=CURRENT_USER SQL SECURITY DEFINER */');
+      expect(rewritten).toEqual([
+        { kind: 'trigger', name: 'tr', definer: 'root@localhost' },
+        { kind: 'event', name: 'e`1', definer: 'root@localhost' },
+        { kind: 'function', name: 'f', definer: 'root@localhost' },
+        { kind: 'view', name: 'v', definer: 'root@localhost' },
+      ]);
+    },
+  );
 });

@@ -5,7 +5,14 @@ import { Readable } from 'node:stream';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandler } from '../../src/handlers/handler.ts';
-import { adminQuery, createPasswordUser, freshMysql, uniqueName, type FreshDatabase, type PasswordUser } from '../support/databases.ts';
+import {
+  adminQuery,
+  createPasswordUser,
+  freshMysql,
+  uniqueName,
+  type FreshDatabase,
+  type PasswordUser,
+} from '../support/databases.ts';
 import {
   childProcesses,
   everythingShown,
@@ -65,7 +72,10 @@ describe('MysqlHandler preflight and failures', () => {
   });
 
   it('no dump tool on PATH → TOOL_NOT_FOUND with install commands', async () => {
-    const none = await makeHandler('mysql', source.url, work, { ...process.env, PATH: path.join(work, 'nothing-here') });
+    const none = await makeHandler('mysql', source.url, work, {
+      ...process.env,
+      PATH: path.join(work, 'nothing-here'),
+    });
     const error = await expectFaberError(none.preflight(), 'TOOL_NOT_FOUND');
     expect(error.message).toContain('mariadb-dump or mysqldump');
     expect(error.suggestions.join('\n')).toContain('apt-get install mariadb-client');
@@ -130,7 +140,11 @@ describe('MysqlHandler secrets and cancellation', () => {
     const scratch = userHandler.scratchTarget('verify');
     await userHandler.createDatabase(scratch);
     try {
-      await userHandler.restore(scratch, { format: 'sql', stream: Readable.from(['CREATE TABLE ok (x INT);\nINSERT INTO ok VALUES (7);\n']), signal: signal() });
+      await userHandler.restore(scratch, {
+        format: 'sql',
+        stream: Readable.from(['CREATE TABLE ok (x INT);\nINSERT INTO ok VALUES (7);\n']),
+        signal: signal(),
+      });
       expect((await userHandler.inspect(scratch, PRISMA_DEFAULT)).tableRowCounts).toEqual({ ok: 1 });
     } finally {
       await userHandler.dropDatabase(scratch);
@@ -139,7 +153,11 @@ describe('MysqlHandler secrets and cancellation', () => {
 
   it('aborting mid-dump → CANCELLED, the dump tool is gone and its option file removed', async () => {
     const controller = new AbortController();
-    const session = await userHandler.startDump({ format: 'sql', migrations: PRISMA_DEFAULT, signal: controller.signal });
+    const session = await userHandler.startDump({
+      format: 'sql',
+      migrations: PRISMA_DEFAULT,
+      signal: controller.signal,
+    });
     const pid = await waitForChild(userHandler.backupMethod('sql'));
     const optionFile = /--defaults-extra-file=(\S+)/.exec(await procText(pid, 'cmdline'))![1]!;
     await new Promise((resolve) => session.stream!.once('data', resolve));
@@ -158,7 +176,15 @@ describe('MysqlHandler routines another user defined', () => {
     const db = await freshMysql();
     created.push(db);
     const user = uniqueName('faber_u');
-    await adminQuery('mysql', ['CREATE PROCEDURE root_proc() SELECT 1', 'CREATE FUNCTION root_fn() RETURNS INT DETERMINISTIC RETURN 7', 'CREATE TABLE t (x INT)'], db.name);
+    await adminQuery(
+      'mysql',
+      [
+        'CREATE PROCEDURE root_proc() SELECT 1',
+        'CREATE FUNCTION root_fn() RETURNS INT DETERMINISTIC RETURN 7',
+        'CREATE TABLE t (x INT)',
+      ],
+      db.name,
+    );
     await adminQuery('mysql', [`CREATE USER '${user}'@'%'`, `GRANT ${grants} ON \`${db.name}\`.* TO '${user}'@'%'`]);
     const url = new URL(db.url);
     url.username = user;
@@ -178,7 +204,10 @@ describe('MysqlHandler routines another user defined', () => {
     const { user, url } = await databaseWithRootRoutines('SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES');
     try {
       const own = await makeHandler('mysql', url, work);
-      const error = await expectFaberError(own.startDump({ format: 'sql', migrations: PRISMA_DEFAULT, signal: signal() }), 'PERMISSION_DENIED');
+      const error = await expectFaberError(
+        own.startDump({ format: 'sql', migrations: PRISMA_DEFAULT, signal: signal() }),
+        'PERMISSION_DENIED',
+      );
       expect(error.message).toContain('stored procedures and functions');
       expect(error.result.grant).toContain(`GRANT SELECT ON mysql.proc TO '${user}'@'%';`);
       expect(error.suggestions[0]).toContain('mysql.proc');
@@ -196,7 +225,10 @@ describe('MysqlHandler routines another user defined', () => {
     const { user, url } = await databaseWithRootRoutines('ALL');
     try {
       const own = await makeHandler('mysql', url, work);
-      const error = await expectFaberError(own.startDump({ format: 'sql', migrations: PRISMA_DEFAULT, signal: signal() }), 'PERMISSION_DENIED');
+      const error = await expectFaberError(
+        own.startDump({ format: 'sql', migrations: PRISMA_DEFAULT, signal: signal() }),
+        'PERMISSION_DENIED',
+      );
       expect(error.result.unreadable_routines).toEqual(['function root_fn', 'procedure root_proc']);
       expect(error.result.grant).toContain('mysql.proc');
       // The dump starts while the checks run: it is stopped, and its option file removed, before the error.

@@ -7,7 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandler } from '../../src/handlers/handler.ts';
 import { PostgresHandler } from '../../src/handlers/postgresql.ts';
 import { parseConnectionUrl } from '../../src/config/connection.ts';
-import { adminQuery, createPasswordUser, databaseUrl, freshPostgres, type FreshDatabase } from '../support/databases.ts';
+import {
+  adminQuery,
+  createPasswordUser,
+  databaseUrl,
+  freshPostgres,
+  type FreshDatabase,
+} from '../support/databases.ts';
 import { seedAwkwardData, tableChecksums } from '../support/fixtures.ts';
 import {
   dumpTo,
@@ -35,7 +41,9 @@ function signal(): AbortSignal {
 async function bigDatabaseOf(url: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
-  await client.query("CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 3) AS filler FROM generate_series(1, 20000) g");
+  await client.query(
+    'CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 3) AS filler FROM generate_series(1, 20000) g',
+  );
   await client.end();
 }
 
@@ -78,11 +86,17 @@ describe('PostgresHandler preflight', () => {
   });
 
   it('no pg_dump on PATH → TOOL_NOT_FOUND with install commands', async () => {
-    const none = await makeHandler('postgresql', source.url, work, { ...process.env, PATH: path.join(work, 'nothing-here') });
+    const none = await makeHandler('postgresql', source.url, work, {
+      ...process.env,
+      PATH: path.join(work, 'nothing-here'),
+    });
     const error = await expectFaberError(none.preflight(), 'TOOL_NOT_FOUND');
     expect(error.suggestions.join('\n')).toContain('apt-get install postgresql-client');
     expect(error.suggestions.join('\n')).toContain('brew install libpq');
-    await expectFaberError(none.restore(none.target('whatever'), { format: 'sql', stream: Readable.from(['SELECT 1;']), signal: signal() }), 'TOOL_NOT_FOUND');
+    await expectFaberError(
+      none.restore(none.target('whatever'), { format: 'sql', stream: Readable.from(['SELECT 1;']), signal: signal() }),
+      'TOOL_NOT_FOUND',
+    );
   });
 
   it('unknown role with a password → AUTHENTICATION_FAILED from the driver and from psql, password nowhere', async () => {
@@ -100,10 +114,17 @@ describe('PostgresHandler preflight', () => {
   });
 
   it('unreachable port → CONNECTION_FAILED without the password', async () => {
-    const unreachable = await makeHandler('postgresql', 'postgres://postgres:hunter2hunter2@127.0.0.1:1/postgres', work);
+    const unreachable = await makeHandler(
+      'postgresql',
+      'postgres://postgres:hunter2hunter2@127.0.0.1:1/postgres',
+      work,
+    );
     const error = await expectFaberError(unreachable.preflight(), 'CONNECTION_FAILED');
     expect(everythingShown(error)).not.toContain('hunter2hunter2');
-    await expectFaberError(unreachable.startDump({ format: 'sql', migrations: PRISMA_DEFAULT, signal: signal() }), 'CONNECTION_FAILED');
+    await expectFaberError(
+      unreachable.startDump({ format: 'sql', migrations: PRISMA_DEFAULT, signal: signal() }),
+      'CONNECTION_FAILED',
+    );
   });
 });
 
@@ -114,7 +135,11 @@ describe('PostgresHandler consistency and failures', () => {
     await seedAwkwardData('postgresql', db.url);
     const own = await makeHandler('postgresql', db.url, work);
     const session = await own.startDump({ format: 'sql', migrations: PRISMA_DEFAULT, signal: signal() });
-    await adminQuery('postgresql', [`INSERT INTO public.blobs VALUES (99, '\\x00')`, `DELETE FROM "Extra Schema"."with space" WHERE id > 50`], db.name);
+    await adminQuery(
+      'postgresql',
+      [`INSERT INTO public.blobs VALUES (99, '\\x00')`, `DELETE FROM "Extra Schema"."with space" WHERE id > 50`],
+      db.name,
+    );
     const chunks: Buffer[] = [];
     session.stream!.on('data', (chunk: Buffer) => chunks.push(chunk));
     await session.finished;
@@ -130,7 +155,10 @@ describe('PostgresHandler consistency and failures', () => {
     await handler.createDatabase(scratch);
     try {
       const script = 'CREATE TABLE half (x int);\nINSERT INTO half VALUES (1);\nSELECT no_such_function();\n';
-      const error = await expectFaberError(handler.restore(scratch, { format: 'sql', stream: Readable.from([script]), signal: signal() }), 'RESTORE_FAILED');
+      const error = await expectFaberError(
+        handler.restore(scratch, { format: 'sql', stream: Readable.from([script]), signal: signal() }),
+        'RESTORE_FAILED',
+      );
       expect(error.message).toContain('no_such_function');
       expect(await handler.isEmpty(scratch)).toBe(true);
     } finally {
@@ -147,7 +175,10 @@ describe('PostgresHandler consistency and failures', () => {
         await new Promise((resolve) => setTimeout(resolve, 200));
         throw new Error('zstd: corrupted block');
       }
-      const error = await expectFaberError(handler.restore(scratch, { format: 'sql', stream: Readable.from(brokenInput()), signal: signal() }), 'RESTORE_FAILED');
+      const error = await expectFaberError(
+        handler.restore(scratch, { format: 'sql', stream: Readable.from(brokenInput()), signal: signal() }),
+        'RESTORE_FAILED',
+      );
       expect(error.message).toContain('corrupted block');
       expect(await handler.isEmpty(scratch)).toBe(true);
     } finally {
@@ -191,8 +222,14 @@ describe('PostgresHandler secrets and cancellation', () => {
     await userHandler.createDatabase(scratch);
     try {
       await userHandler.restore(scratch, { format: 'custom', stream: createReadStream(dump.file!), signal: signal() });
-      expect(await tableChecksums('postgresql', databaseUrl(user.url, scratch.name))).toEqual(await tableChecksums('postgresql', user.url));
-      const [owner] = await adminQuery('postgresql', ["SELECT tableowner FROM pg_tables WHERE tablename = 'big'"], scratch.name);
+      expect(await tableChecksums('postgresql', databaseUrl(user.url, scratch.name))).toEqual(
+        await tableChecksums('postgresql', user.url),
+      );
+      const [owner] = await adminQuery(
+        'postgresql',
+        ["SELECT tableowner FROM pg_tables WHERE tablename = 'big'"],
+        scratch.name,
+      );
       expect(owner?.tableowner).toBe(new URL(user.url).username);
     } finally {
       await userHandler.dropDatabase(scratch);
@@ -201,7 +238,11 @@ describe('PostgresHandler secrets and cancellation', () => {
 
   it('aborting mid-dump → CANCELLED, pg_dump is gone and the snapshot connection closed', async () => {
     const controller = new AbortController();
-    const session = await userHandler.startDump({ format: 'custom', migrations: PRISMA_DEFAULT, signal: controller.signal });
+    const session = await userHandler.startDump({
+      format: 'custom',
+      migrations: PRISMA_DEFAULT,
+      signal: controller.signal,
+    });
     const pid = await waitForChild('pg_dump');
     const first = await new Promise<Buffer>((resolve) => session.stream!.once('data', resolve));
     expect(first.length).toBeGreaterThan(0);
@@ -229,7 +270,10 @@ describe('PostgresHandler secrets and cancellation', () => {
 describe('PostgresHandler targets', () => {
   it('scratch names are unique, marked and at most 63 bytes even for long multibyte names', () => {
     const longName = 'ünïcödé_'.repeat(8);
-    const long = new PostgresHandler(parseConnectionUrl(`postgres://u@h/${encodeURIComponent(longName)}`, 'postgresql', '/'), { env: {}, tempDirectory: work });
+    const long = new PostgresHandler(
+      parseConnectionUrl(`postgres://u@h/${encodeURIComponent(longName)}`, 'postgresql', '/'),
+      { env: {}, tempDirectory: work },
+    );
     const names = new Set(Array.from({ length: 50 }, () => long.scratchTarget('verify').name));
     expect(names.size).toBe(50);
     for (const name of names) {

@@ -69,7 +69,7 @@ describe('SqliteHandler', () => {
   it('copies the committed state while another connection holds an open write transaction', async () => {
     const { db, handler: own } = await seededHandler();
     const app = new DatabaseSync(sqlitePath(db.url));
-    app.exec("BEGIN IMMEDIATE; INSERT INTO blobs VALUES (99, x'00'); DELETE FROM \"with space\"");
+    app.exec('BEGIN IMMEDIATE; INSERT INTO blobs VALUES (99, x\'00\'); DELETE FROM "with space"');
     try {
       const dump = await dumpTo(own, 'sqlite', work);
       expect(dump.snapshot.tableRowCounts).toMatchObject({ blobs: 5, 'with space': 100 });
@@ -82,7 +82,10 @@ describe('SqliteHandler', () => {
   it('a file that is not a database, or a damaged one, → RESTORE_FAILED and no file is left', async () => {
     const target = handler.scratchTarget('restore');
     const garbage = Readable.from([Buffer.from('definitely not SQLite '.repeat(100))]);
-    const notDatabase = await expectFaberError(handler.restore(target, { format: 'sqlite', stream: garbage, signal: signal() }), 'RESTORE_FAILED');
+    const notDatabase = await expectFaberError(
+      handler.restore(target, { format: 'sqlite', stream: garbage, signal: signal() }),
+      'RESTORE_FAILED',
+    );
     expect(notDatabase.message).toContain('not a SQLite database');
 
     const dump = await dumpTo(handler, 'sqlite', work);
@@ -90,7 +93,10 @@ describe('SqliteHandler', () => {
     const damaged = Buffer.from(bytes);
     // Scribble over the middle pages (the b-tree pages of the tables), keep the header intact.
     damaged.fill(0xa5, 4096 * 2, bytes.length - 4096);
-    const broken = await expectFaberError(handler.restore(target, { format: 'sqlite', stream: Readable.from([damaged]), signal: signal() }), 'RESTORE_FAILED');
+    const broken = await expectFaberError(
+      handler.restore(target, { format: 'sqlite', stream: Readable.from([damaged]), signal: signal() }),
+      'RESTORE_FAILED',
+    );
     expect(broken.message).toMatch(/integrity_check|malformed/);
     const siblings = await readdir(path.dirname(target.name));
     expect(siblings.filter((name) => name.startsWith(path.basename(target.name)))).toEqual([]);
@@ -101,9 +107,13 @@ describe('SqliteHandler', () => {
     created.push(db);
     // Not defensive: only then may a connection write sqlite_schema.
     const live = new DatabaseSync(sqlitePath(db.url), { defensive: false });
-    live.exec("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT); CREATE INDEX t_b ON t (b); INSERT INTO t VALUES (1, 'x'), (2, 'y'), (3, 'z');");
+    live.exec(
+      "CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT); CREATE INDEX t_b ON t (b); INSERT INTO t VALUES (1, 'x'), (2, 'y'), (3, 'z');",
+    );
     // The index's definition now names another column than its entries hold: counting works, the check does not.
-    live.exec("PRAGMA writable_schema = ON; UPDATE sqlite_schema SET sql = 'CREATE INDEX t_b ON t (a)' WHERE name = 't_b'; PRAGMA writable_schema = OFF;");
+    live.exec(
+      "PRAGMA writable_schema = ON; UPDATE sqlite_schema SET sql = 'CREATE INDEX t_b ON t (a)' WHERE name = 't_b'; PRAGMA writable_schema = OFF;",
+    );
     live.close();
     const damaged = await makeHandler('sqlite', db.url, temp);
     const session = await damaged.startDump({ format: 'sqlite', migrations: PRISMA_DEFAULT, signal: signal() });
@@ -118,7 +128,11 @@ describe('SqliteHandler', () => {
 
   it('aborting a backup mid-stream → CANCELLED and the temp copy is gone', async () => {
     const controller = new AbortController();
-    const session = await handler.startDump({ format: 'sqlite', migrations: PRISMA_DEFAULT, signal: controller.signal });
+    const session = await handler.startDump({
+      format: 'sqlite',
+      migrations: PRISMA_DEFAULT,
+      signal: controller.signal,
+    });
     await new Promise((resolve) => session.stream!.once('data', resolve));
     controller.abort();
     await expectFaberError(session.finished, 'CANCELLED');

@@ -30,7 +30,14 @@ async function tool(body: string): Promise<ClientTool> {
 }
 
 function options(overrides: Partial<Parameters<typeof runTool>[2]> = {}): Parameters<typeof runTool>[2] {
-  return { env: { PATH: process.env.PATH }, signal: new AbortController().signal, secrets: [], failureCode: 'BACKUP_FAILED', stdout: 'ignore', ...overrides };
+  return {
+    env: { PATH: process.env.PATH },
+    signal: new AbortController().signal,
+    secrets: [],
+    failureCode: 'BACKUP_FAILED',
+    stdout: 'ignore',
+    ...overrides,
+  };
 }
 
 beforeAll(async () => {
@@ -50,7 +57,11 @@ describe('finding client tools', () => {
     await script(second, 'mariadb-dump', 'echo mariadb');
     await script(second, 'mysql', 'echo mysql client');
     const env = { PATH: `${first}${path.delimiter}${second}` };
-    expect(findTool('mysql-dump', env)).toEqual({ role: 'mysql-dump', name: 'mariadb-dump', path: path.join(second, 'mariadb-dump') });
+    expect(findTool('mysql-dump', env)).toEqual({
+      role: 'mysql-dump',
+      name: 'mariadb-dump',
+      path: path.join(second, 'mariadb-dump'),
+    });
     expect(findTool('mysql-client', env)?.path).toBe(path.join(second, 'mysql'));
     expect(findTool('pg_dump', env)).toBeUndefined();
   });
@@ -63,7 +74,9 @@ describe('finding client tools', () => {
       error = caught;
     }
     expect(error).toMatchObject({ code: 'TOOL_NOT_FOUND', result: { tool: 'pg_restore' } });
-    expect((error as { suggestions: string[] }).suggestions).toEqual(expect.arrayContaining([expect.stringContaining('apt-get install postgresql-client')]));
+    expect((error as { suggestions: string[] }).suggestions).toEqual(
+      expect.arrayContaining([expect.stringContaining('apt-get install postgresql-client')]),
+    );
   });
 
   it('reads the first line of --version', async () => {
@@ -83,8 +96,13 @@ describe('running client tools', () => {
   });
 
   it('a failure quotes stderr with the secret removed, and is classified', async () => {
-    const failing = await tool('echo "connection to server failed: FATAL:  password authentication failed for user \\"app\\" (pw: Pa55:w@rd/%)" >&2; exit 2');
-    const error = await expectFaberError(runTool(failing, [], options({ secrets: ['Pa55:w@rd/%'] })).done, 'AUTHENTICATION_FAILED');
+    const failing = await tool(
+      'echo "connection to server failed: FATAL:  password authentication failed for user \\"app\\" (pw: Pa55:w@rd/%)" >&2; exit 2',
+    );
+    const error = await expectFaberError(
+      runTool(failing, [], options({ secrets: ['Pa55:w@rd/%'] })).done,
+      'AUTHENTICATION_FAILED',
+    );
     expect(error.message).toContain('exited with code 2');
     expect(error.message).toContain('pw: ***');
     expect(error.message).not.toContain('Pa55');
@@ -95,7 +113,9 @@ describe('running client tools', () => {
   });
 
   it('keeps only the beginning and the end of a huge stderr', async () => {
-    const noisy = await tool(`echo FIRST-LINE >&2; head -c 1000000 /dev/zero | tr '\\0' 'x' >&2; echo; echo LAST-LINE >&2; exit 1`);
+    const noisy = await tool(
+      `echo FIRST-LINE >&2; head -c 1000000 /dev/zero | tr '\\0' 'x' >&2; echo; echo LAST-LINE >&2; exit 1`,
+    );
     const error = await expectFaberError(runTool(noisy, [], options()).done, 'BACKUP_FAILED');
     expect(error.message.length).toBeLessThan(20_000);
     expect(error.message).toContain('FIRST-LINE');
@@ -132,7 +152,10 @@ describe('running client tools', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       throw new Error('decompression failed');
     }
-    const error = await expectFaberError(runTool(reader, [], options({ input: Readable.from(failing()) })).done, 'BACKUP_FAILED');
+    const error = await expectFaberError(
+      runTool(reader, [], options({ input: Readable.from(failing()) })).done,
+      'BACKUP_FAILED',
+    );
     expect(error.message).toContain('decompression failed');
     expect(existsSync(marker)).toBe(false);
   });
@@ -146,7 +169,10 @@ describe('recognising failures and naming things', () => {
     ["ERROR 1044 (42000): Access denied for user 'app'@'%' to database 'app__faber_restore_1'", 'PERMISSION_DENIED'],
     ['ERROR:  permission denied to create database', 'PERMISSION_DENIED'],
     ['pg_dump: error: query failed: ERROR:  permission denied for table secrets', 'PERMISSION_DENIED'],
-    ['ERROR 1227 (42000) at line 9: Access denied; you need (at least one of) the SUPER, SET USER privilege(s) for this operation', 'PERMISSION_DENIED'],
+    [
+      'ERROR 1227 (42000) at line 9: Access denied; you need (at least one of) the SUPER, SET USER privilege(s) for this operation',
+      'PERMISSION_DENIED',
+    ],
     ['pg_dump: error: could not open output file "x": Permission denied', undefined],
     ['connection to server at "127.0.0.1", port 1 failed: Connection refused', 'CONNECTION_FAILED'],
     ["ERROR 2002 (HY000): Can't connect to server on '10.1.1.1' (115)", 'CONNECTION_FAILED'],

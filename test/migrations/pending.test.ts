@@ -27,55 +27,105 @@ afterEach(async () => {
 });
 
 function state(tool: string, applied: string[]): MigrationState {
-  return { tool, table: 't', applied_count: applied.length, last_migration: applied.at(-1) ?? null, migrations_list: applied };
+  return {
+    tool,
+    table: 't',
+    applied_count: applied.length,
+    last_migration: applied.at(-1) ?? null,
+    migrations_list: applied,
+  };
 }
 
 describe('pending migrations per tool', () => {
   it('prisma: migration folders not in the table', async () => {
-    const dir = await layout({ 'prisma/migrations/20240101_init/migration.sql': 'x', 'prisma/migrations/20240201_posts/migration.sql': 'y', 'prisma/migrations/migration_lock.toml': 'z' });
+    const dir = await layout({
+      'prisma/migrations/20240101_init/migration.sql': 'x',
+      'prisma/migrations/20240201_posts/migration.sql': 'y',
+      'prisma/migrations/migration_lock.toml': 'z',
+    });
     expect(await pendingMigrations(state('prisma', ['20240101_init']), dir, undefined)).toEqual({
       known: true,
       directory: path.join(dir, 'prisma/migrations'),
       pending: ['20240201_posts'],
     });
-    expect(await pendingMigrations(state('prisma', ['20240101_init', '20240201_posts']), dir, undefined)).toMatchObject({ known: true, pending: [] });
+    expect(await pendingMigrations(state('prisma', ['20240101_init', '20240201_posts']), dir, undefined)).toMatchObject(
+      { known: true, pending: [] },
+    );
   });
 
   it('knex: migration files by file name (with extension), in a configured directory', async () => {
-    const dir = await layout({ 'db/migrations/20240101_users.js': '', 'db/migrations/20240102_posts.ts': '', 'db/migrations/20240102_posts.d.ts': '', 'db/migrations/README.md': '' });
-    expect(await pendingMigrations(state('knex', ['20240101_users.js']), dir, 'db/migrations')).toMatchObject({ known: true, pending: ['20240102_posts.ts'] });
+    const dir = await layout({
+      'db/migrations/20240101_users.js': '',
+      'db/migrations/20240102_posts.ts': '',
+      'db/migrations/20240102_posts.d.ts': '',
+      'db/migrations/README.md': '',
+    });
+    expect(await pendingMigrations(state('knex', ['20240101_users.js']), dir, 'db/migrations')).toMatchObject({
+      known: true,
+      pending: ['20240102_posts.ts'],
+    });
   });
 
   it('drizzle: journal tags whose SQL hash is not recorded', async () => {
     const first = 'CREATE TABLE a (id int);';
     const dir = await layout({
-      'drizzle/meta/_journal.json': JSON.stringify({ version: '7', dialect: 'postgresql', entries: [{ idx: 0, when: 1, tag: '0000_first', breakpoints: true }, { idx: 1, when: 2, tag: '0001_second', breakpoints: true }] }),
+      'drizzle/meta/_journal.json': JSON.stringify({
+        version: '7',
+        dialect: 'postgresql',
+        entries: [
+          { idx: 0, when: 1, tag: '0000_first', breakpoints: true },
+          { idx: 1, when: 2, tag: '0001_second', breakpoints: true },
+        ],
+      }),
       'drizzle/0000_first.sql': first,
       'drizzle/0001_second.sql': 'CREATE TABLE b (id int);',
     });
     const hash = createHash('sha256').update(first).digest('hex');
-    expect(await pendingMigrations(state('drizzle', [hash]), dir, undefined)).toMatchObject({ known: true, pending: ['0001_second'] });
+    expect(await pendingMigrations(state('drizzle', [hash]), dir, undefined)).toMatchObject({
+      known: true,
+      pending: ['0001_second'],
+    });
   });
 
   it('typeorm: the name property when the file sets one, else the class name', async () => {
     const dir = await layout({
-      'src/migrations/1700000000000-Init.ts': "export class Init1700000000000 implements MigrationInterface {\n    name = 'Init1700000000000'\n}",
-      'src/migrations/1700000500000-AddEmail.ts': 'export class AddEmail1700000500000 implements MigrationInterface {\n  async up() {}\n}',
+      'src/migrations/1700000000000-Init.ts':
+        "export class Init1700000000000 implements MigrationInterface {\n    name = 'Init1700000000000'\n}",
+      'src/migrations/1700000500000-AddEmail.ts':
+        'export class AddEmail1700000500000 implements MigrationInterface {\n  async up() {}\n}',
     });
-    expect(await pendingMigrations(state('typeorm', ['Init1700000000000']), dir, undefined)).toMatchObject({ known: true, pending: ['AddEmail1700000500000'] });
+    expect(await pendingMigrations(state('typeorm', ['Init1700000000000']), dir, undefined)).toMatchObject({
+      known: true,
+      pending: ['AddEmail1700000500000'],
+    });
   });
 
   it('flyway: versioned scripts by version order; repeatable scripts make it unknowable', async () => {
     const dir = await layout({ 'sql/V1__init.sql': '', 'sql/V10__later.sql': '', 'sql/V2__add.sql': '' });
-    expect(await pendingMigrations(state('flyway', ['V1__init.sql']), dir, undefined)).toMatchObject({ known: true, pending: ['V2__add.sql', 'V10__later.sql'] });
+    expect(await pendingMigrations(state('flyway', ['V1__init.sql']), dir, undefined)).toMatchObject({
+      known: true,
+      pending: ['V2__add.sql', 'V10__later.sql'],
+    });
     await writeFile(path.join(dir, 'sql/R__views.sql'), '');
-    expect(await pendingMigrations(state('flyway', ['V1__init.sql']), dir, undefined)).toMatchObject({ known: false, reason: stringContaining('R__views.sql') });
+    expect(await pendingMigrations(state('flyway', ['V1__init.sql']), dir, undefined)).toMatchObject({
+      known: false,
+      reason: stringContaining('R__views.sql'),
+    });
   });
 
   it('cannot tell without a tool or without a folder', async () => {
     const dir = await layout({ 'other/x.sql': '' });
-    expect(await pendingMigrations(state('none', []), dir, undefined)).toMatchObject({ known: false, reason: stringContaining('migration_tool') });
-    expect(await pendingMigrations(state('knex', []), dir, undefined)).toMatchObject({ known: false, reason: stringContaining('migrations.directory') });
-    expect(await pendingMigrations(state('prisma', []), dir, 'nowhere')).toMatchObject({ known: false, reason: stringContaining('nowhere') });
+    expect(await pendingMigrations(state('none', []), dir, undefined)).toMatchObject({
+      known: false,
+      reason: stringContaining('migration_tool'),
+    });
+    expect(await pendingMigrations(state('knex', []), dir, undefined)).toMatchObject({
+      known: false,
+      reason: stringContaining('migrations.directory'),
+    });
+    expect(await pendingMigrations(state('prisma', []), dir, 'nowhere')).toMatchObject({
+      known: false,
+      reason: stringContaining('nowhere'),
+    });
   });
 });

@@ -26,15 +26,23 @@ describe('missingConfiguration', () => {
     const error = missingConfiguration(context, {}, ['node', 'nx', 'run', 'billing:backup:staging']);
 
     expect(error?.code).toBe('ENVIRONMENT_UNKNOWN');
-    expect(error?.message).toBe('The configuration "staging" was asked for, but the backup target of billing has only dev, production; Nx ran it without one, so nothing was done');
-    expect(error?.suggestions.join('\n')).toContain('add it under "environments" in apps/billing/.fractary/plugins/faber-db/config.json');
+    expect(error?.message).toBe(
+      'The configuration "staging" was asked for, but the backup target of billing has only dev, production; Nx ran it without one, so nothing was done',
+    );
+    expect(error?.suggestions.join('\n')).toContain(
+      'add it under "environments" in apps/billing/.fractary/plugins/faber-db/config.json',
+    );
   });
 
   it('says nothing when Nx passed a configuration, or none was asked for, or the command line is unknown', () => {
-    expect(missingConfiguration({ ...context, configurationName: 'dev' }, {}, ['nx', 'run', 'billing:backup:dev'])).toBeUndefined();
+    expect(
+      missingConfiguration({ ...context, configurationName: 'dev' }, {}, ['nx', 'run', 'billing:backup:dev']),
+    ).toBeUndefined();
     expect(missingConfiguration(context, {}, ['nx', 'run', 'billing:backup'])).toBeUndefined();
     expect(missingConfiguration(context, {}, undefined)).toBeUndefined();
     // A target without configurations comes from a config file the plugin could not read: the operation says why.
-    expect(missingConfiguration({ ...context, target: {} }, {}, ['nx', 'run', 'billing:backup:staging'])).toBeUndefined();
+    expect(
+      missingConfiguration({ ...context, target: {} }, {}, ['nx', 'run', 'billing:backup:staging']),
+    ).toBeUndefined();
   });
 });

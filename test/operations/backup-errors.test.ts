@@ -41,7 +41,13 @@ async function filesUnder(dir: string): Promise<string[]> {
   return all.filter((name) => /\.(sql|dump|sqlite|zst|gz|partial|json)$/.test(name));
 }
 
-async function expectFailure(workspace: TestWorkspace, options: BackupOptions, code: string, ctx: Partial<OperationContext> = {}, secret?: string) {
+async function expectFailure(
+  workspace: TestWorkspace,
+  options: BackupOptions,
+  code: string,
+  ctx: Partial<OperationContext> = {},
+  secret?: string,
+) {
   const result = await createBackup(options, workspace.ctx(ctx));
   expect(result.status).toBe('error');
   if (result.status !== 'error') return;
@@ -61,7 +67,10 @@ async function expectFailure(workspace: TestWorkspace, options: BackupOptions, c
 describe('backup errors: each has its code, leaves no file and records nothing', () => {
   it('bad config → CONFIG_INVALID', async () => {
     const workspace = await makeWorkspace({ database: { provider: 'postgresql' } });
-    await writeFile(path.join(workspace.root, CONFIG_RELATIVE_PATH), '{"schema_version": "1.0", "database": {"provider": "oracle"}}');
+    await writeFile(
+      path.join(workspace.root, CONFIG_RELATIVE_PATH),
+      '{"schema_version": "1.0", "database": {"provider": "oracle"}}',
+    );
     await expectFailure(workspace, { environment: 'dev' }, 'CONFIG_INVALID');
   });
 
@@ -87,12 +96,18 @@ describe('backup errors: each has its code, leaves no file and records nothing',
   });
 
   it('unknown PostgreSQL role (the local server trusts passwords) → AUTHENTICATION_FAILED', async () => {
-    const workspace = await makeWorkspace({ database: { provider: 'postgresql' } }, { DEV_DATABASE_URL: 'postgres://no_such_role_faber:s3cr3t-pw@127.0.0.1:5432/postgres' });
+    const workspace = await makeWorkspace(
+      { database: { provider: 'postgresql' } },
+      { DEV_DATABASE_URL: 'postgres://no_such_role_faber:s3cr3t-pw@127.0.0.1:5432/postgres' },
+    );
     await expectFailure(workspace, { environment: 'dev' }, 'AUTHENTICATION_FAILED', {}, 's3cr3t-pw');
   });
 
   it('unreachable host → CONNECTION_FAILED', async () => {
-    const workspace = await makeWorkspace({ database: { provider: 'postgresql' } }, { DEV_DATABASE_URL: 'postgres://postgres:hunter22@127.0.0.1:1/nope' });
+    const workspace = await makeWorkspace(
+      { database: { provider: 'postgresql' } },
+      { DEV_DATABASE_URL: 'postgres://postgres:hunter22@127.0.0.1:1/nope' },
+    );
     await expectFailure(workspace, { environment: 'dev' }, 'CONNECTION_FAILED', {}, 'hunter22');
   });
 
@@ -101,13 +116,18 @@ describe('backup errors: each has its code, leaves no file and records nothing',
     const workspace = await makeWorkspace({ database: { provider: 'postgresql' } }, { DEV_DATABASE_URL: url });
     const emptyBin = path.join(workspace.root, 'empty-bin');
     await mkdir(emptyBin);
-    await expectFailure(workspace, { environment: 'dev' }, 'TOOL_NOT_FOUND', { env: { PATH: emptyBin, DEV_DATABASE_URL: url } });
+    await expectFailure(workspace, { environment: 'dev' }, 'TOOL_NOT_FOUND', {
+      env: { PATH: emptyBin, DEV_DATABASE_URL: url },
+    });
   });
 
   it('backup directory not writable → DIRECTORY_NOT_WRITABLE', async () => {
     const url = await postgresUrl();
     // Root may write anywhere, so block the directory with a file instead of permissions.
-    const workspace = await makeWorkspace({ database: { provider: 'postgresql' }, backup: { directory: 'blocked/backups' } }, { DEV_DATABASE_URL: url });
+    const workspace = await makeWorkspace(
+      { database: { provider: 'postgresql' }, backup: { directory: 'blocked/backups' } },
+      { DEV_DATABASE_URL: url },
+    );
     await writeFile(path.join(workspace.root, 'blocked'), 'not a directory');
     await expectFailure(workspace, { environment: 'dev' }, 'DIRECTORY_NOT_WRITABLE');
   });
@@ -115,20 +135,28 @@ describe('backup errors: each has its code, leaves no file and records nothing',
   it('not enough space → INSUFFICIENT_DISK_SPACE with the figures', async () => {
     const url = await postgresUrl();
     const workspace = await makeWorkspace({ database: { provider: 'postgresql' } }, { DEV_DATABASE_URL: url });
-    const result = await expectFailure(workspace, { environment: 'dev' }, 'INSUFFICIENT_DISK_SPACE', { freeSpace: () => Promise.resolve(1024) });
+    const result = await expectFailure(workspace, { environment: 'dev' }, 'INSUFFICIENT_DISK_SPACE', {
+      freeSpace: () => Promise.resolve(1024),
+    });
     expect(result?.result).toMatchObject({ available_space_gb: 0, required_space_gb: anyInstance(Number) });
   });
 
   it('large backup of a require_approval environment without a terminal → CONFIRMATION_REQUIRED; --yes proceeds', async () => {
     const url = await postgresUrl();
-    const workspace = await makeWorkspace({ database: { provider: 'postgresql' }, backup: { confirm_above_bytes: 1 } }, { PROD_DATABASE_URL: url });
+    const workspace = await makeWorkspace(
+      { database: { provider: 'postgresql' }, backup: { confirm_above_bytes: 1 } },
+      { PROD_DATABASE_URL: url },
+    );
     await expectFailure(workspace, { environment: 'production' }, 'CONFIRMATION_REQUIRED');
     const result = await createBackup({ environment: 'production', yes: true }, workspace.ctx());
     expect(result.status).toBe('success');
   });
 
   it('invalid options → INVALID_OPTION', async () => {
-    const workspace = await makeWorkspace({ database: { provider: 'postgresql' } }, { DEV_DATABASE_URL: 'postgres://x@127.0.0.1/x' });
+    const workspace = await makeWorkspace(
+      { database: { provider: 'postgresql' } },
+      { DEV_DATABASE_URL: 'postgres://x@127.0.0.1/x' },
+    );
     await expectFailure(workspace, { environment: 'dev', retentionDays: -5 }, 'INVALID_OPTION');
     await expectFailure(workspace, { environment: 'dev', label: '///' }, 'INVALID_OPTION');
   });
@@ -143,7 +171,11 @@ describe('backup errors: each has its code, leaves no file and records nothing',
 
   it('cancelled mid-dump → CANCELLED, partial file removed, dump tool gone', async () => {
     const url = await postgresUrl();
-    await adminQuery('postgresql', ['CREATE TABLE IF NOT EXISTS bulk AS SELECT g AS id, md5(g::text) AS hash FROM generate_series(1, 200000) g'], new URL(url).pathname.slice(1));
+    await adminQuery(
+      'postgresql',
+      ['CREATE TABLE IF NOT EXISTS bulk AS SELECT g AS id, md5(g::text) AS hash FROM generate_series(1, 200000) g'],
+      new URL(url).pathname.slice(1),
+    );
     const workspace = await makeWorkspace({ database: { provider: 'postgresql' } }, { DEV_DATABASE_URL: url });
     const controller = new AbortController();
     const reporter = capturingReporter(workspace.output);

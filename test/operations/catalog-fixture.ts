@@ -6,7 +6,10 @@ import type { TestWorkspace } from '../support/workspace.ts';
 /** Writes backups.json as it is (no per-entry validation or manifests: fast for big catalogs). */
 export async function writeCatalog(workspace: TestWorkspace, entries: BackupEntry[]): Promise<void> {
   await mkdir(workspace.backupRoot, { recursive: true });
-  await writeFile(path.join(workspace.backupRoot, 'backups.json'), JSON.stringify({ schema_version: '1.0', backups: entries }));
+  await writeFile(
+    path.join(workspace.backupRoot, 'backups.json'),
+    JSON.stringify({ schema_version: '1.0', backups: entries }),
+  );
 }
 
 /** Entries' file_path under the workspace's backup directory (makeEntry's default matches the default directory). */

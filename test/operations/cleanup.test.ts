@@ -4,7 +4,12 @@ import dayjs from 'dayjs';
 import { describe, expect, it } from 'vitest';
 import { writeManifest } from '../../src/catalog/manifest.ts';
 import type { BackupEntry } from '../../src/catalog/schema.ts';
-import { cleanupBackups, commitCleanup, type CleanupBackupsOptions, type CleanupResultData } from '../../src/operations/cleanup.ts';
+import {
+  cleanupBackups,
+  commitCleanup,
+  type CleanupBackupsOptions,
+  type CleanupResultData,
+} from '../../src/operations/cleanup.ts';
 import { listBackups } from '../../src/operations/list.ts';
 import type { OperationResult } from '../../src/output/result.ts';
 import { makeEntry, type EntryOverrides } from '../support/entries.ts';
@@ -13,7 +18,11 @@ import { age, createFiles, filePathOf, writeCatalog } from './catalog-fixture.ts
 
 const NOW = new Date('2025-06-01T00:00:00.000Z');
 const now = () => NOW;
-const exists = (file: string) => stat(file).then(() => true, () => false);
+const exists = (file: string) =>
+  stat(file).then(
+    () => true,
+    () => false,
+  );
 
 function data(result: OperationResult<CleanupResultData>): CleanupResultData {
   if (result.status !== 'success') throw new Error(`${result.error_code}: ${result.error}`);
@@ -24,7 +33,8 @@ async function workspaceFor(minKeep = 1): Promise<TestWorkspace> {
   return makeWorkspace({ database: { provider: 'sqlite' }, backup: { min_keep: minKeep } });
 }
 
-const ids = async (workspace: TestWorkspace) => (await workspace.catalog.read()).entries.map((entry) => entry.backup_id);
+const ids = async (workspace: TestWorkspace) =>
+  (await workspace.catalog.read()).entries.map((entry) => entry.backup_id);
 
 interface Row {
   rule: string;
@@ -37,23 +47,84 @@ interface Row {
   kept: Record<number, string>;
 }
 
-const day = (iso: string, retentionDays = 30): EntryOverrides => ({ created_at: `${iso}T00:00:00.000Z`, retention_days: retentionDays });
+const day = (iso: string, retentionDays = 30): EntryOverrides => ({
+  created_at: `${iso}T00:00:00.000Z`,
+  retention_days: retentionDays,
+});
 
 /** One row per rule of src/retention/plan.ts, run through the operation on a real catalog and files. */
 const ROWS: Row[] = [
-  { rule: 'an expired backup goes; one that has not expired stays', entries: [day('2025-01-01'), day('2025-05-30')], deleted: [0], kept: { 1: 'not-expired' } },
-  { rule: 'a protected label keeps an expired backup', entries: [{ ...day('2025-01-01'), label: 'manual' }, day('2025-05-30')], deleted: [], kept: { 0: 'protected-label' } },
-  { rule: 'a pinned backup stays', entries: [{ ...day('2025-01-01'), pinned: true }, day('2025-05-30')], deleted: [], kept: { 0: 'pinned' } },
-  { rule: 'a safety backup younger than 90 days stays past its expiry', entries: [{ ...day('2025-04-01'), reason: 'pre-migration' }, day('2025-05-30')], deleted: [], kept: { 0: 'young-safety-backup' } },
-  { rule: 'a safety backup older than 90 days goes', entries: [{ ...day('2025-01-01'), reason: 'pre-restore', label: 'pre-restore' }, day('2025-05-30')], deleted: [0], kept: {} },
-  { rule: 'the newest verified backup stays even when expired', entries: [day('2025-01-01'), day('2025-02-01')], deleted: [0], kept: { 1: 'newest-verified' } },
-  { rule: 'min_keep keeps that many verified backups', minKeep: 2, entries: [day('2025-01-01'), day('2025-02-01'), day('2025-03-01')], deleted: [0], kept: { 1: 'min-keep', 2: 'newest-verified' } },
-  { rule: 'a failed backup does not count as verified', entries: [day('2025-01-01'), { ...day('2025-02-01'), status: 'verification_failed' }], deleted: [1], kept: { 0: 'newest-verified' } },
-  { rule: 'a backup whose file is gone does not count as verified', entries: [day('2025-01-01'), day('2025-02-01')], withoutFile: [1], deleted: [1], kept: { 0: 'newest-verified' } },
-  { rule: '--olderThan replaces the expiry date', entries: [day('2025-05-20', 365), day('2025-05-31', 365)], options: { olderThan: 5 }, deleted: [0], kept: { 1: 'not-expired' } },
+  {
+    rule: 'an expired backup goes; one that has not expired stays',
+    entries: [day('2025-01-01'), day('2025-05-30')],
+    deleted: [0],
+    kept: { 1: 'not-expired' },
+  },
+  {
+    rule: 'a protected label keeps an expired backup',
+    entries: [{ ...day('2025-01-01'), label: 'manual' }, day('2025-05-30')],
+    deleted: [],
+    kept: { 0: 'protected-label' },
+  },
+  {
+    rule: 'a pinned backup stays',
+    entries: [{ ...day('2025-01-01'), pinned: true }, day('2025-05-30')],
+    deleted: [],
+    kept: { 0: 'pinned' },
+  },
+  {
+    rule: 'a safety backup younger than 90 days stays past its expiry',
+    entries: [{ ...day('2025-04-01'), reason: 'pre-migration' }, day('2025-05-30')],
+    deleted: [],
+    kept: { 0: 'young-safety-backup' },
+  },
+  {
+    rule: 'a safety backup older than 90 days goes',
+    entries: [{ ...day('2025-01-01'), reason: 'pre-restore', label: 'pre-restore' }, day('2025-05-30')],
+    deleted: [0],
+    kept: {},
+  },
+  {
+    rule: 'the newest verified backup stays even when expired',
+    entries: [day('2025-01-01'), day('2025-02-01')],
+    deleted: [0],
+    kept: { 1: 'newest-verified' },
+  },
+  {
+    rule: 'min_keep keeps that many verified backups',
+    minKeep: 2,
+    entries: [day('2025-01-01'), day('2025-02-01'), day('2025-03-01')],
+    deleted: [0],
+    kept: { 1: 'min-keep', 2: 'newest-verified' },
+  },
+  {
+    rule: 'a failed backup does not count as verified',
+    entries: [day('2025-01-01'), { ...day('2025-02-01'), status: 'verification_failed' }],
+    deleted: [1],
+    kept: { 0: 'newest-verified' },
+  },
+  {
+    rule: 'a backup whose file is gone does not count as verified',
+    entries: [day('2025-01-01'), day('2025-02-01')],
+    withoutFile: [1],
+    deleted: [1],
+    kept: { 0: 'newest-verified' },
+  },
+  {
+    rule: '--olderThan replaces the expiry date',
+    entries: [day('2025-05-20', 365), day('2025-05-31', 365)],
+    options: { olderThan: 5 },
+    deleted: [0],
+    kept: { 1: 'not-expired' },
+  },
   {
     rule: 'other environments and other projects are not touched',
-    entries: [day('2025-01-01'), day('2025-05-30'), { ...day('2025-01-01'), environment: 'production' }, { ...day('2025-01-01'), project: 'web', environment: 'dev' }],
+    entries: [
+      day('2025-01-01'),
+      day('2025-05-30'),
+      { ...day('2025-01-01'), environment: 'production' },
+      { ...day('2025-01-01'), project: 'web', environment: 'dev' },
+    ],
     deleted: [0],
     kept: { 1: 'not-expired' },
   },
@@ -63,7 +134,10 @@ describe('cleanup-backups: retention rules (clock injected)', () => {
   it.each(ROWS)('$rule', async (row) => {
     const workspace = await workspaceFor(row.minKeep);
     const entries = row.entries.map((overrides) => makeEntry({ project: 'api', environment: 'dev', ...overrides }));
-    await createFiles(workspace, entries.filter((_entry, index) => !row.withoutFile?.includes(index)));
+    await createFiles(
+      workspace,
+      entries.filter((_entry, index) => !row.withoutFile?.includes(index)),
+    );
     await writeCatalog(workspace, entries);
 
     const result = data(await cleanupBackups({ environment: 'dev', ...row.options }, workspace.ctx({ now })));
@@ -86,7 +160,8 @@ describe('cleanup-backups: real runs', () => {
     await createFiles(workspace, entries);
     for (const entry of entries) await workspace.catalog.add(entry);
   }
-  const manifestOf = (workspace: TestWorkspace, entry: BackupEntry) => path.join(path.dirname(filePathOf(workspace, entry)), `${entry.backup_id}.manifest.json`);
+  const manifestOf = (workspace: TestWorkspace, entry: BackupEntry) =>
+    path.join(path.dirname(filePathOf(workspace, entry)), `${entry.backup_id}.manifest.json`);
   async function snapshotOf(workspace: TestWorkspace): Promise<string> {
     const files = (await readdir(workspace.backupRoot, { recursive: true })).sort();
     return `${files.join('\n')}\n${await readFile(path.join(workspace.backupRoot, 'backups.json'), 'utf8')}`;
@@ -101,7 +176,10 @@ describe('cleanup-backups: real runs', () => {
     const before = await snapshotOf(workspace);
 
     const plan = data(await cleanupBackups({ environment: 'dev', dryRun: true }, workspace.ctx({ now })));
-    expect(plan).toMatchObject({ dry_run: true, deleted: [{ backup_id: expired.backup_id, reason: 'expired', why: 'expired 2025-01-31' }] });
+    expect(plan).toMatchObject({
+      dry_run: true,
+      deleted: [{ backup_id: expired.backup_id, reason: 'expired', why: 'expired 2025-01-31' }],
+    });
     expect(plan.kept.map((item) => item.why)).toEqual(['protected label "important"', 'expires 2025-06-29']);
     expect(await snapshotOf(workspace)).toBe(before);
     const printed = workspace.output.join('\n');
@@ -118,11 +196,19 @@ describe('cleanup-backups: real runs', () => {
 
   it('a protected environment needs --yes without a terminal', async () => {
     const workspace = await workspaceFor();
-    const entries = [makeEntry({ project: 'api', environment: 'production', ...day('2024-01-01') }), makeEntry({ project: 'api', environment: 'production', ...day('2025-05-30') })];
+    const entries = [
+      makeEntry({ project: 'api', environment: 'production', ...day('2024-01-01') }),
+      makeEntry({ project: 'api', environment: 'production', ...day('2025-05-30') }),
+    ];
     await catalogWithManifests(workspace, entries);
-    expect(await cleanupBackups({ environment: 'production' }, workspace.ctx({ now }))).toMatchObject({ status: 'error', error_code: 'CONFIRMATION_REQUIRED' });
+    expect(await cleanupBackups({ environment: 'production' }, workspace.ctx({ now }))).toMatchObject({
+      status: 'error',
+      error_code: 'CONFIRMATION_REQUIRED',
+    });
     expect(await ids(workspace)).toHaveLength(2);
-    expect(data(await cleanupBackups({ environment: 'production', yes: true }, workspace.ctx({ now }))).deleted).toHaveLength(1);
+    expect(
+      data(await cleanupBackups({ environment: 'production', yes: true }, workspace.ctx({ now }))).deleted,
+    ).toHaveLength(1);
     expect(await ids(workspace)).toEqual([entries[1]?.backup_id]);
   });
 
@@ -134,16 +220,26 @@ describe('cleanup-backups: real runs', () => {
     const policy = { now: dayjs(NOW), project: 'api', environment: 'dev', protectedLabels: [], minKeep: 1 };
 
     // Step one only (the catalog, which drops the manifest), then the "crash": the file stays.
-    await commitCleanup(workspace.catalog, { policy, previewIds: new Set([expired.backup_id]), missingIds: new Set(), removeMissing: false, readd: [] });
+    await commitCleanup(workspace.catalog, {
+      policy,
+      previewIds: new Set([expired.backup_id]),
+      missingIds: new Set(),
+      removeMissing: false,
+      readd: [],
+    });
     expect(await exists(filePathOf(workspace, expired))).toBe(true);
     expect(await exists(manifestOf(workspace, expired))).toBe(false);
     await expectEveryEntryHasItsFile(workspace);
     const listed = await listBackups({ environment: 'dev' }, workspace.ctx());
-    expect(listed.status === 'success' && listed.result.backups.map((backup) => backup.backup_id)).toEqual([fresh.backup_id]);
+    expect(listed.status === 'success' && listed.result.backups.map((backup) => backup.backup_id)).toEqual([
+      fresh.backup_id,
+    ]);
 
     await age(filePathOf(workspace, expired));
     const seen = data(await cleanupBackups({ environment: 'dev', dryRun: true }, workspace.ctx({ now })));
-    expect(seen.orphans).toEqual([expect.objectContaining({ kind: 'file-without-manifest', backup_id: expired.backup_id, action: 'reported' })]);
+    expect(seen.orphans).toEqual([
+      expect.objectContaining({ kind: 'file-without-manifest', backup_id: expired.backup_id, action: 'reported' }),
+    ]);
     const repaired = data(await cleanupBackups({ environment: 'dev', yes: true }, workspace.ctx({ now })));
     expect(repaired.orphans).toEqual([expect.objectContaining({ kind: 'file-without-manifest', action: 'repaired' })]);
     expect(await exists(filePathOf(workspace, expired))).toBe(false);
@@ -155,20 +251,30 @@ describe('cleanup-backups: real runs', () => {
     const fresh = makeEntry({ project: 'api', environment: 'dev', ...day('2025-05-30') });
     await catalogWithManifests(workspace, [expired, fresh]);
     const policy = { now: dayjs(NOW), project: 'api', environment: 'dev', protectedLabels: [], minKeep: 1 };
-    await commitCleanup(workspace.catalog, { policy, previewIds: new Set([expired.backup_id]), missingIds: new Set(), removeMissing: false, readd: [] });
+    await commitCleanup(workspace.catalog, {
+      policy,
+      previewIds: new Set([expired.backup_id]),
+      missingIds: new Set(),
+      removeMissing: false,
+      readd: [],
+    });
     await writeManifest(expired, workspace.root); // the manifest removal never happened
     await age(filePathOf(workspace, expired));
     await age(manifestOf(workspace, expired));
     await expectEveryEntryHasItsFile(workspace);
 
     const seen = data(await cleanupBackups({ environment: 'dev', dryRun: true }, workspace.ctx({ now })));
-    expect(seen.orphans).toEqual([expect.objectContaining({ kind: 'file-with-manifest', backup_id: expired.backup_id, action: 'reported' })]);
+    expect(seen.orphans).toEqual([
+      expect.objectContaining({ kind: 'file-with-manifest', backup_id: expired.backup_id, action: 'reported' }),
+    ]);
     data(await cleanupBackups({ environment: 'dev', yes: true }, workspace.ctx({ now })));
     // Back in the catalog with the status a fresh check gives it (the stand-in file does not match its checksum).
     const readded = (await workspace.catalog.read()).entries.find((entry) => entry.backup_id === expired.backup_id);
     expect(readded).toMatchObject({ status: 'verification_failed', verification: { integrity_check: 'failed' } });
     // And the next run deletes it like any other expired backup.
-    expect(data(await cleanupBackups({ environment: 'dev' }, workspace.ctx({ now }))).deleted.map((item) => item.backup_id)).toEqual([expired.backup_id]);
+    expect(
+      data(await cleanupBackups({ environment: 'dev' }, workspace.ctx({ now }))).deleted.map((item) => item.backup_id),
+    ).toEqual([expired.backup_id]);
     expect(await exists(filePathOf(workspace, expired))).toBe(false);
     expect(await ids(workspace)).toEqual([fresh.backup_id]);
   });
@@ -181,17 +287,30 @@ describe('cleanup-backups: real runs', () => {
     await writeCatalog(workspace, [gone, kept]);
     const directory = path.dirname(filePathOf(workspace, kept));
     const file = (name: string) => path.join(directory, name);
-    const oldLeftovers = ['backup-20250101-000000.sql.zst.partial', 'backup-20250102-000000.sqlite.zst', 'backup-20250103-000000.manifest.json', 'backup-20250104-000000.sql.zst'];
+    const oldLeftovers = [
+      'backup-20250101-000000.sql.zst.partial',
+      'backup-20250102-000000.sqlite.zst',
+      'backup-20250103-000000.manifest.json',
+      'backup-20250104-000000.sql.zst',
+    ];
     for (const name of oldLeftovers) await writeFile(file(name), 'leftover');
     await writeFile(file('backup-20250104-000000.manifest.json'), 'not json');
     await writeFile(file('backup-20250105-000000.sql.zst.partial'), 'being written');
     await writeFile(file('backup-20250106-000000.sql.partial'), 'held open');
     await writeFile(file('notes.txt'), 'not ours');
-    for (const name of [...oldLeftovers, 'backup-20250104-000000.manifest.json', 'backup-20250106-000000.sql.partial', 'notes.txt']) await age(file(name));
+    for (const name of [
+      ...oldLeftovers,
+      'backup-20250104-000000.manifest.json',
+      'backup-20250106-000000.sql.partial',
+      'notes.txt',
+    ])
+      await age(file(name));
     const holder = await open(file('backup-20250106-000000.sql.partial'), 'r');
     try {
       const report = data(await cleanupBackups({ environment: 'dev' }, workspace.ctx({ now })));
-      const kinds = Object.fromEntries(report.orphans.map((orphan) => [path.basename(orphan.path), `${orphan.kind}:${orphan.action}`]));
+      const kinds = Object.fromEntries(
+        report.orphans.map((orphan) => [path.basename(orphan.path), `${orphan.kind}:${orphan.action}`]),
+      );
       expect(kinds).toEqual({
         [path.basename(gone.file_path)]: 'entry-without-file:reported',
         'backup-20250101-000000.sql.zst.partial': 'leftover:reported',
@@ -214,18 +333,30 @@ describe('cleanup-backups: real runs', () => {
         'backup-20250105-000000.sql.zst.partial': 'held',
         'backup-20250106-000000.sql.partial': 'held',
       });
-      expect(repaired.orphans.find((orphan) => orphan.path.endsWith('06-000000.sql.partial'))?.detail).toContain('has it open');
-      expect(repaired.orphans.find((orphan) => orphan.path.endsWith('05-000000.sql.zst.partial'))?.detail).toContain('less than 10 minutes');
+      expect(repaired.orphans.find((orphan) => orphan.path.endsWith('06-000000.sql.partial'))?.detail).toContain(
+        'has it open',
+      );
+      expect(repaired.orphans.find((orphan) => orphan.path.endsWith('05-000000.sql.zst.partial'))?.detail).toContain(
+        'less than 10 minutes',
+      );
     } finally {
       await holder.close();
     }
     expect((await readdir(directory)).sort()).toEqual(
-      [path.basename(kept.file_path), 'backup-20250104-000000.manifest.json', 'backup-20250104-000000.sql.zst', 'backup-20250105-000000.sql.zst.partial', 'backup-20250106-000000.sql.partial', 'notes.txt'].sort(),
+      [
+        path.basename(kept.file_path),
+        'backup-20250104-000000.manifest.json',
+        'backup-20250104-000000.sql.zst',
+        'backup-20250105-000000.sql.zst.partial',
+        'backup-20250106-000000.sql.partial',
+        'notes.txt',
+      ].sort(),
     );
     expect(await ids(workspace)).toEqual([kept.backup_id]);
   });
 });
 
 async function expectEveryEntryHasItsFile(workspace: TestWorkspace): Promise<void> {
-  for (const entry of (await workspace.catalog.read()).entries) expect(await exists(filePathOf(workspace, entry))).toBe(true);
+  for (const entry of (await workspace.catalog.read()).entries)
+    expect(await exists(filePathOf(workspace, entry))).toBe(true);
 }

@@ -7,8 +7,13 @@ import { makeEntry } from '../support/entries.ts';
 import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
 import { createFiles, filePathOf, writeCatalog } from './catalog-fixture.ts';
 
-const exists = (file: string) => stat(file).then(() => true, () => false);
-const manifestOf = (workspace: TestWorkspace, entry: BackupEntry) => path.join(path.dirname(filePathOf(workspace, entry)), `${entry.backup_id}.manifest.json`);
+const exists = (file: string) =>
+  stat(file).then(
+    () => true,
+    () => false,
+  );
+const manifestOf = (workspace: TestWorkspace, entry: BackupEntry) =>
+  path.join(path.dirname(filePathOf(workspace, entry)), `${entry.backup_id}.manifest.json`);
 
 /** A workspace whose catalog holds these entries, each with a file and a manifest. */
 async function workspaceWith(...entries: BackupEntry[]): Promise<TestWorkspace> {
@@ -30,7 +35,10 @@ describe('delete-backup', () => {
     expect(await exists(manifestOf(workspace, target))).toBe(true);
 
     const result = await deleteBackup({ environment: 'dev', backupId: target.backup_id }, workspace.ctx());
-    expect(result).toMatchObject({ status: 'success', result: { backup_id: target.backup_id, size_bytes: 1024, pinned: false } });
+    expect(result).toMatchObject({
+      status: 'success',
+      result: { backup_id: target.backup_id, size_bytes: 1024, pinned: false },
+    });
     expect(await catalogIds(workspace)).toEqual([other.backup_id]);
     expect(await exists(manifestOf(workspace, target))).toBe(false);
     expect(await exists(filePathOf(workspace, target))).toBe(false);
@@ -44,7 +52,9 @@ describe('delete-backup', () => {
     await mkdir(filePathOf(workspace, entry), { recursive: true });
     await writeFile(path.join(filePathOf(workspace, entry), 'toc.dat'), 'toc');
     await workspace.catalog.add(entry);
-    expect(await deleteBackup({ environment: 'dev', backupId: entry.backup_id }, workspace.ctx())).toMatchObject({ status: 'success' });
+    expect(await deleteBackup({ environment: 'dev', backupId: entry.backup_id }, workspace.ctx())).toMatchObject({
+      status: 'success',
+    });
     expect(await exists(filePathOf(workspace, entry))).toBe(false);
   });
 
@@ -53,27 +63,40 @@ describe('delete-backup', () => {
     const workspace = await workspaceWith(pinned);
     const refused = await deleteBackup({ environment: 'dev', backupId: pinned.backup_id }, workspace.ctx());
     expect(refused).toMatchObject({ status: 'error', error_code: 'BACKUP_PROTECTED' });
-    expect(refused.status === 'error' && refused.recovery.suggestions[0]).toContain(`nx run api:delete-backup:dev --backupId=${pinned.backup_id} --force`);
+    expect(refused.status === 'error' && refused.recovery.suggestions[0]).toContain(
+      `nx run api:delete-backup:dev --backupId=${pinned.backup_id} --force`,
+    );
     expect(await catalogIds(workspace)).toEqual([pinned.backup_id]);
     expect(await exists(filePathOf(workspace, pinned))).toBe(true);
 
-    expect(await deleteBackup({ environment: 'dev', backupId: pinned.backup_id, force: true }, workspace.ctx())).toMatchObject({ status: 'success' });
+    expect(
+      await deleteBackup({ environment: 'dev', backupId: pinned.backup_id, force: true }, workspace.ctx()),
+    ).toMatchObject({ status: 'success' });
     expect(await catalogIds(workspace)).toEqual([]);
   });
 
   it('reports BACKUP_NOT_FOUND for an unknown id, and says where an id of another environment lives', async () => {
     const production = makeEntry({ project: 'api', environment: 'production' });
     const workspace = await workspaceWith(production);
-    expect(await deleteBackup({ environment: 'dev', backupId: 'backup-20200101-000000' }, workspace.ctx())).toMatchObject({ status: 'error', error_code: 'BACKUP_NOT_FOUND' });
+    expect(
+      await deleteBackup({ environment: 'dev', backupId: 'backup-20200101-000000' }, workspace.ctx()),
+    ).toMatchObject({ status: 'error', error_code: 'BACKUP_NOT_FOUND' });
     const elsewhere = await deleteBackup({ environment: 'dev', backupId: production.backup_id }, workspace.ctx());
-    expect(elsewhere).toMatchObject({ status: 'error', error_code: 'BACKUP_NOT_FOUND', result: { found_in: { environment: 'production' } } });
+    expect(elsewhere).toMatchObject({
+      status: 'error',
+      error_code: 'BACKUP_NOT_FOUND',
+      result: { found_in: { environment: 'production' } },
+    });
     expect(await catalogIds(workspace)).toEqual([production.backup_id]);
   });
 
   it('rejects ids that are not backup ids before looking anything up', async () => {
     const workspace = await workspaceWith();
     for (const backupId of ['../../etc/passwd', 'backup-20250101-000000/../x', '']) {
-      expect(await deleteBackup({ environment: 'dev', backupId }, workspace.ctx())).toMatchObject({ status: 'error', error_code: 'INVALID_OPTION' });
+      expect(await deleteBackup({ environment: 'dev', backupId }, workspace.ctx())).toMatchObject({
+        status: 'error',
+        error_code: 'INVALID_OPTION',
+      });
     }
   });
 
@@ -85,13 +108,18 @@ describe('delete-backup', () => {
     expect(refused.status === 'error' && refused.recovery.suggestions.join(' ')).toContain('--yes');
 
     const questions: string[] = [];
-    const declined = await deleteBackup({ environment: 'production', backupId: entry.backup_id }, workspace.ctx({ interactive: true, confirm: (question) => (questions.push(question), Promise.resolve(false)) }));
+    const declined = await deleteBackup(
+      { environment: 'production', backupId: entry.backup_id },
+      workspace.ctx({ interactive: true, confirm: (question) => (questions.push(question), Promise.resolve(false)) }),
+    );
     expect(declined).toMatchObject({ status: 'error', error_code: 'CANCELLED' });
     expect(questions[0]).toContain(entry.backup_id);
     expect(await catalogIds(workspace)).toEqual([entry.backup_id]);
     expect(await exists(filePathOf(workspace, entry))).toBe(true);
 
-    expect(await deleteBackup({ environment: 'production', backupId: entry.backup_id, yes: true }, workspace.ctx())).toMatchObject({ status: 'success' });
+    expect(
+      await deleteBackup({ environment: 'production', backupId: entry.backup_id, yes: true }, workspace.ctx()),
+    ).toMatchObject({ status: 'success' });
     expect(await catalogIds(workspace)).toEqual([]);
   });
 
@@ -101,7 +129,10 @@ describe('delete-backup', () => {
     await writeFile(victim, 'keep me');
     const entry = makeEntry({ project: 'api', environment: 'dev', file_path: 'precious.txt' });
     await writeCatalog(workspace, [entry]);
-    expect(await deleteBackup({ environment: 'dev', backupId: entry.backup_id }, workspace.ctx())).toMatchObject({ status: 'error', error_code: 'CATALOG_INVALID' });
+    expect(await deleteBackup({ environment: 'dev', backupId: entry.backup_id }, workspace.ctx())).toMatchObject({
+      status: 'error',
+      error_code: 'CATALOG_INVALID',
+    });
     expect(await readFile(victim, 'utf8')).toBe('keep me');
     expect(await catalogIds(workspace)).toEqual([entry.backup_id]);
   });

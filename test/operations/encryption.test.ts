@@ -13,7 +13,14 @@ import { listBackups } from '../../src/operations/list.ts';
 import { restoreBackup } from '../../src/operations/restore.ts';
 import { verifyBackup } from '../../src/operations/verify.ts';
 import type { OperationResult } from '../../src/output/result.ts';
-import { adminQuery, freshMysql, freshPostgres, freshSqlite, tracked, type FreshDatabase } from '../support/databases.ts';
+import {
+  adminQuery,
+  freshMysql,
+  freshPostgres,
+  freshSqlite,
+  tracked,
+  type FreshDatabase,
+} from '../support/databases.ts';
 import { seedAwkwardData, sqlitePath, tableChecksums, type DatabaseKind } from '../support/fixtures.ts';
 import { succeeded } from '../support/results.ts';
 import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
@@ -21,7 +28,11 @@ import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
 const run = promisify(execFile);
 const track = tracked();
 const ok = succeeded;
-const FRESH: Record<DatabaseKind, () => Promise<FreshDatabase>> = { postgresql: freshPostgres, mysql: freshMysql, sqlite: freshSqlite };
+const FRESH: Record<DatabaseKind, () => Promise<FreshDatabase>> = {
+  postgresql: freshPostgres,
+  mysql: freshMysql,
+  sqlite: freshSqlite,
+};
 /** A row whose text must not appear in any stored file of an encrypted backup. */
 const MARKER = 'faber-marker-4c1d9e7a-plaintext-canary';
 
@@ -78,11 +89,17 @@ interface Setup {
   file: string;
 }
 
-async function encryptedBackup(kind: DatabaseKind, options: { format?: 'sql' | 'custom'; compression?: 'zstd' | 'none'; identity?: string } = {}): Promise<Setup> {
+async function encryptedBackup(
+  kind: DatabaseKind,
+  options: { format?: 'sql' | 'custom'; compression?: 'zstd' | 'none'; identity?: string } = {},
+): Promise<Setup> {
   const db = await track(FRESH[kind]());
   await seedAwkwardData(kind, db.url);
   await addMarker(kind, db.url);
-  const env: Record<string, string> = { DEV_DATABASE_URL: db.url, ...(options.identity ? { FABER_DB_AGE_IDENTITY: options.identity } : {}) };
+  const env: Record<string, string> = {
+    DEV_DATABASE_URL: db.url,
+    ...(options.identity ? { FABER_DB_AGE_IDENTITY: options.identity } : {}),
+  };
   const workspace = await makeWorkspace(
     {
       database: { provider: kind, migration_tool: 'prisma' },
@@ -95,12 +112,30 @@ async function encryptedBackup(kind: DatabaseKind, options: { format?: 'sql' | '
     env,
   );
   // The backup itself runs without any private key.
-  const backup = ok(await createBackup({ environment: 'dev', yes: true }, workspace.ctx({ env: { PATH: process.env.PATH, HOME: process.env.HOME, DEV_DATABASE_URL: db.url } }))) as BackupResultData;
-  return { db, workspace, backup, original: await tableChecksums(kind, db.url), file: path.join(workspace.root, backup.file_path) };
+  const backup = ok(
+    await createBackup(
+      { environment: 'dev', yes: true },
+      workspace.ctx({ env: { PATH: process.env.PATH, HOME: process.env.HOME, DEV_DATABASE_URL: db.url } }),
+    ),
+  ) as BackupResultData;
+  return {
+    db,
+    workspace,
+    backup,
+    original: await tableChecksums(kind, db.url),
+    file: path.join(workspace.root, backup.file_path),
+  };
 }
 
 function withIdentity(workspace: TestWorkspace, db: FreshDatabase, identity: string | undefined) {
-  return workspace.ctx({ env: { PATH: process.env.PATH, HOME: process.env.HOME, DEV_DATABASE_URL: db.url, ...(identity === undefined ? {} : { FABER_DB_AGE_IDENTITY: identity }) } });
+  return workspace.ctx({
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      DEV_DATABASE_URL: db.url,
+      ...(identity === undefined ? {} : { FABER_DB_AGE_IDENTITY: identity }),
+    },
+  });
 }
 
 function failed<T>(result: OperationResult<T>, code: string): Record<string, unknown> {
@@ -118,48 +153,79 @@ const ROUND_TRIPS: Array<[string, DatabaseKind, { format?: 'sql' | 'custom' }, s
 ];
 
 describe('encrypted backups: backup → verify → restore', () => {
-  it.each(ROUND_TRIPS)('%s: needs only the recipients to back up, the identity to read back', async (_name, kind, options, suffix) => {
-    const { db, workspace, backup, original, file } = await encryptedBackup(kind, options);
-    expect(backup.file_path.endsWith(suffix)).toBe(true);
-    expect((await readFile(file)).subarray(0, 22).toString()).toBe('age-encryption.org/v1\n');
-    const entry = (await workspace.catalog.find(backup.backup_id)) as BackupEntry;
-    expect(entry.encryption).toEqual({ type: 'age', recipients: [recipientFingerprint(team.recipient), recipientFingerprint(breakGlass.recipient)], identity_env: 'FABER_DB_AGE_IDENTITY' });
-    expect(entry.verification.checks).toEqual(expect.arrayContaining(['file checksum (sha256) matches', 'age header well-formed (2 X25519 recipients)']));
-    // The plaintext was decoded and compared as it was written, before encryption.
-    expect(entry.verification.checks?.some((check) => check.startsWith("zstd stream decodes to the dump's bytes"))).toBe(true);
-    const { stdout } = await run('sha256sum', [file]);
-    expect(stdout.split(' ')[0]).toBe(entry.checksum.value);
+  it.each(ROUND_TRIPS)(
+    '%s: needs only the recipients to back up, the identity to read back',
+    async (_name, kind, options, suffix) => {
+      const { db, workspace, backup, original, file } = await encryptedBackup(kind, options);
+      expect(backup.file_path.endsWith(suffix)).toBe(true);
+      expect((await readFile(file)).subarray(0, 22).toString()).toBe('age-encryption.org/v1\n');
+      const entry = (await workspace.catalog.find(backup.backup_id)) as BackupEntry;
+      expect(entry.encryption).toEqual({
+        type: 'age',
+        recipients: [recipientFingerprint(team.recipient), recipientFingerprint(breakGlass.recipient)],
+        identity_env: 'FABER_DB_AGE_IDENTITY',
+      });
+      expect(entry.verification.checks).toEqual(
+        expect.arrayContaining(['file checksum (sha256) matches', 'age header well-formed (2 X25519 recipients)']),
+      );
+      // The plaintext was decoded and compared as it was written, before encryption.
+      expect(
+        entry.verification.checks?.some((check) => check.startsWith("zstd stream decodes to the dump's bytes")),
+      ).toBe(true);
+      const { stdout } = await run('sha256sum', [file]);
+      expect(stdout.split(' ')[0]).toBe(entry.checksum.value);
 
-    // Without the identity: bytes and header checked, and it says the content was not decoded.
-    const blind = ok(await verifyBackup({ environment: 'dev', backupId: backup.backup_id }, withIdentity(workspace, db, undefined)));
-    expect(blind.backups[0]).toMatchObject({ passed: true, notes: [expect.stringContaining('not decoded: $FABER_DB_AGE_IDENTITY is not set')] });
-    expect(blind.backups[0]?.checks).not.toContain('age payload decrypts and authenticates');
+      // Without the identity: bytes and header checked, and it says the content was not decoded.
+      const blind = ok(
+        await verifyBackup({ environment: 'dev', backupId: backup.backup_id }, withIdentity(workspace, db, undefined)),
+      );
+      expect(blind.backups[0]).toMatchObject({
+        passed: true,
+        notes: [expect.stringContaining('not decoded: $FABER_DB_AGE_IDENTITY is not set')],
+      });
+      expect(blind.backups[0]?.checks).not.toContain('age payload decrypts and authenticates');
 
-    // With either recipient's identity: decrypted and decoded fully, and a restore drill passes.
-    const full = ok(await verifyBackup({ environment: 'dev', backupId: backup.backup_id, deep: true }, withIdentity(workspace, db, breakGlass.identity)));
-    expect(full.backups[0]).toMatchObject({ passed: true, notes: [], restore_test: { status: 'passed' } });
-    expect(full.backups[0]?.checks).toEqual(expect.arrayContaining(['age payload decrypts and authenticates', 'decoded content checksum matches']));
+      // With either recipient's identity: decrypted and decoded fully, and a restore drill passes.
+      const full = ok(
+        await verifyBackup(
+          { environment: 'dev', backupId: backup.backup_id, deep: true },
+          withIdentity(workspace, db, breakGlass.identity),
+        ),
+      );
+      expect(full.backups[0]).toMatchObject({ passed: true, notes: [], restore_test: { status: 'passed' } });
+      expect(full.backups[0]?.checks).toEqual(
+        expect.arrayContaining(['age payload decrypts and authenticates', 'decoded content checksum matches']),
+      );
 
-    await deleteMarker(kind, db.url);
-    expect(await tableChecksums(kind, db.url)).not.toEqual(original);
-    ok(await restoreBackup({ environment: 'dev', from: backup.backup_id, yes: true }, withIdentity(workspace, db, team.identity)));
-    expect(await tableChecksums(kind, db.url)).toEqual(original);
+      await deleteMarker(kind, db.url);
+      expect(await tableChecksums(kind, db.url)).not.toEqual(original);
+      ok(
+        await restoreBackup(
+          { environment: 'dev', from: backup.backup_id, yes: true },
+          withIdentity(workspace, db, team.identity),
+        ),
+      );
+      expect(await tableChecksums(kind, db.url)).toEqual(original);
 
-    // No stored file (backups, their manifests, the catalog, the safety backup) holds the marker or a private key.
-    for (const stored of await storedFiles(workspace.backupRoot)) {
-      const bytes = await readFile(stored);
-      expect(bytes.includes(MARKER), stored).toBe(false);
-      expect(bytes.includes(team.identity) || bytes.includes(breakGlass.identity), stored).toBe(false);
-    }
-    expect(workspace.output.join('\n')).not.toContain(team.identity);
-    expect(workspace.output.join('\n')).not.toContain(breakGlass.identity);
-  });
+      // No stored file (backups, their manifests, the catalog, the safety backup) holds the marker or a private key.
+      for (const stored of await storedFiles(workspace.backupRoot)) {
+        const bytes = await readFile(stored);
+        expect(bytes.includes(MARKER), stored).toBe(false);
+        expect(bytes.includes(team.identity) || bytes.includes(breakGlass.identity), stored).toBe(false);
+      }
+      expect(workspace.output.join('\n')).not.toContain(team.identity);
+      expect(workspace.output.join('\n')).not.toContain(breakGlass.identity);
+    },
+  );
 
   it('the marker check can fail: an unencrypted, uncompressed backup does hold the marker, the encrypted one does not', async () => {
     const { db, file } = await encryptedBackup('sqlite', { compression: 'none' });
     expect(file.endsWith('.sqlite.age')).toBe(true);
     expect((await readFile(file)).includes(MARKER)).toBe(false);
-    const unencrypted = await makeWorkspace({ database: { provider: 'sqlite' }, backup: { compression: 'none' } }, { DEV_DATABASE_URL: db.url });
+    const unencrypted = await makeWorkspace(
+      { database: { provider: 'sqlite' }, backup: { compression: 'none' } },
+      { DEV_DATABASE_URL: db.url },
+    );
     const plain = ok(await createBackup({ environment: 'dev' }, unencrypted.ctx())) as BackupResultData;
     expect(plain.file_path.endsWith('.sqlite')).toBe(true);
     expect((await readFile(path.join(unencrypted.root, plain.file_path))).includes(MARKER)).toBe(true);
@@ -175,19 +241,31 @@ describe('encrypted backups: the standard tools read them without the plugin', (
     await seedAwkwardData('postgresql', db.url);
     await addMarker('postgresql', db.url);
     const workspace = await makeWorkspace(
-      { database: { provider: 'postgresql', migration_tool: 'prisma' }, backup: { encryption: { type: 'age', recipients: [recipient] } } },
+      {
+        database: { provider: 'postgresql', migration_tool: 'prisma' },
+        backup: { encryption: { type: 'age', recipients: [recipient] } },
+      },
       { DEV_DATABASE_URL: db.url },
     );
     const backup = ok(await createBackup({ environment: 'dev' }, workspace.ctx())) as BackupResultData;
     const target = await track(freshPostgres());
     const file = path.join(workspace.root, backup.file_path);
-    await run('bash', ['-o', 'pipefail', '-c', 'age -d -i "$KEY" "$FILE" | zstd -d | psql -q -v ON_ERROR_STOP=1 "$TARGET" >/dev/null'], {
-      env: { PATH: process.env.PATH, KEY: keyFile, FILE: file, TARGET: target.url },
-    });
+    await run(
+      'bash',
+      ['-o', 'pipefail', '-c', 'age -d -i "$KEY" "$FILE" | zstd -d | psql -q -v ON_ERROR_STOP=1 "$TARGET" >/dev/null'],
+      {
+        env: { PATH: process.env.PATH, KEY: keyFile, FILE: file, TARGET: target.url },
+      },
+    );
     expect(await tableChecksums('postgresql', target.url)).toEqual(await tableChecksums('postgresql', db.url));
     // And the plugin reads the key file's whole content (comments included) as the identity.
     const keyText = await readFile(keyFile, 'utf8');
-    const verified = ok(await verifyBackup({ environment: 'dev' }, workspace.ctx({ env: { PATH: process.env.PATH, DEV_DATABASE_URL: db.url, FABER_DB_AGE_IDENTITY: keyText } })));
+    const verified = ok(
+      await verifyBackup(
+        { environment: 'dev' },
+        workspace.ctx({ env: { PATH: process.env.PATH, DEV_DATABASE_URL: db.url, FABER_DB_AGE_IDENTITY: keyText } }),
+      ),
+    );
     expect(verified.backups[0]?.checks).toContain('age payload decrypts and authenticates');
   });
 });
@@ -203,7 +281,13 @@ describe('encrypted backups: bad input', () => {
     await deleteMarker('postgresql', db.url);
     const before = await tableChecksums('postgresql', db.url);
     const entries = (await workspace.catalog.read()).entries.length;
-    const result = failed(await restoreBackup({ environment: 'dev', from: backup.backup_id, yes: true }, withIdentity(workspace, db, undefined)), 'ENCRYPTION_KEY_MISSING');
+    const result = failed(
+      await restoreBackup(
+        { environment: 'dev', from: backup.backup_id, yes: true },
+        withIdentity(workspace, db, undefined),
+      ),
+      'ENCRYPTION_KEY_MISSING',
+    );
     expect(result).toMatchObject({ backup_id: backup.backup_id, identity_env: 'FABER_DB_AGE_IDENTITY' });
     expect(await tableChecksums('postgresql', db.url)).toEqual(before);
     // No safety backup was taken either.
@@ -212,31 +296,67 @@ describe('encrypted backups: bad input', () => {
 
   it('verify --deep without the identity is ENCRYPTION_KEY_MISSING', async () => {
     const { db, workspace, backup } = setup;
-    failed(await verifyBackup({ environment: 'dev', backupId: backup.backup_id, deep: true }, withIdentity(workspace, db, undefined)), 'ENCRYPTION_KEY_MISSING');
+    failed(
+      await verifyBackup(
+        { environment: 'dev', backupId: backup.backup_id, deep: true },
+        withIdentity(workspace, db, undefined),
+      ),
+      'ENCRYPTION_KEY_MISSING',
+    );
   });
 
   it('an identity that matches none of the recipients is ENCRYPTION_KEY_WRONG for restore and --deep; a file check says it could not decode', async () => {
     const { db, workspace, backup } = setup;
-    const result = failed(await restoreBackup({ environment: 'dev', from: backup.backup_id, yes: true }, withIdentity(workspace, db, stranger.identity)), 'ENCRYPTION_KEY_WRONG');
+    const result = failed(
+      await restoreBackup(
+        { environment: 'dev', from: backup.backup_id, yes: true },
+        withIdentity(workspace, db, stranger.identity),
+      ),
+      'ENCRYPTION_KEY_WRONG',
+    );
     expect(result.identity_recipients).toEqual([recipientFingerprint(stranger.recipient)]);
-    failed(await verifyBackup({ environment: 'dev', backupId: backup.backup_id, deep: true }, withIdentity(workspace, db, stranger.identity)), 'ENCRYPTION_KEY_WRONG');
+    failed(
+      await verifyBackup(
+        { environment: 'dev', backupId: backup.backup_id, deep: true },
+        withIdentity(workspace, db, stranger.identity),
+      ),
+      'ENCRYPTION_KEY_WRONG',
+    );
     // After a key rotation, old backups are for the old key: a file check of them still passes, and says why it did not decode.
-    const checked = ok(await verifyBackup({ environment: 'dev', backupId: backup.backup_id }, withIdentity(workspace, db, stranger.identity)));
-    expect(checked.backups[0]).toMatchObject({ passed: true, notes: [expect.stringContaining(`belongs to age:${recipientFingerprint(stranger.recipient)}`)] });
+    const checked = ok(
+      await verifyBackup(
+        { environment: 'dev', backupId: backup.backup_id },
+        withIdentity(workspace, db, stranger.identity),
+      ),
+    );
+    expect(checked.backups[0]).toMatchObject({
+      passed: true,
+      notes: [expect.stringContaining(`belongs to age:${recipientFingerprint(stranger.recipient)}`)],
+    });
   });
 
   it.each([
     ['a public key', () => team.recipient, 'a public key'],
     ['a malformed age identity', () => `${team.identity.slice(0, -3)}QQQ`, 'malformed'],
-    ['an SSH key', () => '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA==\n-----END OPENSSH PRIVATE KEY-----', 'an SSH key'],
-  ])('an identity of the wrong type (%s) is ENCRYPTION_KEY_WRONG and the value is not echoed', async (_name, identity, says) => {
-    const { db, workspace, backup } = setup;
-    const value = identity();
-    const result = await restoreBackup({ environment: 'dev', from: backup.backup_id, yes: true }, withIdentity(workspace, db, value));
-    failed(result, 'ENCRYPTION_KEY_WRONG');
-    expect(JSON.stringify(result)).toContain(says);
-    expect(JSON.stringify(result)).not.toContain(value.split('\n')[0]);
-  });
+    [
+      'an SSH key',
+      () => '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA==\n-----END OPENSSH PRIVATE KEY-----',
+      'an SSH key',
+    ],
+  ])(
+    'an identity of the wrong type (%s) is ENCRYPTION_KEY_WRONG and the value is not echoed',
+    async (_name, identity, says) => {
+      const { db, workspace, backup } = setup;
+      const value = identity();
+      const result = await restoreBackup(
+        { environment: 'dev', from: backup.backup_id, yes: true },
+        withIdentity(workspace, db, value),
+      );
+      failed(result, 'ENCRYPTION_KEY_WRONG');
+      expect(JSON.stringify(result)).toContain(says);
+      expect(JSON.stringify(result)).not.toContain(value.split('\n')[0]);
+    },
+  );
 
   it('a tampered file fails verification with and without the identity, and is not restored', async () => {
     const { db, workspace } = await encryptedBackup('sqlite');
@@ -245,21 +365,40 @@ describe('encrypted backups: bad input', () => {
     const bytes = await readFile(file);
     bytes[Math.floor(bytes.length / 2)] = (bytes[Math.floor(bytes.length / 2)] ?? 0) ^ 0x40;
     await writeFile(file, bytes);
-    const blind = await verifyBackup({ environment: 'dev', backupId: backup.backup_id }, withIdentity(workspace, db, undefined));
+    const blind = await verifyBackup(
+      { environment: 'dev', backupId: backup.backup_id },
+      withIdentity(workspace, db, undefined),
+    );
     expect(JSON.stringify(failed(blind, 'VERIFICATION_FAILED'))).toContain('file checksum (sha256) mismatch');
-    const keyed = await verifyBackup({ environment: 'dev', backupId: backup.backup_id }, withIdentity(workspace, db, team.identity));
+    const keyed = await verifyBackup(
+      { environment: 'dev', backupId: backup.backup_id },
+      withIdentity(workspace, db, team.identity),
+    );
     expect(JSON.stringify(failed(keyed, 'VERIFICATION_FAILED'))).toContain('age authentication failed');
-    failed(await restoreBackup({ environment: 'dev', from: backup.backup_id, yes: true }, withIdentity(workspace, db, team.identity)), 'VERIFICATION_FAILED');
+    failed(
+      await restoreBackup(
+        { environment: 'dev', from: backup.backup_id, yes: true },
+        withIdentity(workspace, db, team.identity),
+      ),
+      'VERIFICATION_FAILED',
+    );
   });
 
   it.each([
-    ['a recipient with a typo (bad checksum)', () => `${team.recipient.slice(0, -1)}${team.recipient.endsWith('q') ? 'p' : 'q'}`, 'valid checksum'],
+    [
+      'a recipient with a typo (bad checksum)',
+      () => `${team.recipient.slice(0, -1)}${team.recipient.endsWith('q') ? 'p' : 'q'}`,
+      'valid checksum',
+    ],
     ['a cut-short recipient', () => team.recipient.slice(0, 40), 'age X25519 recipient'],
     ['a private key in recipients', () => team.identity, 'must never be in the config'],
   ])('config: %s is CONFIG_INVALID and names the field, never the key', async (_name, recipient, says) => {
     const db = await track(freshSqlite());
     const value = recipient();
-    const workspace = await makeWorkspace({ database: { provider: 'sqlite' }, backup: { encryption: { type: 'age', recipients: [value] } } }, { DEV_DATABASE_URL: db.url });
+    const workspace = await makeWorkspace(
+      { database: { provider: 'sqlite' }, backup: { encryption: { type: 'age', recipients: [value] } } },
+      { DEV_DATABASE_URL: db.url },
+    );
     const result = await createBackup({ environment: 'dev' }, workspace.ctx());
     failed(result, 'CONFIG_INVALID');
     expect(JSON.stringify(result)).toContain('backup.encryption.recipients');
@@ -269,7 +408,10 @@ describe('encrypted backups: bad input', () => {
 
   it('the directory format cannot be encrypted: INVALID_OPTION before anything is written', async () => {
     const { db, workspace } = setup;
-    const result = await createBackup({ environment: 'dev', format: 'directory' }, withIdentity(workspace, db, undefined));
+    const result = await createBackup(
+      { environment: 'dev', format: 'directory' },
+      withIdentity(workspace, db, undefined),
+    );
     failed(result, 'INVALID_OPTION');
   });
 });
@@ -282,9 +424,18 @@ describe('encrypted backups: the private key stays in this process', () => {
     const log = path.join(workspace.root, 'tool-environments.log');
     const real = (await run('sh', ['-c', 'command -v pg_restore'])).stdout.trim();
     await mkdir(bin);
-    await writeFile(path.join(bin, 'pg_restore'), `#!/bin/sh\nenv >> "$TOOL_ENV_LOG"\necho ---- >> "$TOOL_ENV_LOG"\nexec ${JSON.stringify(real)} "$@"\n`);
+    await writeFile(
+      path.join(bin, 'pg_restore'),
+      `#!/bin/sh\nenv >> "$TOOL_ENV_LOG"\necho ---- >> "$TOOL_ENV_LOG"\nexec ${JSON.stringify(real)} "$@"\n`,
+    );
     await chmod(path.join(bin, 'pg_restore'), 0o755);
-    const env = { PATH: `${bin}:${process.env.PATH}`, HOME: process.env.HOME, DEV_DATABASE_URL: db.url, FABER_DB_AGE_IDENTITY: team.identity, TOOL_ENV_LOG: log };
+    const env = {
+      PATH: `${bin}:${process.env.PATH}`,
+      HOME: process.env.HOME,
+      DEV_DATABASE_URL: db.url,
+      FABER_DB_AGE_IDENTITY: team.identity,
+      TOOL_ENV_LOG: log,
+    };
     ok(await verifyBackup({ environment: 'dev', backupId: backup.backup_id, deep: true }, workspace.ctx({ env })));
     ok(await restoreBackup({ environment: 'dev', from: backup.backup_id, yes: true }, workspace.ctx({ env })));
     const seen = await readFile(log, 'utf8');
@@ -300,12 +451,22 @@ describe('encrypted backups: mixed catalogs and per-environment settings', () =>
     const { db, workspace, backup, file } = await encryptedBackup('sqlite');
     const catalogFile = path.join(workspace.backupRoot, 'backups.json');
     const catalog = JSON.parse(await readFile(catalogFile, 'utf8')) as { backups: BackupEntry[] };
-    await writeFile(catalogFile, JSON.stringify({ ...catalog, backups: catalog.backups.filter((entry) => entry.backup_id !== backup.backup_id) }));
+    await writeFile(
+      catalogFile,
+      JSON.stringify({ ...catalog, backups: catalog.backups.filter((entry) => entry.backup_id !== backup.backup_id) }),
+    );
     const dayAgo = new Date(Date.now() - 24 * 3600 * 1000);
     for (const old of [file, file.replace(/\.sqlite\.zst\.age$/, '.manifest.json')]) await utimes(old, dayAgo, dayAgo);
-    const repaired = ok(await cleanupBackups({ environment: 'dev', yes: true }, withIdentity(workspace, db, undefined)));
-    expect(repaired.orphans).toEqual([expect.objectContaining({ kind: 'file-with-manifest', backup_id: backup.backup_id, action: 'repaired' })]);
-    expect(await workspace.catalog.find(backup.backup_id)).toMatchObject({ status: 'valid', encryption: { type: 'age' } });
+    const repaired = ok(
+      await cleanupBackups({ environment: 'dev', yes: true }, withIdentity(workspace, db, undefined)),
+    );
+    expect(repaired.orphans).toEqual([
+      expect.objectContaining({ kind: 'file-with-manifest', backup_id: backup.backup_id, action: 'repaired' }),
+    ]);
+    expect(await workspace.catalog.find(backup.backup_id)).toMatchObject({
+      status: 'valid',
+      encryption: { type: 'age' },
+    });
   });
 
   it('list-backups shows which backups are encrypted and for whom (fingerprints, not keys)', async () => {
@@ -316,14 +477,19 @@ describe('encrypted backups: mixed catalogs and per-environment settings', () =>
         database: { provider: 'sqlite' },
         environments: {
           dev: { connection_string_env: 'DEV_DATABASE_URL', encryption: false },
-          production: { connection_string_env: 'DEV_DATABASE_URL', encryption: { type: 'age', recipients: [team.recipient], identity_env: 'PROD_AGE_KEY' } },
+          production: {
+            connection_string_env: 'DEV_DATABASE_URL',
+            encryption: { type: 'age', recipients: [team.recipient], identity_env: 'PROD_AGE_KEY' },
+          },
         },
         backup: { encryption: { type: 'age', recipients: [breakGlass.recipient] } },
       },
       { DEV_DATABASE_URL: db.url },
     );
     const plain = ok(await createBackup({ environment: 'dev' }, workspace.ctx())) as BackupResultData;
-    const secret = ok(await createBackup({ environment: 'production', yes: true }, workspace.ctx())) as BackupResultData;
+    const secret = ok(
+      await createBackup({ environment: 'production', yes: true }, workspace.ctx()),
+    ) as BackupResultData;
     expect(plain.file_path.endsWith('.sqlite.zst')).toBe(true);
     expect(secret.file_path.endsWith('.sqlite.zst.age')).toBe(true);
     expect((await stat(path.join(workspace.root, secret.file_path))).mode & 0o777).toBe(0o600);
@@ -333,7 +499,10 @@ describe('encrypted backups: mixed catalogs and per-environment settings', () =>
     const byId = Object.fromEntries(listed.backups.map((backup) => [backup.backup_id, backup]));
     expect(byId[plain.backup_id]).toMatchObject({ encrypted: false });
     expect(byId[plain.backup_id]?.encryption).toBeUndefined();
-    expect(byId[secret.backup_id]).toMatchObject({ encrypted: true, encryption: { recipients: [recipientFingerprint(team.recipient)], identity_env: 'PROD_AGE_KEY' } });
+    expect(byId[secret.backup_id]).toMatchObject({
+      encrypted: true,
+      encryption: { recipients: [recipientFingerprint(team.recipient)], identity_env: 'PROD_AGE_KEY' },
+    });
     const table = workspace.output.join('\n');
     expect(table).toContain('ENCRYPTED FOR');
     expect(table).toContain(`age:${recipientFingerprint(team.recipient)}`);

@@ -12,7 +12,11 @@ import { succeeded } from '../support/results.ts';
 import { makeWorkspace } from '../support/workspace.ts';
 
 const track = tracked();
-const exists = (file: string) => stat(file).then(() => true, () => false);
+const exists = (file: string) =>
+  stat(file).then(
+    () => true,
+    () => false,
+  );
 
 describe('pins', () => {
   it('--pin on backup, pin-backup and --unpin: cleanup keeps exactly the pinned backups, list-backups marks them', async () => {
@@ -22,17 +26,33 @@ describe('pins', () => {
     sqlite.close();
     const workspace = await makeWorkspace({ database: { provider: 'sqlite' } }, { DEV_DATABASE_URL: db.url });
     const backupAt = async (iso: string | undefined, pin?: boolean) =>
-      succeeded(await createBackup({ environment: 'dev', pin }, workspace.ctx(iso ? { now: () => new Date(iso) } : {}))) as BackupResultData;
+      succeeded(
+        await createBackup({ environment: 'dev', pin }, workspace.ctx(iso ? { now: () => new Date(iso) } : {})),
+      ) as BackupResultData;
     const old = await backupAt('2025-01-01T00:00:00Z');
     const pinnedAtBirth = await backupAt('2025-01-02T00:00:00Z', true);
     const plain = await backupAt('2025-01-03T00:00:00Z');
     const newest = await backupAt(undefined);
     expect(pinnedAtBirth.pinned).toBe(true);
 
-    expect(succeeded(await pinBackup({ environment: 'dev', backupId: old.backup_id }, workspace.ctx()))).toEqual({ backup_id: old.backup_id, environment: 'dev', pinned: true, changed: true });
-    expect(succeeded(await pinBackup({ environment: 'dev', backupId: old.backup_id }, workspace.ctx()))).toMatchObject({ pinned: true, changed: false });
-    expect(succeeded(await pinBackup({ environment: 'dev', backupId: pinnedAtBirth.backup_id, unpin: true }, workspace.ctx()))).toMatchObject({ pinned: false, changed: true });
-    const manifest = JSON.parse(await readFile(path.join(workspace.root, old.file_path.replace(/\.sqlite\.zst$/, '.manifest.json')), 'utf8')) as { backup: BackupEntry };
+    expect(succeeded(await pinBackup({ environment: 'dev', backupId: old.backup_id }, workspace.ctx()))).toEqual({
+      backup_id: old.backup_id,
+      environment: 'dev',
+      pinned: true,
+      changed: true,
+    });
+    expect(succeeded(await pinBackup({ environment: 'dev', backupId: old.backup_id }, workspace.ctx()))).toMatchObject({
+      pinned: true,
+      changed: false,
+    });
+    expect(
+      succeeded(
+        await pinBackup({ environment: 'dev', backupId: pinnedAtBirth.backup_id, unpin: true }, workspace.ctx()),
+      ),
+    ).toMatchObject({ pinned: false, changed: true });
+    const manifest = JSON.parse(
+      await readFile(path.join(workspace.root, old.file_path.replace(/\.sqlite\.zst$/, '.manifest.json')), 'utf8'),
+    ) as { backup: BackupEntry };
     expect(manifest.backup.pinned).toBe(true);
 
     workspace.output.length = 0;
@@ -50,7 +70,12 @@ describe('pins', () => {
 
   it('an unknown id is BACKUP_NOT_FOUND and a missing one INVALID_OPTION', async () => {
     const workspace = await makeWorkspace({ database: { provider: 'sqlite' } });
-    expect(await pinBackup({ environment: 'dev', backupId: 'backup-20250101-000000' }, workspace.ctx())).toMatchObject({ status: 'error', error_code: 'BACKUP_NOT_FOUND' });
-    expect(await pinBackup({ environment: 'dev' } as { environment: string; backupId: string }, workspace.ctx())).toMatchObject({ status: 'error', error_code: 'INVALID_OPTION' });
+    expect(await pinBackup({ environment: 'dev', backupId: 'backup-20250101-000000' }, workspace.ctx())).toMatchObject({
+      status: 'error',
+      error_code: 'BACKUP_NOT_FOUND',
+    });
+    expect(
+      await pinBackup({ environment: 'dev' } as { environment: string; backupId: string }, workspace.ctx()),
+    ).toMatchObject({ status: 'error', error_code: 'INVALID_OPTION' });
   });
 });

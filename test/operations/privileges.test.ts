@@ -3,7 +3,16 @@ import { createBackup, type BackupResultData } from '../../src/operations/backup
 import { restoreBackup } from '../../src/operations/restore.ts';
 import { verifyBackup } from '../../src/operations/verify.ts';
 import type { OperationResult } from '../../src/output/result.ts';
-import { adminQuery, adminUrl, databaseUrl, freshMysql, freshPostgres, tracked, uniqueName, type ServerKind } from '../support/databases.ts';
+import {
+  adminQuery,
+  adminUrl,
+  databaseUrl,
+  freshMysql,
+  freshPostgres,
+  tracked,
+  uniqueName,
+  type ServerKind,
+} from '../support/databases.ts';
 import { seedAwkwardData } from '../support/fixtures.ts';
 import { succeeded } from '../support/results.ts';
 import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
@@ -33,11 +42,20 @@ function expectDenied(result: OperationResult<unknown>, privilege: string, grant
 
 /** Runs a suggested GRANT (one or more statements) as the administrator. */
 async function runGrant(kind: ServerKind, grant: string): Promise<void> {
-  await adminQuery(kind, grant.split(';').map((statement) => statement.trim()).filter(Boolean));
+  await adminQuery(
+    kind,
+    grant
+      .split(';')
+      .map((statement) => statement.trim())
+      .filter(Boolean),
+  );
 }
 
 function workspaceFor(kind: ServerKind, url: string): Promise<TestWorkspace> {
-  return makeWorkspace({ database: { provider: kind === 'postgresql' ? 'postgresql' : 'mysql', migration_tool: 'prisma' } }, { DEV_DATABASE_URL: url });
+  return makeWorkspace(
+    { database: { provider: kind === 'postgresql' ? 'postgresql' : 'mysql', migration_tool: 'prisma' } },
+    { DEV_DATABASE_URL: url },
+  );
 }
 
 describe('privileges: PostgreSQL', () => {
@@ -49,7 +67,10 @@ describe('privileges: PostgreSQL', () => {
       await seedAwkwardData('postgresql', db.url);
       const workspace = await workspaceFor('postgresql', asUser(db.url, role));
       const denied = await createBackup({ environment: 'dev' }, workspace.ctx());
-      await runGrant('postgresql', expectDenied(denied, 'SELECT on every table', `GRANT pg_read_all_data TO "${role}";`));
+      await runGrant(
+        'postgresql',
+        expectDenied(denied, 'SELECT on every table', `GRANT pg_read_all_data TO "${role}";`),
+      );
       succeeded(await createBackup({ environment: 'dev' }, workspace.ctx()));
     } finally {
       await db.drop();
@@ -67,15 +88,24 @@ describe('privileges: PostgreSQL', () => {
       const workspace = await workspaceFor('postgresql', url);
       const backup = succeeded(await createBackup({ environment: 'dev' }, workspace.ctx())) as BackupResultData;
       const grant = `ALTER ROLE "${role}" CREATEDB;`;
-      expectDenied(await restoreBackup({ environment: 'dev', from: backup.backup_id }, workspace.ctx()), 'CREATEDB', grant);
+      expectDenied(
+        await restoreBackup({ environment: 'dev', from: backup.backup_id }, workspace.ctx()),
+        'CREATEDB',
+        grant,
+      );
       expectDenied(await verifyBackup({ environment: 'dev', deep: true }, workspace.ctx()), 'CREATEDB', grant);
       expect(await workspace.catalog.find(backup.backup_id)).toMatchObject({ status: 'valid' });
 
       await runGrant('postgresql', grant);
-      expect(succeeded(await verifyBackup({ environment: 'dev', deep: true }, workspace.ctx()))).toMatchObject({ failed_count: 0 });
+      expect(succeeded(await verifyBackup({ environment: 'dev', deep: true }, workspace.ctx()))).toMatchObject({
+        failed_count: 0,
+      });
       succeeded(await restoreBackup({ environment: 'dev', from: backup.backup_id }, workspace.ctx()));
     } finally {
-      await adminQuery('postgresql', [`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`, `DROP ROLE IF EXISTS "${role}"`]);
+      await adminQuery('postgresql', [
+        `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`,
+        `DROP ROLE IF EXISTS "${role}"`,
+      ]);
     }
   });
 });
@@ -90,7 +120,10 @@ describe('privileges: MariaDB', () => {
       const workspace = await workspaceFor('mysql', asUser(db.url, user));
       const pattern = db.name.replaceAll('_', '\\_');
       const grant = `GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON \`${pattern}\`.* TO '${user}'@'%'; GRANT SELECT ON mysql.proc TO '${user}'@'%';`;
-      await runGrant('mysql', expectDenied(await createBackup({ environment: 'dev' }, workspace.ctx()), 'SELECT, SHOW VIEW', grant));
+      await runGrant(
+        'mysql',
+        expectDenied(await createBackup({ environment: 'dev' }, workspace.ctx()), 'SELECT, SHOW VIEW', grant),
+      );
       succeeded(await createBackup({ environment: 'dev' }, workspace.ctx()));
     } finally {
       await adminQuery('mysql', [`DROP USER IF EXISTS '${user}'@'%'`]);
@@ -100,18 +133,27 @@ describe('privileges: MariaDB', () => {
   it('restore and verify --deep without rights on the scratch databases: PERMISSION_DENIED with the GRANT on their name pattern', async () => {
     const user = uniqueName('faber_u');
     const db = await track(freshMysql());
-    await adminQuery('mysql', [`CREATE USER '${user}'@'%'`, `GRANT ALL ON \`${db.name.replaceAll('_', '\\_')}\`.* TO '${user}'@'%'`]);
+    await adminQuery('mysql', [
+      `CREATE USER '${user}'@'%'`,
+      `GRANT ALL ON \`${db.name.replaceAll('_', '\\_')}\`.* TO '${user}'@'%'`,
+    ]);
     try {
       const url = asUser(db.url, user);
       await seedAwkwardData('mysql', url);
       const workspace = await workspaceFor('mysql', url);
       const backup = succeeded(await createBackup({ environment: 'dev' }, workspace.ctx())) as BackupResultData;
       const grant = `GRANT ALL ON \`${db.name.replaceAll('_', '\\_')}\\_\\_faber\\_%\`.* TO '${user}'@'%';`;
-      expectDenied(await restoreBackup({ environment: 'dev', from: backup.backup_id }, workspace.ctx()), 'CREATE and DROP', grant);
+      expectDenied(
+        await restoreBackup({ environment: 'dev', from: backup.backup_id }, workspace.ctx()),
+        'CREATE and DROP',
+        grant,
+      );
       expectDenied(await verifyBackup({ environment: 'dev', deep: true }, workspace.ctx()), 'CREATE and DROP', grant);
 
       await runGrant('mysql', grant);
-      expect(succeeded(await verifyBackup({ environment: 'dev', deep: true }, workspace.ctx()))).toMatchObject({ failed_count: 0 });
+      expect(succeeded(await verifyBackup({ environment: 'dev', deep: true }, workspace.ctx()))).toMatchObject({
+        failed_count: 0,
+      });
       succeeded(await restoreBackup({ environment: 'dev', from: backup.backup_id }, workspace.ctx()));
     } finally {
       await adminQuery('mysql', [`DROP USER IF EXISTS '${user}'@'%'`]);

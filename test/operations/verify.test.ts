@@ -40,10 +40,15 @@ async function flipByte(file: string, position: number): Promise<void> {
 }
 
 /** A seeded SQLite database and one backup of it (dev environment). */
-async function sqliteBackup(compression: 'zstd' | 'none' = 'zstd'): Promise<{ workspace: TestWorkspace; backup: BackupResultData; file: string; db: FreshDatabase }> {
+async function sqliteBackup(
+  compression: 'zstd' | 'none' = 'zstd',
+): Promise<{ workspace: TestWorkspace; backup: BackupResultData; file: string; db: FreshDatabase }> {
   const db = await track(freshSqlite());
   await seedAwkwardData('sqlite', db.url);
-  const workspace = await makeWorkspace({ database: { provider: 'sqlite', migration_tool: 'prisma' } }, { DEV_DATABASE_URL: db.url });
+  const workspace = await makeWorkspace(
+    { database: { provider: 'sqlite', migration_tool: 'prisma' } },
+    { DEV_DATABASE_URL: db.url },
+  );
   const backup = ok(await createBackup({ environment: 'dev', compression }, workspace.ctx())) as BackupResultData;
   return { workspace, backup, file: path.join(workspace.root, backup.file_path), db };
 }
@@ -59,8 +64,14 @@ describe('verify-backup: file checks', () => {
     const { workspace, backup } = await sqliteBackup();
     const verifiedAt = new Date('2030-01-01T00:00:00.000Z');
     const result = ok(await verifyBackup({ environment: 'dev' }, workspace.ctx({ now: () => verifiedAt })));
-    expect(result).toMatchObject({ passed_count: 1, failed_count: 0, backups: [{ backup_id: backup.backup_id, passed: true, status: 'valid' }] });
-    expect(result.backups[0]?.checks.join('\n')).toMatch(/file checksum \(sha256\) matches[\s\S]*decoded content checksum matches[\s\S]*PRAGMA integrity_check: ok/);
+    expect(result).toMatchObject({
+      passed_count: 1,
+      failed_count: 0,
+      backups: [{ backup_id: backup.backup_id, passed: true, status: 'valid' }],
+    });
+    expect(result.backups[0]?.checks.join('\n')).toMatch(
+      /file checksum \(sha256\) matches[\s\S]*decoded content checksum matches[\s\S]*PRAGMA integrity_check: ok/,
+    );
     const entry = await entryOf(workspace, backup.backup_id);
     expect(entry.verification.verified_at).toBe(verifiedAt.toISOString());
     expect(await manifestOf(workspace, entry)).toEqual(entry);
@@ -71,20 +82,29 @@ describe('verify-backup: file checks', () => {
     ['zstd', 0.999],
     ['none', 0.5],
     ['none', 0.0001],
-  ] as const)('a flipped byte in a %s file (at %s of its length) fails and marks the entry; a later pass marks it valid again', async (compression, at) => {
-    const { workspace, backup, file } = await sqliteBackup(compression);
-    const position = Math.floor(backup.size_bytes * at);
-    await flipByte(file, position);
-    const facts = failedWith(await verifyBackup({ environment: 'dev', backupId: backup.backup_id }, workspace.ctx()), 'VERIFICATION_FAILED');
-    expect(JSON.stringify(facts)).toMatch(/checksum|decode/);
-    const failed = await entryOf(workspace, backup.backup_id);
-    expect(failed).toMatchObject({ status: 'verification_failed', verification: { integrity_check: 'failed' } });
-    expect(await manifestOf(workspace, failed)).toEqual(failed);
+  ] as const)(
+    'a flipped byte in a %s file (at %s of its length) fails and marks the entry; a later pass marks it valid again',
+    async (compression, at) => {
+      const { workspace, backup, file } = await sqliteBackup(compression);
+      const position = Math.floor(backup.size_bytes * at);
+      await flipByte(file, position);
+      const facts = failedWith(
+        await verifyBackup({ environment: 'dev', backupId: backup.backup_id }, workspace.ctx()),
+        'VERIFICATION_FAILED',
+      );
+      expect(JSON.stringify(facts)).toMatch(/checksum|decode/);
+      const failed = await entryOf(workspace, backup.backup_id);
+      expect(failed).toMatchObject({ status: 'verification_failed', verification: { integrity_check: 'failed' } });
+      expect(await manifestOf(workspace, failed)).toEqual(failed);
 
-    await flipByte(file, position);
-    ok(await verifyBackup({ environment: 'dev', backupId: backup.backup_id }, workspace.ctx()));
-    expect(await entryOf(workspace, backup.backup_id)).toMatchObject({ status: 'valid', verification: { integrity_check: 'passed' } });
-  });
+      await flipByte(file, position);
+      ok(await verifyBackup({ environment: 'dev', backupId: backup.backup_id }, workspace.ctx()));
+      expect(await entryOf(workspace, backup.backup_id)).toMatchObject({
+        status: 'valid',
+        verification: { integrity_check: 'passed' },
+      });
+    },
+  );
 
   it('a truncated file fails', async () => {
     const { workspace, backup, file } = await sqliteBackup();
@@ -99,15 +119,23 @@ describe('verify-backup: file checks', () => {
     await rename(file, `${file}.moved-away`);
     const result = await verifyBackup({ environment: 'dev' }, workspace.ctx());
     failedWith(result, 'VERIFICATION_FAILED');
-    expect(result.status === 'error' && result.recovery.suggestions.join('\n')).toContain('nx run api:cleanup-backups:dev --yes');
-    expect(await entryOf(workspace, backup.backup_id)).toMatchObject({ status: 'missing', verification: { file_exists: false } });
+    expect(result.status === 'error' && result.recovery.suggestions.join('\n')).toContain(
+      'nx run api:cleanup-backups:dev --yes',
+    );
+    expect(await entryOf(workspace, backup.backup_id)).toMatchObject({
+      status: 'missing',
+      verification: { file_exists: false },
+    });
   });
 
   it('--all checks every backup of the environment and names the failed ones', async () => {
     const { workspace, backup, file } = await sqliteBackup();
     const second = ok(await createBackup({ environment: 'dev', label: 'second' }, workspace.ctx())) as BackupResultData;
     await flipByte(file, 100);
-    const facts = failedWith(await verifyBackup({ environment: 'dev', all: true }, workspace.ctx()), 'VERIFICATION_FAILED') as unknown as VerifyResultData;
+    const facts = failedWith(
+      await verifyBackup({ environment: 'dev', all: true }, workspace.ctx()),
+      'VERIFICATION_FAILED',
+    ) as unknown as VerifyResultData;
     expect(facts.backups.map((item) => [item.backup_id, item.passed])).toEqual([
       [backup.backup_id, false],
       [second.backup_id, true],
@@ -116,35 +144,55 @@ describe('verify-backup: file checks', () => {
 
   it('reports BACKUP_NOT_FOUND when there is nothing to verify, and INVALID_OPTION for --all with --backupId', async () => {
     const workspace = await makeWorkspace({ database: { provider: 'sqlite' } });
-    expect(await verifyBackup({ environment: 'dev' }, workspace.ctx())).toMatchObject({ status: 'error', error_code: 'BACKUP_NOT_FOUND' });
-    expect(await verifyBackup({ environment: 'dev', all: true, backupId: 'backup-20250101-000000' }, workspace.ctx())).toMatchObject({ status: 'error', error_code: 'INVALID_OPTION' });
+    expect(await verifyBackup({ environment: 'dev' }, workspace.ctx())).toMatchObject({
+      status: 'error',
+      error_code: 'BACKUP_NOT_FOUND',
+    });
+    expect(
+      await verifyBackup({ environment: 'dev', all: true, backupId: 'backup-20250101-000000' }, workspace.ctx()),
+    ).toMatchObject({ status: 'error', error_code: 'INVALID_OPTION' });
   });
 });
 
 describe('verify-backup: the format check tool', () => {
-  it.each(['custom', 'directory'] as const)('without pg_restore on PATH, a %s backup → TOOL_NOT_FOUND, and the entry stays valid', async (format) => {
-    const db = await track(freshPostgres());
-    await seedAwkwardData('postgresql', db.url);
-    const workspace = await makeWorkspace({ database: { provider: 'postgresql', migration_tool: 'prisma' }, backup: { format } }, { DEV_DATABASE_URL: db.url });
-    const backup = ok(await createBackup({ environment: 'dev' }, workspace.ctx())) as BackupResultData;
-    const noTools = await mkdtemp(path.join(os.tmpdir(), 'faber-no-tools-'));
-    try {
-      const result = await verifyBackup({ environment: 'dev' }, workspace.ctx({ env: { PATH: noTools, DEV_DATABASE_URL: db.url } }));
-      expect(failedWith(result, 'TOOL_NOT_FOUND')).toMatchObject({ tool: 'pg_restore' });
-      if (result.status !== 'error') throw new Error('expected an error');
-      expect(result.recovery.suggestions.join('\n')).toContain('apt-get install postgresql-client');
-      expect(await entryOf(workspace, backup.backup_id)).toMatchObject({ status: 'valid', verification: { integrity_check: 'passed' } });
-    } finally {
-      await rm(noTools, { recursive: true, force: true });
-    }
-  });
+  it.each(['custom', 'directory'] as const)(
+    'without pg_restore on PATH, a %s backup → TOOL_NOT_FOUND, and the entry stays valid',
+    async (format) => {
+      const db = await track(freshPostgres());
+      await seedAwkwardData('postgresql', db.url);
+      const workspace = await makeWorkspace(
+        { database: { provider: 'postgresql', migration_tool: 'prisma' }, backup: { format } },
+        { DEV_DATABASE_URL: db.url },
+      );
+      const backup = ok(await createBackup({ environment: 'dev' }, workspace.ctx())) as BackupResultData;
+      const noTools = await mkdtemp(path.join(os.tmpdir(), 'faber-no-tools-'));
+      try {
+        const result = await verifyBackup(
+          { environment: 'dev' },
+          workspace.ctx({ env: { PATH: noTools, DEV_DATABASE_URL: db.url } }),
+        );
+        expect(failedWith(result, 'TOOL_NOT_FOUND')).toMatchObject({ tool: 'pg_restore' });
+        if (result.status !== 'error') throw new Error('expected an error');
+        expect(result.recovery.suggestions.join('\n')).toContain('apt-get install postgresql-client');
+        expect(await entryOf(workspace, backup.backup_id)).toMatchObject({
+          status: 'valid',
+          verification: { integrity_check: 'passed' },
+        });
+      } finally {
+        await rm(noTools, { recursive: true, force: true });
+      }
+    },
+  );
 });
 
 describe('verify-backup --deep: restore drill', () => {
   it('passes a good SQLite backup, records restore_test in catalog and manifest, and leaves no scratch file', async () => {
     const { workspace, backup, db } = await sqliteBackup();
     const result = ok(await verifyBackup({ environment: 'dev', deep: true }, workspace.ctx()));
-    expect(result.backups[0]?.restore_test).toMatchObject({ status: 'passed', details: stringContaining('row counts and migrations match') });
+    expect(result.backups[0]?.restore_test).toMatchObject({
+      status: 'passed',
+      details: stringContaining('row counts and migrations match'),
+    });
     const entry = await entryOf(workspace, backup.backup_id);
     expect(entry).toMatchObject({ status: 'valid', verification: { restore_test: { status: 'passed' } } });
     expect(await manifestOf(workspace, entry)).toEqual(entry);
@@ -157,16 +205,29 @@ describe('verify-backup --deep: restore drill', () => {
     await workspace.catalog.patch(backup.backup_id, (entry) => {
       entry.table_row_counts = { ...entry.table_row_counts, blobs: 6 };
     });
-    const facts = failedWith(await verifyBackup({ environment: 'dev', deep: true }, workspace.ctx()), 'VERIFICATION_FAILED') as unknown as VerifyResultData;
-    expect(facts.backups[0]?.restore_test).toMatchObject({ status: 'failed', details: 'table blobs has 5 rows, 6 were recorded' });
-    expect(await entryOf(workspace, backup.backup_id)).toMatchObject({ status: 'verification_failed', verification: { integrity_check: 'passed', restore_test: { status: 'failed' } } });
+    const facts = failedWith(
+      await verifyBackup({ environment: 'dev', deep: true }, workspace.ctx()),
+      'VERIFICATION_FAILED',
+    ) as unknown as VerifyResultData;
+    expect(facts.backups[0]?.restore_test).toMatchObject({
+      status: 'failed',
+      details: 'table blobs has 5 rows, 6 were recorded',
+    });
+    expect(await entryOf(workspace, backup.backup_id)).toMatchObject({
+      status: 'verification_failed',
+      verification: { integrity_check: 'passed', restore_test: { status: 'failed' } },
+    });
   });
 
   it('passes a good PostgreSQL backup on the server named by verify.connection_string_env and drops the scratch database', async () => {
     const db = await track(freshPostgres());
     await seedAwkwardData('postgresql', db.url);
     const workspace = await makeWorkspace(
-      { database: { provider: 'postgresql', migration_tool: 'prisma' }, backup: { format: 'custom' }, verify: { connection_string_env: 'DRILL_DATABASE_URL' } },
+      {
+        database: { provider: 'postgresql', migration_tool: 'prisma' },
+        backup: { format: 'custom' },
+        verify: { connection_string_env: 'DRILL_DATABASE_URL' },
+      },
       { DEV_DATABASE_URL: db.url },
     );
     const backup = ok(await createBackup({ environment: 'dev' }, workspace.ctx())) as BackupResultData;
@@ -175,7 +236,9 @@ describe('verify-backup --deep: restore drill', () => {
     const result = ok(await verifyBackup({ environment: 'dev', deep: true }, workspace.ctx({ env: drillEnv })));
     expect(result.backups[0]?.restore_test).toMatchObject({ status: 'passed' });
     expect((await entryOf(workspace, backup.backup_id)).verification.restore_test?.status).toBe('passed');
-    const leftovers = await adminQuery('postgresql', [`SELECT datname FROM pg_database WHERE datname LIKE 'postgres\\_\\_faber\\_verify\\_%'`]);
+    const leftovers = await adminQuery('postgresql', [
+      `SELECT datname FROM pg_database WHERE datname LIKE 'postgres\\_\\_faber\\_verify\\_%'`,
+    ]);
     expect(leftovers).toEqual([]);
   });
 });

@@ -11,7 +11,12 @@ import { tempDirectory } from '../support/temp.ts';
 const TRAILER = '\n--\n-- PostgreSQL database dump complete\n--\n';
 
 function dumpLike(bytes: number): Buffer {
-  const body = Buffer.from(Array.from({ length: Math.ceil(bytes / 64) }, (_, i) => `INSERT INTO t VALUES (${i}, '${randomBytes(12).toString('hex')}');\n`).join(''));
+  const body = Buffer.from(
+    Array.from(
+      { length: Math.ceil(bytes / 64) },
+      (_, i) => `INSERT INTO t VALUES (${i}, '${randomBytes(12).toString('hex')}');\n`,
+    ).join(''),
+  );
   return Buffer.concat([Buffer.from('-- PostgreSQL database dump\n'), body, Buffer.from(TRAILER)]);
 }
 
@@ -31,7 +36,9 @@ describe.each(['zstd', 'gzip', 'none'] as Compression[])('archive with %s', (com
     const file = path.join(dir, 'b.sql.partial');
     const content = dumpLike(3 * 1024 * 1024);
     await reserve(file);
-    const stats = await writeArchive(Readable.from([content.subarray(0, 1000), content.subarray(1000)]), file, { compression });
+    const stats = await writeArchive(Readable.from([content.subarray(0, 1000), content.subarray(1000)]), file, {
+      compression,
+    });
     const onDisk = await readFile(file);
     expect(stats.sizeBytes).toBe(onDisk.length);
     expect(stats.sha256).toBe(createHash('sha256').update(onDisk).digest('hex'));
@@ -41,10 +48,22 @@ describe.each(['zstd', 'gzip', 'none'] as Compression[])('archive with %s', (com
     if (compression !== 'none') expect(onDisk.length).toBeLessThan(content.length * 0.7);
     const decoded = openDecodedStream(file, compression);
     expect((await collect(decoded.stream)).equals(content)).toBe(true);
-    expect(decoded.digests()).toEqual({ fileSha256: stats.sha256, fileBytes: stats.sizeBytes, contentSha256: stats.contentSha256, contentBytes: content.length });
+    expect(decoded.digests()).toEqual({
+      fileSha256: stats.sha256,
+      fileBytes: stats.sizeBytes,
+      contentSha256: stats.contentSha256,
+      contentBytes: content.length,
+    });
 
     const expected = { sizeBytes: stats.sizeBytes, sha256: stats.sha256, contentSha256: stats.contentSha256 };
-    const good = await verifyBackupFile({ path: file, provider: 'postgresql', format: 'sql', compression, expected, env: process.env });
+    const good = await verifyBackupFile({
+      path: file,
+      provider: 'postgresql',
+      format: 'sql',
+      compression,
+      expected,
+      env: process.env,
+    });
     expect(good.problems).toEqual([]);
     expect(good.passed).toBe(true);
 
@@ -53,12 +72,26 @@ describe.each(['zstd', 'gzip', 'none'] as Compression[])('archive with %s', (com
     const at = Math.floor(flipped.length / 2);
     flipped[at] = (flipped[at] ?? 0) ^ 0x01;
     await writeFile(file, flipped);
-    const bad = await verifyBackupFile({ path: file, provider: 'postgresql', format: 'sql', compression, expected, env: process.env });
+    const bad = await verifyBackupFile({
+      path: file,
+      provider: 'postgresql',
+      format: 'sql',
+      compression,
+      expected,
+      env: process.env,
+    });
     expect(bad.passed).toBe(false);
 
     // A truncated file must fail too.
     await writeFile(file, onDisk.subarray(0, onDisk.length - 100));
-    const cut = await verifyBackupFile({ path: file, provider: 'postgresql', format: 'sql', compression, expected, env: process.env });
+    const cut = await verifyBackupFile({
+      path: file,
+      provider: 'postgresql',
+      format: 'sql',
+      compression,
+      expected,
+      env: process.env,
+    });
     expect(cut.passed).toBe(false);
   });
 });
@@ -68,14 +101,32 @@ describe('verification of dumps cut short', () => {
     const dir = await tempDirectory('faber-archive-');
     const file = path.join(dir, 'b.sql.zst.partial');
     await reserve(file);
-    const stats = await writeArchive(Readable.from([Buffer.from('-- PostgreSQL database dump\nCREATE TABLE t();\n')]), file, { compression: 'zstd' });
-    const report = await verifyBackupFile({ path: file, provider: 'postgresql', format: 'sql', compression: 'zstd', expected: { sizeBytes: stats.sizeBytes, sha256: stats.sha256 }, env: process.env });
+    const stats = await writeArchive(
+      Readable.from([Buffer.from('-- PostgreSQL database dump\nCREATE TABLE t();\n')]),
+      file,
+      { compression: 'zstd' },
+    );
+    const report = await verifyBackupFile({
+      path: file,
+      provider: 'postgresql',
+      format: 'sql',
+      compression: 'zstd',
+      expected: { sizeBytes: stats.sizeBytes, sha256: stats.sha256 },
+      env: process.env,
+    });
     expect(report.passed).toBe(false);
     expect(report.problems.join()).toMatch(/trailer/);
   });
 
   it('reports a missing file', async () => {
-    const report = await verifyBackupFile({ path: '/nonexistent/x.sql', provider: 'mysql', format: 'sql', compression: 'none', expected: { sizeBytes: 1, sha256: 'a'.repeat(64) }, env: process.env });
+    const report = await verifyBackupFile({
+      path: '/nonexistent/x.sql',
+      provider: 'mysql',
+      format: 'sql',
+      compression: 'none',
+      expected: { sizeBytes: 1, sha256: 'a'.repeat(64) },
+      env: process.env,
+    });
     expect(report).toMatchObject({ passed: false, file_exists: false });
   });
 });

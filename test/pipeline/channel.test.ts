@@ -21,7 +21,13 @@ describe('a dump tool writing into a block channel', () => {
     await writeFile(file, content);
     const channel = await openBlockChannel();
     expect(channel).toBeDefined();
-    const run = runTool({ role: 'pg_dump', name: 'cat', path: '/bin/cat' }, [file], { env: { PATH: process.env.PATH }, signal: new AbortController().signal, secrets: [], failureCode: 'BACKUP_FAILED', stdout: channel! });
+    const run = runTool({ role: 'pg_dump', name: 'cat', path: '/bin/cat' }, [file], {
+      env: { PATH: process.env.PATH },
+      signal: new AbortController().signal,
+      secrets: [],
+      failureCode: 'BACKUP_FAILED',
+      stdout: channel!,
+    });
     const blocks: Buffer[] = [];
     for await (const block of run.stdout!) blocks.push(Buffer.from(block as Buffer));
     await run.done;
@@ -31,7 +37,13 @@ describe('a dump tool writing into a block channel', () => {
 
   it('ends (empty) when the tool cannot be started, and the run reports why', async () => {
     const channel = await openBlockChannel();
-    const run = runTool({ role: 'pg_dump', name: 'missing', path: path.join(work, 'no-such-tool') }, [], { env: {}, signal: new AbortController().signal, secrets: [], failureCode: 'BACKUP_FAILED', stdout: channel! });
+    const run = runTool({ role: 'pg_dump', name: 'missing', path: path.join(work, 'no-such-tool') }, [], {
+      env: {},
+      signal: new AbortController().signal,
+      secrets: [],
+      failureCode: 'BACKUP_FAILED',
+      stdout: channel!,
+    });
     const blocks: Buffer[] = [];
     for await (const block of run.stdout!) blocks.push(block as Buffer);
     expect(blocks).toEqual([]);

@@ -6,7 +6,11 @@ import { BlockCoalescer } from '../../src/pipeline/compression.ts';
 
 async function blocksOf(chunks: Buffer[], blockSize: number): Promise<Buffer[]> {
   const blocks: Buffer[] = [];
-  await pipeline(Readable.from(chunks), new BlockCoalescer(blockSize), new Writable({ write: (block: Buffer, _encoding, done) => (blocks.push(block), done()) }));
+  await pipeline(
+    Readable.from(chunks),
+    new BlockCoalescer(blockSize),
+    new Writable({ write: (block: Buffer, _encoding, done) => (blocks.push(block), done()) }),
+  );
   return blocks;
 }
 

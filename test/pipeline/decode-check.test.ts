@@ -23,7 +23,8 @@ afterAll(async () => {
 /** Text that compresses, with random parts so every block differs. */
 function dumpLike(bytes: number): Buffer {
   const lines: string[] = ['-- PostgreSQL database dump\n'];
-  for (let size = 0; size < bytes; size += 60) lines.push(`INSERT INTO t VALUES ('${randomBytes(12).toString('hex')}', 42);\n`);
+  for (let size = 0; size < bytes; size += 60)
+    lines.push(`INSERT INTO t VALUES ('${randomBytes(12).toString('hex')}', 42);\n`);
   return Buffer.concat([Buffer.from(lines.join('')), Buffer.from(TRAILER)]);
 }
 
@@ -40,7 +41,11 @@ function corruptChunk(n: number): Transform {
   });
 }
 
-async function runCheck(content: Buffer, compression: 'zstd' | 'gzip', corrupt: { beforeCompressor?: Transform; afterCompressor?: Transform }): Promise<string | null> {
+async function runCheck(
+  content: Buffer,
+  compression: 'zstd' | 'gzip',
+  corrupt: { beforeCompressor?: Transform; afterCompressor?: Transform },
+): Promise<string | null> {
   const pool = new BlockPool(64 * 1024);
   const check = new DecodeCheck(compression, pool);
   const stages = [
@@ -77,7 +82,12 @@ describe('in-pass verification of a written backup', () => {
   async function written(name: string, content: Buffer) {
     const file = path.join(work, name);
     await (await open(file, 'wx', 0o600)).close();
-    const inPass = startInPassVerification({ provider: 'postgresql', format: 'sql', compression: 'zstd', env: process.env });
+    const inPass = startInPassVerification({
+      provider: 'postgresql',
+      format: 'sql',
+      compression: 'zstd',
+      env: process.env,
+    });
     const stats = await writeArchive(Readable.from([content]), file, { compression: 'zstd', contentTaps: inPass.taps });
     return { file, inPass, stats };
   }
@@ -87,7 +97,9 @@ describe('in-pass verification of a written backup', () => {
     expect(stats.decodeCheck).toEqual({ checked: true, problem: null });
     const report = await inPass.finish(file, stats);
     expect(report.problems).toEqual([]);
-    expect(report.checks.join('\n')).toMatch(/file checksum \(sha256\) matches[\s\S]*zstd stream decodes to the dump's bytes[\s\S]*trailer present/);
+    expect(report.checks.join('\n')).toMatch(
+      /file checksum \(sha256\) matches[\s\S]*zstd stream decodes to the dump's bytes[\s\S]*trailer present/,
+    );
     expect(report.passed).toBe(true);
   });
 
@@ -102,7 +114,10 @@ describe('in-pass verification of a written backup', () => {
   });
 
   it('fails a dump without its completion trailer', async () => {
-    const { file, inPass, stats } = await written('cut.sql.zst', Buffer.from('-- PostgreSQL database dump\nCREATE TABLE t();\n'));
+    const { file, inPass, stats } = await written(
+      'cut.sql.zst',
+      Buffer.from('-- PostgreSQL database dump\nCREATE TABLE t();\n'),
+    );
     const report = await inPass.finish(file, stats);
     expect(report.passed).toBe(false);
     expect(report.problems.join()).toMatch(/trailer/);

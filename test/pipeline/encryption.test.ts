@@ -32,12 +32,17 @@ afterAll(async () => {
 /** A plain SQL dump of about `bytes` that does not compress away (several age chunks even after zstd). */
 function sqlDump(bytes: number, trailer = TRAILER): Buffer {
   const lines = ['-- PostgreSQL database dump\n'];
-  for (let size = 0; size < bytes; size += 80) lines.push(`INSERT INTO t VALUES ('${randomBytes(32).toString('hex')}');\n`);
+  for (let size = 0; size < bytes; size += 80)
+    lines.push(`INSERT INTO t VALUES ('${randomBytes(32).toString('hex')}');\n`);
   return Buffer.from(lines.join('') + trailer);
 }
 
 /** The backup's own write path: in-pass checks on the plaintext, age after compression, then the stored file's checks. */
-async function encryptedArchive(name: string, dump: Buffer | (() => Readable), compression: Compression = 'zstd'): Promise<{ file: string; stats: ArchiveStats; plaintext: VerifyReport }> {
+async function encryptedArchive(
+  name: string,
+  dump: Buffer | (() => Readable),
+  compression: Compression = 'zstd',
+): Promise<{ file: string; stats: ArchiveStats; plaintext: VerifyReport }> {
   const file = path.join(dir, name);
   const inPass = startInPassVerification({ provider: 'postgresql', format: 'sql', compression, env: {} });
   const source = Buffer.isBuffer(dump) ? Readable.from([dump]) : dump();
@@ -48,14 +53,22 @@ async function encryptedArchive(name: string, dump: Buffer | (() => Readable), c
 }
 
 /** Verifies `file` as if the catalog had recorded exactly these bytes, so only age's own authentication can catch a change. */
-async function verifyAsRecorded(file: string, stats: ArchiveStats, identities: string[] | undefined): Promise<VerifyReport> {
+async function verifyAsRecorded(
+  file: string,
+  stats: ArchiveStats,
+  identities: string[] | undefined,
+): Promise<VerifyReport> {
   const bytes = await readFile(file);
   return verifyBackupFile({
     path: file,
     provider: 'postgresql',
     format: 'sql',
     compression: 'zstd',
-    expected: { sizeBytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), contentSha256: stats.contentSha256 },
+    expected: {
+      sizeBytes: bytes.length,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      contentSha256: stats.contentSha256,
+    },
     env: {},
     encryption: { identities, recipients: 1, identityEnv: 'FABER_DB_AGE_IDENTITY' },
   });
@@ -66,13 +79,25 @@ describe('age stage: write path', () => {
     const dump = sqlDump(400_000);
     const { file, stats, plaintext } = await encryptedArchive('good.sql.zst.age', dump);
     expect(plaintext.problems).toEqual([]);
-    expect(plaintext.checks).toEqual(expect.arrayContaining(['dump trailer present (dump completed)', 'file checksum (sha256) matches', 'age header well-formed (1 X25519 recipient)']));
+    expect(plaintext.checks).toEqual(
+      expect.arrayContaining([
+        'dump trailer present (dump completed)',
+        'file checksum (sha256) matches',
+        'age header well-formed (1 X25519 recipient)',
+      ]),
+    );
     expect(plaintext.checks.some((check) => check.startsWith('zstd stream decodes to the dump'))).toBe(true);
     expect(stats.contentSha256).toBe(createHash('sha256').update(dump).digest('hex'));
     expect(stats.sizeBytes).toBeGreaterThan(2 * AGE_CHUNK);
     const report = await verifyAsRecorded(file, stats, [identity]);
     expect(report).toMatchObject({ passed: true, problems: [] });
-    expect(report.checks).toEqual(expect.arrayContaining(['age payload decrypts and authenticates', 'decoded content checksum matches', 'dump trailer present (dump completed)']));
+    expect(report.checks).toEqual(
+      expect.arrayContaining([
+        'age payload decrypts and authenticates',
+        'decoded content checksum matches',
+        'dump trailer present (dump completed)',
+      ]),
+    );
   });
 
   it('a dump tool that is done in milliseconds loses no byte (the stage attaches at once; execa drops unread output)', async () => {
@@ -111,7 +136,8 @@ describe('age stage: tampering and truncation', () => {
     const macEnd = original.indexOf('\n', headerEnd) + 1;
     const chosen = new Set<number>();
     for (let at = 0; at < macEnd + 16; at++) chosen.add(at);
-    for (let boundary = macEnd + 16; boundary < length; boundary += AGE_CHUNK) for (const offset of [-1, 0, 1, 15, 16, 17]) chosen.add(boundary + offset);
+    for (let boundary = macEnd + 16; boundary < length; boundary += AGE_CHUNK)
+      for (const offset of [-1, 0, 1, 15, 16, 17]) chosen.add(boundary + offset);
     for (let at = length - 20; at < length; at++) chosen.add(at);
     for (let at = 0; at < length; at += 4999) chosen.add(at);
     return [...chosen].filter((at) => at >= 0 && at < length).sort((a, b) => a - b);
@@ -137,7 +163,15 @@ describe('age stage: tampering and truncation', () => {
     const cut = path.join(dir, 'cut.sql.zst.age');
     const payloadStart = original.indexOf('\n', original.indexOf('\n--- ') + 1) + 1 + 16;
     expect(original.length).toBeGreaterThan(payloadStart + AGE_CHUNK);
-    for (const length of [0, 10, payloadStart - 16, payloadStart, payloadStart + AGE_CHUNK, original.length - 17, original.length - 1]) {
+    for (const length of [
+      0,
+      10,
+      payloadStart - 16,
+      payloadStart,
+      payloadStart + AGE_CHUNK,
+      original.length - 17,
+      original.length - 1,
+    ]) {
       await writeFile(cut, original.subarray(0, length));
       const report = await verifyAsRecorded(cut, stats, [identity]);
       expect(report.passed, `cut at ${length}`).toBe(false);
@@ -150,10 +184,14 @@ describe('age stage: tampering and truncation', () => {
     expect(good.checks).toContain('age header well-formed (1 X25519 recipient)');
     const cut = path.join(dir, 'header-only.age');
     await writeFile(cut, original.subarray(0, original.indexOf('\n', original.indexOf('\n--- ') + 1) + 1));
-    expect((await verifyAsRecorded(cut, stats, undefined)).problems).toContain('the age payload is missing or cut short');
+    expect((await verifyAsRecorded(cut, stats, undefined)).problems).toContain(
+      'the age payload is missing or cut short',
+    );
     const notAge = path.join(dir, 'not-age.age');
     await writeFile(notAge, 'hello, this is not an age file\n');
-    expect((await verifyAsRecorded(notAge, stats, undefined)).problems).toContain('not an age v1 file (no "age-encryption.org/v1" header)');
+    expect((await verifyAsRecorded(notAge, stats, undefined)).problems).toContain(
+      'not an age v1 file (no "age-encryption.org/v1" header)',
+    );
   });
 });
 

@@ -17,7 +17,10 @@ afterAll(() => rm(directory, { recursive: true, force: true }));
 
 async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  await pipeline(stream, new Writable({ write: (chunk: Buffer, _encoding, done) => (chunks.push(Buffer.from(chunk)), done()) }));
+  await pipeline(
+    stream,
+    new Writable({ write: (chunk: Buffer, _encoding, done) => (chunks.push(Buffer.from(chunk)), done()) }),
+  );
   return Buffer.concat(chunks);
 }
 
@@ -26,20 +29,23 @@ describe('FileFeed', () => {
   it.each([
     ['zstd, buffers reused', 'zstd' as const, true],
     ['none, fresh buffers into a PassThrough', 'none' as const, false],
-  ])('%s: the sink gets every byte in order, and the file hash and size are those of the file', async (_name, compression, reuse) => {
-    const content = Buffer.concat([randomBytes(3 * 1024 * 1024), Buffer.alloc(2 * 1024 * 1024, 'row\n')]);
-    const stored = compression === 'zstd' ? zlib.zstdCompressSync(content) : content;
-    const file = path.join(directory, `${compression}.bin`);
-    await writeFile(file, stored);
-    const sink = compression === 'zstd' ? createDecompressor('zstd') : new PassThrough();
-    const feed = new FileFeed(file, sink, { reuse });
-    const decoded = await collect(sink);
-    await feed.done;
-    expect(decoded.equals(content)).toBe(true);
-    expect(feed.bytes).toBe(stored.length);
-    expect(feed.sha256).toBe(createHash('sha256').update(stored).digest('hex'));
-    expect(feed.readError).toBeUndefined();
-  });
+  ])(
+    '%s: the sink gets every byte in order, and the file hash and size are those of the file',
+    async (_name, compression, reuse) => {
+      const content = Buffer.concat([randomBytes(3 * 1024 * 1024), Buffer.alloc(2 * 1024 * 1024, 'row\n')]);
+      const stored = compression === 'zstd' ? zlib.zstdCompressSync(content) : content;
+      const file = path.join(directory, `${compression}.bin`);
+      await writeFile(file, stored);
+      const sink = compression === 'zstd' ? createDecompressor('zstd') : new PassThrough();
+      const feed = new FileFeed(file, sink, { reuse });
+      const decoded = await collect(sink);
+      await feed.done;
+      expect(decoded.equals(content)).toBe(true);
+      expect(feed.bytes).toBe(stored.length);
+      expect(feed.sha256).toBe(createHash('sha256').update(stored).digest('hex'));
+      expect(feed.readError).toBeUndefined();
+    },
+  );
 
   it('a file that cannot be read fails the sink with the read error', async () => {
     const sink = createDecompressor('zstd');

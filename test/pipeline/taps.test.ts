@@ -8,7 +8,7 @@ import { EdgeTap, HashingTap } from '../../src/pipeline/taps.ts';
 function chunked(data: Buffer, maxChunk: number, seed: number): Buffer[] {
   const chunks: Buffer[] = [];
   let state = seed;
-  for (let at = 0; at < data.length; ) {
+  for (let at = 0; at < data.length;) {
     state = (state * 1103515245 + 12345) % 2 ** 31;
     const size = 1 + (state % maxChunk);
     chunks.push(data.subarray(at, at + size));
@@ -19,7 +19,11 @@ function chunked(data: Buffer, maxChunk: number, seed: number): Buffer[] {
 
 async function through(chunks: Buffer[], tap: HashingTap | EdgeTap): Promise<Buffer> {
   const out: Buffer[] = [];
-  await pipeline(Readable.from(chunks), tap, new Writable({ write: (chunk: Buffer, _encoding, done) => (out.push(chunk), done()) }));
+  await pipeline(
+    Readable.from(chunks),
+    tap,
+    new Writable({ write: (chunk: Buffer, _encoding, done) => (out.push(chunk), done()) }),
+  );
   return Buffer.concat(out);
 }
 
@@ -29,14 +33,17 @@ describe('EdgeTap', () => {
     { size: 200_000, maxChunk: 7, keep: 4096 },
     { size: 100, maxChunk: 10, keep: 4096 },
     { size: 0, maxChunk: 10, keep: 16 },
-  ])('keeps the first and last $keep bytes of $size bytes in chunks up to $maxChunk', async ({ size, maxChunk, keep }) => {
-    const data = randomBytes(size);
-    const edges = new EdgeTap(keep);
-    const passed = await through(chunked(data, maxChunk, size + keep), edges);
-    expect(passed.equals(data)).toBe(true);
-    expect(edges.head.equals(data.subarray(0, keep))).toBe(true);
-    expect(edges.tail.equals(data.subarray(Math.max(0, size - keep)))).toBe(true);
-  });
+  ])(
+    'keeps the first and last $keep bytes of $size bytes in chunks up to $maxChunk',
+    async ({ size, maxChunk, keep }) => {
+      const data = randomBytes(size);
+      const edges = new EdgeTap(keep);
+      const passed = await through(chunked(data, maxChunk, size + keep), edges);
+      expect(passed.equals(data)).toBe(true);
+      expect(edges.head.equals(data.subarray(0, keep))).toBe(true);
+      expect(edges.tail.equals(data.subarray(Math.max(0, size - keep)))).toBe(true);
+    },
+  );
 });
 
 describe('HashingTap', () => {

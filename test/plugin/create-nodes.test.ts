@@ -60,7 +60,13 @@ describe('createNodes', () => {
     expect(targets['pre-migrate-backup']).toMatchObject({
       executor: '@faber-db/nx:backup',
       cache: false,
-      options: { reason: 'pre-migration', label: 'pre-migration', yes: true, skipIfNotRequired: true, skipIfNothingPending: true },
+      options: {
+        reason: 'pre-migration',
+        label: 'pre-migration',
+        yes: true,
+        skipIfNotRequired: true,
+        skipIfNothingPending: true,
+      },
       configurations: { dev: { environment: 'dev' }, qa: { environment: 'qa' } },
     });
     expect(targets['restore']).toMatchObject({ executor: '@faber-db/nx:restore', cache: false, options: {} });
@@ -71,11 +77,27 @@ describe('createNodes', () => {
     write('apps/api/project.json', '{ "name": "api" }');
     const file = writeConfig('apps/api', { dev: { connection_string_env: 'A' } });
 
-    const [[, result] = []] = await createNodes[1]([file], { backupTargetName: 'db-backup', preMigrateBackupTargetName: 'db-safety' }, context);
+    const [[, result] = []] = await createNodes[1](
+      [file],
+      { backupTargetName: 'db-backup', preMigrateBackupTargetName: 'db-safety' },
+      context,
+    );
 
     const targets = result?.projects?.['apps/api']?.targets ?? {};
-    expect(Object.keys(targets)).toEqual(['db-backup', 'verify-backup', 'list-backups', 'delete-backup', 'pin-backup', 'cleanup-backups', 'restore', 'db-safety']);
-    expect(targets['db-safety']).toMatchObject({ executor: '@faber-db/nx:backup', options: { skipIfNotRequired: true } });
+    expect(Object.keys(targets)).toEqual([
+      'db-backup',
+      'verify-backup',
+      'list-backups',
+      'delete-backup',
+      'pin-backup',
+      'cleanup-backups',
+      'restore',
+      'db-safety',
+    ]);
+    expect(targets['db-safety']).toMatchObject({
+      executor: '@faber-db/nx:backup',
+      options: { skipIfNotRequired: true },
+    });
     expect(targets['db-backup']?.metadata).toEqual({
       description: 'Take a verified, cataloged backup of the database of an environment',
       technologies: ['faber-db'],
@@ -106,10 +128,15 @@ describe('createNodes', () => {
   it('a config that is not JSON never fails the graph: its project keeps configuration-less targets, the problem is reported once with line and column', async () => {
     write('apps/api/project.json', '{}');
     write('apps/web/project.json', '{}');
-    write(`apps/api/${CONFIG}`, '{\n  "schema_version": "1.0",\n  "environments": { "dev": { "connection_string_env": "A" } },\n}\n');
+    write(
+      `apps/api/${CONFIG}`,
+      '{\n  "schema_version": "1.0",\n  "environments": { "dev": { "connection_string_env": "A" } },\n}\n',
+    );
     const good = writeConfig('apps/web', { dev: { connection_string_env: 'A' } });
     const printed: string[] = [];
-    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => printed.push(String(chunk)) > 0);
+    const spy = vi
+      .spyOn(process.stderr, 'write')
+      .mockImplementation((chunk: string | Uint8Array) => printed.push(String(chunk)) > 0);
 
     try {
       const results = [...(await infer([`apps/api/${CONFIG}`, good])), ...(await infer([`apps/api/${CONFIG}`]))];
@@ -117,7 +144,9 @@ describe('createNodes', () => {
       const api = results[0]?.[1].projects?.['apps/api']?.targets ?? {};
       expect(Object.keys(api)).toContain('backup');
       expect(api['backup']?.configurations).toEqual({});
-      expect(results[1]?.[1].projects?.['apps/web']?.targets?.['backup']?.configurations).toEqual({ dev: { environment: 'dev' } });
+      expect(results[1]?.[1].projects?.['apps/web']?.targets?.['backup']?.configurations).toEqual({
+        dev: { environment: 'dev' },
+      });
     } finally {
       spy.mockRestore();
     }
@@ -132,10 +161,19 @@ describe('createNodes', () => {
     write('apps/api/project.json', '{}');
     write(`apps/api/${CONFIG}`, '{ "environments": [] }');
     write('apps/web/project.json', '{}');
-    const badName = writeConfig('apps/web', { 'eu/prod': { connection_string_env: 'A' }, dev: { connection_string_env: 'B' } });
+    const badName = writeConfig('apps/web', {
+      'eu/prod': { connection_string_env: 'A' },
+      dev: { connection_string_env: 'B' },
+    });
 
-    expect(readEnvironmentNames(`apps/api/${CONFIG}`, root)).toEqual({ environments: [], problem: stringMatching(/has no "environments" object/) });
-    expect(readEnvironmentNames(badName, root)).toEqual({ environments: ['dev'], problem: stringMatching(/invalid: "eu\/prod"/) });
+    expect(readEnvironmentNames(`apps/api/${CONFIG}`, root)).toEqual({
+      environments: [],
+      problem: stringMatching(/has no "environments" object/),
+    });
+    expect(readEnvironmentNames(badName, root)).toEqual({
+      environments: ['dev'],
+      problem: stringMatching(/invalid: "eu\/prod"/),
+    });
   });
 
   it('finds the project root of a config path', () => {

@@ -31,7 +31,11 @@ describe('the plugin in a real Nx workspace', () => {
   }
 
   function nx(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-    const result = spawnSync(process.execPath, [NX_BIN, ...args], { cwd: root, env: nxEnvironment({ NODE_OPTIONS: '--disable-warning=MODULE_TYPELESS_PACKAGE_JSON' }), encoding: 'utf-8' });
+    const result = spawnSync(process.execPath, [NX_BIN, ...args], {
+      cwd: root,
+      env: nxEnvironment({ NODE_OPTIONS: '--disable-warning=MODULE_TYPELESS_PACKAGE_JSON' }),
+      encoding: 'utf-8',
+    });
     return { status: result.status, stdout: result.stdout, stderr: result.stderr };
   }
 
@@ -43,15 +47,24 @@ describe('the plugin in a real Nx workspace', () => {
     write('nx.json', { analytics: false, plugins: [PLUGIN_SOURCE] });
     write('apps/api/project.json', {
       name: 'api',
-      targets: { migrate: { command: 'echo migrate', dependsOn: ['pre-migrate-backup'], configurations: { production: {} } } },
+      targets: {
+        migrate: { command: 'echo migrate', dependsOn: ['pre-migrate-backup'], configurations: { production: {} } },
+      },
     });
     write(`apps/api/${CONFIG}`, {
       schema_version: '1.0',
       database: { provider: 'sqlite' },
-      environments: { dev: { connection_string_env: 'DEV_DATABASE_URL' }, production: { connection_string_env: 'PROD_DATABASE_URL' } },
+      environments: {
+        dev: { connection_string_env: 'DEV_DATABASE_URL' },
+        production: { connection_string_env: 'PROD_DATABASE_URL' },
+      },
     });
     write('libs/web/project.json', { name: 'web' });
-    write(CONFIG, { schema_version: '1.0', database: { provider: 'sqlite' }, environments: { dev: { connection_string_env: 'X' } } });
+    write(CONFIG, {
+      schema_version: '1.0',
+      database: { provider: 'sqlite' },
+      environments: { dev: { connection_string_env: 'X' } },
+    });
     spawnSync('git', ['init', '-q'], { cwd: root });
   });
 
@@ -81,7 +94,10 @@ describe('the plugin in a real Nx workspace', () => {
   });
 
   it('names the targets as the plugin options in nx.json say, and explains them in nx show project', () => {
-    write('nx.json', { analytics: false, plugins: [{ plugin: PLUGIN_SOURCE, options: { backupTargetName: 'db-backup' } }] });
+    write('nx.json', {
+      analytics: false,
+      plugins: [{ plugin: PLUGIN_SOURCE, options: { backupTargetName: 'db-backup' } }],
+    });
 
     const targets = targetsOf(nx('show', 'project', 'api', '--json').stdout);
     write('nx.json', { analytics: false, plugins: [PLUGIN_SOURCE] });
@@ -89,7 +105,10 @@ describe('the plugin in a real Nx workspace', () => {
     expect(targets['backup']).toBeUndefined();
     expect(targets['db-backup']).toMatchObject({
       executor: '@faber-db/nx:backup',
-      metadata: { description: stringMatching(/verified, cataloged backup/), help: { command: 'npx nx run api:db-backup --help' } },
+      metadata: {
+        description: stringMatching(/verified, cataloged backup/),
+        help: { command: 'npx nx run api:db-backup --help' },
+      },
     });
   });
 

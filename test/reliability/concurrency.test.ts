@@ -44,8 +44,16 @@ describe('8 backups at once into one catalog', () => {
   let sqlite: FreshDatabase;
 
   beforeAll(async () => {
-    [postgres, mariadb, sqlite] = await Promise.all([track(freshPostgres()), track(freshMysql()), track(freshSqlite())]);
-    await Promise.all([seedAwkwardData('postgresql', postgres.url), seedAwkwardData('mysql', mariadb.url), seedAwkwardData('sqlite', sqlite.url)]);
+    [postgres, mariadb, sqlite] = await Promise.all([
+      track(freshPostgres()),
+      track(freshMysql()),
+      track(freshSqlite()),
+    ]);
+    await Promise.all([
+      seedAwkwardData('postgresql', postgres.url),
+      seedAwkwardData('mysql', mariadb.url),
+      seedAwkwardData('sqlite', sqlite.url),
+    ]);
   });
 
   it('4 projects × 2 environments on PostgreSQL, MariaDB and SQLite, 8 processes: 8 entries, valid JSON, every backup sound', async () => {
@@ -53,26 +61,40 @@ describe('8 backups at once into one catalog', () => {
     roots.push(root);
     // api and web use the workspace config (PostgreSQL); shop (MariaDB) and notes (SQLite) have
     // their own configs, all writing to the same backup directory and so the same catalog.
-    await writeConfig(root, '', { schema_version: '1.0', database: { provider: 'postgresql' }, environments: ENVIRONMENTS });
-    await writeConfig(root, 'projects/shop', { schema_version: '1.0', database: { provider: 'mysql' }, environments: ENVIRONMENTS });
-    await writeConfig(root, 'projects/notes', { schema_version: '1.0', database: { provider: 'sqlite' }, environments: ENVIRONMENTS });
+    await writeConfig(root, '', {
+      schema_version: '1.0',
+      database: { provider: 'postgresql' },
+      environments: ENVIRONMENTS,
+    });
+    await writeConfig(root, 'projects/shop', {
+      schema_version: '1.0',
+      database: { provider: 'mysql' },
+      environments: ENVIRONMENTS,
+    });
+    await writeConfig(root, 'projects/notes', {
+      schema_version: '1.0',
+      database: { provider: 'sqlite' },
+      environments: ENVIRONMENTS,
+    });
     const urls: Record<string, string> = { api: postgres.url, web: postgres.url, shop: mariadb.url, notes: sqlite.url };
     const runs = Object.entries(urls).flatMap(([project, url]) =>
-      (['dev', 'staging'] as const).map((environment) =>
-        runOperationChild(
-          {
-            operation: 'backup',
-            workspaceRoot: root,
-            projectName: project,
-            ...(project === 'shop' || project === 'notes' ? { projectRoot: `projects/${project}` } : {}),
-            options: { environment, label: `${project}-${environment}` },
-          },
-          { PATH: process.env.PATH, HOME: process.env.HOME, DEV_URL: url, STAGING_URL: url },
-        ).done,
+      (['dev', 'staging'] as const).map(
+        (environment) =>
+          runOperationChild(
+            {
+              operation: 'backup',
+              workspaceRoot: root,
+              projectName: project,
+              ...(project === 'shop' || project === 'notes' ? { projectRoot: `projects/${project}` } : {}),
+              options: { environment, label: `${project}-${environment}` },
+            },
+            { PATH: process.env.PATH, HOME: process.env.HOME, DEV_URL: url, STAGING_URL: url },
+          ).done,
       ),
     );
     const outcomes = await Promise.all(runs);
-    for (const outcome of outcomes) expect(outcome.result, outcome.stdout + outcome.stderr).toMatchObject({ status: 'success' });
+    for (const outcome of outcomes)
+      expect(outcome.result, outcome.stdout + outcome.stderr).toMatchObject({ status: 'success' });
 
     const backupRoot = path.join(root, '.fractary/plugins/faber-db/backups');
     const entries = await expectSoundCatalog(root, backupRoot);
@@ -87,15 +109,30 @@ describe('8 backups at once into one catalog', () => {
     roots.push(workspace.root);
     const now = '2025-06-01T12:00:00.000Z';
     const outcomes = await Promise.all(
-      Array.from({ length: 4 }, () =>
-        runOperationChild(
-          { operation: 'backup', workspaceRoot: workspace.root, projectName: 'api', options: { environment: 'dev', label: 'same' }, now },
-          { PATH: process.env.PATH, HOME: process.env.HOME, DEV_DATABASE_URL: postgres.url },
-        ).done,
+      Array.from(
+        { length: 4 },
+        () =>
+          runOperationChild(
+            {
+              operation: 'backup',
+              workspaceRoot: workspace.root,
+              projectName: 'api',
+              options: { environment: 'dev', label: 'same' },
+              now,
+            },
+            { PATH: process.env.PATH, HOME: process.env.HOME, DEV_DATABASE_URL: postgres.url },
+          ).done,
       ),
     );
-    const ids = outcomes.map((outcome) => (outcome.result as { result: { backup_id: string } }).result.backup_id).sort();
-    expect(ids).toEqual(['backup-20250601-120000-same', 'backup-20250601-120000-same-2', 'backup-20250601-120000-same-3', 'backup-20250601-120000-same-4']);
+    const ids = outcomes
+      .map((outcome) => (outcome.result as { result: { backup_id: string } }).result.backup_id)
+      .sort();
+    expect(ids).toEqual([
+      'backup-20250601-120000-same',
+      'backup-20250601-120000-same-2',
+      'backup-20250601-120000-same-3',
+      'backup-20250601-120000-same-4',
+    ]);
     expect(await expectSoundCatalog(workspace.root, workspace.backupRoot)).toHaveLength(4);
   });
 });
@@ -104,11 +141,17 @@ describe('cleanup while a backup runs', () => {
   it('never deletes the in-progress backup (even when its .partial looks an hour old) and never loses its entry', async () => {
     const source = await track(freshPostgres());
     await seedBulk(source.url, 8);
-    const workspace = await makeWorkspace({ database: { provider: 'postgresql' }, backup: { min_keep: 1 } }, { DEV_DATABASE_URL: source.url });
+    const workspace = await makeWorkspace(
+      { database: { provider: 'postgresql' }, backup: { min_keep: 1 } },
+      { DEV_DATABASE_URL: source.url },
+    );
     roots.push(workspace.root);
     // Three old backups, long expired: cleanup has work to do while the new one runs.
     for (const daysAgo of [300, 200, 100]) {
-      const old = await createBackup({ environment: 'dev', retentionDays: 7 }, workspace.ctx({ now: () => new Date(Date.now() - daysAgo * DAY_MS) }));
+      const old = await createBackup(
+        { environment: 'dev', retentionDays: 7 },
+        workspace.ctx({ now: () => new Date(Date.now() - daysAgo * DAY_MS) }),
+      );
       expect(old.status).toBe('success');
     }
     // A pg_dump that stalls for 3 s after its first megabyte, like one waiting on a lock.
@@ -123,7 +166,13 @@ describe('cleanup while a backup runs', () => {
     await chmod(path.join(bin, 'pg_dump'), 0o755);
 
     const backup = runOperationChild(
-      { operation: 'backup', workspaceRoot: workspace.root, projectName: 'api', options: { environment: 'dev', label: 'in-progress' }, announceProgress: true },
+      {
+        operation: 'backup',
+        workspaceRoot: workspace.root,
+        projectName: 'api',
+        options: { environment: 'dev', label: 'in-progress' },
+        announceProgress: true,
+      },
       { PATH: `${bin}:${process.env.PATH}`, HOME: process.env.HOME, DEV_DATABASE_URL: source.url },
     );
     await backup.progressed(1024 * 1024);
@@ -140,7 +189,9 @@ describe('cleanup while a backup runs', () => {
       expect(result.status, JSON.stringify(result)).toBe('success');
       cleanups += 1;
     }
-    expect((await outcome).result, JSON.stringify((await outcome).result) + (await outcome).stderr).toMatchObject({ status: 'success' });
+    expect((await outcome).result, JSON.stringify((await outcome).result) + (await outcome).stderr).toMatchObject({
+      status: 'success',
+    });
     const after = await cleanupBackups({ environment: 'dev', yes: true }, workspace.ctx());
     expect(after.status).toBe('success');
 
@@ -162,7 +213,15 @@ describe('the catalog lock', () => {
     roots.push(workspace.root);
     await mkdir(workspace.backupRoot, { recursive: true });
     const lock = path.join(workspace.backupRoot, `${CATALOG_FILE_NAME}.lock`);
-    await writeFile(lock, JSON.stringify({ pid: await deadPid(), hostname: (await import('node:os')).hostname(), acquired_at: new Date(0).toISOString(), token: 'dead' }));
+    await writeFile(
+      lock,
+      JSON.stringify({
+        pid: await deadPid(),
+        hostname: (await import('node:os')).hostname(),
+        acquired_at: new Date(0).toISOString(),
+        token: 'dead',
+      }),
+    );
     const result = await createBackup({ environment: 'dev' }, workspace.ctx());
     expect(result.status, JSON.stringify(result)).toBe('success');
     expect(await expectSoundCatalog(workspace.root, workspace.backupRoot)).toHaveLength(1);
@@ -179,7 +238,10 @@ describe('the catalog lock', () => {
     const result = await createBackup({ environment: 'dev' }, workspace.ctx());
     // The holder writes the marker just before it lets go, so it exists once the backup has finished
     // only if the backup waited for the release (a check no process-exit event can race).
-    const waitedForRelease = await access(releasedMarker).then(() => true, () => false);
+    const waitedForRelease = await access(releasedMarker).then(
+      () => true,
+      () => false,
+    );
     expect(await holder.done).toBe(0);
     expect(result.status, JSON.stringify(result)).toBe('success');
     expect(waitedForRelease).toBe(true);

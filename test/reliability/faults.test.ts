@@ -53,13 +53,19 @@ async function workspaceFor(config: { directory?: string } = {}): Promise<TestWo
 }
 
 /** A failed backup: its code, a message, no stack, no file left, nothing in the catalog. */
-async function expectCleanFailure(workspace: TestWorkspace, result: OperationResult<unknown>, codes: readonly string[]): Promise<ErrorResult> {
+async function expectCleanFailure(
+  workspace: TestWorkspace,
+  result: OperationResult<unknown>,
+  codes: readonly string[],
+): Promise<ErrorResult> {
   expect(result.status, JSON.stringify(result)).toBe('error');
   const failure = result as ErrorResult;
   expect(codes).toContain(failure.error_code);
   expect(failure.error.length).toBeGreaterThan(10);
   expect(failure.stack).toBeUndefined();
-  const files = (await filesUnder(workspace.backupRoot)).filter((name) => /\.(partial|sql|zst|gz|dump|json)$|\.tmp-|pgpass/.test(name));
+  const files = (await filesUnder(workspace.backupRoot)).filter((name) =>
+    /\.(partial|sql|zst|gz|dump|json)$|\.tmp-|pgpass/.test(name),
+  );
   expect(files, 'files left behind').toEqual([]);
   expect((await workspace.catalog.read()).entries).toEqual([]);
   return failure;
@@ -103,7 +109,9 @@ function failingAfter(bytes: number, error: Error, inner: Transform): Transform 
 describe('pipeline stage failures are all detected', () => {
   it('pg_dump writes its whole output, then exits non-zero → BACKUP_FAILED, nothing recorded', async () => {
     const workspace = await workspaceFor();
-    const bin = await wrappedPgDump('"$REAL" "$@"\necho "pg_dump: error: simulated failure after the output" >&2\nexit 3');
+    const bin = await wrappedPgDump(
+      '"$REAL" "$@"\necho "pg_dump: error: simulated failure after the output" >&2\nexit 3',
+    );
     const result = await createBackup({ environment: 'dev' }, workspace.ctx(withPath(workspace, bin)));
     const failure = await expectCleanFailure(workspace, result, ['BACKUP_FAILED']);
     expect(failure.error).toContain('exited with code 3');
@@ -128,7 +136,12 @@ describe('pipeline stage failures are all detected', () => {
     const workspace = await workspaceFor();
     const real = zlib.createZstdCompress.bind(zlib);
     vi.spyOn(zlib, 'createZstdCompress').mockImplementation(
-      (options) => failingAfter(2 * MB, new Error('zstd: simulated compressor failure'), real(options)) as unknown as zlib.ZstdCompress,
+      (options) =>
+        failingAfter(
+          2 * MB,
+          new Error('zstd: simulated compressor failure'),
+          real(options),
+        ) as unknown as zlib.ZstdCompress,
     );
     const result = await createBackup({ environment: 'dev' }, workspace.ctx());
     const failure = await expectCleanFailure(workspace, result, ['BACKUP_FAILED']);
@@ -163,7 +176,8 @@ async function failFsyncOf(pattern: RegExp): Promise<void> {
   const realSync = prototype.sync;
   vi.spyOn(prototype, 'sync').mockImplementation(async function (this: { fd: number }) {
     const target = await readlink(`/proc/self/fd/${this.fd}`).catch(() => '');
-    if (pattern.test(target)) throw Object.assign(new Error(`EIO: i/o error, fsync '${target}'`), { code: 'EIO', errno: -5, syscall: 'fsync' });
+    if (pattern.test(target))
+      throw Object.assign(new Error(`EIO: i/o error, fsync '${target}'`), { code: 'EIO', errno: -5, syscall: 'fsync' });
     return realSync.call(this);
   });
 }
@@ -247,7 +261,12 @@ async function smallDisk(): Promise<string> {
 /** Simulated full disk: writes to files under `directory` fail with ENOSPC once `bytes` were written there. */
 function failWritesAfter(bytes: number, directory: string): void {
   let written = 0;
-  const enospc = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+  const enospc = () =>
+    Object.assign(new Error('ENOSPC: no space left on device, write'), {
+      code: 'ENOSPC',
+      errno: -28,
+      syscall: 'write',
+    });
   const underDirectory = (fd: number) => readlinkSync(`/proc/self/fd/${fd}`).startsWith(directory);
   const realWrite = fs.write;
   const realWritev = fs.writev;
@@ -264,16 +283,26 @@ function failWritesAfter(bytes: number, directory: string): void {
   }) as typeof fs.writev);
 }
 
-describe(canMountTmpfs ? 'the disk fills up mid-dump (a real 2 MB tmpfs)' : 'the disk fills up mid-dump (ENOSPC simulated at the write layer: this machine cannot mount a tmpfs)', () => {
-  it('the disk fills after the pre-check (another writer took the space) → INSUFFICIENT_DISK_SPACE, nothing left, nothing recorded', async () => {
-    const backups = path.join(await smallDisk(), 'backups');
-    await mkdir(backups);
-    const workspace = await workspaceFor({ directory: backups });
-    // The pre-check is told there is room, as it would be just before another process filled the disk.
-    const result = await createBackup({ environment: 'dev' }, workspace.ctx({ freeSpace: () => Promise.resolve(1024 * MB) }));
-    const failure = await expectCleanFailure(workspace, result, ['INSUFFICIENT_DISK_SPACE']);
-    expect(failure.recovery.suggestions.join(' ')).toMatch(/space|cleanup/i);
-    // Directories may stay; no file may (a failed backup also gives its id claim back).
-    expect((await filesUnder(backups)).filter((name) => !/^(api|api\/dev|\.tmp|\.reservations)$/.test(name))).toEqual([]);
-  });
-});
+describe(
+  canMountTmpfs
+    ? 'the disk fills up mid-dump (a real 2 MB tmpfs)'
+    : 'the disk fills up mid-dump (ENOSPC simulated at the write layer: this machine cannot mount a tmpfs)',
+  () => {
+    it('the disk fills after the pre-check (another writer took the space) → INSUFFICIENT_DISK_SPACE, nothing left, nothing recorded', async () => {
+      const backups = path.join(await smallDisk(), 'backups');
+      await mkdir(backups);
+      const workspace = await workspaceFor({ directory: backups });
+      // The pre-check is told there is room, as it would be just before another process filled the disk.
+      const result = await createBackup(
+        { environment: 'dev' },
+        workspace.ctx({ freeSpace: () => Promise.resolve(1024 * MB) }),
+      );
+      const failure = await expectCleanFailure(workspace, result, ['INSUFFICIENT_DISK_SPACE']);
+      expect(failure.recovery.suggestions.join(' ')).toMatch(/space|cleanup/i);
+      // Directories may stay; no file may (a failed backup also gives its id claim back).
+      expect((await filesUnder(backups)).filter((name) => !/^(api|api\/dev|\.tmp|\.reservations)$/.test(name))).toEqual(
+        [],
+      );
+    });
+  },
+);

@@ -59,8 +59,15 @@ const CASES: CrashCase[] = [
   { point: 'backup:renamed', leaves: [finalFile] },
   // The catalog writes the manifest, then the catalog, both under its lock.
   { point: 'catalog:locked', leaves: [finalFile, lock] },
-  { point: `atomic-write:${CRASH_ID}.manifest.json`, leaves: [finalFile, lock, new RegExp(`^${escape(`${DIR}/${CRASH_ID}.manifest.json.tmp-`)}\\d+-[0-9a-f]+$`)] },
-  { point: 'atomic-write:backups.json', leaves: [finalFile, manifest, lock, /^backups\.json\.tmp-\d+-[0-9a-f]+$/], recoverable: true },
+  {
+    point: `atomic-write:${CRASH_ID}.manifest.json`,
+    leaves: [finalFile, lock, new RegExp(`^${escape(`${DIR}/${CRASH_ID}.manifest.json.tmp-`)}\\d+-[0-9a-f]+$`)],
+  },
+  {
+    point: 'atomic-write:backups.json',
+    leaves: [finalFile, manifest, lock, /^backups\.json\.tmp-\d+-[0-9a-f]+$/],
+    recoverable: true,
+  },
   { point: 'backup:cataloged', leaves: [finalFile, manifest], recorded: true },
 ];
 
@@ -81,7 +88,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await owner?.drop();
   // The workspaces hold copies of the dumps: keep the temp directory small.
-  await Promise.all([baseline?.root, ...workspaces].filter((root) => root !== undefined).map((root) => rm(root, { recursive: true, force: true })));
+  await Promise.all(
+    [baseline?.root, ...workspaces]
+      .filter((root) => root !== undefined)
+      .map((root) => rm(root, { recursive: true, force: true })),
+  );
 });
 
 async function copyOfBaseline(): Promise<string> {
@@ -92,12 +103,32 @@ async function copyOfBaseline(): Promise<string> {
 }
 
 function backupChild(root: string, fault?: string, now?: string) {
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME, DEV_DATABASE_URL: owner.url, ...(fault ? { FABER_DB_FAULT: fault } : {}) };
-  return runOperationChild({ operation: 'backup', workspaceRoot: root, projectName: 'api', options: { environment: 'dev', label: 'crash' }, ...(now ? { now } : {}) }, env);
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    DEV_DATABASE_URL: owner.url,
+    ...(fault ? { FABER_DB_FAULT: fault } : {}),
+  };
+  return runOperationChild(
+    {
+      operation: 'backup',
+      workspaceRoot: root,
+      projectName: 'api',
+      options: { environment: 'dev', label: 'crash' },
+      ...(now ? { now } : {}),
+    },
+    env,
+  );
 }
 
 function ctxFor(root: string): OperationContext {
-  return { workspaceRoot: root, projectName: 'api', env: { PATH: process.env.PATH, DEV_DATABASE_URL: owner.url }, reporter: silentReporter(), interactive: false };
+  return {
+    workspaceRoot: root,
+    projectName: 'api',
+    env: { PATH: process.env.PATH, DEV_DATABASE_URL: owner.url },
+    reporter: silentReporter(),
+    interactive: false,
+  };
 }
 
 /** The paths (relative to the backup root) that cleanup-backups --dryRun reports as orphans. */
@@ -105,7 +136,9 @@ async function dryRunOrphans(root: string): Promise<string[]> {
   const result = await cleanupBackups({ environment: 'dev', dryRun: true }, ctxFor(root));
   if (result.status !== 'success') throw new Error(`cleanup --dryRun failed: ${result.error}`);
   const backupRoot = path.join(root, path.relative(baseline.root, baseline.backupRoot));
-  return result.result.orphans.map((orphan) => path.relative(backupRoot, path.resolve(root, orphan.path)).split(path.sep).join('/'));
+  return result.result.orphans.map((orphan) =>
+    path.relative(backupRoot, path.resolve(root, orphan.path)).split(path.sep).join('/'),
+  );
 }
 
 /** Sets back the modification time of everything under `dir`, as if the crash were that long ago. */
@@ -124,39 +157,57 @@ async function waitForNoSessions(database: string): Promise<number> {
 }
 
 describe(`kill -9 of a PostgreSQL backup at ${CASES.length} points`, () => {
-  it.each(CASES)('$point: catalog sound, expected leftovers only, reported and cleaned by the next run', async ({ point, leaves, recorded, recoverable }) => {
-    const root = await copyOfBaseline();
-    const backupRoot = path.join(root, path.relative(baseline.root, baseline.backupRoot));
-    const crashed = await backupChild(root, point, CRASH_TIME).done;
-    expect(crashed.signal, `the process reached ${point}:\n${crashed.stdout}\n${crashed.stderr}`).toBe('SIGKILL');
+  it.each(CASES)(
+    '$point: catalog sound, expected leftovers only, reported and cleaned by the next run',
+    async ({ point, leaves, recorded, recoverable }) => {
+      const root = await copyOfBaseline();
+      const backupRoot = path.join(root, path.relative(baseline.root, baseline.backupRoot));
+      const crashed = await backupChild(root, point, CRASH_TIME).done;
+      expect(crashed.signal, `the process reached ${point}:\n${crashed.stdout}\n${crashed.stderr}`).toBe('SIGKILL');
 
-    const entries = await expectSoundCatalog(root, backupRoot);
-    expect(entries.map((entry) => entry.backup_id).some((id) => id === CRASH_ID)).toBe(recorded === true);
-    expect(entries).toHaveLength(recorded ? 2 : 1);
-    const added = (await filesUnder(backupRoot)).filter((name) => !baselineFiles.includes(name) && name !== '.tmp' && !idClaim.test(name));
-    expect(added.filter((name) => !leaves.some((pattern) => pattern.test(name))), 'unexpected leftovers').toEqual([]);
-    for (const pattern of leaves) expect(added.some((name) => pattern.test(name)), `leftover ${pattern}`).toBe(true);
-    expect(await waitForNoSessions(owner.name), 'sessions of the dead backup').toBe(0);
+      const entries = await expectSoundCatalog(root, backupRoot);
+      expect(entries.map((entry) => entry.backup_id).some((id) => id === CRASH_ID)).toBe(recorded === true);
+      expect(entries).toHaveLength(recorded ? 2 : 1);
+      const added = (await filesUnder(backupRoot)).filter(
+        (name) => !baselineFiles.includes(name) && name !== '.tmp' && !idClaim.test(name),
+      );
+      expect(
+        added.filter((name) => !leaves.some((pattern) => pattern.test(name))),
+        'unexpected leftovers',
+      ).toEqual([]);
+      for (const pattern of leaves)
+        expect(
+          added.some((name) => pattern.test(name)),
+          `leftover ${pattern}`,
+        ).toBe(true);
+      expect(await waitForNoSessions(owner.name), 'sessions of the dead backup').toBe(0);
 
-    if (!recorded) {
-      // A manifest is reported with the backup file it describes.
-      const reported = (await dryRunOrphans(root)).flatMap((name) => [name, name.replace(/\.sql\.zst$/, '.manifest.json')]);
-      for (const name of added.filter((file) => file.startsWith(`${DIR}/`))) expect(reported, `reported: ${name}`).toContain(name);
-    }
+      if (!recorded) {
+        // A manifest is reported with the backup file it describes.
+        const reported = (await dryRunOrphans(root)).flatMap((name) => [
+          name,
+          name.replace(/\.sql\.zst$/, '.manifest.json'),
+        ]);
+        for (const name of added.filter((file) => file.startsWith(`${DIR}/`)))
+          expect(reported, `reported: ${name}`).toContain(name);
+      }
 
-    await ageEverything(backupRoot, HOUR_MS);
-    const repaired = await cleanupBackups({ environment: 'dev', yes: true }, ctxFor(root));
-    expect(repaired.status, JSON.stringify(repaired)).toBe('success');
-    const survivors = recorded || recoverable ? [`${DIR}/${CRASH_ID}.manifest.json`, `${DIR}/${FILE}`] : [];
-    // The password file a crash leaves in .tmp has its own test below.
-    const remaining = (await filesUnder(backupRoot)).filter((name) => !baselineFiles.includes(name) && !passfile.test(name) && !idClaim.test(name));
-    expect(remaining, 'left after cleanup --yes').toEqual(survivors);
-    expect(await expectSoundCatalog(root, backupRoot)).toHaveLength(recorded || recoverable ? 2 : 1);
+      await ageEverything(backupRoot, HOUR_MS);
+      const repaired = await cleanupBackups({ environment: 'dev', yes: true }, ctxFor(root));
+      expect(repaired.status, JSON.stringify(repaired)).toBe('success');
+      const survivors = recorded || recoverable ? [`${DIR}/${CRASH_ID}.manifest.json`, `${DIR}/${FILE}`] : [];
+      // The password file a crash leaves in .tmp has its own test below.
+      const remaining = (await filesUnder(backupRoot)).filter(
+        (name) => !baselineFiles.includes(name) && !passfile.test(name) && !idClaim.test(name),
+      );
+      expect(remaining, 'left after cleanup --yes').toEqual(survivors);
+      expect(await expectSoundCatalog(root, backupRoot)).toHaveLength(recorded || recoverable ? 2 : 1);
 
-    const next = await createBackup({ environment: 'dev', label: 'next' }, ctxFor(root));
-    expect(next.status, JSON.stringify(next)).toBe('success');
-    expect(await expectSoundCatalog(root, backupRoot)).toHaveLength(recorded || recoverable ? 3 : 2);
-  });
+      const next = await createBackup({ environment: 'dev', label: 'next' }, ctxFor(root));
+      expect(next.status, JSON.stringify(next)).toBe('success');
+      expect(await expectSoundCatalog(root, backupRoot)).toHaveLength(recorded || recoverable ? 3 : 2);
+    },
+  );
 
   it('the password file of a backup killed mid-dump does not outlive the next runs', async () => {
     const root = await copyOfBaseline();
@@ -169,6 +220,9 @@ describe(`kill -9 of a PostgreSQL backup at ${CASES.length} points`, () => {
     await ageEverything(backupRoot, HOUR_MS);
     expect((await cleanupBackups({ environment: 'dev', yes: true }, ctxFor(root))).status).toBe('success');
     expect((await createBackup({ environment: 'dev', label: 'next' }, ctxFor(root))).status).toBe('success');
-    expect((await filesUnder(backupRoot)).filter((name) => passfile.test(name)), 'password files left').toEqual([]);
+    expect(
+      (await filesUnder(backupRoot)).filter((name) => passfile.test(name)),
+      'password files left',
+    ).toEqual([]);
   });
 });

@@ -25,21 +25,31 @@ afterAll(async () => {
 });
 
 describe('a live lock held past the timeout', () => {
-  it('→ LOCK_TIMEOUT naming the holder, the finished backup file removed, nothing recorded', async () => {
-    source = await freshSqlite();
-    await seedAwkwardData('sqlite', source.url);
-    workspace = await makeWorkspace({ database: { provider: 'sqlite' } }, { DEV_DATABASE_URL: source.url });
-    holder = holdCatalogLock(workspace.backupRoot, DEFAULT_LOCK_TIMEOUT_MS + 30_000);
-    await holder.locked;
-    const result = await createBackup({ environment: 'dev' }, workspace.ctx());
-    expect(result).toMatchObject({ status: 'error', error_code: 'LOCK_TIMEOUT', result: { holder_pid: anyInstance(Number) } });
-    if (result.status !== 'error') return;
-    expect(result.result.waited_ms).toBeGreaterThanOrEqual(DEFAULT_LOCK_TIMEOUT_MS);
-    expect(result.error).toContain('backups.json.lock');
-    expect(result.recovery.suggestions.join('\n')).toMatch(/Wait for the other faber-db task/);
-    holder.stop();
-    await holder.done;
-    expect((await filesUnder(workspace.backupRoot)).filter((name) => /\.(sqlite|zst|partial)$|manifest/.test(name))).toEqual([]);
-    expect(await expectSoundCatalog(workspace.root, workspace.backupRoot)).toEqual([]);
-  }, DEFAULT_LOCK_TIMEOUT_MS + 60_000);
+  it(
+    '→ LOCK_TIMEOUT naming the holder, the finished backup file removed, nothing recorded',
+    async () => {
+      source = await freshSqlite();
+      await seedAwkwardData('sqlite', source.url);
+      workspace = await makeWorkspace({ database: { provider: 'sqlite' } }, { DEV_DATABASE_URL: source.url });
+      holder = holdCatalogLock(workspace.backupRoot, DEFAULT_LOCK_TIMEOUT_MS + 30_000);
+      await holder.locked;
+      const result = await createBackup({ environment: 'dev' }, workspace.ctx());
+      expect(result).toMatchObject({
+        status: 'error',
+        error_code: 'LOCK_TIMEOUT',
+        result: { holder_pid: anyInstance(Number) },
+      });
+      if (result.status !== 'error') return;
+      expect(result.result.waited_ms).toBeGreaterThanOrEqual(DEFAULT_LOCK_TIMEOUT_MS);
+      expect(result.error).toContain('backups.json.lock');
+      expect(result.recovery.suggestions.join('\n')).toMatch(/Wait for the other faber-db task/);
+      holder.stop();
+      await holder.done;
+      expect(
+        (await filesUnder(workspace.backupRoot)).filter((name) => /\.(sqlite|zst|partial)$|manifest/.test(name)),
+      ).toEqual([]);
+      expect(await expectSoundCatalog(workspace.root, workspace.backupRoot)).toEqual([]);
+    },
+    DEFAULT_LOCK_TIMEOUT_MS + 60_000,
+  );
 });

@@ -89,7 +89,8 @@ async function setUp(scenario: Draw) {
   }
   const catalog = new Catalog({ backupRoot: workspace.backupRoot, workspaceRoot: workspace.root });
   await catalog.update((entries) => void entries.push(...scenario.entries));
-  for (const id of scenario.missing) await rm(path.join(workspace.root, scenario.entries.find((entry) => entry.backup_id === id)!.file_path));
+  for (const id of scenario.missing)
+    await rm(path.join(workspace.root, scenario.entries.find((entry) => entry.backup_id === id)!.file_path));
   return { workspace, catalog };
 }
 
@@ -98,24 +99,28 @@ const isVerified = (entry: BackupEntry, scenario: Draw) =>
 const isYoungSafety = (entry: BackupEntry, now: Date) =>
   (SAFETY_REASONS as readonly (string | null)[]).some((reason) => reason === entry.reason || reason === entry.label) &&
   now.valueOf() - Date.parse(entry.created_at) < 90 * DAY_MS;
-const newerFirst = (a: BackupEntry, b: BackupEntry) => Date.parse(b.created_at) - Date.parse(a.created_at) || (a.backup_id < b.backup_id ? 1 : -1);
+const newerFirst = (a: BackupEntry, b: BackupEntry) =>
+  Date.parse(b.created_at) - Date.parse(a.created_at) || (a.backup_id < b.backup_id ? 1 : -1);
 
 function checkSurvivors(scenario: Draw, before: BackupEntry[], after: BackupEntry[], files: Set<string>): void {
   const kept = new Set(after.map((entry) => entry.backup_id));
-  const inScope = (entry: BackupEntry) => entry.project === PROJECT && (scenario.environment === undefined || entry.environment === scenario.environment);
+  const inScope = (entry: BackupEntry) =>
+    entry.project === PROJECT && (scenario.environment === undefined || entry.environment === scenario.environment);
   for (const entry of before) {
     const stays = kept.has(entry.backup_id);
     if (!inScope(entry)) expect(stays, `${entry.backup_id} of another scope`).toBe(true);
     if (scenario.missing.has(entry.backup_id)) continue;
     const label = entry.label?.toLowerCase();
-    if (label && scenario.protectedLabels.includes(label)) expect(stays, `${entry.backup_id}: protected label`).toBe(true);
+    if (label && scenario.protectedLabels.includes(label))
+      expect(stays, `${entry.backup_id}: protected label`).toBe(true);
     if (entry.pinned) expect(stays, `${entry.backup_id}: pinned`).toBe(true);
     if (isYoungSafety(entry, scenario.now)) expect(stays, `${entry.backup_id}: young safety backup`).toBe(true);
     // An entry the catalog still lists keeps its file; a dropped one loses it.
     expect(files.has(entry.file_path), `${entry.backup_id}: file ${stays ? 'kept' : 'deleted'}`).toBe(stays);
   }
   const groups = new Map<string, BackupEntry[]>();
-  for (const entry of before.filter(inScope)) groups.set(`${entry.environment}`, [...(groups.get(entry.environment) ?? []), entry]);
+  for (const entry of before.filter(inScope))
+    groups.set(`${entry.environment}`, [...(groups.get(entry.environment) ?? []), entry]);
   for (const group of groups.values()) {
     const verified = group.filter((entry) => isVerified(entry, scenario)).sort(newerFirst);
     if (verified[0]) expect(kept.has(verified[0].backup_id), `${verified[0].backup_id}: newest verified`).toBe(true);

@@ -83,7 +83,7 @@ function descendantsOfSync(rootPid: number): number[] {
     if (status) parents.set(Number(name), Number(status.slice(status.lastIndexOf(')') + 2).split(' ')[1]));
   }
   const found: number[] = [];
-  for (let queue = [rootPid]; queue.length > 0; ) {
+  for (let queue = [rootPid]; queue.length > 0;) {
     const parent = queue.shift()!;
     for (const [pid, ppid] of parents) {
       if (ppid === parent) {
@@ -101,8 +101,12 @@ function observe(pid: number): SeenProcess | undefined {
   const argv = cmdline.split('\0').filter(Boolean);
   const environment = (readProc(`/proc/${pid}/environ`) ?? '').split('\0').filter(Boolean);
   const named = [
-    ...environment.filter((variable) => variable.startsWith('PGPASSFILE=')).map((variable) => variable.slice('PGPASSFILE='.length)),
-    ...argv.filter((arg) => arg.startsWith('--defaults-extra-file=')).map((arg) => arg.slice('--defaults-extra-file='.length)),
+    ...environment
+      .filter((variable) => variable.startsWith('PGPASSFILE='))
+      .map((variable) => variable.slice('PGPASSFILE='.length)),
+    ...argv
+      .filter((arg) => arg.startsWith('--defaults-extra-file='))
+      .map((arg) => arg.slice('--defaults-extra-file='.length)),
   ];
   const secretFiles = named.map((file) => ({ path: file, mode: modeOf(file) }));
   return { pid, argv, environ: environment, secretFiles };
@@ -122,7 +126,8 @@ function formsOf(password: string): string[] {
 }
 
 function expectNoSecret(text: string, password: string, where: string): void {
-  for (const form of formsOf(password)) expect(text.includes(form), `${where} contains the password (${JSON.stringify(form)})`).toBe(false);
+  for (const form of formsOf(password))
+    expect(text.includes(form), `${where} contains the password (${JSON.stringify(form)})`).toBe(false);
 }
 
 interface Watched {
@@ -130,7 +135,12 @@ interface Watched {
   processes: SeenProcess[];
 }
 
-async function runWatched(workspace: TestWorkspace, user: PasswordUser, operation: 'backup' | 'restore', options: Record<string, unknown>): Promise<Watched> {
+async function runWatched(
+  workspace: TestWorkspace,
+  user: PasswordUser,
+  operation: 'backup' | 'restore',
+  options: Record<string, unknown>,
+): Promise<Watched> {
   const child = runOperationChild(
     { operation, workspaceRoot: workspace.root, projectName: 'api', options: { environment: 'dev', ...options } },
     { PATH: process.env.PATH, HOME: process.env.HOME, DEV_DATABASE_URL: user.url },
@@ -140,20 +150,34 @@ async function runWatched(workspace: TestWorkspace, user: PasswordUser, operatio
   return { outcome, processes: await watcher.stop() };
 }
 
-async function expectNothingLeaks(watched: Watched, workspace: TestWorkspace, user: PasswordUser, tool: RegExp): Promise<void> {
+async function expectNothingLeaks(
+  watched: Watched,
+  workspace: TestWorkspace,
+  user: PasswordUser,
+  tool: RegExp,
+): Promise<void> {
   const { outcome, processes } = watched;
   expect(outcome.result, outcome.stdout + outcome.stderr).toMatchObject({ status: 'success' });
   const tools = processes.filter((process) => process.argv.slice(0, 2).some((arg) => tool.test(arg)));
-  expect(tools.length, `a ${tool} process was seen among ${processes.map((process) => process.argv.slice(0, 2).join(' ')).join(', ')}`).toBeGreaterThan(0);
+  expect(
+    tools.length,
+    `a ${tool} process was seen among ${processes.map((process) => process.argv.slice(0, 2).join(' ')).join(', ')}`,
+  ).toBeGreaterThan(0);
   for (const process of processes) {
     expectNoSecret(process.argv.join(' '), user.password, `argv of ${process.argv[0]}`);
-    const exposing = process.environ.filter((variable) => formsOf(user.password).some((form) => variable.includes(form)));
+    const exposing = process.environ.filter((variable) =>
+      formsOf(user.password).some((form) => variable.includes(form)),
+    );
     // The operation itself reads the URL from its variable; the client tools it starts do not inherit it.
     const allowed = tools.includes(process) ? CREDENTIAL_VARIABLES : [...CREDENTIAL_VARIABLES, 'DEV_DATABASE_URL'];
-    for (const variable of exposing) expect(allowed, `environment of ${process.argv[0]}`).toContain(variable.split('=')[0]);
+    for (const variable of exposing)
+      expect(allowed, `environment of ${process.argv[0]}`).toContain(variable.split('=')[0]);
   }
   const secretFiles = processes.flatMap((process) => process.secretFiles);
-  expect(secretFiles.some((file) => file.mode !== undefined), 'a credentials file was seen while in use').toBe(true);
+  expect(
+    secretFiles.some((file) => file.mode !== undefined),
+    'a credentials file was seen while in use',
+  ).toBe(true);
   for (const file of secretFiles) {
     if (file.mode !== undefined) expect(file.mode.toString(8), file.path).toBe('600');
     await expect(stat(file.path), `${file.path} is gone`).rejects.toMatchObject({ code: 'ENOENT' });
@@ -164,7 +188,9 @@ async function expectNothingLeaks(watched: Watched, workspace: TestWorkspace, us
   for (const name of await filesUnder(workspace.backupRoot)) {
     const file = path.join(workspace.backupRoot, name);
     if (!(await stat(file)).isFile()) continue;
-    expect(name, 'only backups, manifests, id claims and the catalog remain').toMatch(/\.(sql|sql\.zst|manifest\.json)$|^backups\.json$|^\.reservations\//);
+    expect(name, 'only backups, manifests, id claims and the catalog remain').toMatch(
+      /\.(sql|sql\.zst|manifest\.json)$|^backups\.json$|^\.reservations\//,
+    );
     if (name.endsWith('.json')) expectNoSecret(await readFile(file, 'utf8'), user.password, name);
   }
 }
@@ -226,19 +252,32 @@ describe('messages that echo the connection string are redacted', () => {
     const realPath = (await execFileAsync('sh', ['-c', `command -v ${real}`])).stdout.trim();
     const bin = await mkdtemp(path.join(tmpdir(), 'faber-echo-bin-'));
     roots.push(bin);
-    await writeFile(path.join(bin, name), `#!/bin/sh\nif [ "$1" = "--version" ]; then exec ${JSON.stringify(realPath)} --version; fi\n${echo}\nexit 1\n`);
+    await writeFile(
+      path.join(bin, name),
+      `#!/bin/sh\nif [ "$1" = "--version" ]; then exec ${JSON.stringify(realPath)} --version; fi\n${echo}\nexit 1\n`,
+    );
     await chmod(path.join(bin, name), 0o755);
     return bin;
   }
 
   it('pg_dump printing the connection URL and the password', async () => {
-    const bin = await echoingTool('pg_dump', 'pg_dump', [
-      `printf '%s\\n' "pg_dump: error: connection to postgres://$PGUSER:$(${passwordFromPassfile})@$PGHOST/$PGDATABASE failed" >&2`,
-      `printf '%s\\n' "pg_dump: detail: conninfo host=127.0.0.1 password=$(${passwordFromPassfile})" >&2`,
-    ].join('\n'));
-    const workspace = await makeWorkspace({ database: { provider: 'postgresql' } }, { DEV_DATABASE_URL: postgresUser.url });
+    const bin = await echoingTool(
+      'pg_dump',
+      'pg_dump',
+      [
+        `printf '%s\\n' "pg_dump: error: connection to postgres://$PGUSER:$(${passwordFromPassfile})@$PGHOST/$PGDATABASE failed" >&2`,
+        `printf '%s\\n' "pg_dump: detail: conninfo host=127.0.0.1 password=$(${passwordFromPassfile})" >&2`,
+      ].join('\n'),
+    );
+    const workspace = await makeWorkspace(
+      { database: { provider: 'postgresql' } },
+      { DEV_DATABASE_URL: postgresUser.url },
+    );
     roots.push(workspace.root);
-    const result = await createBackup({ environment: 'dev' }, workspace.ctx({ env: { PATH: `${bin}:${process.env.PATH}`, DEV_DATABASE_URL: postgresUser.url } }));
+    const result = await createBackup(
+      { environment: 'dev' },
+      workspace.ctx({ env: { PATH: `${bin}:${process.env.PATH}`, DEV_DATABASE_URL: postgresUser.url } }),
+    );
     expect(result).toMatchObject({ status: 'error', error_code: 'BACKUP_FAILED' });
     const shown = `${JSON.stringify(result)}\n${workspace.output.join('\n')}`;
     expect(shown).toContain(`${postgresUser.user}:***@`);
@@ -247,13 +286,20 @@ describe('messages that echo the connection string are redacted', () => {
   });
 
   it('mariadb-dump printing the connection URL and the password', async () => {
-    const bin = await echoingTool('mariadb-dump', 'mariadb-dump', [
-      `printf '%s\\n' "mariadb-dump: Got error: connecting with mysql://${mariadbUser.user}:$(${passwordFromOptionFile})@127.0.0.1/db" >&2`,
-      `printf '%s\\n' "mariadb-dump: Got error: 1045: Access denied, password '$(${passwordFromOptionFile})'" >&2`,
-    ].join('\n'));
+    const bin = await echoingTool(
+      'mariadb-dump',
+      'mariadb-dump',
+      [
+        `printf '%s\\n' "mariadb-dump: Got error: connecting with mysql://${mariadbUser.user}:$(${passwordFromOptionFile})@127.0.0.1/db" >&2`,
+        `printf '%s\\n' "mariadb-dump: Got error: 1045: Access denied, password '$(${passwordFromOptionFile})'" >&2`,
+      ].join('\n'),
+    );
     const workspace = await makeWorkspace({ database: { provider: 'mysql' } }, { DEV_DATABASE_URL: mariadbUser.url });
     roots.push(workspace.root);
-    const result = await createBackup({ environment: 'dev' }, workspace.ctx({ env: { PATH: `${bin}:${process.env.PATH}`, DEV_DATABASE_URL: mariadbUser.url } }));
+    const result = await createBackup(
+      { environment: 'dev' },
+      workspace.ctx({ env: { PATH: `${bin}:${process.env.PATH}`, DEV_DATABASE_URL: mariadbUser.url } }),
+    );
     expect(result).toMatchObject({ status: 'error', error_code: 'BACKUP_FAILED' });
     const shown = `${JSON.stringify(result)}\n${workspace.output.join('\n')}`;
     expect(shown).toContain(`${mariadbUser.user}:***@`);
@@ -267,7 +313,10 @@ describe('messages that echo the connection string are redacted', () => {
     wrong.password = encodeURIComponent(wrongPassword);
     const cases: Array<[string, string]> = [
       [wrong.toString(), 'AUTHENTICATION_FAILED'],
-      [`mysql://${mariadbUser.user}:${encodeURIComponent(wrongPassword)}@127.0.0.1:99999999/db`, 'CONNECTION_URL_INVALID'],
+      [
+        `mysql://${mariadbUser.user}:${encodeURIComponent(wrongPassword)}@127.0.0.1:99999999/db`,
+        'CONNECTION_URL_INVALID',
+      ],
     ];
     for (const [url, code] of cases) {
       const workspace = await makeWorkspace({ database: { provider: 'mysql' } }, { DEV_DATABASE_URL: url });

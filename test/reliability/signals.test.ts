@@ -6,7 +6,13 @@ import { createBackup } from '../../src/operations/backup.ts';
 import { adminUrl, freshPostgres, type FreshDatabase } from '../support/databases.ts';
 import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
 import { seedBulk, sessionsOn, tableFingerprint } from './seed.ts';
-import { expectSoundCatalog, filesUnder, runOperationChild, type ChildOutcome, type OperationChild } from './support.ts';
+import {
+  expectSoundCatalog,
+  filesUnder,
+  runOperationChild,
+  type ChildOutcome,
+  type OperationChild,
+} from './support.ts';
 
 /**
  * Ctrl-C (SIGINT) and SIGTERM (CI cancelling a job, `docker stop`) during a backup and during a
@@ -27,7 +33,8 @@ beforeAll(async () => {
   await seedBulk(source.url, 35);
   workspace = await makeWorkspace({ database: { provider: 'postgresql' } }, { DEV_DATABASE_URL: source.url });
   const result = await createBackup({ environment: 'dev', label: 'before-signals' }, workspace.ctx());
-  if (result.status !== 'success' || !('backup_id' in result.result)) throw new Error(`setup backup failed: ${JSON.stringify(result)}`);
+  if (result.status !== 'success' || !('backup_id' in result.result))
+    throw new Error(`setup backup failed: ${JSON.stringify(result)}`);
   backupId = result.result.backup_id;
   backedUp = await tableFingerprint(source.url);
   const client = new pg.Client({ connectionString: source.url });
@@ -44,7 +51,13 @@ afterAll(async () => {
 
 function child(operation: 'backup' | 'restore', options: Record<string, unknown>): OperationChild {
   return runOperationChild(
-    { operation, workspaceRoot: workspace.root, projectName: 'api', options: { environment: 'dev', ...options }, announceProgress: true },
+    {
+      operation,
+      workspaceRoot: workspace.root,
+      projectName: 'api',
+      options: { environment: 'dev', ...options },
+      announceProgress: true,
+    },
     { PATH: process.env.PATH, HOME: process.env.HOME, DEV_DATABASE_URL: source.url },
   );
 }
@@ -58,7 +71,10 @@ function expectCancelled(outcome: ChildOutcome): void {
 /** Everything but the setup backup: .partial files, scratch copies, new entries. */
 async function expectNothingNew(): Promise<void> {
   const files = await filesUnder(workspace.backupRoot);
-  expect(files.filter((name) => /\.partial$|\.tmp-|pgpass/.test(name)), 'partial files').toEqual([]);
+  expect(
+    files.filter((name) => /\.partial$|\.tmp-|pgpass/.test(name)),
+    'partial files',
+  ).toEqual([]);
   const entries = await expectSoundCatalog(workspace.root, workspace.backupRoot);
   expect(entries.map((entry) => entry.backup_id)).toEqual([backupId]);
   expect(files.filter((name) => /\.sql\.zst$/.test(name))).toEqual([`api/dev/${backupId}.sql.zst`]);
@@ -68,7 +84,9 @@ async function scratchDatabases(): Promise<string[]> {
   const client = new pg.Client({ connectionString: adminUrl('postgresql') });
   await client.connect();
   try {
-    const { rows } = await client.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE '%\\_\\_faber\\_%'`);
+    const { rows } = await client.query<{ datname: string }>(
+      `SELECT datname FROM pg_database WHERE datname LIKE '%\\_\\_faber\\_%'`,
+    );
     return rows.map((row) => row.datname).filter((name) => name.startsWith(source.name));
   } finally {
     await client.end();
@@ -80,7 +98,9 @@ async function restoreIsLoading(): Promise<boolean> {
   const client = new pg.Client({ connectionString: adminUrl('postgresql') });
   await client.connect();
   try {
-    const { rows } = await client.query(`SELECT 1 FROM pg_stat_activity WHERE datname LIKE '%\\_\\_faber\\_restore\\_%' AND query LIKE 'COPY %'`);
+    const { rows } = await client.query(
+      `SELECT 1 FROM pg_stat_activity WHERE datname LIKE '%\\_\\_faber\\_restore\\_%' AND query LIKE 'COPY %'`,
+    );
     return rows.length > 0;
   } finally {
     await client.end();

@@ -49,10 +49,14 @@ const FIXTURE = path.join(__dirname, 'fixtures', 'operation.ts');
  * it ships, without Node's TypeScript loader.
  */
 export function runOperationChild(spec: ChildSpec, env: NodeJS.ProcessEnv, fixture = FIXTURE): OperationChild {
-  const child = spawn(process.execPath, ['--disable-warning=MODULE_TYPELESS_PACKAGE_JSON', fixture, JSON.stringify(spec)], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--disable-warning=MODULE_TYPELESS_PACKAGE_JSON', fixture, JSON.stringify(spec)],
+    {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stdout = '';
   let stderr = '';
   const checks: Array<() => boolean> = [];
@@ -72,12 +76,19 @@ export function runOperationChild(spec: ChildSpec, env: NodeJS.ProcessEnv, fixtu
     new Promise<void>((resolve, reject) => {
       if (satisfied()) return resolve();
       checks.push(() => (satisfied() ? (resolve(), true) : false));
-      void done.then((outcome) => reject(new Error(`the child exited (${outcome.code ?? outcome.signal}) before ${what}:\n${outcome.stdout}\n${outcome.stderr}`)));
+      void done.then((outcome) =>
+        reject(
+          new Error(
+            `the child exited (${outcome.code ?? outcome.signal}) before ${what}:\n${outcome.stdout}\n${outcome.stderr}`,
+          ),
+        ),
+      );
     });
   return {
     pid: child.pid!,
     done,
-    printed: (text) => waitFor(() => (typeof text === 'string' ? stdout.includes(text) : text.test(stdout)), `printing ${String(text)}`),
+    printed: (text) =>
+      waitFor(() => (typeof text === 'string' ? stdout.includes(text) : text.test(stdout)), `printing ${String(text)}`),
     progressed: (bytes) => waitFor(() => lastProgress(stdout) >= bytes, `${bytes} bytes of progress`),
     kill: (signal) => child.kill(signal),
   };
@@ -90,7 +101,12 @@ export function runOperationChild(spec: ChildSpec, env: NodeJS.ProcessEnv, fixtu
  */
 export async function bundleOperationFixture(directory: string): Promise<string> {
   const { build } = await import('rolldown');
-  await build({ input: FIXTURE, platform: 'node', logLevel: 'silent', output: { dir: directory, format: 'esm', entryFileNames: 'operation.mjs' } });
+  await build({
+    input: FIXTURE,
+    platform: 'node',
+    logLevel: 'silent',
+    output: { dir: directory, format: 'esm', entryFileNames: 'operation.mjs' },
+  });
   return path.join(directory, 'operation.mjs');
 }
 
@@ -125,18 +141,23 @@ export async function sha256File(file: string): Promise<string> {
  * agrees. Returns the entries.
  */
 export async function expectSoundCatalog(workspaceRoot: string, backupRoot: string): Promise<BackupEntry[]> {
-  const text = await readFile(path.join(backupRoot, CATALOG_FILE_NAME), 'utf8').catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return undefined;
-    throw error;
-  });
+  const text = await readFile(path.join(backupRoot, CATALOG_FILE_NAME), 'utf8').catch(
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    },
+  );
   if (text === undefined) return [];
   const parsed = parseCatalog(text);
-  if (parsed.kind !== 'valid') throw new Error(`the catalog does not parse: ${parsed.kind === 'invalid' ? parsed.reason : 'missing'}`);
+  if (parsed.kind !== 'valid')
+    throw new Error(`the catalog does not parse: ${parsed.kind === 'invalid' ? parsed.reason : 'missing'}`);
   for (const entry of parsed.entries) {
     const file = path.resolve(workspaceRoot, entry.file_path);
     expect((await stat(file)).isFile(), `${entry.backup_id}: file`).toBe(true);
     expect(await sha256File(file), `${entry.backup_id}: checksum`).toBe(entry.checksum.value);
-    const manifest = JSON.parse(await readFile(path.join(path.dirname(file), `${entry.backup_id}.manifest.json`), 'utf8')) as { backup: BackupEntry };
+    const manifest = JSON.parse(
+      await readFile(path.join(path.dirname(file), `${entry.backup_id}.manifest.json`), 'utf8'),
+    ) as { backup: BackupEntry };
     expect(manifest.backup, `${entry.backup_id}: manifest`).toEqual(entry);
   }
   return parsed.entries;
@@ -177,9 +198,17 @@ export interface LockHolder {
 export function holdCatalogLock(backupRoot: string, holdMs: number, releasedMarker?: string): LockHolder {
   const lockPath = `${path.join(backupRoot, CATALOG_FILE_NAME)}.lock`;
   const args = [lockPath, String(holdMs), ...(releasedMarker ? [releasedMarker] : [])];
-  const child = spawn(process.execPath, ['--disable-warning=MODULE_TYPELESS_PACKAGE_JSON', path.join(__dirname, '..', 'catalog', 'fixtures', 'hold-lock.ts'), ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--disable-warning=MODULE_TYPELESS_PACKAGE_JSON',
+      path.join(__dirname, '..', 'catalog', 'fixtures', 'hold-lock.ts'),
+      ...args,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const done = new Promise<number | null>((resolve) => child.on('close', resolve));
   const locked = new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => {

@@ -44,8 +44,16 @@ describe('planCleanup: one rule at a time', () => {
     policy?: Partial<CleanupPolicy>;
     expected: KeepReason | 'deleted';
   }> = [
-    { name: 'an expired backup is deleted', build: () => ({ fresh: backup(1), subject: backup(30) }), expected: 'deleted' },
-    { name: 'a backup before its expires_at is kept', build: () => ({ fresh: backup(1), subject: backup(3) }), expected: 'not-expired' },
+    {
+      name: 'an expired backup is deleted',
+      build: () => ({ fresh: backup(1), subject: backup(30) }),
+      expected: 'deleted',
+    },
+    {
+      name: 'a backup before its expires_at is kept',
+      build: () => ({ fresh: backup(1), subject: backup(3) }),
+      expected: 'not-expired',
+    },
     {
       name: 'a backup is due at the very instant it expires',
       build: () => ({ fresh: backup(1), subject: backup(7) }),
@@ -159,7 +167,11 @@ describe('planCleanup: min_keep', () => {
     const [a, b, c, d, e] = [50, 40, 30, 20, 10].map((age) => backup(age));
     const result = outcome([a!, b!, c!, d!, e!], { minKeep: 3 });
     expect(result.deleted).toEqual([a!.backup_id, b!.backup_id]);
-    expect(result.kept).toEqual({ [c!.backup_id]: 'min-keep', [d!.backup_id]: 'min-keep', [e!.backup_id]: 'newest-verified' });
+    expect(result.kept).toEqual({
+      [c!.backup_id]: 'min-keep',
+      [d!.backup_id]: 'min-keep',
+      [e!.backup_id]: 'newest-verified',
+    });
   });
 
   it('counts verified backups that are kept anyway (not expired, pinned) towards min_keep', () => {
@@ -188,7 +200,9 @@ describe('planCleanup: min_keep', () => {
     const appStaging = [30, 20].map((age) => backup(age, { environment: 'staging' }));
     const apiProduction = [30, 20].map((age) => backup(age, { project: 'api' }));
     const result = outcome([...appProduction, ...appStaging, ...apiProduction], { minKeep: 1 });
-    expect(result.deleted.sort()).toEqual([appProduction[0]!, appStaging[0]!, apiProduction[0]!].map((e) => e.backup_id).sort());
+    expect(result.deleted.sort()).toEqual(
+      [appProduction[0]!, appStaging[0]!, apiProduction[0]!].map((e) => e.backup_id).sort(),
+    );
   });
 
   it('keeps every verified backup when there are fewer than min_keep', () => {
@@ -202,7 +216,10 @@ describe('planCleanup: selection and determinism', () => {
     const chosen = backup(30, { environment: 'staging' });
     const otherEnvironment = backup(30, { environment: 'dev' });
     const otherProject = backup(30, { project: 'api', environment: 'staging' });
-    const plan = planCleanup([backup(1, { environment: 'staging' }), chosen, otherEnvironment, otherProject], policy({ environment: 'staging', project: 'app' }));
+    const plan = planCleanup(
+      [backup(1, { environment: 'staging' }), chosen, otherEnvironment, otherProject],
+      policy({ environment: 'staging', project: 'app' }),
+    );
     expect(plan.delete.map((planned) => planned.entry.backup_id)).toEqual([chosen.backup_id]);
     const planned = [...plan.delete, ...plan.keep].map((item) => item.entry.backup_id);
     expect(planned).not.toContain(otherEnvironment.backup_id);
@@ -229,7 +246,9 @@ describe('planCleanup: only backups of the environment’s own database are its 
     database_name: 'scratch_copy',
     source: { engine: 'postgresql', host: 'db', port: 5432, database: 'scratch_copy', environment_database: false },
   };
-  const ownDatabase: EntryOverrides = { source: { engine: 'postgresql', host: 'db', port: 5432, database: 'app', environment_database: true } };
+  const ownDatabase: EntryOverrides = {
+    source: { engine: 'postgresql', host: 'db', port: 5432, database: 'app', environment_database: true },
+  };
 
   it('a newer verified backup of another database does not make the own one deletable', () => {
     const own = backup(30, ownDatabase);

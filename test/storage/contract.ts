@@ -39,7 +39,9 @@ export function describeStorageContract(name: string, options: ContractOptions):
     });
 
     it('create-only put: exactly one of several concurrent claims of a key wins', async () => {
-      const claims = await Promise.all(Array.from({ length: 6 }, (_, index) => storage.putIfAbsent('.reservations/id-1', `claim ${index}`)));
+      const claims = await Promise.all(
+        Array.from({ length: 6 }, (_, index) => storage.putIfAbsent('.reservations/id-1', `claim ${index}`)),
+      );
       expect(claims.filter(Boolean)).toHaveLength(1);
       const winner = claims.indexOf(true);
       expect((await storage.read('.reservations/id-1'))?.toString()).toBe(`claim ${winner}`);
@@ -58,11 +60,19 @@ export function describeStorageContract(name: string, options: ContractOptions):
     });
 
     it('lists by prefix, sorted, recursively or one level deep', async () => {
-      for (const key of ['p/prod/b.sql', 'p/prod/a.sql', 'p/dev/c.sql', 'q/d.sql', 'top.json']) await storage.put(key, key);
-      expect((await storage.list('p/')).map((object) => object.key)).toEqual(['p/dev/c.sql', 'p/prod/a.sql', 'p/prod/b.sql']);
+      for (const key of ['p/prod/b.sql', 'p/prod/a.sql', 'p/dev/c.sql', 'q/d.sql', 'top.json'])
+        await storage.put(key, key);
+      expect((await storage.list('p/')).map((object) => object.key)).toEqual([
+        'p/dev/c.sql',
+        'p/prod/a.sql',
+        'p/prod/b.sql',
+      ]);
       expect((await storage.list('p/prod/a')).map((object) => object.key)).toEqual(['p/prod/a.sql']);
       const shallow = await storage.list('p/', { shallow: true });
-      expect(shallow.map((object) => [object.key, object.directory === true])).toEqual([['p/dev', true], ['p/prod', true]]);
+      expect(shallow.map((object) => [object.key, object.directory === true])).toEqual([
+        ['p/dev', true],
+        ['p/prod', true],
+      ]);
       expect((await storage.list('', { shallow: true })).map((object) => object.key)).toEqual(['p', 'q', 'top.json']);
       expect(await storage.list('missing/')).toEqual([]);
     });

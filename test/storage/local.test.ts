@@ -34,6 +34,8 @@ describe('LocalStorage', () => {
 
   it('a put that requires the parent directory fails with ENOENT when it is missing', async () => {
     const storage = await freshStorage();
-    await expect(storage.put('gone/x.manifest.json', '{}', { parents: 'require' })).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(storage.put('gone/x.manifest.json', '{}', { parents: 'require' })).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
   });
 });

@@ -13,15 +13,30 @@ import { listBackups } from '../../src/operations/list.ts';
 import { restoreBackup } from '../../src/operations/restore.ts';
 import { verifyBackup } from '../../src/operations/verify.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
-import { adminQuery, freshMysql, freshPostgres, freshSqlite, tracked, type FreshDatabase } from '../support/databases.ts';
+import {
+  adminQuery,
+  freshMysql,
+  freshPostgres,
+  freshSqlite,
+  tracked,
+  type FreshDatabase,
+} from '../support/databases.ts';
 import { seedAwkwardData, sqlitePath, tableChecksums, type DatabaseKind } from '../support/fixtures.ts';
 import { succeeded } from '../support/results.ts';
 import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
 import { startS3Server, type TestS3Server } from '../support/s3-server.ts';
 
 const track = tracked();
-const FRESH: Record<DatabaseKind, () => Promise<FreshDatabase>> = { postgresql: freshPostgres, mysql: freshMysql, sqlite: freshSqlite };
-const SUFFIX: Record<DatabaseKind, string> = { postgresql: '.sql.zst.age', mysql: '.sql.zst.age', sqlite: '.sqlite.zst.age' };
+const FRESH: Record<DatabaseKind, () => Promise<FreshDatabase>> = {
+  postgresql: freshPostgres,
+  mysql: freshMysql,
+  sqlite: freshSqlite,
+};
+const SUFFIX: Record<DatabaseKind, string> = {
+  postgresql: '.sql.zst.age',
+  mysql: '.sql.zst.age',
+  sqlite: '.sqlite.zst.age',
+};
 /** A row whose text must not appear in any stored object of an encrypted backup. */
 const MARKER = `faber-s3-marker-${randomBytes(6).toString('hex')}`;
 let server: TestS3Server;
@@ -41,7 +56,14 @@ afterAll(async () => {
 });
 
 function storageConfig(prefix: string): S3StorageConfig {
-  return { type: 's3', bucket: server.bucket, prefix, endpoint: server.endpoint, force_path_style: true, region: 'us-east-1' };
+  return {
+    type: 's3',
+    bucket: server.bucket,
+    prefix,
+    endpoint: server.endpoint,
+    force_path_style: true,
+    region: 'us-east-1',
+  };
 }
 
 function checkout(kind: DatabaseKind, prefix: string, env: Record<string, string>): Promise<TestWorkspace> {
@@ -59,7 +81,11 @@ async function addMarker(kind: DatabaseKind, url: string): Promise<void> {
     db.close();
     return;
   }
-  await adminQuery(kind, ['CREATE TABLE marker (note TEXT)', `INSERT INTO marker VALUES ('${MARKER}')`], decodeURIComponent(new URL(url).pathname.slice(1)));
+  await adminQuery(
+    kind,
+    ['CREATE TABLE marker (note TEXT)', `INSERT INTO marker VALUES ('${MARKER}')`],
+    decodeURIComponent(new URL(url).pathname.slice(1)),
+  );
 }
 
 async function localBackups(workspace: TestWorkspace): Promise<string[]> {
@@ -79,12 +105,32 @@ describe.each(['postgresql', 'sqlite', 'mysql'] as const)('%s: encrypted backups
     expect(await localBackups(writer)).toEqual([]);
 
     const target = await track(FRESH[kind]());
-    const reader = await checkout(kind, prefix, { DEV_DATABASE_URL: live.url, COPY_URL: target.url, FABER_DB_AGE_IDENTITY: identity });
-    expect(JSON.stringify(succeeded(await listBackups({ environment: 'dev' }, reader.ctx())))).toContain(backup.backup_id);
-    const verified = succeeded(await verifyBackup({ environment: 'dev', backupId: backup.backup_id, deep: true }, reader.ctx()));
-    expect(verified.backups[0]).toMatchObject({ backup_id: backup.backup_id, passed: true, notes: [], restore_test: { status: 'passed' } });
-    expect(verified.backups[0]?.checks).toEqual(expect.arrayContaining(['age payload decrypts and authenticates', 'decoded content checksum matches']));
-    succeeded(await restoreBackup({ environment: 'dev', from: backup.backup_id, targetConnectionStringEnv: 'COPY_URL' }, reader.ctx()));
+    const reader = await checkout(kind, prefix, {
+      DEV_DATABASE_URL: live.url,
+      COPY_URL: target.url,
+      FABER_DB_AGE_IDENTITY: identity,
+    });
+    expect(JSON.stringify(succeeded(await listBackups({ environment: 'dev' }, reader.ctx())))).toContain(
+      backup.backup_id,
+    );
+    const verified = succeeded(
+      await verifyBackup({ environment: 'dev', backupId: backup.backup_id, deep: true }, reader.ctx()),
+    );
+    expect(verified.backups[0]).toMatchObject({
+      backup_id: backup.backup_id,
+      passed: true,
+      notes: [],
+      restore_test: { status: 'passed' },
+    });
+    expect(verified.backups[0]?.checks).toEqual(
+      expect.arrayContaining(['age payload decrypts and authenticates', 'decoded content checksum matches']),
+    );
+    succeeded(
+      await restoreBackup(
+        { environment: 'dev', from: backup.backup_id, targetConnectionStringEnv: 'COPY_URL' },
+        reader.ctx(),
+      ),
+    );
     const restored = await tableChecksums(kind, target.url);
     expect(restored).toEqual(await tableChecksums(kind, live.url));
     expect(Object.keys(restored).filter((table) => /marker$/.test(table))).toHaveLength(1);
@@ -93,7 +139,12 @@ describe.each(['postgresql', 'sqlite', 'mysql'] as const)('%s: encrypted backups
     // Every object under the prefix, read back through the proxy: the data, its manifest, any index.
     const bucket = new S3Storage(storageConfig(prefix), { onWarning: () => undefined });
     const objects = await bucket.list('');
-    expect(objects.map((object) => object.key)).toEqual(expect.arrayContaining([`api/dev/${backup.backup_id}${SUFFIX[kind]}`, `api/dev/${backup.backup_id}.manifest.json`]));
+    expect(objects.map((object) => object.key)).toEqual(
+      expect.arrayContaining([
+        `api/dev/${backup.backup_id}${SUFFIX[kind]}`,
+        `api/dev/${backup.backup_id}.manifest.json`,
+      ]),
+    );
     for (const object of objects) {
       const bytes = (await bucket.read(object.key)) ?? Buffer.alloc(0);
       expect(bytes.includes(MARKER), object.key).toBe(false);

@@ -31,7 +31,10 @@ beforeAll(async () => {
   server = await startS3Server({ enforceConditions: true });
   Object.assign(process.env, server.env);
   bin = await mkdtemp(path.join(tmpdir(), 'faber-big-dump-bin-'));
-  await writeFile(path.join(bin, 'pg_dump'), bigPgDump((await execFileAsync('sh', ['-c', 'command -v pg_dump'])).stdout.trim(), GIB));
+  await writeFile(
+    path.join(bin, 'pg_dump'),
+    bigPgDump((await execFileAsync('sh', ['-c', 'command -v pg_dump'])).stdout.trim(), GIB),
+  );
   await chmod(path.join(bin, 'pg_dump'), 0o755);
   fixture = await bundleOperationFixture(path.join(bin, 'fixture'));
 }, 60_000);
@@ -71,18 +74,42 @@ describe('a 1 GB dump through S3', () => {
     const live = await track(freshPostgres());
     await seedAwkwardData('postgresql', live.url);
     const workspace = await makeWorkspace(
-      { database: { provider: 'postgresql' }, backup: { format: 'sql', storage: { type: 's3', bucket: server.bucket, prefix, endpoint: server.endpoint, force_path_style: true, region: 'us-east-1' } } },
+      {
+        database: { provider: 'postgresql' },
+        backup: {
+          format: 'sql',
+          storage: {
+            type: 's3',
+            bucket: server.bucket,
+            prefix,
+            endpoint: server.endpoint,
+            force_path_style: true,
+            region: 'us-east-1',
+          },
+        },
+      },
       { ...server.env, DEV_DATABASE_URL: live.url },
     );
     const outcome = await runOperationChild(
-      { operation: 'backup', workspaceRoot: workspace.root, projectName: 'api', options: { environment: 'dev' }, reportPeakRss: true },
+      {
+        operation: 'backup',
+        workspaceRoot: workspace.root,
+        projectName: 'api',
+        options: { environment: 'dev' },
+        reportPeakRss: true,
+      },
       { PATH: `${bin}:${process.env.PATH}`, HOME: process.env.HOME, DEV_DATABASE_URL: live.url, ...server.env },
       fixture,
     ).done;
-    expect(outcome.result, outcome.stdout + outcome.stderr).toMatchObject({ status: 'success', result: { verification: { integrity_check: 'passed' } } });
+    expect(outcome.result, outcome.stdout + outcome.stderr).toMatchObject({
+      status: 'success',
+      result: { verification: { integrity_check: 'passed' } },
+    });
     const backupId = (outcome.result as { result: { backup_id: string } }).result.backup_id;
     const peakKb = Number(/^PEAK_RSS_KB (\d+)$/m.exec(outcome.stdout)?.[1]);
-    console.log(`peak RSS of the backup process for a ${GIB} byte dump to S3: ${Math.round(peakKb / 1000)} MB; CPU ${/^CPU_MS (\d+)$/m.exec(outcome.stdout)?.[1]} ms`);
+    console.log(
+      `peak RSS of the backup process for a ${GIB} byte dump to S3: ${Math.round(peakKb / 1000)} MB; CPU ${/^CPU_MS (\d+)$/m.exec(outcome.stdout)?.[1]} ms`,
+    );
     expect(peakKb).toBeGreaterThan(0);
     expect(peakKb).toBeLessThan(PEAK_RSS_LIMIT_KB);
 

@@ -43,11 +43,20 @@ async function startServer(name: S3ServerName): Promise<void> {
 }
 
 function suiteTitle(name: S3ServerName): string {
-  return name === MINIO ? `${MINIO} (the fault-injection tests need the s3rver test proxy and run on s3rver)` : serverTitle(name, choice);
+  return name === MINIO
+    ? `${MINIO} (the fault-injection tests need the s3rver test proxy and run on s3rver)`
+    : serverTitle(name, choice);
 }
 
 function storageConfig(prefix: string): S3StorageConfig {
-  return { type: 's3', bucket: server.bucket, prefix, endpoint: server.endpoint, force_path_style: true, region: 'us-east-1' };
+  return {
+    type: 's3',
+    bucket: server.bucket,
+    prefix,
+    endpoint: server.endpoint,
+    force_path_style: true,
+    region: 'us-east-1',
+  };
 }
 
 function bucketView(prefix: string): S3Storage {
@@ -55,8 +64,15 @@ function bucketView(prefix: string): S3Storage {
 }
 
 /** A workspace (a fresh checkout: nothing in its local backup directory) whose backups go to `prefix`. */
-function checkout(provider: 'postgresql' | 'sqlite', prefix: string, env: Record<string, string>): Promise<TestWorkspace> {
-  const config: Partial<FaberConfigInput> & Pick<FaberConfigInput, 'database'> = { database: { provider }, backup: { storage: storageConfig(prefix) } };
+function checkout(
+  provider: 'postgresql' | 'sqlite',
+  prefix: string,
+  env: Record<string, string>,
+): Promise<TestWorkspace> {
+  const config: Partial<FaberConfigInput> & Pick<FaberConfigInput, 'database'> = {
+    database: { provider },
+    backup: { storage: storageConfig(prefix) },
+  };
   return makeWorkspace(config, { ...server.env, ...env });
 }
 
@@ -64,7 +80,10 @@ async function localFiles(workspace: TestWorkspace): Promise<string[]> {
   return readdir(workspace.backupRoot, { recursive: true }).catch(() => []);
 }
 
-const FRESH: Record<'postgresql' | 'sqlite', () => Promise<FreshDatabase>> = { postgresql: freshPostgres, sqlite: freshSqlite };
+const FRESH: Record<'postgresql' | 'sqlite', () => Promise<FreshDatabase>> = {
+  postgresql: freshPostgres,
+  sqlite: freshSqlite,
+};
 
 describe.each(choice.names.map((name) => ({ name, title: suiteTitle(name) })))('S3 backups on $title', ({ name }) => {
   beforeAll(() => startServer(name));
@@ -76,26 +95,44 @@ describe.each(choice.names.map((name) => ({ name, title: suiteTitle(name) })))('
       const live = await track(FRESH[provider]());
       await seedAwkwardData(provider, live.url);
       const writer = await checkout(provider, prefix, { DEV_DATABASE_URL: live.url });
-      const backup = succeeded(await createBackup({ environment: 'dev', label: 'remote' }, writer.ctx())) as BackupResultData;
-      expect(backup.file_path).toBe(`s3://${server.bucket}/${prefix}/api/dev/${backup.backup_id}.${provider === 'sqlite' ? 'sqlite' : 'sql'}.zst`);
+      const backup = succeeded(
+        await createBackup({ environment: 'dev', label: 'remote' }, writer.ctx()),
+      ) as BackupResultData;
+      expect(backup.file_path).toBe(
+        `s3://${server.bucket}/${prefix}/api/dev/${backup.backup_id}.${provider === 'sqlite' ? 'sqlite' : 'sql'}.zst`,
+      );
       // SQLite snapshots the live file into <backup.directory>/.tmp first (removed afterwards); no backup stays local.
       expect((await localFiles(writer)).filter((name) => /backup-|\.json$/.test(name))).toEqual([]);
       const keys = (await bucketView(prefix).list('')).map((object) => object.key);
-      expect(keys).toEqual(expect.arrayContaining([`api/dev/${backup.backup_id}.manifest.json`, backup.file_path.slice(`s3://${server.bucket}/${prefix}/`.length)]));
+      expect(keys).toEqual(
+        expect.arrayContaining([
+          `api/dev/${backup.backup_id}.manifest.json`,
+          backup.file_path.slice(`s3://${server.bucket}/${prefix}/`.length),
+        ]),
+      );
 
       const target = await track(FRESH[provider]());
       const reader = await checkout(provider, prefix, { DEV_DATABASE_URL: live.url, COPY_URL: target.url });
       const listed = succeeded(await listBackups({ environment: 'dev' }, reader.ctx()));
       expect(JSON.stringify(listed)).toContain(backup.backup_id);
-      const verified = succeeded(await verifyBackup({ environment: 'dev', backupId: backup.backup_id, deep: true }, reader.ctx()));
+      const verified = succeeded(
+        await verifyBackup({ environment: 'dev', backupId: backup.backup_id, deep: true }, reader.ctx()),
+      );
       expect(verified.backups[0]).toMatchObject({ backup_id: backup.backup_id, restore_test: { status: 'passed' } });
-      succeeded(await restoreBackup({ environment: 'dev', from: backup.backup_id, targetConnectionStringEnv: 'COPY_URL' }, reader.ctx()));
+      succeeded(
+        await restoreBackup(
+          { environment: 'dev', from: backup.backup_id, targetConnectionStringEnv: 'COPY_URL' },
+          reader.ctx(),
+        ),
+      );
       expect(await tableChecksums(provider, target.url)).toEqual(await tableChecksums(provider, live.url));
       expect((await localFiles(reader)).filter((name) => /backup-|\.json$/.test(name))).toEqual([]);
 
       succeeded(await deleteBackup({ environment: 'dev', backupId: backup.backup_id }, reader.ctx()));
       expect((await bucketView(prefix).list('api/')).map((object) => object.key)).toEqual([]);
-      expect(JSON.stringify(succeeded(await listBackups({ environment: 'dev' }, writer.ctx())))).not.toContain(backup.backup_id);
+      expect(JSON.stringify(succeeded(await listBackups({ environment: 'dev' }, writer.ctx())))).not.toContain(
+        backup.backup_id,
+      );
     }, 120_000);
   });
 
@@ -111,10 +148,19 @@ describe.each(choice.names.map((name) => ({ name, title: suiteTitle(name) })))('
       const backup = succeeded(await createBackup({ environment: 'dev' }, workspace.ctx())) as BackupResultData;
       const name = `${backup.backup_id}.sqlite.zst`;
       expect(backup.file_path).toBe(`s3://${server.bucket}/${prefix}/api/dev/${name}`);
-      expect((await localFiles(workspace)).filter((file) => file.startsWith('api')).sort()).toEqual(['api', 'api/dev', `api/dev/${backup.backup_id}.manifest.json`, `api/dev/${name}`]);
+      expect((await localFiles(workspace)).filter((file) => file.startsWith('api')).sort()).toEqual([
+        'api',
+        'api/dev',
+        `api/dev/${backup.backup_id}.manifest.json`,
+        `api/dev/${name}`,
+      ]);
       expect(await sha256File(path.join(workspace.backupRoot, 'api', 'dev', name))).toBe(backup.checksum.value);
       const remote = await bucketView(prefix).read(`api/dev/${name}`);
-      expect(createHash('sha256').update(remote ?? Buffer.alloc(0)).digest('hex')).toBe(backup.checksum.value);
+      expect(
+        createHash('sha256')
+          .update(remote ?? Buffer.alloc(0))
+          .digest('hex'),
+      ).toBe(backup.checksum.value);
     }, 60_000);
   });
 
@@ -129,15 +175,28 @@ describe.each(choice.names.map((name) => ({ name, title: suiteTitle(name) })))('
         workspaces.map(
           (workspace) =>
             runOperationChild(
-              { operation: 'backup', workspaceRoot: workspace.root, projectName: 'api', options: { environment: 'dev', label: 'ci' }, now },
+              {
+                operation: 'backup',
+                workspaceRoot: workspace.root,
+                projectName: 'api',
+                options: { environment: 'dev', label: 'ci' },
+                now,
+              },
               { PATH: process.env.PATH, HOME: process.env.HOME, DEV_DATABASE_URL: live.url, ...server.env },
             ).done,
         ),
       );
-      for (const outcome of outcomes) expect(outcome.result, outcome.stdout + outcome.stderr).toMatchObject({ status: 'success' });
-      const ids = outcomes.map((outcome) => (outcome.result as { result: { backup_id: string } }).result.backup_id).sort();
-      expect(ids).toEqual(['backup-20260301-080000-ci', ...[2, 3, 4, 5, 6].map((n) => `backup-20260301-080000-ci-${n}`)].sort());
-      const manifests = (await bucketView(prefix).list('api/dev/')).filter((object) => object.key.endsWith('.manifest.json'));
+      for (const outcome of outcomes)
+        expect(outcome.result, outcome.stdout + outcome.stderr).toMatchObject({ status: 'success' });
+      const ids = outcomes
+        .map((outcome) => (outcome.result as { result: { backup_id: string } }).result.backup_id)
+        .sort();
+      expect(ids).toEqual(
+        ['backup-20260301-080000-ci', ...[2, 3, 4, 5, 6].map((n) => `backup-20260301-080000-ci-${n}`)].sort(),
+      );
+      const manifests = (await bucketView(prefix).list('api/dev/')).filter((object) =>
+        object.key.endsWith('.manifest.json'),
+      );
       expect(manifests).toHaveLength(6);
       const listed = succeeded(await listBackups({ environment: 'dev' }, workspaces[0]!.ctx()));
       for (const id of ids) expect(JSON.stringify(listed)).toContain(id);
@@ -147,13 +206,24 @@ describe.each(choice.names.map((name) => ({ name, title: suiteTitle(name) })))('
       const prefix = `busy-${randomBytes(3).toString('hex')}`;
       const live = await track(freshPostgres());
       await seedBulk(live.url, 40);
-      const [backingUp, cleaning] = await Promise.all([checkout('postgresql', prefix, { DEV_DATABASE_URL: live.url }), checkout('postgresql', prefix, {})]);
+      const [backingUp, cleaning] = await Promise.all([
+        checkout('postgresql', prefix, { DEV_DATABASE_URL: live.url }),
+        checkout('postgresql', prefix, {}),
+      ]);
       const child = runOperationChild(
-        { operation: 'backup', workspaceRoot: backingUp.root, projectName: 'api', options: { environment: 'dev', compression: 'none' }, announceProgress: true },
+        {
+          operation: 'backup',
+          workspaceRoot: backingUp.root,
+          projectName: 'api',
+          options: { environment: 'dev', compression: 'none' },
+          announceProgress: true,
+        },
         { PATH: process.env.PATH, HOME: process.env.HOME, DEV_DATABASE_URL: live.url, ...server.env },
       );
       await child.progressed(24 * 1024 * 1024);
-      await expect.poll(async () => (await bucketView(prefix).pendingUploads('api/')).length > 0, { timeout: 30_000 }).toBe(true);
+      await expect
+        .poll(async () => (await bucketView(prefix).pendingUploads('api/')).length > 0, { timeout: 30_000 })
+        .toBe(true);
       const cleaned = succeeded(await cleanupBackups({ environment: 'dev', yes: true }, cleaning.ctx()));
       expect(cleaned.orphans.filter((orphan) => orphan.action === 'repaired')).toEqual([]);
       const outcome = await child.done;
@@ -171,11 +241,19 @@ describe.each(choice.names.map((name) => ({ name, title: suiteTitle(name) })))('
         await seedBulk(live.url, 40);
         const workspace = await checkout('postgresql', prefix, { DEV_DATABASE_URL: live.url });
         const child = runOperationChild(
-          { operation: 'backup', workspaceRoot: workspace.root, projectName: 'api', options: { environment: 'dev', compression: 'none' }, announceProgress: true },
+          {
+            operation: 'backup',
+            workspaceRoot: workspace.root,
+            projectName: 'api',
+            options: { environment: 'dev', compression: 'none' },
+            announceProgress: true,
+          },
           { PATH: process.env.PATH, HOME: process.env.HOME, DEV_DATABASE_URL: live.url, ...server.env },
         );
         await child.progressed(24 * 1024 * 1024);
-        await expect.poll(async () => (await bucketView(prefix).pendingUploads('api/')).length, { timeout: 30_000 }).toBeGreaterThan(0);
+        await expect
+          .poll(async () => (await bucketView(prefix).pendingUploads('api/')).length, { timeout: 30_000 })
+          .toBeGreaterThan(0);
         child.kill('SIGKILL');
         expect((await child.done).signal).toBe('SIGKILL');
 
@@ -190,7 +268,13 @@ describe.each(choice.names.map((name) => ({ name, title: suiteTitle(name) })))('
         expect(recent.orphans).toEqual([expect.objectContaining({ kind: 'leftover', action: 'held' })]);
         proxy().ageUploads(60 * 60 * 1000);
         const cleaned = succeeded(await cleanupBackups({ environment: 'dev', yes: true }, workspace.ctx()));
-        expect(cleaned.orphans).toEqual([expect.objectContaining({ kind: 'leftover', action: 'repaired', path: `s3://${server.bucket}/${prefix}/${pending[0]!.key}` })]);
+        expect(cleaned.orphans).toEqual([
+          expect.objectContaining({
+            kind: 'leftover',
+            action: 'repaired',
+            path: `s3://${server.bucket}/${prefix}/${pending[0]!.key}`,
+          }),
+        ]);
         expect(await bucket.pendingUploads('api/')).toEqual([]);
       }, 180_000);
 
@@ -201,26 +285,49 @@ describe.each(choice.names.map((name) => ({ name, title: suiteTitle(name) })))('
         const workspace = await checkout('sqlite', prefix, { DEV_DATABASE_URL: live.url });
         const noCredentials = await runOperationChild(
           { operation: 'backup', workspaceRoot: workspace.root, projectName: 'api', options: { environment: 'dev' } },
-          { PATH: process.env.PATH, HOME: workspace.root, DEV_DATABASE_URL: live.url, AWS_EC2_METADATA_DISABLED: 'true', AWS_REGION: 'us-east-1' },
+          {
+            PATH: process.env.PATH,
+            HOME: workspace.root,
+            DEV_DATABASE_URL: live.url,
+            AWS_EC2_METADATA_DISABLED: 'true',
+            AWS_REGION: 'us-east-1',
+          },
         ).done;
-        expect(noCredentials.result).toMatchObject({ status: 'error', error_code: 'STORAGE_AUTH_FAILED', recovery: { suggestions: arrayContaining([stringMatching(/AWS_PROFILE/)]) } });
+        expect(noCredentials.result).toMatchObject({
+          status: 'error',
+          error_code: 'STORAGE_AUTH_FAILED',
+          recovery: { suggestions: arrayContaining([stringMatching(/AWS_PROFILE/)]) },
+        });
 
         // A service failing every part (after the SDK's retries): the upload is aborted, nothing is listed.
         const bulk = await track(freshPostgres());
         await seedBulk(bulk.url, 20);
         const failing = await checkout('postgresql', prefix, { DEV_DATABASE_URL: bulk.url });
         proxy().failParts(true);
-        const failed = await createBackup({ environment: 'dev', compression: 'none' }, failing.ctx()).finally(() => proxy().failParts(false));
-        expect(failed).toMatchObject({ status: 'error', error_code: 'STORAGE_UNAVAILABLE', recovery: { suggestions: arrayContaining([stringMatching(/Retry/)]) } });
+        const failed = await createBackup({ environment: 'dev', compression: 'none' }, failing.ctx()).finally(() =>
+          proxy().failParts(false),
+        );
+        expect(failed).toMatchObject({
+          status: 'error',
+          error_code: 'STORAGE_UNAVAILABLE',
+          recovery: { suggestions: arrayContaining([stringMatching(/Retry/)]) },
+        });
         expect(await bucketView(prefix).pendingUploads('')).toEqual([]);
         expect((await bucketView(prefix).list('api/')).map((object) => object.key)).toEqual([]);
 
         const wrongBucket = await makeWorkspace(
-          { database: { provider: 'sqlite' }, backup: { storage: { ...storageConfig(prefix), bucket: 'no-such-bucket' } } },
+          {
+            database: { provider: 'sqlite' },
+            backup: { storage: { ...storageConfig(prefix), bucket: 'no-such-bucket' } },
+          },
           { ...server.env, DEV_DATABASE_URL: live.url },
         );
         const missing = await createBackup({ environment: 'dev' }, wrongBucket.ctx());
-        expect(missing).toMatchObject({ status: 'error', error_code: 'STORAGE_NOT_FOUND', recovery: { suggestions: arrayContaining([stringMatching(/bucket/)]) } });
+        expect(missing).toMatchObject({
+          status: 'error',
+          error_code: 'STORAGE_NOT_FOUND',
+          recovery: { suggestions: arrayContaining([stringMatching(/bucket/)]) },
+        });
         expect(await bucketView(prefix).list('')).toEqual([]);
       }, 60_000);
     });
@@ -241,11 +348,22 @@ describe.each(choice.names.map((name) => ({ name, title: suiteTitle(name) })))('
       ).done;
       const bucket = bucketView(prefix);
       const objects = await bucket.list('');
-      const manifests = await Promise.all(objects.filter((object) => object.key.endsWith('.manifest.json')).map(async (object) => (await bucket.read(object.key))?.toString() ?? ''));
+      const manifests = await Promise.all(
+        objects
+          .filter((object) => object.key.endsWith('.manifest.json'))
+          .map(async (object) => (await bucket.read(object.key))?.toString() ?? ''),
+      );
       expect(manifests).toHaveLength(1);
-      const everything = [...workspace.output, child.stdout, child.stderr, ...objects.map((object) => object.key), ...manifests].join('\n');
+      const everything = [
+        ...workspace.output,
+        child.stdout,
+        child.stderr,
+        ...objects.map((object) => object.key),
+        ...manifests,
+      ].join('\n');
       expect(everything).toContain(backup.backup_id);
-      for (const secret of [TEST_SECRET_ACCESS_KEY, user.password, encodeURIComponent(user.password)]) expect(everything).not.toContain(secret);
+      for (const secret of [TEST_SECRET_ACCESS_KEY, user.password, encodeURIComponent(user.password)])
+        expect(everything).not.toContain(secret);
     }, 120_000);
   });
 });

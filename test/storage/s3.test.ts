@@ -8,7 +8,10 @@ import { startS3Server, type TestS3Server } from '../support/s3-server.ts';
 import { MINIO, S3RVER, serverTitle, startMinio, type MinioServer } from '../support/s3-servers.ts';
 import { arrayContaining, stringMatching } from '../support/matchers.ts';
 
-const servers: Record<'enforcing' | 'ignoring', TestS3Server | undefined> = { enforcing: undefined, ignoring: undefined };
+const servers: Record<'enforcing' | 'ignoring', TestS3Server | undefined> = {
+  enforcing: undefined,
+  ignoring: undefined,
+};
 const warnings: string[] = [];
 const choice = inject('faberS3Servers');
 const minioRuns = choice.names.includes(MINIO);
@@ -29,8 +32,18 @@ afterAll(async () => {
   await minio?.close();
 });
 
-function configFor(server: Pick<TestS3Server, 'bucket' | 'endpoint'>, overrides: Partial<S3StorageConfig> = {}): S3StorageConfig {
-  return { type: 's3', bucket: server.bucket, prefix: `t-${randomBytes(4).toString('hex')}`, endpoint: server.endpoint, force_path_style: true, ...overrides };
+function configFor(
+  server: Pick<TestS3Server, 'bucket' | 'endpoint'>,
+  overrides: Partial<S3StorageConfig> = {},
+): S3StorageConfig {
+  return {
+    type: 's3',
+    bucket: server.bucket,
+    prefix: `t-${randomBytes(4).toString('hex')}`,
+    endpoint: server.endpoint,
+    force_path_style: true,
+    ...overrides,
+  };
 }
 
 function storageOn(kind: 'enforcing' | 'ignoring', overrides: Partial<S3StorageConfig> = {}): S3Storage {
@@ -38,9 +51,16 @@ function storageOn(kind: 'enforcing' | 'ignoring', overrides: Partial<S3StorageC
 }
 
 const s3rverTitle = serverTitle(S3RVER, choice);
-describeStorageContract(`S3 (${s3rverTitle}, conditional writes enforced by the test proxy)`, { create: () => Promise.resolve(storageOn('enforcing')) });
-describeStorageContract(`S3 (${s3rverTitle}, conditional writes ignored: read-back fallback)`, { create: () => Promise.resolve(storageOn('ignoring')) });
-if (minioRuns) describeStorageContract(`S3 (${MINIO})`, { create: () => Promise.resolve(new S3Storage(configFor(minio!), { onWarning: (message) => warnings.push(message) })) });
+describeStorageContract(`S3 (${s3rverTitle}, conditional writes enforced by the test proxy)`, {
+  create: () => Promise.resolve(storageOn('enforcing')),
+});
+describeStorageContract(`S3 (${s3rverTitle}, conditional writes ignored: read-back fallback)`, {
+  create: () => Promise.resolve(storageOn('ignoring')),
+});
+if (minioRuns)
+  describeStorageContract(`S3 (${MINIO})`, {
+    create: () => Promise.resolve(new S3Storage(configFor(minio!), { onWarning: (message) => warnings.push(message) })),
+  });
 
 describe(`S3Storage (${s3rverTitle})`, () => {
   it('probes conditional writes: enforced where the server refuses a second create, else the fallback with a warning', async () => {
@@ -53,7 +73,9 @@ describe(`S3Storage (${s3rverTitle})`, () => {
 
   it('records s3://bucket/prefix/key as the location and refuses other buckets and prefixes', () => {
     const storage = storageOn('enforcing', { prefix: 'team/faber' });
-    expect(storage.locationOf('app/dev/x.sql.zst')).toBe(`s3://${servers.enforcing!.bucket}/team/faber/app/dev/x.sql.zst`);
+    expect(storage.locationOf('app/dev/x.sql.zst')).toBe(
+      `s3://${servers.enforcing!.bucket}/team/faber/app/dev/x.sql.zst`,
+    );
     expect(storage.keyOf('s3://other/team/faber/app/dev/x.sql.zst')).toBeUndefined();
     expect(storage.keyOf(`s3://${servers.enforcing!.bucket}/team/other/x.sql.zst`)).toBeUndefined();
   });
@@ -61,8 +83,12 @@ describe(`S3Storage (${s3rverTitle})`, () => {
   it('uploads in parts, and an upload left unfinished is listed as pending and can be aborted', async () => {
     const storage = storageOn('enforcing');
     const writer = await storage.createWriter('app/dev/crashed.sql.zst');
-    await new Promise<void>((resolve, reject) => writer.stream.write(Buffer.alloc(9 * 1024 * 1024, 1), (error) => (error ? reject(error) : resolve())));
-    await expect.poll(async () => (await storage.pendingUploads('app/')).map((upload) => upload.key), { timeout: 20_000 }).toEqual(['app/dev/crashed.sql.zst']);
+    await new Promise<void>((resolve, reject) =>
+      writer.stream.write(Buffer.alloc(9 * 1024 * 1024, 1), (error) => (error ? reject(error) : resolve())),
+    );
+    await expect
+      .poll(async () => (await storage.pendingUploads('app/')).map((upload) => upload.key), { timeout: 20_000 })
+      .toEqual(['app/dev/crashed.sql.zst']);
     const [pending] = await storage.pendingUploads('app/');
     await storage.abortUpload(pending!);
     expect(await storage.pendingUploads('app/')).toEqual([]);
@@ -71,11 +97,22 @@ describe(`S3Storage (${s3rverTitle})`, () => {
   });
 
   it('a wrong bucket is STORAGE_NOT_FOUND, a wrong secret STORAGE_AUTH_FAILED, a closed port STORAGE_UNAVAILABLE: each with suggestions', async () => {
-    await expect(storageOn('enforcing', { bucket: 'no-such-bucket' }).prepare('')).rejects.toMatchObject({ code: 'STORAGE_NOT_FOUND', suggestions: arrayContaining([stringMatching(/bucket/)]) });
+    await expect(storageOn('enforcing', { bucket: 'no-such-bucket' }).prepare('')).rejects.toMatchObject({
+      code: 'STORAGE_NOT_FOUND',
+      suggestions: arrayContaining([stringMatching(/bucket/)]),
+    });
     const config = configFor(servers.enforcing!);
-    const wrongSecret = new S3Client({ endpoint: config.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: servers.enforcing!.env['AWS_ACCESS_KEY_ID']!, secretAccessKey: 'wrong' } });
+    const wrongSecret = new S3Client({
+      endpoint: config.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: servers.enforcing!.env['AWS_ACCESS_KEY_ID']!, secretAccessKey: 'wrong' },
+    });
     const denied = await new S3Storage(config, { client: wrongSecret }).put('x', 'x').catch((error: unknown) => error);
-    expect(denied).toMatchObject({ code: 'STORAGE_AUTH_FAILED', suggestions: arrayContaining([stringMatching(/AWS_ACCESS_KEY_ID/)]) });
+    expect(denied).toMatchObject({
+      code: 'STORAGE_AUTH_FAILED',
+      suggestions: arrayContaining([stringMatching(/AWS_ACCESS_KEY_ID/)]),
+    });
     expect(JSON.stringify(denied) + String(denied)).not.toContain(servers.enforcing!.env['AWS_SECRET_ACCESS_KEY']);
     const closed = new S3Storage(configFor(servers.enforcing!, { endpoint: 'http://127.0.0.1:9' }));
     await expect(closed.read('x')).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });

@@ -48,7 +48,11 @@ export function databaseUrl(url: string, database: string): string {
 }
 
 /** Runs statements on the admin connection of a server (or on one of its databases). */
-export async function adminQuery(kind: ServerKind, statements: readonly string[], database?: string): Promise<Record<string, unknown>[]> {
+export async function adminQuery(
+  kind: ServerKind,
+  statements: readonly string[],
+  database?: string,
+): Promise<Record<string, unknown>[]> {
   const url = database ? databaseUrl(serverUrl(kind), database) : serverUrl(kind);
   let rows: Record<string, unknown>[] = [];
   if (kind === 'postgresql') {
@@ -138,7 +142,10 @@ export async function createPasswordUser(kind: ServerKind): Promise<PasswordUser
       `CREATE DATABASE "${name}" OWNER "${user}"`,
     ]);
     const drop = once(async () => {
-      await adminQuery('postgresql', [`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`, `DROP ROLE IF EXISTS "${user}"`]);
+      await adminQuery('postgresql', [
+        `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`,
+        `DROP ROLE IF EXISTS "${user}"`,
+      ]);
     });
     return { url, name, user, password, drop };
   }

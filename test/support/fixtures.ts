@@ -74,9 +74,30 @@ function labelRows(): Array<{ id: number; label: string; parent: number | null }
 }
 
 const PRISMA_ROWS = [
-  { id: 'a1', checksum: 'c1', migration_name: SEEDED_MIGRATIONS[0], started: '2024-01-01 00:00:00', finished: '2024-01-01 00:00:01', rolled_back: null },
-  { id: 'b2', checksum: 'c2', migration_name: '20240115000000_broken', started: '2024-01-15 00:00:00', finished: null, rolled_back: '2024-01-15 00:10:00' },
-  { id: 'c3', checksum: 'c3', migration_name: SEEDED_MIGRATIONS[1], started: '2024-02-01 00:00:00', finished: '2024-02-01 00:00:01', rolled_back: null },
+  {
+    id: 'a1',
+    checksum: 'c1',
+    migration_name: SEEDED_MIGRATIONS[0],
+    started: '2024-01-01 00:00:00',
+    finished: '2024-01-01 00:00:01',
+    rolled_back: null,
+  },
+  {
+    id: 'b2',
+    checksum: 'c2',
+    migration_name: '20240115000000_broken',
+    started: '2024-01-15 00:00:00',
+    finished: null,
+    rolled_back: '2024-01-15 00:10:00',
+  },
+  {
+    id: 'c3',
+    checksum: 'c3',
+    migration_name: SEEDED_MIGRATIONS[1],
+    started: '2024-02-01 00:00:00',
+    finished: '2024-02-01 00:00:01',
+    rolled_back: null,
+  },
 ];
 
 /** Unicode of every kind, NULLs, all 256 byte values, quoted identifiers, a view, Prisma's table. */
@@ -106,11 +127,21 @@ async function seedPostgres(url: string): Promise<void> {
         logs text, rolled_back_at timestamptz, started_at timestamptz NOT NULL DEFAULT now(), applied_steps_count integer NOT NULL DEFAULT 0);
     `);
     for (const row of mixedRows()) {
-      await client.query('INSERT INTO public."Mixed Case" VALUES ($1, $2, $3, $4, $5)', [row.id, row.text, row.note, row.amount, row.created]);
+      await client.query('INSERT INTO public."Mixed Case" VALUES ($1, $2, $3, $4, $5)', [
+        row.id,
+        row.text,
+        row.note,
+        row.amount,
+        row.created,
+      ]);
     }
     for (const row of blobs()) await client.query('INSERT INTO public.blobs VALUES ($1, $2)', [row.id, row.data]);
     for (const row of labelRows()) {
-      await client.query('INSERT INTO "Extra Schema"."with space" VALUES ($1, $2, $3)', [row.id, row.label, row.parent]);
+      await client.query('INSERT INTO "Extra Schema"."with space" VALUES ($1, $2, $3)', [
+        row.id,
+        row.label,
+        row.parent,
+      ]);
     }
     for (const row of PRISMA_ROWS) {
       await client.query(
@@ -138,12 +169,26 @@ async function seedMysql(url: string): Promise<void> {
     ]) {
       await connection.query(statement);
     }
-    await connection.query('INSERT INTO `Mixed Case` VALUES ?', [mixedRows().map((row) => [row.id, row.text, row.note, row.amount, row.created])]);
+    await connection.query('INSERT INTO `Mixed Case` VALUES ?', [
+      mixedRows().map((row) => [row.id, row.text, row.note, row.amount, row.created]),
+    ]);
     await connection.query('INSERT INTO blobs VALUES ?', [blobs().map((row) => [row.id, row.data])]);
-    await connection.query('INSERT INTO `with space` VALUES ?', [labelRows().map((row) => [row.id, row.label, row.parent])]);
+    await connection.query('INSERT INTO `with space` VALUES ?', [
+      labelRows().map((row) => [row.id, row.label, row.parent]),
+    ]);
     await connection.query(
       'INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at, finished_at, rolled_back_at, applied_steps_count) VALUES ?',
-      [PRISMA_ROWS.map((row) => [row.id, row.checksum, row.migration_name, row.started, row.finished, row.rolled_back, 1])],
+      [
+        PRISMA_ROWS.map((row) => [
+          row.id,
+          row.checksum,
+          row.migration_name,
+          row.started,
+          row.finished,
+          row.rolled_back,
+          1,
+        ]),
+      ],
     );
   } finally {
     await connection.end();
@@ -164,7 +209,8 @@ function seedSqlite(file: string): void {
     `);
     db.exec('BEGIN');
     const mixed = db.prepare('INSERT INTO "Mixed Case" VALUES (?, ?, ?, ?, ?)');
-    for (const row of mixedRows()) mixed.run(row.id, row.text, row.note, row.amount, row.created?.toISOString() ?? null);
+    for (const row of mixedRows())
+      mixed.run(row.id, row.text, row.note, row.amount, row.created?.toISOString() ?? null);
     const blob = db.prepare('INSERT INTO blobs VALUES (?, ?)');
     for (const row of blobs()) blob.run(row.id, row.data);
     const label = db.prepare('INSERT INTO "with space" VALUES (?, ?, ?)');
@@ -172,7 +218,8 @@ function seedSqlite(file: string): void {
     const prisma = db.prepare(
       'INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at, finished_at, rolled_back_at, applied_steps_count) VALUES (?, ?, ?, ?, ?, ?, 1)',
     );
-    for (const row of PRISMA_ROWS) prisma.run(row.id, row.checksum, row.migration_name, row.started, row.finished, row.rolled_back);
+    for (const row of PRISMA_ROWS)
+      prisma.run(row.id, row.checksum, row.migration_name, row.started, row.finished, row.rolled_back);
     db.exec('COMMIT');
   } finally {
     db.close();
@@ -181,7 +228,12 @@ function seedSqlite(file: string): void {
 
 /** `<rows>:<md5 of the sorted row texts>` per table, keyed `schema.table` on PostgreSQL, sorted by key. */
 export async function tableChecksums(kind: DatabaseKind, url: string): Promise<Record<string, string>> {
-  const sums = kind === 'postgresql' ? await postgresChecksums(url) : kind === 'mysql' ? await mysqlChecksums(url) : sqliteChecksums(sqlitePath(url));
+  const sums =
+    kind === 'postgresql'
+      ? await postgresChecksums(url)
+      : kind === 'mysql'
+        ? await mysqlChecksums(url)
+        : sqliteChecksums(sqlitePath(url));
   return Object.fromEntries(Object.entries(sums).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
@@ -224,7 +276,9 @@ async function mysqlChecksums(url: string): Promise<Record<string, string>> {
         [name],
       );
       // HEX(CONCAT(x)) is the exact bytes of any type; NULL gets its own marker.
-      const row = (columns as Array<{ name: string }>).map((column) => `COALESCE(HEX(CONCAT(${ident(column.name, '`')})), 'NULL')`).join(", '|', ");
+      const row = (columns as Array<{ name: string }>)
+        .map((column) => `COALESCE(HEX(CONCAT(${ident(column.name, '`')})), 'NULL')`)
+        .join(", '|', ");
       const [[result]] = (await connection.query(
         `SELECT COUNT(*) AS n, MD5(COALESCE(GROUP_CONCAT(r ORDER BY r SEPARATOR '\\n'), '')) AS sum
          FROM (SELECT CONCAT(${row}) AS r FROM ${ident(name, '`')}) AS faber_rows`,
@@ -246,7 +300,11 @@ function sqliteValue(value: unknown): unknown {
 function sqliteChecksums(file: string): Record<string, string> {
   const db = new DatabaseSync(file, { readOnly: true });
   try {
-    const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY 1").all();
+    const tables = db
+      .prepare(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY 1",
+      )
+      .all();
     const sums: Record<string, string> = {};
     for (const { name } of tables as Array<{ name: string }>) {
       const rows = db

@@ -87,7 +87,11 @@ async function startContainer(kind: Kind, containers: Stoppable[]): Promise<stri
   const image = localClientImage(kind);
   if (kind === 'postgresql') {
     const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
-    const container = await new PostgreSqlContainer(image).withUsername('postgres').withPassword('faber-test').withDatabase('postgres').start();
+    const container = await new PostgreSqlContainer(image)
+      .withUsername('postgres')
+      .withPassword('faber-test')
+      .withDatabase('postgres')
+      .start();
     containers.push(container);
     return `postgres://postgres:faber-test@${container.getHost()}:${container.getPort()}/postgres`;
   }
@@ -127,7 +131,11 @@ async function locate(kind: Kind, containers: Stoppable[]): Promise<ServerLocati
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const containers: Stoppable[] = [];
-  const [postgres, mysqlServer, s3Servers] = await Promise.all([locate('postgresql', containers), locate('mysql', containers), chooseS3Servers()]);
+  const [postgres, mysqlServer, s3Servers] = await Promise.all([
+    locate('postgresql', containers),
+    locate('mysql', containers),
+    chooseS3Servers(),
+  ]);
   project.provide('faberPostgres', postgres);
   project.provide('faberMysql', mysqlServer);
   project.provide('faberS3Servers', s3Servers);

@@ -18,7 +18,6 @@ async function loadCommonJs<T>(specifier: string): Promise<T> {
   return ((await import(specifier)) as { default: T }).default;
 }
 
-
 interface S3rverInstance {
   run(): Promise<AddressInfo>;
   close(): Promise<void>;
@@ -34,7 +33,12 @@ export const TEST_SECRET_ACCESS_KEY = `faber-test-secret-${randomBytes(6).toStri
 
 /** What a process needs to reach a test S3 server through the AWS default chain. */
 export function testS3Env(): Record<string, string> {
-  return { AWS_ACCESS_KEY_ID: TEST_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: TEST_SECRET_ACCESS_KEY, AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' };
+  return {
+    AWS_ACCESS_KEY_ID: TEST_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY: TEST_SECRET_ACCESS_KEY,
+    AWS_REGION: 'us-east-1',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
 }
 
 export interface TestS3Server {
@@ -57,8 +61,19 @@ export async function startS3Server(options: { enforceConditions: boolean; bucke
   const bucket = options.bucket ?? 'faber-test-bucket';
   const directory = await mkdtemp(path.join(os.tmpdir(), 'faber-s3rver-'));
   const S3rver = await loadCommonJs<S3rverConstructor>('@20minutes/s3rver');
-  (await loadCommonJs<AccountModule>('@20minutes/s3rver/lib/models/account.js')).DUMMY_ACCOUNT.createKeyPair(TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY);
-  const backend = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, vhostBuckets: false, allowMismatchedSignatures: true, configureBuckets: [{ name: bucket }] });
+  (await loadCommonJs<AccountModule>('@20minutes/s3rver/lib/models/account.js')).DUMMY_ACCOUNT.createKeyPair(
+    TEST_ACCESS_KEY_ID,
+    TEST_SECRET_ACCESS_KEY,
+  );
+  const backend = new S3rver({
+    address: '127.0.0.1',
+    port: 0,
+    silent: true,
+    directory,
+    vhostBuckets: false,
+    allowMismatchedSignatures: true,
+    configureBuckets: [{ name: bucket }],
+  });
   const backendAddress = await backend.run();
   const backendUrl = `http://127.0.0.1:${backendAddress.port}`;
   const head = new S3Client({
@@ -84,13 +99,16 @@ export async function startS3Server(options: { enforceConditions: boolean; bucke
     if (!(await signatureIsValid(request, url))) {
       request.resume();
       response.writeHead(403, { 'content-type': 'application/xml' });
-      response.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match the signature you provided.</Message></Error>');
+      response.end(
+        '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match the signature you provided.</Message></Error>',
+      );
       return;
     }
     const [, bucketName = '', ...rest] = url.pathname.split('/');
     const key = decodeURIComponent(rest.join('/'));
     const query = url.searchParams;
-    if (request.method === 'GET' && key === '' && query.has('uploads')) return listUploads(bucketName, query.get('prefix') ?? '', response);
+    if (request.method === 'GET' && key === '' && query.has('uploads'))
+      return listUploads(bucketName, query.get('prefix') ?? '', response);
     if (request.method === 'DELETE' && query.has('uploadId')) {
       uploads.delete(query.get('uploadId') ?? '');
       request.resume();
@@ -100,19 +118,28 @@ export async function startS3Server(options: { enforceConditions: boolean; bucke
     if (failingParts && request.method === 'PUT' && query.has('uploadId')) {
       request.resume();
       response.writeHead(500, { 'content-type': 'application/xml' });
-      response.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>');
+      response.end(
+        '<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>',
+      );
       return;
     }
-    if (request.method === 'PUT' && !query.has('uploadId') && key !== '') return withKeyLock(key, () => conditionalPut(request, response, bucketName, key));
+    if (request.method === 'PUT' && !query.has('uploadId') && key !== '')
+      return withKeyLock(key, () => conditionalPut(request, response, bucketName, key));
     const forwarded = await forward(request, response, { capture: request.method === 'POST' });
     if (request.method === 'POST' && query.has('uploads') && forwarded.status === 200) {
       const uploadId = /<UploadId>([^<]+)<\/UploadId>/.exec(forwarded.body)?.[1];
       if (uploadId) uploads.set(uploadId, { key, uploadId, initiated: new Date() });
     }
-    if (request.method === 'POST' && query.has('uploadId') && forwarded.status === 200) uploads.delete(query.get('uploadId') ?? '');
+    if (request.method === 'POST' && query.has('uploadId') && forwarded.status === 200)
+      uploads.delete(query.get('uploadId') ?? '');
   }
 
-  async function conditionalPut(request: http.IncomingMessage, response: http.ServerResponse, bucketName: string, key: string): Promise<void> {
+  async function conditionalPut(
+    request: http.IncomingMessage,
+    response: http.ServerResponse,
+    bucketName: string,
+    key: string,
+  ): Promise<void> {
     const noneMatch = request.headers['if-none-match'];
     const match = request.headers['if-match'];
     if (options.enforceConditions && (noneMatch !== undefined || match !== undefined)) {
@@ -120,8 +147,12 @@ export async function startS3Server(options: { enforceConditions: boolean; bucke
       const refused = (noneMatch === '*' && current !== undefined) || (match !== undefined && current?.ETag !== match);
       if (refused) {
         request.resume();
-        response.writeHead(current === undefined && match !== undefined ? 404 : 412, { 'content-type': 'application/xml' });
-        response.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${current === undefined && match !== undefined ? 'NoSuchKey' : 'PreconditionFailed'}</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>`);
+        response.writeHead(current === undefined && match !== undefined ? 404 : 412, {
+          'content-type': 'application/xml',
+        });
+        response.end(
+          `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${current === undefined && match !== undefined ? 'NoSuchKey' : 'PreconditionFailed'}</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>`,
+        );
         return;
       }
     }
@@ -131,14 +162,20 @@ export async function startS3Server(options: { enforceConditions: boolean; bucke
   function withKeyLock(key: string, run: () => Promise<void>): Promise<void> {
     const previous = keyLocks.get(key) ?? Promise.resolve();
     const next = previous.then(run, run);
-    keyLocks.set(key, next.catch(() => undefined));
+    keyLocks.set(
+      key,
+      next.catch(() => undefined),
+    );
     return next;
   }
 
   function listUploads(bucketName: string, prefix: string, response: http.ServerResponse): void {
     const items = [...uploads.values()]
       .filter((upload) => upload.key.startsWith(prefix))
-      .map((upload) => `<Upload><Key>${escapeXml(upload.key)}</Key><UploadId>${upload.uploadId}</UploadId><Initiated>${upload.initiated.toISOString()}</Initiated></Upload>`)
+      .map(
+        (upload) =>
+          `<Upload><Key>${escapeXml(upload.key)}</Key><UploadId>${upload.uploadId}</UploadId><Initiated>${upload.initiated.toISOString()}</Initiated></Upload>`,
+      )
       .join('');
     response.writeHead(200, { 'content-type': 'application/xml' });
     response.end(
@@ -147,21 +184,29 @@ export async function startS3Server(options: { enforceConditions: boolean; bucke
     );
   }
 
-  function forward(request: http.IncomingMessage, response: http.ServerResponse, { capture }: { capture: boolean }): Promise<{ status: number; body: string }> {
+  function forward(
+    request: http.IncomingMessage,
+    response: http.ServerResponse,
+    { capture }: { capture: boolean },
+  ): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
-      const upstream = http.request(`${backendUrl}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (reply) => {
-        response.writeHead(reply.statusCode ?? 502, reply.headers);
-        const chunks: Buffer[] = [];
-        reply.on('data', (chunk: Buffer) => {
-          if (capture) chunks.push(chunk);
-          response.write(chunk);
-        });
-        reply.on('end', () => {
-          response.end();
-          resolve({ status: reply.statusCode ?? 502, body: Buffer.concat(chunks).toString('utf8') });
-        });
-        reply.on('error', reject);
-      });
+      const upstream = http.request(
+        `${backendUrl}${request.url ?? '/'}`,
+        { method: request.method, headers: request.headers },
+        (reply) => {
+          response.writeHead(reply.statusCode ?? 502, reply.headers);
+          const chunks: Buffer[] = [];
+          reply.on('data', (chunk: Buffer) => {
+            if (capture) chunks.push(chunk);
+            response.write(chunk);
+          });
+          reply.on('end', () => {
+            response.end();
+            resolve({ status: reply.statusCode ?? 502, body: Buffer.concat(chunks).toString('utf8') });
+          });
+          reply.on('error', reject);
+        },
+      );
       upstream.on('error', reject);
       // A client killed mid-upload must not leave s3rver waiting for the rest of the body.
       request.on('close', () => {
@@ -241,9 +286,19 @@ async function signatureIsValid(request: http.IncomingMessage, url: URL): Promis
     query[name] = existing === undefined ? value : [...(Array.isArray(existing) ? existing : [existing]), value];
   }
   const amzDate = headers['x-amz-date'] ?? '';
-  const signingDate = new Date(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
+  const signingDate = new Date(
+    `${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`,
+  );
   const signed = await signer.sign(
-    { method: request.method ?? 'GET', protocol: 'http:', hostname: '127.0.0.1', path: url.pathname, query, headers, body: undefined },
+    {
+      method: request.method ?? 'GET',
+      protocol: 'http:',
+      hostname: '127.0.0.1',
+      path: url.pathname,
+      query,
+      headers,
+      body: undefined,
+    },
     { signingDate },
   );
   const expected = /Signature=([0-9a-f]+)/.exec(String(signed.headers['authorization'] ?? ''))?.[1];

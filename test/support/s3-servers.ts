@@ -50,7 +50,10 @@ async function dockerUnavailable(): Promise<string | null> {
 export async function chooseS3Servers(): Promise<S3ServerChoice> {
   const reason = await dockerUnavailable();
   if (reason === null) return { names: [S3RVER, MINIO], note: `S3 suites run on ${S3RVER} and ${MINIO}` };
-  return { names: [S3RVER], note: `S3 suites run on ${S3RVER} only: no Docker engine answered for ${MINIO} (${reason})` };
+  return {
+    names: [S3RVER],
+    note: `S3 suites run on ${S3RVER} only: no Docker engine answered for ${MINIO} (${reason})`,
+  };
 }
 
 export interface MinioServer {
@@ -70,7 +73,12 @@ export async function startMinio(bucket = 'faber-test-bucket'): Promise<MinioSer
     .withWaitStrategy(Wait.forHttp('/minio/health/ready', MINIO_PORT))
     .start();
   const endpoint = `http://${container.getHost()}:${container.getMappedPort(MINIO_PORT)}`;
-  const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: TEST_ACCESS_KEY_ID, secretAccessKey: TEST_SECRET_ACCESS_KEY } });
+  const client = new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: TEST_ACCESS_KEY_ID, secretAccessKey: TEST_SECRET_ACCESS_KEY },
+  });
   try {
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
   } finally {

@@ -25,17 +25,30 @@ export async function removeWorkspaces(): Promise<void> {
 
 /** A reporter that records what people would see, so tests can assert on it (and on secrets not in it). */
 export function capturingReporter(output: string[]): Reporter {
-  const push = (kind: string) => (...args: unknown[]) => {
-    output.push(`${kind} ${JSON.stringify(args)}`);
+  const push =
+    (kind: string) =>
+    (...args: unknown[]) => {
+      output.push(`${kind} ${JSON.stringify(args)}`);
+    };
+  return {
+    start: push('start'),
+    step: push('step'),
+    info: push('info'),
+    warn: push('warn'),
+    progress: push('progress'),
+    complete: push('complete'),
+    fail: push('fail'),
   };
-  return { start: push('start'), step: push('step'), info: push('info'), warn: push('warn'), progress: push('progress'), complete: push('complete'), fail: push('fail') };
 }
 
 /**
  * A temp workspace with a config file; `env` maps connection variables to URLs. Environments
  * default to dev and production reading DEV_DATABASE_URL / PROD_DATABASE_URL.
  */
-export async function makeWorkspace(config: Partial<FaberConfigInput> & Pick<FaberConfigInput, 'database'>, env: Record<string, string> = {}): Promise<TestWorkspace> {
+export async function makeWorkspace(
+  config: Partial<FaberConfigInput> & Pick<FaberConfigInput, 'database'>,
+  env: Record<string, string> = {},
+): Promise<TestWorkspace> {
   const root = await mkdtemp(path.join(tmpdir(), 'faber-ws-'));
   madeWorkspaces.push(root);
   const full: FaberConfigInput = {

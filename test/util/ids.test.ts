@@ -22,7 +22,8 @@ describe('backup ids', () => {
   });
 
   it('refuses labels with nothing to keep', () => {
-    for (const label of ['', '   ', '///', '🙂']) expect(() => slugLabel(label)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
+    for (const label of ['', '   ', '///', '🙂'])
+      expect(() => slugLabel(label)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
   });
 
   it('caps label length so ids stay usable as file names', () => {
@@ -31,14 +32,26 @@ describe('backup ids', () => {
 
   it('rejects ids that could name another path', () => {
     expect(assertBackupId('backup-20250124-140000-pre-migration')).toBe('backup-20250124-140000-pre-migration');
-    for (const bad of ['../backups.json', 'backup-20250124-140000/../../x', 'backup-2025', 'backup-20250124-140000-A']) {
+    for (const bad of [
+      '../backups.json',
+      'backup-20250124-140000/../../x',
+      'backup-2025',
+      'backup-20250124-140000-A',
+    ]) {
       expect(() => assertBackupId(bad)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
     }
   });
 
   it('are the same for the catalog schema as for id options', () => {
     const idSchema = backupEntrySchema.shape.backup_id;
-    const ids = ['backup-20250124-140000', 'backup-20250124-140000-pre-v2', 'backup-20250124-140000-x-', 'backup-20250124-140000--x', 'backup-20250124-140000-A', 'backup-2025'];
+    const ids = [
+      'backup-20250124-140000',
+      'backup-20250124-140000-pre-v2',
+      'backup-20250124-140000-x-',
+      'backup-20250124-140000--x',
+      'backup-20250124-140000-A',
+      'backup-2025',
+    ];
     for (const id of ids) {
       const optionAccepts = (() => {
         try {
@@ -49,6 +62,9 @@ describe('backup ids', () => {
       })();
       expect(idSchema.safeParse(id).success, id).toBe(optionAccepts);
     }
-    expect(ids.filter((id) => idSchema.safeParse(id).success)).toEqual(['backup-20250124-140000', 'backup-20250124-140000-pre-v2']);
+    expect(ids.filter((id) => idSchema.safeParse(id).success)).toEqual([
+      'backup-20250124-140000',
+      'backup-20250124-140000-pre-v2',
+    ]);
   });
 });

@@ -12,7 +12,9 @@ describe('redaction', () => {
   });
   it('removes a known password with / and @ in it from a URL as a whole', () => {
     const secret = 'pw@:/%"\\#;x1';
-    expect(redactSecrets(`connection to postgres://u:${secret}@db/app failed`, [secret])).toBe('connection to postgres://u:***@db/app failed');
+    expect(redactSecrets(`connection to postgres://u:${secret}@db/app failed`, [secret])).toBe(
+      'connection to postgres://u:***@db/app failed',
+    );
   });
   it('removes known secrets in raw and percent-encoded form', () => {
     const secret = 'p@ss:w/rd%';

@@ -36,7 +36,10 @@ function migrationsFor(tool: MigrationTool, provider: Provider): MigrationsInput
       return { table: 'knex_migrations', directory: 'migrations' };
     case 'drizzle':
       // drizzle-kit keeps its journal in its own schema on PostgreSQL.
-      return { table: provider === 'postgresql' ? 'drizzle.__drizzle_migrations' : '__drizzle_migrations', directory: 'drizzle' };
+      return {
+        table: provider === 'postgresql' ? 'drizzle.__drizzle_migrations' : '__drizzle_migrations',
+        directory: 'drizzle',
+      };
     case 'typeorm':
       return { table: 'migrations' };
     case 'flyway':
@@ -52,7 +55,9 @@ export function schemaReference(configPath: string): string {
 }
 
 export function buildConfig(options: NormalizedOptions): FaberConfigInput {
-  const environments = Object.fromEntries(options.environments.map((setting) => [setting.name, environmentEntry(setting)]));
+  const environments = Object.fromEntries(
+    options.environments.map((setting) => [setting.name, environmentEntry(setting)]),
+  );
   return {
     $schema: schemaReference(options.configPath),
     schema_version: '1.0',
@@ -67,8 +72,13 @@ export function buildConfig(options: NormalizedOptions): FaberConfigInput {
       protected_labels: ['manual', 'important'],
       min_keep: 1,
     },
-    migrations: { ...migrationsFor(options.migrationTool, options.provider), ...(options.migrationsDirectory ? { directory: options.migrationsDirectory } : {}) },
-    safety: { protected_environments: options.environments.map((e) => e.name).filter((name) => PRODUCTION_LIKE.has(name)) },
+    migrations: {
+      ...migrationsFor(options.migrationTool, options.provider),
+      ...(options.migrationsDirectory ? { directory: options.migrationsDirectory } : {}),
+    },
+    safety: {
+      protected_environments: options.environments.map((e) => e.name).filter((name) => PRODUCTION_LIKE.has(name)),
+    },
   };
 }
 
@@ -94,7 +104,8 @@ function readExistingConfig(tree: Tree, configPath: string): JsonObject {
       { cause: error },
     );
   }
-  if (!isObject(value)) throw new Error(`${configPath} must hold a JSON object. Fix it, or run with --force to replace it.`);
+  if (!isObject(value))
+    throw new Error(`${configPath} must hold a JSON object. Fix it, or run with --force to replace it.`);
   return value;
 }
 
@@ -138,9 +149,16 @@ function addedEnvironments(before: JsonObject, after: JsonObject): string[] {
  */
 export function backupDirectoryOf(config: JsonObject): string | undefined {
   const backup = config['backup'];
-  const directory = isObject(backup) && typeof backup['directory'] === 'string' ? backup['directory'] : DEFAULT_BACKUP_DIRECTORY;
+  const directory =
+    isObject(backup) && typeof backup['directory'] === 'string' ? backup['directory'] : DEFAULT_BACKUP_DIRECTORY;
   const normalized = posix.normalize(directory.replaceAll('\\', '/'));
-  if (posix.isAbsolute(normalized) || /^[A-Za-z]:/.test(normalized) || normalized === '.' || normalized === '..' || normalized.startsWith('../')) {
+  if (
+    posix.isAbsolute(normalized) ||
+    /^[A-Za-z]:/.test(normalized) ||
+    normalized === '.' ||
+    normalized === '..' ||
+    normalized.startsWith('../')
+  ) {
     return undefined;
   }
   return normalized;
@@ -162,7 +180,8 @@ function warnAboutDifferences(configPath: string, existing: JsonObject, fresh: F
 export function writeConfigFile(tree: Tree, options: NormalizedOptions): JsonObject {
   const fresh = buildConfig(options);
   const problems = describeIssues(fresh);
-  if (problems.length > 0) throw new Error(`These options do not make a valid faber-db config:\n  ${problems.join('\n  ')}`);
+  if (problems.length > 0)
+    throw new Error(`These options do not make a valid faber-db config:\n  ${problems.join('\n  ')}`);
 
   if (!tree.exists(options.configPath) || options.force) {
     writeJson(tree, options.configPath, fresh);

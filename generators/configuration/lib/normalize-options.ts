@@ -40,7 +40,8 @@ function splitList(value: string): string[] {
 
 export function parseEnvironmentNames(value: string | undefined): string[] {
   const names = [...new Set(splitList(value ?? DEFAULT_ENVIRONMENTS))];
-  if (names.length === 0) throw new Error('--environments must name at least one environment, e.g. dev,staging,production');
+  if (names.length === 0)
+    throw new Error('--environments must name at least one environment, e.g. dev,staging,production');
   return names;
 }
 
@@ -53,7 +54,10 @@ export function defaultConnectionStringEnv(environment: string): string {
 }
 
 /** Parses `production=DATABASE_URL,staging=STAGING_URL`. */
-export function parseConnectionStringEnvs(value: string | undefined, environments: readonly string[]): Map<string, string> {
+export function parseConnectionStringEnvs(
+  value: string | undefined,
+  environments: readonly string[],
+): Map<string, string> {
   const pairs = new Map<string, string>();
   for (const item of splitList(value ?? '')) {
     const [environment = '', variable = ''] = item.split('=', 2).map((part) => part.trim());
@@ -76,7 +80,11 @@ export function configPathFor(scope: 'project' | 'workspace', projectRoot: strin
 }
 
 /** `migrationTool`: the one given, found in an existing config, detected or asked for (see migration-tool.ts). */
-export function normalizeOptions(tree: Tree, options: ConfigurationGeneratorOptions, migrationTool: MigrationTool): NormalizedOptions {
+export function normalizeOptions(
+  tree: Tree,
+  options: ConfigurationGeneratorOptions,
+  migrationTool: MigrationTool,
+): NormalizedOptions {
   const projectRoot = readProjectConfiguration(tree, options.project).root;
   const names = parseEnvironmentNames(options.environments);
   const explicit = parseConnectionStringEnvs(options.connectionStringEnvs, names);

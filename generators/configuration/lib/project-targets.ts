@@ -50,7 +50,10 @@ function mergeTarget(
   };
 }
 
-function withoutKeys<T>(source: Record<string, T> | undefined, present: Record<string, unknown> | undefined): Record<string, T> {
+function withoutKeys<T>(
+  source: Record<string, T> | undefined,
+  present: Record<string, unknown> | undefined,
+): Record<string, T> {
   return Object.fromEntries(Object.entries(source ?? {}).filter(([key]) => !(present && key in present)));
 }
 
@@ -72,7 +75,9 @@ function defaultConfigurationFrom(
 
 function dependsOnPreMigrateBackup(dependency: string | TargetDependencyConfig): boolean {
   if (typeof dependency === 'string') return dependency === PRE_MIGRATE_BACKUP_TARGET;
-  return dependency.target === PRE_MIGRATE_BACKUP_TARGET && !dependency.dependencies && dependency.projects === undefined;
+  return (
+    dependency.target === PRE_MIGRATE_BACKUP_TARGET && !dependency.dependencies && dependency.projects === undefined
+  );
 }
 
 function withPreMigrateDependency(migrate: TargetConfiguration): TargetConfiguration {
@@ -115,11 +120,20 @@ function migrateConfiguration(tool: MigrationTool, environment: string): Record<
  * would migrate production on a README edit): only the migrations folder should.
  */
 function migrateInputs(tree: Tree, options: NormalizedOptions): string[] | undefined {
-  const directory = migrationsDirectoryIn(tree, options.projectRoot, options.migrationTool, options.migrationsDirectory);
+  const directory = migrationsDirectoryIn(
+    tree,
+    options.projectRoot,
+    options.migrationTool,
+    options.migrationsDirectory,
+  );
   return directory === undefined ? undefined : [`{projectRoot}/${directory}/**/*`];
 }
 
-function placeholderMigrateTarget(tree: Tree, options: NormalizedOptions, environments: readonly string[]): TargetConfiguration {
+function placeholderMigrateTarget(
+  tree: Tree,
+  options: NormalizedOptions,
+  environments: readonly string[],
+): TargetConfiguration {
   const inputs = migrateInputs(tree, options);
   return {
     executor: 'nx:run-commands',
@@ -127,14 +141,18 @@ function placeholderMigrateTarget(tree: Tree, options: NormalizedOptions, enviro
     ...(inputs ? { inputs } : {}),
     dependsOn: [PRE_MIGRATE_BACKUP_TARGET],
     options: { command: MIGRATE_COMMANDS[options.migrationTool], cwd: '{projectRoot}' },
-    configurations: Object.fromEntries(environments.map((name) => [name, migrateConfiguration(options.migrationTool, name)])),
+    configurations: Object.fromEntries(
+      environments.map((name) => [name, migrateConfiguration(options.migrationTool, name)]),
+    ),
   };
 }
 
 function warnAboutMissingInputs(tree: Tree, options: NormalizedOptions, migrate: TargetConfiguration): void {
   if (migrate.inputs !== undefined) return;
   const inputs = migrateInputs(tree, options);
-  const add = inputs ? `Add "inputs": ${JSON.stringify(inputs)} to it` : 'Add "inputs" naming its migrations folder to it';
+  const add = inputs
+    ? `Add "inputs": ${JSON.stringify(inputs)} to it`
+    : 'Add "inputs" naming its migrations folder to it';
   logger.warn(
     `${options.project}:${options.migrateTarget} has no "inputs", so any change to the project makes it affected: ` +
       `"nx affected -t ${options.migrateTarget}" would migrate (and back up) on a README edit. ${add}.`,
@@ -149,7 +167,12 @@ function hasPackageScript(tree: Tree, projectRoot: string, script: string): bool
   return typeof scripts?.[script] === 'string';
 }
 
-function wireMigrateTarget(tree: Tree, targets: Targets, options: NormalizedOptions, environments: readonly string[]): void {
+function wireMigrateTarget(
+  tree: Tree,
+  targets: Targets,
+  options: NormalizedOptions,
+  environments: readonly string[],
+): void {
   const { project, migrateTarget } = options;
   const migrate = targets[migrateTarget];
   if (migrate !== undefined) {
@@ -193,7 +216,10 @@ export function addProjectTargets(tree: Tree, options: NormalizedOptions, enviro
     targets[options.migrateTarget],
     environments,
   );
-  const desired = createBackupTargets({ environments, ...(defaultConfiguration === undefined ? {} : { defaultConfiguration }) });
+  const desired = createBackupTargets({
+    environments,
+    ...(defaultConfiguration === undefined ? {} : { defaultConfiguration }),
+  });
   for (const [name, target] of Object.entries(desired)) {
     targets[name] = mergeTarget(options.project, name, targets[name], target, options.force);
   }

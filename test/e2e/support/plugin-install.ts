@@ -1,6 +1,17 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,7 +32,9 @@ const LOCK_STALE_MS = 3 * 60_000;
 const PRUNE_AFTER_MS = 30 * 60_000;
 
 function installedVersion(name: string): string {
-  const manifest = JSON.parse(readFileSync(path.join(REPO, 'node_modules', name, 'package.json'), 'utf-8')) as { version: string };
+  const manifest = JSON.parse(readFileSync(path.join(REPO, 'node_modules', name, 'package.json'), 'utf-8')) as {
+    version: string;
+  };
   return manifest.version;
 }
 
@@ -35,7 +48,10 @@ export const DEVKIT_VERSION = installedVersion('@nx/devkit');
 
 /** Tracked and untracked (not ignored) files of the package, as they are on disk now. */
 function packageSources(): string[] {
-  const listed = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], { cwd: REPO, encoding: 'utf-8' });
+  const listed = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], {
+    cwd: REPO,
+    encoding: 'utf-8',
+  });
   return [...new Set(listed.split('\0'))]
     .filter((file) => file !== '' && !NOT_PACKAGE_SOURCES.test(file) && existsSync(path.join(REPO, file)))
     .sort();
@@ -43,18 +59,29 @@ function packageSources(): string[] {
 
 function sourceKey(files: readonly string[]): string {
   const hash = createHash('sha256').update(`nx ${NX_VERSION} devkit ${DEVKIT_VERSION}\n`);
-  for (const file of files) hash.update(`${file}\0`).update(readFileSync(path.join(REPO, file))).update('\0');
+  for (const file of files)
+    hash
+      .update(`${file}\0`)
+      .update(readFileSync(path.join(REPO, file)))
+      .update('\0');
   return hash.digest('hex').slice(0, 16);
 }
 
 function run(command: string, args: readonly string[], cwd: string): string {
   try {
     // This Node first on PATH: the package's build runs `node scripts/*.ts`, which needs type stripping.
-    const env = { ...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}`, npm_config_update_notifier: 'false' };
+    const env = {
+      ...process.env,
+      PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}`,
+      npm_config_update_notifier: 'false',
+    };
     return execFileSync(command, args, { cwd, encoding: 'utf-8', stdio: ['ignore', 'pipe', 'pipe'], env });
   } catch (error) {
     const failed = error as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`${command} ${args.join(' ')} failed in ${cwd}:\n${failed.stdout ?? ''}\n${failed.stderr ?? failed.message}`, { cause: error });
+    throw new Error(
+      `${command} ${args.join(' ')} failed in ${cwd}:\n${failed.stdout ?? ''}\n${failed.stderr ?? failed.message}`,
+      { cause: error },
+    );
   }
 }
 
@@ -80,7 +107,16 @@ function install(tarball: string, directory: string): void {
   writeFileSync(path.join(installRoot, 'package.json'), JSON.stringify({ name: 'faber-e2e-install', private: true }));
   run(
     'npm',
-    ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', `nx@${NX_VERSION}`, `@nx/devkit@${DEVKIT_VERSION}`, tarball],
+    [
+      'install',
+      '--no-audit',
+      '--no-fund',
+      '--prefer-offline',
+      '--loglevel=error',
+      `nx@${NX_VERSION}`,
+      `@nx/devkit@${DEVKIT_VERSION}`,
+      tarball,
+    ],
     installRoot,
   );
 }
@@ -91,7 +127,8 @@ function pruneOldInstalls(current: string): void {
     const entry = path.join(CACHE_ROOT, name);
     if (name === current || name.startsWith(`${current}.`)) continue;
     const modified = statSync(entry, { throwIfNoEntry: false })?.mtimeMs;
-    if (modified !== undefined && Date.now() - modified > PRUNE_AFTER_MS) rmSync(entry, { recursive: true, force: true });
+    if (modified !== undefined && Date.now() - modified > PRUNE_AFTER_MS)
+      rmSync(entry, { recursive: true, force: true });
   }
 }
 

@@ -81,7 +81,11 @@ export async function seedPostgres(database: FreshDatabase): Promise<void> {
 
 /** The migration names a PostgreSQL database has recorded, in order. */
 export async function appliedMigrations(database: FreshDatabase): Promise<string[]> {
-  const rows = await adminQuery('postgresql', ['SELECT migration_name FROM _prisma_migrations ORDER BY migration_name'], database.name);
+  const rows = await adminQuery(
+    'postgresql',
+    ['SELECT migration_name FROM _prisma_migrations ORDER BY migration_name'],
+    database.name,
+  );
   return rows.map((row) => String(row['migration_name']));
 }
 

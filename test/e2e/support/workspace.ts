@@ -1,5 +1,14 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
@@ -48,7 +57,9 @@ const INHERITED_DATABASE_VARIABLE = /DATABASE_URL$/;
  * first on PATH so `node` in a run-commands target is the same Node 24.
  */
 export function nxEnvironment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const inherited = Object.entries(process.env).filter(([name]) => !name.startsWith('NX_') && !INHERITED_DATABASE_VARIABLE.test(name));
+  const inherited = Object.entries(process.env).filter(
+    ([name]) => !name.startsWith('NX_') && !INHERITED_DATABASE_VARIABLE.test(name),
+  );
   return {
     ...Object.fromEntries(inherited),
     PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}`,
@@ -113,7 +124,9 @@ function writeFile(root: string, file: string, content: string | object): void {
 
 /** nx's own entry point, as its package.json names it (run with this Node, not through a shim). */
 function nxBinary(root: string): string {
-  const manifest = JSON.parse(readFileSync(path.join(root, 'node_modules', 'nx', 'package.json'), 'utf-8')) as { bin: { nx: string } };
+  const manifest = JSON.parse(readFileSync(path.join(root, 'node_modules', 'nx', 'package.json'), 'utf-8')) as {
+    bin: { nx: string };
+  };
   return path.join(root, 'node_modules', 'nx', manifest.bin.nx);
 }
 
@@ -138,7 +151,8 @@ export async function createWorkspace(files: Record<string, string | object>): P
   for (const [file, content] of Object.entries(files)) write(file, content);
   symlinkSync(install.nodeModules, path.join(root, 'node_modules'), 'dir');
 
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf-8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const git = (...args: string[]) =>
+    execFileSync('git', args, { cwd: root, encoding: 'utf-8', stdio: ['ignore', 'pipe', 'pipe'] });
   git('init', '-q', '-b', 'main');
   git('config', 'user.email', 'e2e@example.test');
   git('config', 'user.name', 'faber e2e');
