@@ -47,13 +47,16 @@ export class FileFeed {
   ): Promise<void> {
     const handle = await open(path, 'r');
     const hash = createHash('sha256');
-    const spares = new Spares(options.reuse ? BUFFERS : Infinity);
-    // A destroyed zlib stream may never call back for the chunk it was working on.
-    const closed = new Promise<undefined>((resolve) => sink.once('close', () => resolve(undefined)));
+    const spares = new Spares(options.reuse ? BUFFERS : Infinity, READ_SIZE);
+    // A destroyed zlib stream may never call back for the chunk it was working on. (Not a
+    // Promise.race against a 'closed' promise: each race leaves a reaction on it holding the buffer
+    // it resolved with, so every buffer read stayed reachable until the end: 437 MB peak RSS
+    // decrypting a 300 MB age file, 138 MB without.)
+    sink.once('close', () => spares.close());
     try {
       for (;;) {
         options.signal?.throwIfAborted();
-        const buffer = await Promise.race([spares.take(), closed]);
+        const buffer = await spares.take();
         if (!buffer || sink.destroyed) return;
         const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
         if (bytesRead === 0) break;
@@ -99,22 +102,32 @@ export class FileFeed {
 /** Read buffers: at most `max` made; take() waits for one to come back when all are out. */
 class Spares {
   readonly #max: number;
+  readonly #size: number;
   readonly #free: Buffer[] = [];
-  readonly #waiting: Array<(buffer: Buffer) => void> = [];
+  readonly #waiting: Array<(buffer: Buffer | undefined) => void> = [];
   #made = 0;
+  #closed = false;
 
-  constructor(max: number) {
+  constructor(max: number, size: number) {
     this.#max = max;
+    this.#size = size;
   }
 
-  take(): Promise<Buffer> {
+  /** A buffer to read into; undefined once the sink has closed. */
+  take(): Promise<Buffer | undefined> {
+    if (this.#closed) return Promise.resolve(undefined);
     const free = this.#free.pop();
     if (free) return Promise.resolve(free);
     if (this.#made < this.#max) {
       this.#made++;
-      return Promise.resolve(Buffer.allocUnsafeSlow(READ_SIZE));
+      return Promise.resolve(Buffer.allocUnsafeSlow(this.#size));
     }
     return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const waiting of this.#waiting.splice(0)) waiting(undefined);
   }
 
   give(buffer: Buffer): void {
