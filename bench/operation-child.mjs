@@ -43,6 +43,20 @@ function childCpuSeconds() {
   }
 }
 
+/**
+ * This process's own peak RSS (VmHWM). getrusage's maxRSS is not: on Linux a child spawned from a
+ * large process starts with that process's high-water mark (kept across exec), so every case after
+ * the bench process itself grew (its in-process S3 server) read the bench's size, not its own.
+ */
+function peakRssBytes() {
+  try {
+    const kb = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    return kb === undefined ? null : Number(kb) * 1024;
+  } catch {
+    return null;
+  }
+}
+
 const request = JSON.parse(process.argv[2] ?? '{}');
 const operation = OPERATIONS[request.operation];
 if (!operation) throw new Error(`unknown operation ${request.operation}`);
@@ -62,7 +76,7 @@ process.stdout.write(
   `${JSON.stringify({
     durationMs,
     processMs: performance.now(),
-    maxRssBytes: usage.maxRSS * 1024,
+    maxRssBytes: peakRssBytes() ?? usage.maxRSS * 1024,
     cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6,
     childCpuSeconds: childCpuSeconds(),
     result: summary(result),
