@@ -66,6 +66,20 @@ export interface VerifyReport {
   notes?: string[];
 }
 
+function emptyReport(): VerifyReport {
+  return { passed: false, file_exists: false, file_readable: false, size_bytes: 0, checks: [], problems: [] };
+}
+
+/** The stored size, or undefined when there is nothing stored there. */
+async function storedSize(stored: VerifyTarget['path']): Promise<{ size: number } | undefined> {
+  if (typeof stored === 'string') return stat(stored).catch(() => undefined);
+  return stored.size === undefined ? undefined : { size: stored.size };
+}
+
+function locationOf(stored: VerifyTarget['path']): string {
+  return typeof stored === 'string' ? stored : stored.location;
+}
+
 /**
  * Re-checks a backup in one read: size, SHA-256 of the bytes on disk, a full decode of the
  * compressed stream (whose content hash must match the one recorded when it was written), and a
@@ -73,23 +87,11 @@ export interface VerifyReport {
  * costs CPU, not disk reads.
  */
 export async function verifyBackupFile(target: VerifyTarget): Promise<VerifyReport> {
-  const report: VerifyReport = {
-    passed: false,
-    file_exists: false,
-    file_readable: false,
-    size_bytes: 0,
-    checks: [],
-    problems: [],
-  };
-  const info =
-    typeof target.path === 'string'
-      ? await stat(target.path).catch(() => undefined)
-      : target.path.size === undefined
-        ? undefined
-        : { size: target.path.size };
+  const report = emptyReport();
+  const info = await storedSize(target.path);
   if (!info) {
     report.problems.push(
-      `the backup ${target.format === 'directory' ? 'directory' : 'file'} does not exist: ${typeof target.path === 'string' ? target.path : target.path.location}`,
+      `the backup ${target.format === 'directory' ? 'directory' : 'file'} does not exist: ${locationOf(target.path)}`,
     );
     return report;
   }
@@ -474,24 +476,10 @@ async function verifyDirectory(target: VerifyTarget, report: VerifyReport): Prom
 export async function verifyStoredBytes(
   target: Pick<VerifyTarget, 'path' | 'expected' | 'signal'>,
 ): Promise<VerifyReport> {
-  const report: VerifyReport = {
-    passed: false,
-    file_exists: false,
-    file_readable: false,
-    size_bytes: 0,
-    checks: [],
-    problems: [],
-  };
-  const info =
-    typeof target.path === 'string'
-      ? await stat(target.path).catch(() => undefined)
-      : target.path.size === undefined
-        ? undefined
-        : { size: target.path.size };
+  const report = emptyReport();
+  const info = await storedSize(target.path);
   if (!info) {
-    report.problems.push(
-      `the backup file does not exist: ${typeof target.path === 'string' ? target.path : target.path.location}`,
-    );
+    report.problems.push(`the backup file does not exist: ${locationOf(target.path)}`);
     return report;
   }
   Object.assign(report, { file_exists: true, size_bytes: info.size });
