@@ -7,7 +7,7 @@ import { readdir } from 'node:fs/promises';
 import { DatabaseSync } from 'node:sqlite';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FaberConfigInput, S3StorageConfig } from '../../src/config/schema.ts';
+import type { FaberConfigInput } from '../../src/config/schema.ts';
 import { createBackup, type BackupResultData } from '../../src/operations/backup.ts';
 import { listBackups } from '../../src/operations/list.ts';
 import { restoreBackup } from '../../src/operations/restore.ts';
@@ -25,6 +25,7 @@ import { seedAwkwardData, sqlitePath, tableChecksums, type DatabaseKind } from '
 import { succeeded } from '../support/results.ts';
 import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
 import { startS3Server, type TestS3Server } from '../support/s3-server.ts';
+import { s3StorageConfig } from '../support/s3-servers.ts';
 
 const track = tracked();
 const FRESH: Record<DatabaseKind, () => Promise<FreshDatabase>> = {
@@ -55,21 +56,10 @@ afterAll(async () => {
   await server.close();
 });
 
-function storageConfig(prefix: string): S3StorageConfig {
-  return {
-    type: 's3',
-    bucket: server.bucket,
-    prefix,
-    endpoint: server.endpoint,
-    force_path_style: true,
-    region: 'us-east-1',
-  };
-}
-
 function checkout(kind: DatabaseKind, prefix: string, env: Record<string, string>): Promise<TestWorkspace> {
   const config: Partial<FaberConfigInput> & Pick<FaberConfigInput, 'database'> = {
     database: { provider: kind },
-    backup: { storage: storageConfig(prefix), encryption: { type: 'age', recipients: [recipient] } },
+    backup: { storage: s3StorageConfig(server, prefix), encryption: { type: 'age', recipients: [recipient] } },
   };
   return makeWorkspace(config, { ...server.env, ...env });
 }
@@ -137,7 +127,7 @@ describe.each(['postgresql', 'sqlite', 'mysql'] as const)('%s: encrypted backups
     expect(await localBackups(reader)).toEqual([]);
 
     // Every object under the prefix, read back through the proxy: the data, its manifest, any index.
-    const bucket = new S3Storage(storageConfig(prefix), { onWarning: () => undefined });
+    const bucket = new S3Storage(s3StorageConfig(server, prefix), { onWarning: () => undefined });
     const objects = await bucket.list('');
     expect(objects.map((object) => object.key)).toEqual(
       expect.arrayContaining([

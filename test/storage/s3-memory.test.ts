@@ -17,6 +17,7 @@ import { succeeded } from '../support/results.ts';
 import { makeWorkspace } from '../support/workspace.ts';
 import { bundleOperationFixture, runOperationChild } from '../reliability/support.ts';
 import { startS3Server, type TestS3Server } from '../support/s3-server.ts';
+import { s3StorageConfig } from '../support/s3-servers.ts';
 
 const execFileAsync = promisify(execFile);
 const track = tracked();
@@ -78,14 +79,7 @@ describe('a 1 GB dump through S3', () => {
         database: { provider: 'postgresql' },
         backup: {
           format: 'sql',
-          storage: {
-            type: 's3',
-            bucket: server.bucket,
-            prefix,
-            endpoint: server.endpoint,
-            force_path_style: true,
-            region: 'us-east-1',
-          },
+          storage: s3StorageConfig(server, prefix),
         },
       },
       { ...server.env, DEV_DATABASE_URL: live.url },

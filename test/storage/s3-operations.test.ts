@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { FaberConfigInput, S3StorageConfig } from '../../src/config/schema.ts';
+import type { FaberConfigInput } from '../../src/config/schema.ts';
 import { createBackup, type BackupResultData } from '../../src/operations/backup.ts';
 import { cleanupBackups } from '../../src/operations/cleanup.ts';
 import { deleteBackup } from '../../src/operations/delete.ts';
@@ -21,7 +21,15 @@ import { makeWorkspace, type TestWorkspace } from '../support/workspace.ts';
 import { runOperationChild, sha256File } from '../reliability/support.ts';
 import { seedBulk } from '../reliability/seed.ts';
 import { startS3Server, TEST_SECRET_ACCESS_KEY, type TestS3Server } from '../support/s3-server.ts';
-import { MINIO, S3RVER, serverTitle, startMinio, type MinioServer, type S3ServerName } from '../support/s3-servers.ts';
+import {
+  MINIO,
+  S3RVER,
+  s3StorageConfig,
+  serverTitle,
+  startMinio,
+  type MinioServer,
+  type S3ServerName,
+} from '../support/s3-servers.ts';
 import { arrayContaining, stringMatching } from '../support/matchers.ts';
 
 const track = tracked();
@@ -48,19 +56,8 @@ function suiteTitle(name: S3ServerName): string {
     : serverTitle(name, choice);
 }
 
-function storageConfig(prefix: string): S3StorageConfig {
-  return {
-    type: 's3',
-    bucket: server.bucket,
-    prefix,
-    endpoint: server.endpoint,
-    force_path_style: true,
-    region: 'us-east-1',
-  };
-}
-
 function bucketView(prefix: string): S3Storage {
-  return new S3Storage(storageConfig(prefix), { onWarning: () => undefined });
+  return new S3Storage(s3StorageConfig(server, prefix), { onWarning: () => undefined });
 }
 
 /** A workspace (a fresh checkout: nothing in its local backup directory) whose backups go to `prefix`. */
@@ -71,9 +68,28 @@ function checkout(
 ): Promise<TestWorkspace> {
   const config: Partial<FaberConfigInput> & Pick<FaberConfigInput, 'database'> = {
     database: { provider },
-    backup: { storage: storageConfig(prefix) },
+    backup: { storage: s3StorageConfig(server, prefix) },
   };
   return makeWorkspace(config, { ...server.env, ...env });
+}
+
+/** A backup in a child process (as another CI agent would run it), once its multipart upload is under way. */
+async function uploadingBackup(workspaceRoot: string, databaseUrl: string, prefix: string) {
+  const child = runOperationChild(
+    {
+      operation: 'backup',
+      workspaceRoot,
+      projectName: 'api',
+      options: { environment: 'dev', compression: 'none' },
+      announceProgress: true,
+    },
+    { PATH: process.env.PATH, HOME: process.env.HOME, DEV_DATABASE_URL: databaseUrl, ...server.env },
+  );
+  await child.progressed(24 * 1024 * 1024);
+  await expect
+    .poll(async () => (await bucketView(prefix).pendingUploads('api/')).length, { timeout: 30_000 })
+    .toBeGreaterThan(0);
+  return child;
 }
 
 async function localFiles(workspace: TestWorkspace): Promise<string[]> {
@@ -142,7 +158,10 @@ describe.each(choice.names.map((name) => ({ name, title: suiteTitle(name) })))('
       const live = await track(freshSqlite());
       await seedAwkwardData('sqlite', live.url);
       const workspace = await makeWorkspace(
-        { database: { provider: 'sqlite' }, backup: { storage: { ...storageConfig(prefix), keep_local_copy: true } } },
+        {
+          database: { provider: 'sqlite' },
+          backup: { storage: { ...s3StorageConfig(server, prefix), keep_local_copy: true } },
+        },
         { ...server.env, DEV_DATABASE_URL: live.url },
       );
       const backup = succeeded(await createBackup({ environment: 'dev' }, workspace.ctx())) as BackupResultData;
@@ -210,20 +229,7 @@ describe.each(choice.names.map((name) => ({ name, title: suiteTitle(name) })))('
         checkout('postgresql', prefix, { DEV_DATABASE_URL: live.url }),
         checkout('postgresql', prefix, {}),
       ]);
-      const child = runOperationChild(
-        {
-          operation: 'backup',
-          workspaceRoot: backingUp.root,
-          projectName: 'api',
-          options: { environment: 'dev', compression: 'none' },
-          announceProgress: true,
-        },
-        { PATH: process.env.PATH, HOME: process.env.HOME, DEV_DATABASE_URL: live.url, ...server.env },
-      );
-      await child.progressed(24 * 1024 * 1024);
-      await expect
-        .poll(async () => (await bucketView(prefix).pendingUploads('api/')).length > 0, { timeout: 30_000 })
-        .toBe(true);
+      const child = await uploadingBackup(backingUp.root, live.url, prefix);
       const cleaned = succeeded(await cleanupBackups({ environment: 'dev', yes: true }, cleaning.ctx()));
       expect(cleaned.orphans.filter((orphan) => orphan.action === 'repaired')).toEqual([]);
       const outcome = await child.done;
@@ -240,20 +246,7 @@ describe.each(choice.names.map((name) => ({ name, title: suiteTitle(name) })))('
         const live = await track(freshPostgres());
         await seedBulk(live.url, 40);
         const workspace = await checkout('postgresql', prefix, { DEV_DATABASE_URL: live.url });
-        const child = runOperationChild(
-          {
-            operation: 'backup',
-            workspaceRoot: workspace.root,
-            projectName: 'api',
-            options: { environment: 'dev', compression: 'none' },
-            announceProgress: true,
-          },
-          { PATH: process.env.PATH, HOME: process.env.HOME, DEV_DATABASE_URL: live.url, ...server.env },
-        );
-        await child.progressed(24 * 1024 * 1024);
-        await expect
-          .poll(async () => (await bucketView(prefix).pendingUploads('api/')).length, { timeout: 30_000 })
-          .toBeGreaterThan(0);
+        const child = await uploadingBackup(workspace.root, live.url, prefix);
         child.kill('SIGKILL');
         expect((await child.done).signal).toBe('SIGKILL');
 
@@ -318,7 +311,7 @@ describe.each(choice.names.map((name) => ({ name, title: suiteTitle(name) })))('
         const wrongBucket = await makeWorkspace(
           {
             database: { provider: 'sqlite' },
-            backup: { storage: { ...storageConfig(prefix), bucket: 'no-such-bucket' } },
+            backup: { storage: { ...s3StorageConfig(server, prefix), bucket: 'no-such-bucket' } },
           },
           { ...server.env, DEV_DATABASE_URL: live.url },
         );

@@ -5,6 +5,7 @@
  * titles, so a run without Docker says that it ran s3rver only.
  */
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import type { S3StorageConfig } from '../../src/config/schema.ts';
 import { TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, testS3Env } from './s3-server.ts';
 
 export const S3RVER = 's3rver (in-process)';
@@ -97,4 +98,16 @@ export async function startMinio(bucket = 'faber-test-bucket'): Promise<MinioSer
 /** A suite title's server part: s3rver's says so when it is the only one that ran. */
 export function serverTitle(name: S3ServerName, choice: S3ServerChoice): string {
   return name === S3RVER && !choice.names.includes(MINIO) ? `${S3RVER}; MinIO not run: no Docker engine` : name;
+}
+
+/** The `backup.storage` block that points a test workspace at `server` under `prefix`. */
+export function s3StorageConfig(server: { bucket: string; endpoint: string }, prefix: string): S3StorageConfig {
+  return {
+    type: 's3',
+    bucket: server.bucket,
+    prefix,
+    endpoint: server.endpoint,
+    force_path_style: true,
+    region: 'us-east-1',
+  };
 }
