@@ -26,7 +26,7 @@ import { humanBytes, humanDuration } from '../output/format.ts';
 import { success, type OperationResult } from '../output/result.ts';
 import { writeArchive, type ArchiveStats } from '../pipeline/archive.ts';
 import { compressionSuffix, DEFAULT_ZSTD_LEVEL } from '../pipeline/compression.ts';
-import { AGE_SUFFIX, checkStoredAgeHeader } from '../pipeline/encryption.ts';
+import { AGE_SUFFIX, checkStoredAgeHeader, loadAge } from '../pipeline/encryption.ts';
 import { recordEncryption, refuseUnencryptable } from './backup-encryption.ts';
 import {
   directoryDigest,
@@ -553,6 +553,7 @@ async function dump(
   run: OperationRun,
 ): Promise<Dumped> {
   const started = Date.now();
+  if (plan.encryption) await loadAge();
   const session = await handler.startDump({
     format: plan.format,
     ...(plan.format === 'directory'

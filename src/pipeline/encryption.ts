@@ -1,6 +1,5 @@
 import { open } from 'node:fs/promises';
 import { Duplex, Readable, Transform, Writable, type TransformCallback } from 'node:stream';
-import { Decrypter, Encrypter, identityToRecipient } from 'age-encryption';
 import { describeRecipients, recipientFingerprint } from '../config/age-recipients.ts';
 import { FaberError } from '../output/errors.ts';
 
@@ -12,6 +11,23 @@ import { FaberError } from '../output/errors.ts';
  */
 
 export const AGE_SUFFIX = '.age';
+
+type AgeModule = typeof import('age-encryption');
+let ageModule: AgeModule | undefined;
+
+/**
+ * age-encryption and its ciphers add ~9 MB of memory and ~60 ms to every process that imports
+ * them, so they load only when a backup is encrypted: before the first age stage is made.
+ */
+export async function loadAge(): Promise<AgeModule> {
+  ageModule ??= await import('age-encryption');
+  return ageModule;
+}
+
+function loadedAge(): AgeModule {
+  if (!ageModule) throw new Error('age-encryption is not loaded yet: await loadAge() before making an age stage');
+  return ageModule;
+}
 const AGE_VERSION_LINE = 'age-encryption.org/v1';
 const X25519_STANZA = '-> X25519 ';
 /** An age header is a few hundred bytes per recipient; anything this long without its MAC line is not one. */
@@ -29,12 +45,11 @@ export interface RecordedEncryption {
 }
 
 /**
- * age → Node: the encrypting stage, for the compressed bytes. Made synchronously, so a pipeline
- * can be attached to a dump tool's output at once: execa drops the output of a tool that exits
- * before anything reads it, and a small dump is done in milliseconds.
+ * age → Node: the encrypting stage, for the compressed bytes. Made synchronously (once loadAge()
+ * has resolved), so a pipeline can be attached to a dump tool's output at once.
  */
 export function createEncryptStage(recipients: readonly string[]): Duplex {
-  const encrypter = new Encrypter();
+  const encrypter = new (loadedAge().Encrypter)();
   for (const recipient of recipients) encrypter.addRecipient(recipient);
   const input = new TransformStream<Uint8Array, Uint8Array>();
   return webStage(
@@ -50,7 +65,7 @@ export function createEncryptStage(recipients: readonly string[]): Duplex {
  * fails the stream (age authenticates every 64 KB chunk and marks the last one).
  */
 export function createDecryptStage(identities: readonly string[]): Duplex {
-  const decrypter = new Decrypter();
+  const decrypter = new (loadedAge().Decrypter)();
   for (const identity of identities) decrypter.addIdentity(identity);
   const input = new TransformStream<Uint8Array, Uint8Array>();
   return webStage(input.writable, decrypter.decrypt(input.readable), explainDecryptFailure);
@@ -283,7 +298,7 @@ function identityLines(value: string): string[] {
 async function identityFingerprint(identity: string, variable: string): Promise<string> {
   if (!identity.startsWith('AGE-SECRET-KEY-1')) throw wrongIdentityType(identity, variable);
   try {
-    return recipientFingerprint(await identityToRecipient(identity));
+    return recipientFingerprint(await (await loadAge()).identityToRecipient(identity));
   } catch {
     // Not kept as the cause: the decoder's message quotes the string, which is a secret.
     throw wrongIdentityType(identity, variable);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isX25519Recipient } from '../../src/config/age-recipients.ts';
 import type { Compression } from '../../src/config/schema.ts';
 import { writeArchive, type ArchiveStats } from '../../src/pipeline/archive.ts';
-import { checkStoredAgeHeader } from '../../src/pipeline/encryption.ts';
+import { checkStoredAgeHeader, loadAge } from '../../src/pipeline/encryption.ts';
 import { startInPassVerification, verifyBackupFile, type VerifyReport } from '../../src/pipeline/verify.ts';
 
 const TRAILER = '-- PostgreSQL database dump complete\n';
@@ -24,6 +24,8 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'faber-age-'));
   identity = await generateX25519Identity();
   recipient = await identityToRecipient(identity);
+  // As the backup operation does before its dump starts (the age stages are made synchronously).
+  await loadAge();
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
