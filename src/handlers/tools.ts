@@ -75,17 +75,22 @@ function executableNames(name: string, env: NodeJS.ProcessEnv): string[] {
 }
 
 /** Like `which`, over `env.PATH`: the first candidate name wins over later ones wherever it is. */
-export function findTool(role: ToolRole, env: NodeJS.ProcessEnv): ClientTool | undefined {
+function findExecutable(names: readonly string[], env: NodeJS.ProcessEnv): { name: string; path: string } | undefined {
   const directories = pathOf(env).split(path.delimiter).filter(Boolean);
-  for (const name of TOOLS[role].candidates) {
+  for (const name of names) {
     for (const directory of directories) {
       for (const fileName of executableNames(name, env)) {
         const candidate = path.join(directory, fileName);
-        if (isExecutableFile(candidate)) return { role, name, path: candidate };
+        if (isExecutableFile(candidate)) return { name, path: candidate };
       }
     }
   }
   return undefined;
+}
+
+export function findTool(role: ToolRole, env: NodeJS.ProcessEnv): ClientTool | undefined {
+  const found = findExecutable(TOOLS[role].candidates, env);
+  return found && { role, ...found };
 }
 
 export function requireTool(role: ToolRole, env: NodeJS.ProcessEnv): ClientTool {
@@ -237,8 +242,24 @@ export function runTool(tool: ClientTool, args: readonly string[], options: Tool
   return { pid: subprocess.pid, stdout: stdoutOf(subprocess, options.stdout), done, kill: watched.stops.kill };
 }
 
+/**
+ * The dump tools write their output through C stdio, which flushes every 4 KB into a pipe or
+ * socket: each flush wakes this process for a small read. coreutils' `stdbuf -o` sets the tool's
+ * stdout buffer instead (it then runs the tool itself, in the same process). Measured on a 226 MB
+ * mariadb-dump: 32 000 -> 4 500 wake-ups, the backup process's CPU 1.8 s -> 1.5 s, the backup
+ * 2.58 s -> 2.18 s; on an 832 MB pg_dump 5.3 s -> 5.0 s. Where there is no stdbuf (macOS,
+ * Windows, busybox) the tool runs as it is.
+ */
+const DUMP_OUTPUT_BUFFER = '1M';
+
+function commandLine(tool: ClientTool, args: readonly string[], options: ToolRunOptions): [string, readonly string[]] {
+  const stdbuf = typeof options.stdout === 'string' ? undefined : findExecutable(['stdbuf'], options.env);
+  return stdbuf ? [stdbuf.path, [`-o${DUMP_OUTPUT_BUFFER}`, tool.path, ...args]] : [tool.path, args];
+}
+
 function spawnTool(tool: ClientTool, args: readonly string[], options: ToolRunOptions): ChildProcess {
-  return spawn(tool.path, args, {
+  const [command, commandArgs] = commandLine(tool, args, options);
+  return spawn(command, commandArgs, {
     env: options.env,
     stdio: [
       options.input ? 'pipe' : 'ignore',
@@ -340,21 +361,28 @@ async function outcomeOf(tool: ClientTool, options: ToolRunOptions, watched: Wat
 }
 
 /**
- * The DumpSession of a dump tool's run: `finished` settles after the tool exited and `release`
- * (connections, credential files) ran; dispose stops the tool first.
+ * The DumpSession of a dump tool's run: `finished` settles after the tool exited, the snapshot
+ * was read and `release` (connections, credential files) ran; dispose stops the tool first.
+ * `explain` may turn the tool's failure into a more specific error (a missing privilege named).
  */
-/** `explain` may turn the tool's failure into a more specific error (a missing privilege named). */
 export function dumpSession(
   run: ToolRun,
-  snapshot: DatabaseSnapshot,
+  snapshot: Promise<DatabaseSnapshot>,
   release: () => Promise<void>,
   explain: (error: unknown) => unknown = (error) => error,
 ): DumpSession {
-  const finished = run.done
-    .catch(async (error: unknown) => {
-      throw await explain(error);
-    })
-    .finally(release);
+  snapshot.catch(() => run.kill());
+  const tool = run.done.catch(async (error: unknown) => {
+    throw await explain(error);
+  });
+  tool.catch(() => {});
+  // The snapshot's failure first: the tool's is then only the kill it caused.
+  const finished = snapshot
+    .then(() => tool)
+    .finally(async () => {
+      await tool.catch(() => {});
+      await release();
+    });
   finished.catch(() => {});
   return {
     stream: run.stdout,

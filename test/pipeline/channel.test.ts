@@ -35,6 +35,26 @@ describe('a dump tool writing into a block channel', () => {
     expect(blocks.slice(0, -1).every((block) => block.length === channel!.stream.pool.blockSize)).toBe(true);
   });
 
+  it("gives the tool a 1 MB stdout buffer through coreutils' stdbuf (found on the tool's PATH); without stdbuf it runs as it is", async () => {
+    const printEnvironment = { role: 'pg_dump' as const, name: 'env', path: '/usr/bin/env' };
+    const environmentSeen = async (env: NodeJS.ProcessEnv) => {
+      const run = runTool(printEnvironment, [], {
+        env,
+        signal: new AbortController().signal,
+        secrets: [],
+        failureCode: 'BACKUP_FAILED',
+        stdout: (await openBlockChannel())!,
+      });
+      const blocks: Buffer[] = [];
+      for await (const block of run.stdout!) blocks.push(Buffer.from(block as Buffer));
+      await run.done;
+      return Buffer.concat(blocks).toString().split('\n');
+    };
+    // stdbuf passes the size, in bytes, to the tool's C library in _STDBUF_O (and preloads its setter).
+    expect(await environmentSeen({ PATH: process.env.PATH })).toContain('_STDBUF_O=1048576');
+    expect(await environmentSeen({ PATH: work })).not.toContain('_STDBUF_O=1048576');
+  });
+
   it('ends (empty) when the tool cannot be started, and the run reports why', async () => {
     const channel = await openBlockChannel();
     const run = runTool({ role: 'pg_dump', name: 'missing', path: path.join(work, 'no-such-tool') }, [], {
