@@ -170,8 +170,12 @@ export interface DumpRequest {
 export interface DumpSession {
   /** The dump bytes for single-file formats; undefined for the directory format. */
   stream: Readable | undefined;
-  /** Read in the same snapshot as the dump where the engine allows. */
-  snapshot: DatabaseSnapshot;
+  /**
+   * Read in the same snapshot as the dump where the engine allows, while the dump runs (counting
+   * rows before the first byte would hold the dump back). Settled once `finished` is; a failure
+   * here stops the dump and fails `finished` with it.
+   */
+  snapshot: Promise<DatabaseSnapshot>;
   /** Resolves when the tool exited 0 and all output was produced; rejects with a FaberError otherwise. */
   finished: Promise<void>;
   /** Kills the tool and releases connections and temp files; safe to call more than once. */

@@ -127,8 +127,8 @@ export class MysqlHandler implements DatabaseHandler {
     throwIfAborted(request.signal, 'The backup');
     this.extension(request.format);
     const dumpTool = requireTool('mysql-dump', this.#options.env);
-    // The row counts (their own consistent snapshot, as before) are read while the dump starts:
-    // two round trips' worth of connection and counting no longer come before the first byte.
+    // The row counts (their own consistent snapshot, as before) are read while the dump runs:
+    // connecting and counting no longer come before the first byte. A failed check stops the dump.
     const checked = this.#withSession(this.live.name, 'BACKUP_FAILED', async (reader) => {
       await reader.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
       await reader.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
@@ -155,19 +155,9 @@ export class MysqlHandler implements DatabaseHandler {
         stdout: (await openBlockChannel()) ?? 'pipe',
       },
     );
-    const stopped = run.done.catch(() => {});
-    let snapshot: DatabaseSnapshot;
-    try {
-      ({ snapshot } = await checked);
-    } catch (error) {
-      run.kill();
-      await stopped;
-      await credentials.file.remove();
-      throw error;
-    }
     return dumpSession(
       run,
-      snapshot,
+      checked.then(({ snapshot }) => snapshot),
       () => credentials.file.remove(),
       (error) => explainDenial(error, () => this.#backupPrivilege()),
     );

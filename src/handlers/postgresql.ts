@@ -139,7 +139,6 @@ export class PostgresHandler implements DatabaseHandler {
     try {
       const reader = postgresReader(client, this.#connection, this.live.display);
       const snapshotId = await exportSnapshot(reader);
-      const snapshot = await readSnapshot(reader, request.migrations);
       throwIfAborted(request.signal, 'The backup');
       const toolEnv = await postgresToolEnv(
         this.#options.env,
@@ -155,7 +154,12 @@ export class PostgresHandler implements DatabaseHandler {
         failureCode: 'BACKUP_FAILED',
         stdout: request.format === 'directory' ? 'ignore' : ((await openBlockChannel()) ?? 'pipe'),
       });
-      return dumpSession(run, snapshot, release, (error) => namePrivilege(error, this.#backupPrivilege()));
+      // Counted in the exported snapshot while pg_dump streams it.
+      const explain = (error: unknown) => namePrivilege(error, this.#backupPrivilege());
+      const snapshot = readSnapshot(reader, request.migrations).catch((error: unknown) => {
+        throw explain(error);
+      });
+      return dumpSession(run, snapshot, release, explain);
     } catch (error) {
       await release();
       throw namePrivilege(error, this.#backupPrivilege());

@@ -275,7 +275,7 @@ export class SqliteHandler implements DatabaseHandler {
     finished.catch(() => {});
     return {
       stream,
-      snapshot,
+      snapshot: Promise.resolve(snapshot),
       finished,
       dispose: async () => {
         if (!stream.readableEnded) stream.destroy(cancelled('The backup'));

@@ -20,7 +20,7 @@ import { sameDatabase, sourceOf } from '../catalog/source.ts';
 import type { ConnectionInfo } from '../config/connection.ts';
 import { resolveConnection } from '../config/environment.ts';
 import { collectProvenance } from '../migrations/provenance.ts';
-import type { DatabaseHandler, DumpSession, ServerInfo } from '../handlers/handler.ts';
+import type { DatabaseHandler, DatabaseSnapshot, DumpSession, ServerInfo } from '../handlers/handler.ts';
 import { FaberError, toFaberError } from '../output/errors.ts';
 import { humanBytes, humanDuration } from '../output/format.ts';
 import { success, type OperationResult } from '../output/result.ts';
@@ -214,7 +214,7 @@ async function backupWith(
     ctx.reporter.step('Verifying backup integrity');
     const report = await verifyPartial(plan, dumped, handler, ctx, run);
     faultPoint('backup:verified');
-    const migrations = await recordedMigrations(dumped.session.snapshot.migrations, options, workspace, ctx);
+    const migrations = await recordedMigrations(dumped.snapshot.migrations, options, workspace, ctx);
     const provenance = await collectProvenance(ctx.env, ctx.workspaceRoot, ctx.taskId);
     const entry = buildEntry({
       plan,
@@ -539,6 +539,7 @@ function fileNames(
 interface Dumped {
   stats: ArchiveStats;
   session: DumpSession;
+  snapshot: DatabaseSnapshot;
   fileChecksums?: Record<string, string>;
   /** Single-file backups: the checks made while writing, completed by verifyPartial. */
   inPass?: InPassVerification;
@@ -579,7 +580,7 @@ async function dump(
         contentSha256: digest,
         decodeCheck: { checked: false, problem: null },
       };
-      return { stats, session, fileChecksums: files.checksums };
+      return { stats, session, snapshot: await session.snapshot, fileChecksums: files.checksums };
     }
     const onProgress = (bytes: number) => {
       faultPointPast('backup:streaming', bytes);
@@ -616,7 +617,7 @@ async function dump(
     ]);
     if (archive.status === 'rejected') throw archive.reason;
     if (tool.status === 'rejected') throw tool.reason;
-    return { stats: archive.value, session, inPass };
+    return { stats: archive.value, session, snapshot: await session.snapshot, inPass };
   } catch (error) {
     await inPass?.discard();
     if (run.signal.aborted) throw run.signal.reason ?? error;
@@ -736,7 +737,7 @@ function buildEntry(facts: EntryFacts): BackupEntry {
     ...(plan.encryption ? { encryption: recordEncryption(plan.encryption) } : {}),
     tool_versions: { client: `${server.clientTool} ${server.clientVersion}`, server: server.serverVersion },
     migrations: facts.migrations,
-    table_row_counts: dumped.session.snapshot.tableRowCounts,
+    table_row_counts: dumped.snapshot.tableRowCounts,
     retention_days: plan.retentionDays,
     expires_at: dayjs(now).add(plan.retentionDays, 'day').toISOString(),
     status: 'valid',

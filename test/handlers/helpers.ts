@@ -67,12 +67,12 @@ export async function dumpTo(
     const directory = path.join(workDirectory, `dump-${tag}`);
     const session = await handler.startDump({ format, directory, parallelJobs: 2, migrations, signal });
     await session.finished;
-    return { snapshot: session.snapshot, directory };
+    return { snapshot: await session.snapshot, directory };
   }
   const file = path.join(workDirectory, `dump-${tag}.${handler.extension(format)}`);
   const session = await handler.startDump({ format, migrations, signal });
   await Promise.all([pipeline(session.stream!, createWriteStream(file)), session.finished]);
-  return { snapshot: session.snapshot, file };
+  return { snapshot: await session.snapshot, file };
 }
 
 interface ProcessInfo {

@@ -133,7 +133,7 @@ describe('MysqlHandler secrets and cancellation', () => {
     expect(existsSync(optionFile!)).toBe(false);
     // The awkward password really authenticated: the dump is complete.
     expect(Buffer.concat(chunks).toString()).toMatch(/-- Dump completed/);
-    expect(session.snapshot.tableRowCounts).toEqual({ big: 20000 });
+    expect((await session.snapshot).tableRowCounts).toEqual({ big: 20000 });
   });
 
   it('a restore as that user, into a database it may create, works with the same option file', async () => {
@@ -204,10 +204,7 @@ describe('MysqlHandler routines another user defined', () => {
     const { user, url } = await databaseWithRootRoutines('SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES');
     try {
       const own = await makeHandler('mysql', url, work);
-      const error = await expectFaberError(
-        own.startDump({ format: 'sql', migrations: PRISMA_DEFAULT, signal: signal() }),
-        'PERMISSION_DENIED',
-      );
+      const error = await expectFaberError(dumpText(own), 'PERMISSION_DENIED');
       expect(error.message).toContain('stored procedures and functions');
       expect(error.result.grant).toContain(`GRANT SELECT ON mysql.proc TO '${user}'@'%';`);
       expect(error.suggestions[0]).toContain('mysql.proc');
@@ -225,13 +222,10 @@ describe('MysqlHandler routines another user defined', () => {
     const { user, url } = await databaseWithRootRoutines('ALL');
     try {
       const own = await makeHandler('mysql', url, work);
-      const error = await expectFaberError(
-        own.startDump({ format: 'sql', migrations: PRISMA_DEFAULT, signal: signal() }),
-        'PERMISSION_DENIED',
-      );
+      const error = await expectFaberError(dumpText(own), 'PERMISSION_DENIED');
       expect(error.result.unreadable_routines).toEqual(['function root_fn', 'procedure root_proc']);
       expect(error.result.grant).toContain('mysql.proc');
-      // The dump starts while the checks run: it is stopped, and its option file removed, before the error.
+      // The dump runs while the checks do: it is stopped, and its option file removed, before the error.
       expect((await readdir(work)).filter((name) => name.startsWith('faber-my-'))).toEqual([]);
       expect([...(await childProcesses('mariadb-dump')), ...(await childProcesses('mysqldump'))]).toEqual([]);
     } finally {

@@ -144,8 +144,9 @@ describe('PostgresHandler consistency and failures', () => {
     session.stream!.on('data', (chunk: Buffer) => chunks.push(chunk));
     await session.finished;
     const dump = Buffer.concat(chunks).toString();
-    expect(session.snapshot.tableRowCounts['public.blobs']).toBe(5);
-    expect(session.snapshot.tableRowCounts['"Extra Schema"."with space"']).toBe(100);
+    const { tableRowCounts } = await session.snapshot;
+    expect(tableRowCounts['public.blobs']).toBe(5);
+    expect(tableRowCounts['"Extra Schema"."with space"']).toBe(100);
     expect(copyRows(dump, 'public.blobs')).toHaveLength(5);
     expect(copyRows(dump, '"Extra Schema"."with space"')).toHaveLength(100);
   });

@@ -117,7 +117,7 @@ describe('SqliteHandler', () => {
     live.close();
     const damaged = await makeHandler('sqlite', db.url, temp);
     const session = await damaged.startDump({ format: 'sqlite', migrations: PRISMA_DEFAULT, signal: signal() });
-    expect(session.snapshot.tableRowCounts).toEqual({ t: 3 });
+    expect((await session.snapshot).tableRowCounts).toEqual({ t: 3 });
     const drained = new Promise((resolve) => session.stream!.on('end', resolve).resume());
     const failure = await expectFaberError(session.finished, 'BACKUP_FAILED');
     expect(failure.message).toContain('integrity_check');
