@@ -166,7 +166,8 @@ export class LocalStorage implements Storage {
       stream,
       finish: () => fsyncFile(file),
       abort: async () => {
-        stream.destroy();
+        // Once the stream has closed: an open still in flight would create the file again after the rm.
+        if (!stream.closed) await new Promise<void>((resolve) => stream.destroy().once('close', () => resolve()));
         await fs.rm(file, { recursive: true, force: true });
       },
     };
