@@ -19,7 +19,7 @@ import type {
 } from './handler.ts';
 import type { HandlerOptions } from './index.ts';
 import { SQLITE_ENGINE } from './sqlite-engine.ts';
-import { startIntegrityCheck, type IntegrityCheck } from './sqlite-integrity.ts';
+import { startIntegrityChecker, type IntegrityCheck } from './sqlite-integrity.ts';
 import { FileBlockReader } from '../pipeline/file-blocks.ts';
 import { quoteIdentifier, readMigrationState, type SqlReader } from './migrations.ts';
 import type { MigrationState } from '../catalog/schema.ts';
@@ -214,14 +214,15 @@ export class SqliteHandler implements DatabaseHandler {
     await mkdir(this.#options.tempDirectory, { recursive: true, mode: 0o700 });
     await sweepAbandonedFiles(this.#options.tempDirectory);
     const copy = ownedFileName(this.#options.tempDirectory, 'sqlite', '.sqlite');
-    let integrity: IntegrityCheck | undefined;
+    // Started now, so that it is ready by the time the copy is.
+    const checker = startIntegrityChecker();
     try {
       await withDatabase(this.live.name, 'BACKUP_FAILED', (db) => backup(db, copy, { rate: ALL_PAGES }));
       throwIfAborted(request.signal, 'The backup');
       await chmod(copy, 0o600);
       await assertHeader(copy, 'BACKUP_FAILED', 'the backup copy');
       // Runs on the second core while the copy streams; the backup fails unless it says ok.
-      integrity = startIntegrityCheck(copy, BUSY_TIMEOUT_MS);
+      const integrity = checker.check(copy, BUSY_TIMEOUT_MS);
       const snapshot = await withDatabase(copy, 'BACKUP_FAILED', (db) => readSnapshot(db, request.migrations));
       const intact = integrity.problems.then((problems) =>
         assertNoProblems(problems, copy, 'BACKUP_FAILED', 'the backup copy'),
@@ -231,7 +232,7 @@ export class SqliteHandler implements DatabaseHandler {
         checks: ['PRAGMA integrity_check: ok'],
       };
     } catch (error) {
-      await integrity?.stop();
+      await checker.stop();
       await rm(copy, { force: true });
       throw request.signal.aborted ? cancelled('The backup') : toFaberError(error, 'BACKUP_FAILED');
     }
