@@ -26,7 +26,7 @@ import { humanBytes, humanDuration } from '../output/format.ts';
 import { success, type OperationResult } from '../output/result.ts';
 import { writeArchive, type ArchiveStats } from '../pipeline/archive.ts';
 import { compressionSuffix, DEFAULT_ZSTD_LEVEL } from '../pipeline/compression.ts';
-import { AGE_SUFFIX, checkStoredAgeHeader, loadAge } from '../pipeline/encryption.ts';
+import { AGE_SUFFIX, checkStoredAgeHeader, prepareEncryption } from '../pipeline/encryption.ts';
 import { recordEncryption, refuseUnencryptable } from './backup-encryption.ts';
 import {
   directoryDigest,
@@ -554,7 +554,7 @@ async function dump(
   run: OperationRun,
 ): Promise<Dumped> {
   const started = Date.now();
-  if (plan.encryption) await loadAge();
+  const encryption = plan.encryption ? await prepareEncryption(plan.encryption.recipients) : undefined;
   const session = await handler.startDump({
     format: plan.format,
     ...(plan.format === 'directory'
@@ -605,7 +605,7 @@ async function dump(
       signal: run.signal,
       onProgress,
       contentTaps: inPass.taps,
-      ...(plan.encryption ? { encryptFor: plan.encryption.recipients } : {}),
+      ...(encryption ? { encryption } : {}),
     });
     // When our side breaks, the dump tool then fails on its closed pipe: report the cause, not that echo.
     const [archive, tool] = await Promise.allSettled([

@@ -6,7 +6,7 @@ import type { Compression } from '../config/schema.ts';
 import { BlockReader } from './channel.ts';
 import { BlockCoalescer, BlockPool, createCompressor } from './compression.ts';
 import { DecodeCheck } from './decode-check.ts';
-import { createEncryptStage } from './encryption.ts';
+import { createEncryptStage, type PreparedEncryption } from './encryption.ts';
 import { HashingTap } from './taps.ts';
 
 export interface ArchiveOptions {
@@ -18,10 +18,10 @@ export interface ArchiveOptions {
   /** Stages that see the dump's bytes (before compression) on their way, e.g. format checks. */
   contentTaps?: Transform[];
   /**
-   * Encrypt for these age recipients, after compression and after the decode check: every check
-   * of the write sees the plaintext, the file gets only ciphertext.
+   * Encrypt with age (prepareEncryption), after compression and after the decode check: every
+   * check of the write sees the plaintext, the file gets only ciphertext.
    */
-  encryptFor?: readonly string[];
+  encryption?: PreparedEncryption;
 }
 
 export interface ArchiveStats {
@@ -74,7 +74,7 @@ export async function writeArchive(
   const pipelineOptions = options.signal ? { signal: options.signal } : {};
   const taps = options.contentTaps ?? [];
   // Made synchronously: the pipeline must attach to the dump's output at once.
-  const encrypt = options.encryptFor ? [createEncryptStage(options.encryptFor)] : [];
+  const encrypt = options.encryption ? [createEncryptStage(options.encryption)] : [];
   let decodeCheck: ArchiveStats['decodeCheck'] = { checked: false, problem: null };
   if (options.compression === 'none')
     await pipeline([source, content, ...taps, ...encrypt, file, output], pipelineOptions);

@@ -1,13 +1,16 @@
+import { hkdfSync } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { Duplex, Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { describeRecipients, recipientFingerprint } from '../config/age-recipients.ts';
 import { FaberError } from '../output/errors.ts';
+import { AgePayloadEncryptor } from './age-payload.ts';
 
 /**
  * Client-side encryption in the age v1 format (X25519 recipients), applied after compression, so
- * `age -d -i key.txt <id>.sql.zst.age | zstd -d` recovers the dump without this plugin. The
- * cryptography is age's own JavaScript implementation (`age-encryption`, by age's author); this
- * file only adapts its web streams to Node streams and checks keys before they are used.
+ * `age -d -i key.txt <id>.sql.zst.age | zstd -d` recovers the dump without this plugin. Keys,
+ * headers and decryption are age's own JavaScript implementation (`age-encryption`, by age's
+ * author); the payload of a backup is encrypted by node:crypto (age-payload.ts). This file adapts
+ * age's web streams to Node streams and checks keys before they are used.
  */
 
 export const AGE_SUFFIX = '.age';
@@ -17,17 +20,19 @@ let ageModule: AgeModule | undefined;
 
 /**
  * age-encryption and its ciphers add ~9 MB of memory and ~60 ms to every process that imports
- * them, so they load only when a backup is encrypted: before the first age stage is made.
+ * them, so they load only for encrypted backups: by prepareEncryption and loadIdentities.
  */
-export async function loadAge(): Promise<AgeModule> {
+async function loadAge(): Promise<AgeModule> {
   ageModule ??= await import('age-encryption');
   return ageModule;
 }
 
 function loadedAge(): AgeModule {
-  if (!ageModule) throw new Error('age-encryption is not loaded yet: await loadAge() before making an age stage');
+  if (!ageModule)
+    throw new Error('age-encryption is not loaded yet: load the identities before making a decrypting stage');
   return ageModule;
 }
+
 const AGE_VERSION_LINE = 'age-encryption.org/v1';
 const X25519_STANZA = '-> X25519 ';
 /** An age header is a few hundred bytes per recipient; anything this long without its MAC line is not one. */
@@ -44,25 +49,54 @@ export interface RecordedEncryption {
   identity_env: string;
 }
 
+/** A file's age header (with the payload nonce after it) and its payload key: one backup's, used once. */
+export interface PreparedEncryption {
+  readonly prefix: Buffer;
+  readonly payloadKey: Buffer;
+}
+
+/** The payload nonce's length, and an empty last chunk's (its tag alone). */
+const PAYLOAD_NONCE_BYTES = 16;
+const EMPTY_CHUNK_BYTES = 16;
+
 /**
- * age → Node: the encrypting stage, for the compressed bytes. Made synchronously (once loadAge()
- * has resolved), so a pipeline can be attached to a dump tool's output at once.
+ * Makes the header for `recipients` with age-encryption, by encrypting an empty file: the header,
+ * the payload nonce, one empty chunk. The payload key is derived from the file key as age does
+ * (HKDF-SHA-256, the nonce as salt, "payload" as info); age-encryption hands the file key to each
+ * recipient to wrap (its `Recipient` interface), and one more recipient that adds no stanza keeps
+ * it for that. Asynchronous (X25519): done before the dump starts.
  */
-export function createEncryptStage(recipients: readonly string[]): Duplex {
-  const encrypter = new (loadedAge().Encrypter)();
+export async function prepareEncryption(recipients: readonly string[]): Promise<PreparedEncryption> {
+  const encrypter = new (await loadAge()).Encrypter();
   for (const recipient of recipients) encrypter.addRecipient(recipient);
-  const input = new TransformStream<Uint8Array, Uint8Array>();
-  return webStage(
-    input.writable,
-    encrypter.encrypt(input.readable),
-    (error) => `age encryption failed: ${error instanceof Error ? error.message : String(error)}`,
-  );
+  let fileKey: Uint8Array | undefined;
+  encrypter.addRecipient({
+    wrapFileKey: (key) => {
+      fileKey = Uint8Array.from(key);
+      return [];
+    },
+  });
+  const empty = Buffer.from(await encrypter.encrypt(new Uint8Array(0)));
+  const headerEnd = findHeaderEnd(empty);
+  if (!fileKey || headerEnd < 0 || empty.length !== headerEnd + PAYLOAD_NONCE_BYTES + EMPTY_CHUNK_BYTES)
+    throw new Error('age-encryption wrote an unexpected file: no header, file key or payload nonce');
+  const prefix = empty.subarray(0, headerEnd + PAYLOAD_NONCE_BYTES);
+  const nonce = prefix.subarray(headerEnd);
+  const payloadKey = Buffer.from(hkdfSync('sha256', fileKey, nonce, 'payload', 32));
+  fileKey.fill(0);
+  return { prefix, payloadKey };
+}
+
+/** The encrypting stage, for the compressed bytes: made synchronously, so a pipeline can attach to a dump tool's output at once. */
+export function createEncryptStage(prepared: PreparedEncryption): Transform {
+  return new AgePayloadEncryptor(prepared.prefix, prepared.payloadKey);
 }
 
 /**
  * The decrypting stage. The header is read from the first bytes that arrive; an identity that
  * matches none of the recipients, a changed header or any altered or missing byte of the payload
- * fails the stream (age authenticates every 64 KB chunk and marks the last one).
+ * fails the stream (age authenticates every 64 KB chunk and marks the last one). The identities
+ * come from loadIdentities, which loads age-encryption: the stage is then made synchronously.
  */
 export function createDecryptStage(identities: readonly string[]): Duplex {
   const decrypter = new (loadedAge().Decrypter)();

@@ -3,13 +3,15 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createWriteStream } from 'node:fs';
 import { execa } from 'execa';
-import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { Decrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isX25519Recipient } from '../../src/config/age-recipients.ts';
 import type { Compression } from '../../src/config/schema.ts';
 import { writeArchive, type ArchiveStats } from '../../src/pipeline/archive.ts';
-import { checkStoredAgeHeader, loadAge } from '../../src/pipeline/encryption.ts';
+import { checkStoredAgeHeader, createEncryptStage, prepareEncryption } from '../../src/pipeline/encryption.ts';
 import { startInPassVerification, verifyBackupFile, type VerifyReport } from '../../src/pipeline/verify.ts';
 
 const TRAILER = '-- PostgreSQL database dump complete\n';
@@ -24,8 +26,6 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'faber-age-'));
   identity = await generateX25519Identity();
   recipient = await identityToRecipient(identity);
-  // As the backup operation does before its dump starts (the age stages are made synchronously).
-  await loadAge();
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -47,8 +47,10 @@ async function encryptedArchive(
 ): Promise<{ file: string; stats: ArchiveStats; plaintext: VerifyReport }> {
   const file = path.join(dir, name);
   const inPass = startInPassVerification({ provider: 'postgresql', format: 'sql', compression, env: {} });
+  // As the backup operation does: the header is made before the dump starts.
+  const encryption = await prepareEncryption([recipient]);
   const source = Buffer.isBuffer(dump) ? Readable.from([dump]) : dump();
-  const stats = await writeArchive(source, file, { compression, contentTaps: inPass.taps, encryptFor: [recipient] });
+  const stats = await writeArchive(source, file, { compression, contentTaps: inPass.taps, encryption });
   const plaintext = await inPass.finish(file, stats);
   await checkStoredAgeHeader(file, 1, plaintext);
   return { file, stats, plaintext };
@@ -120,6 +122,56 @@ describe('age stage: write path', () => {
   it('the in-pass check sees a dump that was cut short, though the backup holds no key', async () => {
     const { plaintext } = await encryptedArchive('cut.sql.zst.age', sqlDump(100_000, ''));
     expect(plaintext.problems).toEqual(['the dump has no completion trailer: it was cut short']);
+  });
+});
+
+describe('age payload (node:crypto): what age itself reads', () => {
+  // Around the 64 KiB chunk: empty, one byte, a chunk less one, exactly one and two chunks (the last
+  // chunk is then full), one byte over; written in pieces that do not line up with chunks.
+  const sizes = [0, 1, 65_535, 65_536, 65_537, 131_072, 200_000];
+
+  async function encrypted(name: string, plaintext: Buffer, recipients: string[]): Promise<string> {
+    const file = path.join(dir, name);
+    const pieces = Array.from({ length: Math.ceil(plaintext.length / 7_777) }, (_, index) =>
+      plaintext.subarray(index * 7_777, (index + 1) * 7_777),
+    );
+    const stage = createEncryptStage(await prepareEncryption(recipients));
+    await pipeline(Readable.from(pieces), stage, createWriteStream(file));
+    return file;
+  }
+
+  it.each(sizes)('%i bytes: the age CLI and age-encryption both decrypt exactly the plaintext', async (size) => {
+    const plaintext = randomBytes(size);
+    const file = await encrypted(`payload-${size}.age`, plaintext, [recipient]);
+    const keyFile = path.join(dir, 'identity.txt');
+    await writeFile(keyFile, `${identity}\n`, { mode: 0o600 });
+    const cli = await execa('age', ['-d', '-i', keyFile, file], { encoding: 'buffer' });
+    expect(Buffer.from(cli.stdout).equals(plaintext)).toBe(true);
+    const decrypter = new Decrypter();
+    decrypter.addIdentity(identity);
+    expect(Buffer.from(await decrypter.decrypt(await readFile(file))).equals(plaintext)).toBe(true);
+  });
+
+  it('two recipients: each identity decrypts; a third is refused', async () => {
+    const second = await generateX25519Identity();
+    const plaintext = randomBytes(100_000);
+    const file = await encrypted('two.age', plaintext, [recipient, await identityToRecipient(second)]);
+    for (const key of [identity, second]) {
+      const decrypter = new Decrypter();
+      decrypter.addIdentity(key);
+      expect(Buffer.from(await decrypter.decrypt(await readFile(file))).equals(plaintext)).toBe(true);
+    }
+    const stranger = new Decrypter();
+    stranger.addIdentity(await generateX25519Identity());
+    await expect(stranger.decrypt(await readFile(file))).rejects.toThrow(/no identity matched/i);
+  });
+
+  it('every file gets its own file key: the same plaintext twice gives different ciphertexts', async () => {
+    const plaintext = randomBytes(70_000);
+    const first = await readFile(await encrypted('same-1.age', plaintext, [recipient]));
+    const second = await readFile(await encrypted('same-2.age', plaintext, [recipient]));
+    expect(first.length).toBe(second.length);
+    expect(first.equals(second)).toBe(false);
   });
 });
 
