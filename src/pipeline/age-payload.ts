@@ -1,17 +1,42 @@
-import { createCipheriv } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 
 /**
- * The payload of an age v1 file, encrypted by node:crypto (OpenSSL's ChaCha20-Poly1305, ~1.8 GB/s
- * here) instead of age-encryption's JavaScript cipher (~200 MB/s), which cost a reference backup
- * about 1.5 s of CPU. age's STREAM construction (age-encryption.org/v1, "Payload"): the plaintext
+ * The payload of an age v1 file, encrypted and decrypted by node:crypto (OpenSSL's
+ * ChaCha20-Poly1305, ~1.8 GB/s here) instead of age-encryption's JavaScript cipher (~200 MB/s),
+ * which cost a reference backup about 1.5 s of CPU. age's STREAM construction (age-encryption.org/v1, "Payload"): the plaintext
  * in 64 KiB chunks, each sealed with the payload key and a 12-byte nonce: an 11-byte big-endian
  * chunk counter from 0, then 1 for the last chunk and 0 for the others. The last chunk is empty
- * only when the whole plaintext is. The header and the payload key come from age-encryption
- * (encryption.ts); age's own decrypters read the result (tested with the age CLI).
+ * only when the whole plaintext is. Headers and file keys are age-encryption's (encryption.ts);
+ * age's own tools read what this writes, and this reads what they write (tested with the age CLI).
  */
 export const AGE_PAYLOAD_CHUNK = 64 * 1024;
 const TAG_BYTES = 16;
+const SEALED_CHUNK = AGE_PAYLOAD_CHUNK + TAG_BYTES;
+/** The random nonce between the header and the first chunk: the payload key's salt. */
+export const PAYLOAD_NONCE_BYTES = 16;
+/** An age header is a few hundred bytes per recipient; anything this long without its MAC line is not one. */
+export const MAX_HEADER_BYTES = 64 * 1024;
+
+/** age's payload key: HKDF-SHA-256 of the file key, the payload nonce as salt, "payload" as info. */
+export function payloadKey(fileKey: Uint8Array, nonce: Uint8Array): Buffer {
+  return Buffer.from(hkdfSync('sha256', fileKey, nonce, 'payload', 32));
+}
+
+function chunkNonce(counter: number, last: boolean): Buffer {
+  const nonce = Buffer.alloc(12);
+  nonce.writeUIntBE(counter, 5, 6);
+  nonce[11] = last ? 1 : 0;
+  return nonce;
+}
+
+/** Offset just past the header's `--- <mac>` line, or -1 while it has not arrived. */
+export function findHeaderEnd(head: Buffer): number {
+  const macLine = head.indexOf('\n--- ');
+  if (macLine < 0) return -1;
+  const lineEnd = head.indexOf('\n', macLine + 1);
+  return lineEnd < 0 ? -1 : lineEnd + 1;
+}
 
 export class AgePayloadEncryptor extends Transform {
   readonly #prefix: Buffer;
@@ -59,14 +84,107 @@ export class AgePayloadEncryptor extends Transform {
   }
 
   #seal(last: boolean): void {
-    const nonce = Buffer.alloc(12);
-    nonce.writeUIntBE(this.#counter, 5, 6);
-    nonce[11] = last ? 1 : 0;
-    const cipher = createCipheriv('chacha20-poly1305', this.#key, nonce, { authTagLength: TAG_BYTES });
+    const cipher = createCipheriv('chacha20-poly1305', this.#key, chunkNonce(this.#counter, last), {
+      authTagLength: TAG_BYTES,
+    });
     this.push(cipher.update(this.#plain.subarray(0, this.#filled)));
     cipher.final();
     this.push(cipher.getAuthTag());
     this.#counter += 1;
     this.#filled = 0;
+  }
+}
+
+/**
+ * Reads an age v1 file: the header (its file key from `unwrapFileKey`, which checks the header's
+ * MAC), the payload nonce, then the chunks. A chunk is opened as the last one only at the end of
+ * the input, so a file cut at a chunk boundary fails (its new last chunk lacks the flag), as does
+ * any changed byte (Poly1305 tag) or an empty last chunk after others.
+ */
+export class AgePayloadDecryptor extends Transform {
+  readonly #unwrapFileKey: (header: Buffer) => Promise<Uint8Array>;
+  readonly #explain: (error: unknown) => string;
+  #head: Buffer | undefined = Buffer.alloc(0);
+  #key: Buffer | undefined;
+  /** Ciphertext not yet opened: less than two sealed chunks. */
+  #sealed = Buffer.alloc(0);
+  #counter = 0;
+
+  /** `explain` words a failure for people (the stream fails with its text, the original as the cause). */
+  constructor(unwrapFileKey: (header: Buffer) => Promise<Uint8Array>, explain: (error: unknown) => string) {
+    super({ highWaterMark: 1024 * 1024 });
+    this.#unwrapFileKey = unwrapFileKey;
+    this.#explain = explain;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    const callback = this.#explained(done);
+    if (this.#head === undefined) return callback(this.#open(chunk));
+    this.#head = Buffer.concat([this.#head, chunk]);
+    const headerEnd = findHeaderEnd(this.#head.subarray(0, MAX_HEADER_BYTES));
+    if (headerEnd < 0) {
+      if (this.#head.length >= MAX_HEADER_BYTES) return callback(new Error('not an age file: no header MAC line'));
+      return callback();
+    }
+    if (this.#head.length < headerEnd + PAYLOAD_NONCE_BYTES) return callback();
+    const head = this.#head;
+    this.#head = undefined;
+    this.#unwrapFileKey(head.subarray(0, headerEnd)).then(
+      (fileKey) => {
+        this.#key = payloadKey(fileKey, head.subarray(headerEnd, headerEnd + PAYLOAD_NONCE_BYTES));
+        callback(this.#open(head.subarray(headerEnd + PAYLOAD_NONCE_BYTES)));
+      },
+      (error: unknown) => callback(error as Error),
+    );
+  }
+
+  override _flush(done: TransformCallback): void {
+    const callback = this.#explained(done);
+    if (this.#head !== undefined) return callback(new Error('age file truncated: it ends inside the header'));
+    if (this.#sealed.length < TAG_BYTES)
+      return callback(new Error('age file truncated: the final chunk is missing or too short'));
+    if (this.#sealed.length === TAG_BYTES && this.#counter > 0)
+      return callback(new Error('age file invalid: the final chunk is empty'));
+    callback(this.#unseal(this.#sealed, true));
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#key?.fill(0);
+    callback(error);
+  }
+
+  #explained(callback: TransformCallback): (error?: Error | null) => void {
+    return (error) => callback(error ? new Error(this.#explain(error), { cause: error }) : null);
+  }
+
+  /** Opens every chunk that is followed by more ciphertext; keeps the rest. */
+  #open(ciphertext: Buffer): Error | undefined {
+    let sealed = this.#sealed.length > 0 ? Buffer.concat([this.#sealed, ciphertext]) : ciphertext;
+    while (sealed.length > SEALED_CHUNK) {
+      const failure = this.#unseal(sealed.subarray(0, SEALED_CHUNK), false);
+      if (failure) return failure;
+      sealed = sealed.subarray(SEALED_CHUNK);
+    }
+    // A copy: the rest may be a view of a buffer the writer reuses.
+    this.#sealed = Buffer.from(sealed);
+    return undefined;
+  }
+
+  #unseal(sealed: Buffer, last: boolean): Error | undefined {
+    const decipher = createDecipheriv('chacha20-poly1305', this.#key!, chunkNonce(this.#counter, last), {
+      authTagLength: TAG_BYTES,
+    });
+    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+    const plaintext = decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES));
+    try {
+      decipher.final();
+    } catch {
+      return new Error(
+        `invalid tag: payload chunk ${this.#counter} does not authenticate${last ? ' as the final chunk' : ''}`,
+      );
+    }
+    this.push(plaintext);
+    this.#counter += 1;
+    return undefined;
   }
 }

@@ -1,9 +1,15 @@
-import { hkdfSync } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { Duplex, Readable, Transform, Writable, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { describeRecipients, recipientFingerprint } from '../config/age-recipients.ts';
 import { FaberError } from '../output/errors.ts';
-import { AgePayloadEncryptor } from './age-payload.ts';
+import {
+  AgePayloadDecryptor,
+  AgePayloadEncryptor,
+  findHeaderEnd,
+  MAX_HEADER_BYTES,
+  PAYLOAD_NONCE_BYTES,
+  payloadKey as derivePayloadKey,
+} from './age-payload.ts';
 
 /**
  * Client-side encryption in the age v1 format (X25519 recipients), applied after compression, so
@@ -35,8 +41,6 @@ function loadedAge(): AgeModule {
 
 const AGE_VERSION_LINE = 'age-encryption.org/v1';
 const X25519_STANZA = '-> X25519 ';
-/** An age header is a few hundred bytes per recipient; anything this long without its MAC line is not one. */
-const MAX_HEADER_BYTES = 64 * 1024;
 /** The nonce (16 bytes) and one authenticated (possibly empty) chunk's tag (16 bytes). */
 const MIN_PAYLOAD_BYTES = 32;
 
@@ -55,8 +59,7 @@ export interface PreparedEncryption {
   readonly payloadKey: Buffer;
 }
 
-/** The payload nonce's length, and an empty last chunk's (its tag alone). */
-const PAYLOAD_NONCE_BYTES = 16;
+/** An empty last chunk: its tag alone. */
 const EMPTY_CHUNK_BYTES = 16;
 
 /**
@@ -82,7 +85,7 @@ export async function prepareEncryption(recipients: readonly string[]): Promise<
     throw new Error('age-encryption wrote an unexpected file: no header, file key or payload nonce');
   const prefix = empty.subarray(0, headerEnd + PAYLOAD_NONCE_BYTES);
   const nonce = prefix.subarray(headerEnd);
-  const payloadKey = Buffer.from(hkdfSync('sha256', fileKey, nonce, 'payload', 32));
+  const payloadKey = derivePayloadKey(fileKey, nonce);
   fileKey.fill(0);
   return { prefix, payloadKey };
 }
@@ -98,34 +101,10 @@ export function createEncryptStage(prepared: PreparedEncryption): Transform {
  * fails the stream (age authenticates every 64 KB chunk and marks the last one). The identities
  * come from loadIdentities, which loads age-encryption: the stage is then made synchronously.
  */
-export function createDecryptStage(identities: readonly string[]): Duplex {
+export function createDecryptStage(identities: readonly string[]): Transform {
   const decrypter = new (loadedAge().Decrypter)();
   for (const identity of identities) decrypter.addIdentity(identity);
-  const input = new TransformStream<Uint8Array, Uint8Array>();
-  return webStage(input.writable, decrypter.decrypt(input.readable), explainDecryptFailure);
-}
-
-/** A Node duplex over age's web streams: written into `writable`, read from `output` once it is ready. */
-function webStage(
-  writable: WritableStream<Uint8Array>,
-  output: Promise<ReadableStream<Uint8Array>>,
-  explain: (error: unknown) => string,
-): Duplex {
-  // The rejection is consumed by the readable side; this only keeps it from being reported as unhandled first.
-  output.catch(() => undefined);
-  const readable = Readable.from(chunksOf(output, explain), { objectMode: false, highWaterMark: 1024 * 1024 });
-  return Duplex.from({ writable: Writable.fromWeb(writable), readable });
-}
-
-async function* chunksOf(
-  output: Promise<ReadableStream<Uint8Array>>,
-  explain: (error: unknown) => string,
-): AsyncGenerator<Uint8Array> {
-  try {
-    for await (const chunk of await output) yield chunk;
-  } catch (error) {
-    throw new Error(explain(error), { cause: error });
-  }
+  return new AgePayloadDecryptor((header) => decrypter.decryptHeader(header), explainDecryptFailure);
 }
 
 /** age-encryption's messages, in words that say what happened to the file. */
@@ -240,14 +219,6 @@ async function streamHead(stream: Readable): Promise<Buffer> {
     stream.destroy();
   }
   return Buffer.concat(chunks).subarray(0, MAX_HEADER_BYTES);
-}
-
-/** Offset just past the header's `--- <mac>` line, or -1 while it has not arrived. */
-function findHeaderEnd(head: Buffer): number {
-  const macLine = head.indexOf('\n--- ');
-  if (macLine < 0) return -1;
-  const lineEnd = head.indexOf('\n', macLine + 1);
-  return lineEnd < 0 ? -1 : lineEnd + 1;
 }
 
 /** The identities in a backup's identity variable, and the recipients (fingerprints) they belong to. */

@@ -11,7 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isX25519Recipient } from '../../src/config/age-recipients.ts';
 import type { Compression } from '../../src/config/schema.ts';
 import { writeArchive, type ArchiveStats } from '../../src/pipeline/archive.ts';
-import { checkStoredAgeHeader, createEncryptStage, prepareEncryption } from '../../src/pipeline/encryption.ts';
+import {
+  checkStoredAgeHeader,
+  createDecryptStage,
+  createEncryptStage,
+  loadIdentities,
+  prepareEncryption,
+} from '../../src/pipeline/encryption.ts';
 import { startInPassVerification, verifyBackupFile, type VerifyReport } from '../../src/pipeline/verify.ts';
 
 const TRAILER = '-- PostgreSQL database dump complete\n';
@@ -151,6 +157,22 @@ describe('age payload (node:crypto): what age itself reads', () => {
     decrypter.addIdentity(identity);
     expect(Buffer.from(await decrypter.decrypt(await readFile(file))).equals(plaintext)).toBe(true);
   });
+
+  it.each(sizes)(
+    '%i bytes encrypted by the age CLI: the decrypting stage reads exactly the plaintext',
+    async (size) => {
+      const plaintext = randomBytes(size);
+      const file = path.join(dir, `by-cli-${size}.age`);
+      await execa('age', ['-e', '-r', recipient, '-o', file], { input: plaintext });
+      // As verify and restore do: the identities are loaded (and age-encryption with them) first.
+      await loadIdentities({ type: 'age', recipients: [], identity_env: 'KEY' }, { KEY: identity });
+      const chunks: Buffer[] = [];
+      await pipeline(Readable.from([await readFile(file)]), createDecryptStage([identity]), async (source) => {
+        for await (const chunk of source) chunks.push(chunk as Buffer);
+      });
+      expect(Buffer.concat(chunks).equals(plaintext)).toBe(true);
+    },
+  );
 
   it('two recipients: each identity decrypts; a third is refused', async () => {
     const second = await generateX25519Identity();
