@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { PassThrough, Readable, Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AbortMultipartUploadCommand,
@@ -11,10 +11,10 @@ import {
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  type PutObjectCommandInput,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import type { S3StorageConfig } from '../config/schema.ts';
 import { storageError, statusOf } from './s3-errors.ts';
 import {
@@ -25,16 +25,15 @@ import {
   type StoredObject,
   type StorageWriter,
 } from './storage.ts';
+import { PartUploader } from './s3-upload.ts';
 
 /**
- * Fixed part size and parts in flight: an upload holds about PART_SIZE × (QUEUE_SIZE + 2) in memory
- * (lib-storage copies each part into a fresh buffer). 5 MiB is S3's minimum part size; it caps an
- * object at 10 000 parts = 50 GB compressed. Peak RSS of a backup of a 1 GiB dump to the test
- * server (test/storage/s3-memory.test.ts): 172-181-192 MB with 8 MiB parts, 160-170-171 MB with
- * 5 MiB (5 MiB × 1 in flight: no lower, and the dump waits during each part).
+ * Fixed part size and parts in flight: an upload holds PART_SIZE × (PARTS_IN_FLIGHT + 1) in
+ * reused buffers (see PartUploader). 5 MiB is S3's minimum part size; it caps an object at
+ * 10 000 parts = 50 GB compressed.
  */
 export const PART_SIZE = 5 * 1024 * 1024;
-export const QUEUE_SIZE = 2;
+export const PARTS_IN_FLIGHT = 2;
 /** How long a write-then-read-back claim waits for a competing writer to show (stores without conditional writes). */
 const CLAIM_SETTLE_MS = 750;
 const CLAIM_TOKEN_HEADER = 'faber-claim';
@@ -148,9 +147,7 @@ export class S3Storage implements Storage {
   }
 
   async put(key: string, data: string | Uint8Array, _options?: PutOptions): Promise<void> {
-    await this.#call('write', key, () =>
-      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.#full(key), Body: data })),
-    );
+    await this.#call('write', key, () => this.client.send(this.#putCommand(key, data)));
   }
 
   /**
@@ -164,14 +161,7 @@ export class S3Storage implements Storage {
     if (await this.stat(key)) return false;
     const token = randomBytes(12).toString('hex');
     await this.#call('write', key, () =>
-      this.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: this.#full(key),
-          Body: data,
-          Metadata: { [CLAIM_TOKEN_HEADER]: token },
-        }),
-      ),
+      this.client.send(this.#putCommand(key, data, { Metadata: { [CLAIM_TOKEN_HEADER]: token } })),
     );
     await sleep(CLAIM_SETTLE_MS);
     const head = await this.#call('read', key, () =>
@@ -198,45 +188,20 @@ export class S3Storage implements Storage {
   }
 
   createWriter(key: string): Promise<StorageWriter> {
-    const body = new PassThrough({ highWaterMark: 1024 * 1024 });
-    const upload = new Upload({
+    const stream = new PartUploader({
       client: this.client,
-      params: { Bucket: this.bucket, Key: this.#full(key), Body: body },
+      bucket: this.bucket,
+      key: this.#full(key),
       partSize: PART_SIZE,
-      queueSize: QUEUE_SIZE,
-      leavePartsOnError: false,
-    });
-    const done = upload.done();
-    const failure = done.then(
-      () => undefined,
-      (error: unknown) => storageError(error, this, 'upload', key),
-    );
-    // The SDK aborts its body stream when a part fails; the pipeline must see why (the service's error), not "aborted".
-    const stream = new Writable({
-      highWaterMark: 1024 * 1024,
-      write(chunk: Buffer, _encoding, callback) {
-        body.write(chunk, (error) => {
-          if (!error) return callback();
-          void failure.then((mapped) => callback(mapped ?? error));
-        });
-      },
-      final(callback) {
-        body.end();
-        callback();
-      },
-    });
-    void failure.then((mapped) => {
-      if (mapped) stream.destroy(mapped);
+      partsInFlight: PARTS_IN_FLIGHT,
+      explain: (error) => storageError(error, this, 'upload', key),
     });
     return Promise.resolve({
       stream,
-      finish: async () => {
-        await this.#call('upload', key, () => done);
-      },
+      // The object is complete once the stream has finished: its last request completes the upload.
+      finish: () => Promise.resolve(),
       abort: async () => {
-        stream.destroy();
-        await upload.abort().catch(() => undefined);
-        await done.catch(() => undefined);
+        await stream.abort();
         await this.delete(key).catch(() => undefined);
       },
     });
@@ -303,10 +268,24 @@ export class S3Storage implements Storage {
     );
   }
 
+  /**
+   * A PutObject of bytes in hand, with their length: without it the SDK prints "Are you using a
+   * Stream of unknown length as the Body of a PutObject request?" on stderr for an empty body.
+   */
+  #putCommand(key: string, data: string | Uint8Array, extra: Partial<PutObjectCommandInput> = {}): PutObjectCommand {
+    const length = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    return new PutObjectCommand({
+      Bucket: this.bucket,
+      Key: this.#full(key),
+      Body: data,
+      ContentLength: length,
+      ...extra,
+    });
+  }
+
   async #probeConditionalWrites(): Promise<ConditionalWrites> {
     const key = `.probe/conditional-${randomBytes(8).toString('hex')}`;
-    const attempt = () =>
-      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.#full(key), Body: '', IfNoneMatch: '*' }));
+    const attempt = () => this.client.send(this.#putCommand(key, '', { IfNoneMatch: '*' }));
     let result: ConditionalWrites = 'ignored';
     try {
       await attempt();
@@ -339,9 +318,7 @@ export class S3Storage implements Storage {
     condition: { IfNoneMatch: string } | { IfMatch: string },
   ): Promise<boolean> {
     try {
-      await this.client.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: this.#full(key), Body: data, ...condition }),
-      );
+      await this.client.send(this.#putCommand(key, data, condition));
       return true;
     } catch (error) {
       // 412: the condition failed; 409: a concurrent conditional write won; 404: If-Match on a missing object.

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import type { S3StorageConfig } from '../../src/config/schema.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import { describeStorageContract } from './contract.ts';
@@ -69,6 +69,22 @@ describe(`S3Storage (${s3rverTitle})`, () => {
     const ignoring = storageOn('ignoring');
     expect(await ignoring.conditionalWrites()).toBe('ignored');
     expect(warnings.join('\n')).toMatch(/does not enforce conditional writes.*write-then-read-back/);
+  });
+
+  it('writes (empty ones too), claims and probes without a word on stderr (the SDK warns of bodies of unknown length)', async () => {
+    const warn = vi.spyOn(console, 'warn');
+    try {
+      for (const kind of ['enforcing', 'ignoring'] as const) {
+        const storage = storageOn(kind);
+        await storage.conditionalWrites();
+        await storage.put('app/dev/empty', '');
+        await storage.put('app/dev/bytes', new Uint8Array([1, 2, 3]));
+        expect(await storage.putIfAbsent('app/dev/claim', '')).toBe(true);
+      }
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('records s3://bucket/prefix/key as the location and refuses other buckets and prefixes', () => {
