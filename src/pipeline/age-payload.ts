@@ -13,6 +13,8 @@ import { Transform, type TransformCallback } from 'node:stream';
 export const AGE_PAYLOAD_CHUNK = 64 * 1024;
 const TAG_BYTES = 16;
 const SEALED_CHUNK = AGE_PAYLOAD_CHUNK + TAG_BYTES;
+/** Sixteen sealed chunks: a sealed chunk's two parts always fit whole into what is left of a block. */
+const OUTPUT_BLOCK = 16 * SEALED_CHUNK;
 /** The random nonce between the header and the first chunk: the payload key's salt. */
 export const PAYLOAD_NONCE_BYTES = 16;
 /** An age header is a few hundred bytes per recipient; anything this long without its MAC line is not one. */
@@ -45,6 +47,12 @@ export class AgePayloadEncryptor extends Transform {
   #filled = 0;
   #counter = 0;
   #started = false;
+  /**
+   * Sealed chunks are gathered into ~1 MB blocks before they go on: passed on one by one (two
+   * buffers per 64 KiB), the stages and the file write after this one cost more than the cipher.
+   */
+  #out: Buffer | undefined;
+  #outBytes = 0;
 
   /** `prefix`: the header and the payload nonce, written first; `key`: the payload key (zeroed once the stream is done). */
   constructor(prefix: Buffer, key: Buffer) {
@@ -68,6 +76,7 @@ export class AgePayloadEncryptor extends Transform {
   override _flush(callback: TransformCallback): void {
     this.#start();
     this.#seal(true);
+    this.#pushOut();
     callback();
   }
 
@@ -87,11 +96,24 @@ export class AgePayloadEncryptor extends Transform {
     const cipher = createCipheriv('chacha20-poly1305', this.#key, chunkNonce(this.#counter, last), {
       authTagLength: TAG_BYTES,
     });
-    this.push(cipher.update(this.#plain.subarray(0, this.#filled)));
+    this.#output(cipher.update(this.#plain.subarray(0, this.#filled)));
     cipher.final();
-    this.push(cipher.getAuthTag());
+    this.#output(cipher.getAuthTag());
     this.#counter += 1;
     this.#filled = 0;
+  }
+
+  #output(bytes: Buffer): void {
+    this.#out ??= Buffer.allocUnsafe(OUTPUT_BLOCK);
+    bytes.copy(this.#out, this.#outBytes);
+    this.#outBytes += bytes.length;
+    if (this.#outBytes === OUTPUT_BLOCK) this.#pushOut();
+  }
+
+  #pushOut(): void {
+    if (this.#out && this.#outBytes > 0) this.push(this.#out.subarray(0, this.#outBytes));
+    this.#out = undefined;
+    this.#outBytes = 0;
   }
 }
 
@@ -106,8 +128,9 @@ export class AgePayloadDecryptor extends Transform {
   readonly #explain: (error: unknown) => string;
   #head: Buffer | undefined = Buffer.alloc(0);
   #key: Buffer | undefined;
-  /** Ciphertext not yet opened: less than two sealed chunks. */
-  #sealed = Buffer.alloc(0);
+  /** Ciphertext not yet opened (up to one sealed chunk): the last chunk is known only at the end. */
+  readonly #staged = Buffer.allocUnsafe(SEALED_CHUNK);
+  #stagedBytes = 0;
   #counter = 0;
 
   /** `explain` words a failure for people (the stream fails with its text, the original as the cause). */
@@ -141,11 +164,11 @@ export class AgePayloadDecryptor extends Transform {
   override _flush(done: TransformCallback): void {
     const callback = this.#explained(done);
     if (this.#head !== undefined) return callback(new Error('age file truncated: it ends inside the header'));
-    if (this.#sealed.length < TAG_BYTES)
+    if (this.#stagedBytes < TAG_BYTES)
       return callback(new Error('age file truncated: the final chunk is missing or too short'));
-    if (this.#sealed.length === TAG_BYTES && this.#counter > 0)
+    if (this.#stagedBytes === TAG_BYTES && this.#counter > 0)
       return callback(new Error('age file invalid: the final chunk is empty'));
-    callback(this.#unseal(this.#sealed, true));
+    callback(this.#unseal(this.#staged.subarray(0, this.#stagedBytes), true));
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
@@ -157,16 +180,26 @@ export class AgePayloadDecryptor extends Transform {
     return (error) => callback(error ? new Error(this.#explain(error), { cause: error }) : null);
   }
 
-  /** Opens every chunk that is followed by more ciphertext; keeps the rest. */
+  /**
+   * Opens every chunk that more ciphertext follows, in place where a whole one is in `ciphertext`;
+   * copies the rest into the staging buffer (the writer may reuse its buffers).
+   */
   #open(ciphertext: Buffer): Error | undefined {
-    let sealed = this.#sealed.length > 0 ? Buffer.concat([this.#sealed, ciphertext]) : ciphertext;
-    while (sealed.length > SEALED_CHUNK) {
-      const failure = this.#unseal(sealed.subarray(0, SEALED_CHUNK), false);
+    for (let offset = 0; offset < ciphertext.length;) {
+      let failure: Error | undefined;
+      if (this.#stagedBytes === SEALED_CHUNK) {
+        failure = this.#unseal(this.#staged, false);
+        this.#stagedBytes = 0;
+      } else if (this.#stagedBytes === 0 && ciphertext.length - offset > SEALED_CHUNK) {
+        failure = this.#unseal(ciphertext.subarray(offset, offset + SEALED_CHUNK), false);
+        offset += SEALED_CHUNK;
+      } else {
+        const copied = ciphertext.copy(this.#staged, this.#stagedBytes, offset);
+        this.#stagedBytes += copied;
+        offset += copied;
+      }
       if (failure) return failure;
-      sealed = sealed.subarray(SEALED_CHUNK);
     }
-    // A copy: the rest may be a view of a buffer the writer reuses.
-    this.#sealed = Buffer.from(sealed);
     return undefined;
   }
 

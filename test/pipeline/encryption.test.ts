@@ -166,11 +166,18 @@ describe('age payload (node:crypto): what age itself reads', () => {
       await execa('age', ['-e', '-r', recipient, '-o', file], { input: plaintext });
       // As verify and restore do: the identities are loaded (and age-encryption with them) first.
       await loadIdentities({ type: 'age', recipients: [], identity_env: 'KEY' }, { KEY: identity });
-      const chunks: Buffer[] = [];
-      await pipeline(Readable.from([await readFile(file)]), createDecryptStage([identity]), async (source) => {
-        for await (const chunk of source) chunks.push(chunk as Buffer);
-      });
-      expect(Buffer.concat(chunks).equals(plaintext)).toBe(true);
+      const ciphertext = await readFile(file);
+      // Whole, in pieces smaller than a chunk, and in pieces of more than one chunk.
+      for (const pieceSize of [ciphertext.length, 1_000, 150_001]) {
+        const pieces = Array.from({ length: Math.ceil(ciphertext.length / pieceSize) }, (_, index) =>
+          ciphertext.subarray(index * pieceSize, (index + 1) * pieceSize),
+        );
+        const chunks: Buffer[] = [];
+        await pipeline(Readable.from(pieces), createDecryptStage([identity]), async (source) => {
+          for await (const chunk of source) chunks.push(chunk as Buffer);
+        });
+        expect(Buffer.concat(chunks).equals(plaintext), `in pieces of ${pieceSize}`).toBe(true);
+      }
     },
   );
 
