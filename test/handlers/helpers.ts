@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -104,25 +104,35 @@ export async function childProcesses(name: string): Promise<number[]> {
     .map((info) => info.pid);
 }
 
-/** True once exec has finished setting up the process: its argv and environment are readable. */
-async function execComplete(pid: number): Promise<boolean> {
+/**
+ * True once the process runs the program itself and exec has finished setting it up: its
+ * executable is named `name` (not `stdbuf`, nor Debian's Perl wrapper `/usr/bin/pg_dump`, which
+ * both exec the tool in the same process, and whose argv and environment vanish meanwhile), and
+ * its argv and environment are readable.
+ */
+async function execComplete(pid: number, name: string): Promise<boolean> {
   try {
-    const [cmdline, environ] = await Promise.all([readFile(`/proc/${pid}/cmdline`), readFile(`/proc/${pid}/environ`)]);
-    return cmdline.length > 0 && environ.length > 0;
+    const [executable, cmdline, environ] = await Promise.all([
+      readlink(`/proc/${pid}/exe`),
+      readFile(`/proc/${pid}/cmdline`),
+      readFile(`/proc/${pid}/environ`),
+    ]);
+    return path.basename(executable) === name && cmdline.length > 0 && environ.length > 0;
   } catch {
     return false;
   }
 }
 
 /**
- * The pid of a child of this test process with the given command name. The kernel renames a
- * process before it maps its argv and environment, so wait for those too.
+ * The pid of a child of this test process with the given command name, once it runs that
+ * program (see execComplete). The kernel renames a process before it maps its argv and
+ * environment, so wait for those too.
  */
 export async function waitForChild(name: string, timeoutMs = 10_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const [pid] = await childProcesses(name);
-    if (pid && (await execComplete(pid))) return pid;
+    if (pid && (await execComplete(pid, name))) return pid;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   throw new Error(`No child process named ${name} appeared within ${timeoutMs} ms`);
