@@ -87,6 +87,15 @@ describe(`S3Storage (${s3rverTitle})`, () => {
     }
   });
 
+  it('create-only puts of one key from 8 clients at once: exactly one wins, every round (how two backups never share an id)', async () => {
+    const clients = Array.from({ length: 8 }, () => storageOn('enforcing', { prefix: 'claims' }));
+    for (let round = 0; round < 25; round++) {
+      const key = `.reservations/backup-${round}`;
+      const won = await Promise.all(clients.map((client) => client.putIfAbsent(key, '')));
+      expect(won.filter(Boolean), `round ${round}`).toHaveLength(1);
+    }
+  });
+
   it('records s3://bucket/prefix/key as the location and refuses other buckets and prefixes', () => {
     const storage = storageOn('enforcing', { prefix: 'team/faber' });
     expect(storage.locationOf('app/dev/x.sql.zst')).toBe(

@@ -10,7 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, S3Client, type HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
 
 /** module.exports of a CommonJS package, loaded the same way by vitest and by the bench (ESM, where `require` is undefined). */
@@ -23,6 +23,12 @@ interface S3rverInstance {
   close(): Promise<void>;
 }
 type S3rverConstructor = new (options: Record<string, unknown>) => S3rverInstance;
+interface FilesystemStoreClass {
+  prototype: {
+    getResourcePath(bucket: string, key: string, resource: string): string;
+    deleteObject(bucket: string, key: string): Promise<void>;
+  };
+}
 interface AccountModule {
   DUMMY_ACCOUNT: { createKeyPair(accessKeyId: string, secretAccessKey: string): void };
 }
@@ -57,10 +63,26 @@ export interface TestS3Server {
   close(): Promise<void>;
 }
 
+/**
+ * s3rver's DELETE removes the object's directories once empty, with `rm -r`, while a PUT of
+ * another key may have just created one of them and not yet its file: that object was then lost
+ * although its PUT had answered 200 (two create-only claims of one key both succeeded, under
+ * load). S3 has no directories; this store keeps them, and deletes only the object's own files.
+ */
+function keepDirectoriesOnDelete(store: FilesystemStoreClass): void {
+  store.prototype.deleteObject = async function deleteObject(bucket, key) {
+    const files = ['object', 'object.md5', 'metadata.json'].map((resource) =>
+      this.getResourcePath(bucket, key, resource),
+    );
+    await Promise.all(files.map((file) => rm(file, { force: true })));
+  };
+}
+
 export async function startS3Server(options: { enforceConditions: boolean; bucket?: string }): Promise<TestS3Server> {
   const bucket = options.bucket ?? 'faber-test-bucket';
   const directory = await mkdtemp(path.join(os.tmpdir(), 'faber-s3rver-'));
   const S3rver = await loadCommonJs<S3rverConstructor>('@20minutes/s3rver');
+  keepDirectoriesOnDelete(await loadCommonJs<FilesystemStoreClass>('@20minutes/s3rver/lib/stores/filesystem.js'));
   (await loadCommonJs<AccountModule>('@20minutes/s3rver/lib/models/account.js')).DUMMY_ACCOUNT.createKeyPair(
     TEST_ACCESS_KEY_ID,
     TEST_SECRET_ACCESS_KEY,
@@ -143,7 +165,7 @@ export async function startS3Server(options: { enforceConditions: boolean; bucke
     const noneMatch = request.headers['if-none-match'];
     const match = request.headers['if-match'];
     if (options.enforceConditions && (noneMatch !== undefined || match !== undefined)) {
-      const current = await head.send(new HeadObjectCommand({ Bucket: bucketName, Key: key })).catch(() => undefined);
+      const current = await currentObject(bucketName, key);
       const refused = (noneMatch === '*' && current !== undefined) || (match !== undefined && current?.ETag !== match);
       if (refused) {
         request.resume();
@@ -156,7 +178,36 @@ export async function startS3Server(options: { enforceConditions: boolean; bucke
         return;
       }
     }
-    await forward(request, response, { capture: false });
+    const forwarded = await forward(request, response, { capture: false });
+    if (forwarded.status === 200) await untilVisible(bucketName, key);
+  }
+
+  /**
+   * s3rver answers a PUT whose body it holds in memory before the object's file exists (it starts
+   * the write and resolves at once): a HEAD just after it finds nothing, and a second create-only
+   * PUT of the key succeeded too (seen under load). S3 shows a completed PUT to the next request;
+   * the key's lock is held until s3rver does.
+   */
+  async function untilVisible(bucketName: string, key: string): Promise<void> {
+    for (let attempt = 0; attempt < 200 && !(await currentObject(bucketName, key)); attempt++)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+
+  /**
+   * The object as s3rver has it, or undefined when it answers 404. Any other failure is asked
+   * again: s3rver reads an object's metadata file while a concurrent PUT rewrites it and then
+   * answers 500, and taking that for "absent" let two create-only PUTs of one key both succeed.
+   */
+  async function currentObject(bucketName: string, key: string): Promise<HeadObjectCommandOutput | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await head.send(new HeadObjectCommand({ Bucket: bucketName, Key: key }));
+      } catch (error) {
+        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        if (status === 404 || attempt >= 50) return undefined;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    }
   }
 
   function withKeyLock(key: string, run: () => Promise<void>): Promise<void> {
