@@ -99,7 +99,7 @@ export class PartUploader extends Writable {
       await this.#send(() =>
         client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length })),
       );
-      this.#completed = true;
+      this.#done();
       return;
     }
     if (this.#filled > 0) this.#uploadPart();
@@ -117,7 +117,14 @@ export class PartUploader extends Writable {
         }),
       ),
     );
+    this.#done();
+  }
+
+  /** Complete: the part buffers go (the backup goes on to read the object back, which needs memory too). */
+  #done(): void {
     this.#completed = true;
+    this.#free.length = 0;
+    this.#current = undefined;
   }
 
   #uploadPart(): void {
