@@ -11,8 +11,9 @@ import { Transform, type TransformCallback } from 'node:stream';
  * age's own tools read what this writes, and this reads what they write (tested with the age CLI).
  */
 export const AGE_PAYLOAD_CHUNK = 64 * 1024;
-const TAG_BYTES = 16;
-const SEALED_CHUNK = AGE_PAYLOAD_CHUNK + TAG_BYTES;
+/** Poly1305's tag after each chunk. */
+export const AGE_TAG_BYTES = 16;
+const SEALED_CHUNK = AGE_PAYLOAD_CHUNK + AGE_TAG_BYTES;
 /** Sixteen sealed chunks: a sealed chunk's two parts always fit whole into what is left of a block. */
 const OUTPUT_BLOCK = 16 * SEALED_CHUNK;
 /** The random nonce between the header and the first chunk: the payload key's salt. */
@@ -94,7 +95,7 @@ export class AgePayloadEncryptor extends Transform {
 
   #seal(last: boolean): void {
     const cipher = createCipheriv('chacha20-poly1305', this.#key, chunkNonce(this.#counter, last), {
-      authTagLength: TAG_BYTES,
+      authTagLength: AGE_TAG_BYTES,
     });
     this.#output(cipher.update(this.#plain.subarray(0, this.#filled)));
     cipher.final();
@@ -164,9 +165,9 @@ export class AgePayloadDecryptor extends Transform {
   override _flush(done: TransformCallback): void {
     const callback = this.#explained(done);
     if (this.#head !== undefined) return callback(new Error('age file truncated: it ends inside the header'));
-    if (this.#stagedBytes < TAG_BYTES)
+    if (this.#stagedBytes < AGE_TAG_BYTES)
       return callback(new Error('age file truncated: the final chunk is missing or too short'));
-    if (this.#stagedBytes === TAG_BYTES && this.#counter > 0)
+    if (this.#stagedBytes === AGE_TAG_BYTES && this.#counter > 0)
       return callback(new Error('age file invalid: the final chunk is empty'));
     callback(this.#unseal(this.#staged.subarray(0, this.#stagedBytes), true));
   }
@@ -205,10 +206,10 @@ export class AgePayloadDecryptor extends Transform {
 
   #unseal(sealed: Buffer, last: boolean): Error | undefined {
     const decipher = createDecipheriv('chacha20-poly1305', this.#key!, chunkNonce(this.#counter, last), {
-      authTagLength: TAG_BYTES,
+      authTagLength: AGE_TAG_BYTES,
     });
-    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-    const plaintext = decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES));
+    decipher.setAuthTag(sealed.subarray(sealed.length - AGE_TAG_BYTES));
+    const plaintext = decipher.update(sealed.subarray(0, sealed.length - AGE_TAG_BYTES));
     try {
       decipher.final();
     } catch {

@@ -5,6 +5,7 @@ import { FaberError } from '../output/errors.ts';
 import {
   AgePayloadDecryptor,
   AgePayloadEncryptor,
+  AGE_TAG_BYTES,
   findHeaderEnd,
   MAX_HEADER_BYTES,
   PAYLOAD_NONCE_BYTES,
@@ -41,8 +42,8 @@ function loadedAge(): AgeModule {
 
 const AGE_VERSION_LINE = 'age-encryption.org/v1';
 const X25519_STANZA = '-> X25519 ';
-/** The nonce (16 bytes) and one authenticated (possibly empty) chunk's tag (16 bytes). */
-const MIN_PAYLOAD_BYTES = 32;
+/** The nonce and one authenticated (possibly empty) chunk's tag. */
+const MIN_PAYLOAD_BYTES = PAYLOAD_NONCE_BYTES + AGE_TAG_BYTES;
 
 /** What a manifest records about an encrypted backup: never a key, only who can read it. */
 export interface RecordedEncryption {
@@ -58,9 +59,6 @@ export interface PreparedEncryption {
   readonly prefix: Buffer;
   readonly payloadKey: Buffer;
 }
-
-/** An empty last chunk: its tag alone. */
-const EMPTY_CHUNK_BYTES = 16;
 
 /**
  * Makes the header for `recipients` with age-encryption, by encrypting an empty file: the header,
@@ -81,7 +79,7 @@ export async function prepareEncryption(recipients: readonly string[]): Promise<
   });
   const empty = Buffer.from(await encrypter.encrypt(new Uint8Array(0)));
   const headerEnd = findHeaderEnd(empty);
-  if (!fileKey || headerEnd < 0 || empty.length !== headerEnd + PAYLOAD_NONCE_BYTES + EMPTY_CHUNK_BYTES)
+  if (!fileKey || headerEnd < 0 || empty.length !== headerEnd + MIN_PAYLOAD_BYTES)
     throw new Error('age-encryption wrote an unexpected file: no header, file key or payload nonce');
   const prefix = empty.subarray(0, headerEnd + PAYLOAD_NONCE_BYTES);
   const nonce = prefix.subarray(headerEnd);
