@@ -51,6 +51,8 @@ interface ChildReport {
   cpuSeconds: number;
   /** CPU seconds of the child processes (the dump tool), null off Linux. */
   childCpuSeconds: number | null;
+  /** A backup's time between its steps (operation-child.mjs, `phases`); null for other operations. */
+  phasesMs: Record<string, number> | null;
   result: { status: string; error_code?: string; error?: string; result?: Record<string, unknown> };
 }
 
@@ -97,6 +99,7 @@ function childSample(report: ChildReport, sizeBytes: number | null): Sample {
     detail: {
       processMs: Math.round(report.processMs),
       ...(report.childCpuSeconds === null ? {} : { toolCpuSeconds: Number(report.childCpuSeconds.toFixed(2)) }),
+      ...report.phasesMs,
     },
   };
 }

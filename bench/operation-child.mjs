@@ -57,20 +57,60 @@ function peakRssBytes() {
   }
 }
 
+/**
+ * A reporter that only notes when a backup reaches each step, for the bench's "where the fixed time
+ * goes" table: the call → the dump tool's start → its first bytes → the file written and checked in
+ * the same pass → the stored file re-read and verified → the catalog entry written (the end).
+ */
+function timingReporter() {
+  const marks = {};
+  const mark = (name) => {
+    marks[name] ??= performance.now();
+  };
+  const reporter = {
+    ...silentReporter(),
+    step(message) {
+      if (message.startsWith('Creating backup')) mark('dumpStart');
+      else if (message.startsWith('Backup file created')) mark('written');
+      else if (message.startsWith('Recording metadata')) mark('verified');
+    },
+    progress() {
+      mark('firstBytes');
+    },
+  };
+  return { reporter, marks };
+}
+
+/** Milliseconds between the marks; null unless the operation passed every one (a backup). */
+function phases(marks, startedAt, endedAt) {
+  const order = ['dumpStart', 'firstBytes', 'written', 'verified'];
+  if (!order.every((name) => marks[name] !== undefined)) return null;
+  const round = (ms) => Math.round(ms);
+  return {
+    beforeDumpMs: round(marks.dumpStart - startedAt),
+    firstBytesMs: round(marks.firstBytes - marks.dumpStart),
+    dumpMs: round(marks.written - marks.firstBytes),
+    rereadMs: round(marks.verified - marks.written),
+    recordMs: round(endedAt - marks.verified),
+  };
+}
+
 const request = JSON.parse(process.argv[2] ?? '{}');
 const operation = OPERATIONS[request.operation];
 if (!operation) throw new Error(`unknown operation ${request.operation}`);
+const timing = timingReporter();
 const context = {
   workspaceRoot: request.workspaceRoot,
   projectName: request.projectName,
   projectRoot: request.projectRoot,
   env: process.env,
-  reporter: silentReporter(),
+  reporter: timing.reporter,
   interactive: false,
 };
 const started = performance.now();
 const result = await operation(request.options ?? {}, context);
-const durationMs = performance.now() - started;
+const ended = performance.now();
+const durationMs = ended - started;
 const usage = process.resourceUsage();
 process.stdout.write(
   `${JSON.stringify({
@@ -79,6 +119,7 @@ process.stdout.write(
     maxRssBytes: peakRssBytes() ?? usage.maxRSS * 1024,
     cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6,
     childCpuSeconds: childCpuSeconds(),
+    phasesMs: phases(timing.marks, started, ended),
     result: summary(result),
   })}\n`,
 );

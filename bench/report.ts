@@ -316,3 +316,35 @@ export function curveTable(points: readonly CurvePoint[]): string {
     );
   return lines.join('\n');
 }
+
+/** A backup's steps as operation-child.mjs reports them (`phasesMs`), in order, with their column titles. */
+const PHASES = [
+  ['beforeDumpMs', 'call → dump started (config, pre-checks, id)'],
+  ['firstBytesMs', '→ first MB through the pipeline'],
+  ['dumpMs', '→ file written, decoded and fsynced'],
+  ['rereadMs', '→ stored file re-read, provenance'],
+  ['recordMs', '→ catalog entry (the end)'],
+] as const;
+
+/**
+ * Where an API backup's time goes besides the dump itself: the median milliseconds between its
+ * steps, for every case whose samples carry them. Null when none does.
+ */
+export function phasesTable(summaries: readonly CaseSummary[]): string | null {
+  const rows: string[] = [];
+  for (const summary of summaries) {
+    const columns = PHASES.map(([key]) => {
+      const values = summary.samples
+        .map((sample) => sample.detail?.[key])
+        .filter((value): value is number => typeof value === 'number');
+      return values.length ? `${Math.round(median(values))}` : null;
+    });
+    if (columns.every((column) => column !== null)) rows.push(`| ${summary.label} | ${columns.join(' | ')} |`);
+  }
+  if (rows.length === 0) return null;
+  return [
+    `| backup (ms, medians) | ${PHASES.map(([, title]) => title).join(' | ')} |`,
+    `|:---|${PHASES.map(() => '---:').join('|')}|`,
+    ...rows,
+  ].join('\n');
+}

@@ -36,7 +36,15 @@ import {
 import { writeLargeCatalog } from './catalog-fixture.ts';
 import { ensureMysqlDataset, ensurePgDataset, ensureSqliteDataset, pgDatabaseSize } from './dataset.ts';
 import { canMeasureRss, measureCommand } from './measure.ts';
-import { checkTargets, curveTable, markdownTable, summarize, targetLines, terminalTable } from './report.ts';
+import {
+  checkTargets,
+  curveTable,
+  markdownTable,
+  phasesTable,
+  summarize,
+  targetLines,
+  terminalTable,
+} from './report.ts';
 import { checkServices, mysqlUrl, pgArgs, pgUrl, psql, servicesFromEnv, type Services } from './services.ts';
 import { graphTimeCases, type GraphTimeBench } from './graph-time.ts';
 import { startS3Server, type TestS3Server } from '../test/support/s3-server.ts';
@@ -512,10 +520,12 @@ async function main(): Promise<number> {
     const stageLines = stages
       ? stagesTable(stages, summaries.find((summary) => summary.id === 'pg.raw')?.cpuSeconds ?? null)
       : null;
+    const phaseLines = phasesTable(summaries);
     const checks = checkTargets(summaries);
     const elapsed = (Date.now() - started) / 1000;
     log(`\n${terminalTable(summaries)}\n`);
     if (stageLines) log(`CPU per stage (each replayed alone over the raw dump):\n${stageLines}\n`);
+    if (phaseLines) log(`Where each API backup's time goes, between its steps:\n${phaseLines}\n`);
     log('Targets (issues 5, 11 and 13):');
     for (const line of targetLines(checks)) log(`  ${line}`);
     if (options.rows !== REFERENCE_ROWS)
@@ -528,6 +538,7 @@ async function main(): Promise<number> {
       '',
       ...targetLines(checks).map((line) => `- ${line}`),
       ...(stageLines ? ['', stageLines] : []),
+      ...(phaseLines ? ['', phaseLines] : []),
       ...(curve ? ['', curveTable(curve.points)] : []),
       '',
     ].join('\n');
