@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { chmod, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { backup, DatabaseSync } from 'node:sqlite';
+import { DatabaseSync } from 'node:sqlite';
 import { finished as streamFinished, pipeline } from 'node:stream/promises';
 import type { StoredFormat } from '../catalog/formats.ts';
 import type { ConnectionInfo } from '../config/connection.ts';
@@ -19,6 +19,7 @@ import type {
 } from './handler.ts';
 import type { HandlerOptions } from './index.ts';
 import { SQLITE_ENGINE } from './sqlite-engine.ts';
+import { copyDatabase } from './sqlite-copy.ts';
 import { startIntegrityChecker, type IntegrityCheck } from './sqlite-integrity.ts';
 import { FileBlockReader } from '../pipeline/file-blocks.ts';
 import { quoteIdentifier, readMigrationState, type SqlReader } from './migrations.ts';
@@ -29,10 +30,11 @@ import { ownedFileName, sweepAbandonedFiles } from './secret-file.ts';
 /**
  * SQLite through node:sqlite, no external tool.
  *
- * Backup: the online backup API copies the live file into a private temp file in one step (one
- * read transaction, so the copy is consistent however the application writes; in WAL mode the
- * application keeps writing meanwhile, in rollback-journal mode its writers wait for the copy).
- * Row counts and migrations are read from that copy, so they describe exactly what is backed up.
+ * Backup: the live file is copied into a private temp file under one read transaction, so the
+ * copy is consistent however the application writes (sqlite-copy.ts: a rollback-journal database
+ * is copied as a file while SQLite's SHARED lock makes its writers wait; a WAL one goes through the
+ * online backup API in one step while the application keeps writing). Row counts and migrations
+ * are read from that copy, so they describe exactly what is backed up.
  *
  * Restore: the bytes go to `<target>.faber-tmp-<random>`, must pass `PRAGMA integrity_check`, and
  * only then take the target's name. Replace renames the restored file over the live one.
@@ -41,8 +43,6 @@ import { ownedFileName, sweepAbandonedFiles } from './secret-file.ts';
 const HEADER = Buffer.from('SQLite format 3\0', 'latin1');
 /** Files SQLite keeps next to a database while it is open or after a crash. */
 const SIDE_SUFFIXES = ['-wal', '-shm', '-journal'] as const;
-/** More pages than any database has: the backup copies everything in one step, never restarts. */
-const ALL_PAGES = 2 ** 31 - 1;
 const BUSY_TIMEOUT_MS = 10_000;
 
 async function sizeOf(filePath: string): Promise<number | undefined> {
@@ -217,7 +217,9 @@ export class SqliteHandler implements DatabaseHandler {
     // Started now, so that it is ready by the time the copy is.
     const checker = startIntegrityChecker();
     try {
-      await withDatabase(this.live.name, 'BACKUP_FAILED', (db) => backup(db, copy, { rate: ALL_PAGES }));
+      const method = await withDatabase(this.live.name, 'BACKUP_FAILED', (db) =>
+        copyDatabase(db, this.live.name, copy, this.#options.env),
+      );
       throwIfAborted(request.signal, 'The backup');
       await chmod(copy, 0o600);
       await assertHeader(copy, 'BACKUP_FAILED', 'the backup copy');
@@ -229,7 +231,7 @@ export class SqliteHandler implements DatabaseHandler {
       );
       return {
         ...(await this.#streamCopy(copy, snapshot, intact, integrity, request.signal)),
-        checks: ['PRAGMA integrity_check: ok'],
+        checks: [`consistent copy: ${method}`, 'PRAGMA integrity_check: ok'],
       };
     } catch (error) {
       await checker.stop();
