@@ -85,13 +85,12 @@ function timingReporter() {
 function phases(marks, startedAt, endedAt) {
   const order = ['dumpStart', 'firstBytes', 'written', 'verified'];
   if (!order.every((name) => marks[name] !== undefined)) return null;
-  const round = (ms) => Math.round(ms);
   return {
-    beforeDumpMs: round(marks.dumpStart - startedAt),
-    firstBytesMs: round(marks.firstBytes - marks.dumpStart),
-    dumpMs: round(marks.written - marks.firstBytes),
-    rereadMs: round(marks.verified - marks.written),
-    recordMs: round(endedAt - marks.verified),
+    beforeDumpMs: Math.round(marks.dumpStart - startedAt),
+    firstBytesMs: Math.round(marks.firstBytes - marks.dumpStart),
+    dumpMs: Math.round(marks.written - marks.firstBytes),
+    rereadMs: Math.round(marks.verified - marks.written),
+    recordMs: Math.round(endedAt - marks.verified),
   };
 }
 

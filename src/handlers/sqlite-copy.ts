@@ -46,7 +46,7 @@ async function copyUnderSharedLock(
     // Read under the lock: a switch to WAL needs the EXCLUSIVE lock, so the mode cannot change now.
     const mode = db.prepare('PRAGMA journal_mode').get() as { journal_mode: string } | undefined;
     if (mode?.journal_mode.toLowerCase() === 'wal') return false;
-    if (await copyFile(source, destination, env)) return true;
+    if (await copyInAnotherProcess(source, destination, env)) return true;
     await rm(destination, { force: true });
     return false;
   } finally {
@@ -54,7 +54,8 @@ async function copyUnderSharedLock(
   }
 }
 
-function copyFile(source: string, destination: string, env: NodeJS.ProcessEnv): Promise<boolean> {
+/** `cp`, not fs.copyFile: see copyDatabase on POSIX locks. False when it cannot run or fails. */
+function copyInAnotherProcess(source: string, destination: string, env: NodeJS.ProcessEnv): Promise<boolean> {
   return new Promise((resolve) => {
     execFile('cp', ['--', source, destination], { env }, (error) => resolve(error === null));
   });
