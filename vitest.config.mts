@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
  * when other test processes keep the two cores busy, and the peak then says as much about the
  * neighbours as about the code (the 1 GiB S3 backup measured 165-202 MB beside other files).
  */
-const MEMORY_TESTS = ['test/storage/s3-memory.test.ts'];
+const MEMORY_TESTS = ['test/storage/s3-memory.test.ts', 'test/pipeline/archive-memory.test.ts'];
 
 export default defineConfig({
   test: {

@@ -1,4 +1,3 @@
-import { createWriteStream } from 'node:fs';
 import { chmod, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -22,6 +21,7 @@ import { SQLITE_ENGINE } from './sqlite-engine.ts';
 import { copyDatabase } from './sqlite-copy.ts';
 import { startIntegrityChecker, type IntegrityCheck } from './sqlite-integrity.ts';
 import { FileBlockReader } from '../pipeline/file-blocks.ts';
+import { FreeingWriteStream } from '../util/spent-buffers.ts';
 import { quoteIdentifier, readMigrationState, type SqlReader } from './migrations.ts';
 import type { MigrationState } from '../catalog/schema.ts';
 import { randomTag, scratchName } from './names.ts';
@@ -297,9 +297,13 @@ export class SqliteHandler implements DatabaseHandler {
     await mkdir(path.dirname(target.name), { recursive: true });
     const temporary = `${target.name}.faber-tmp-${randomTag()}`;
     try {
-      await pipeline(request.stream, createWriteStream(temporary, { mode: 0o600, flags: 'wx' }), {
-        signal: request.signal,
-      });
+      await pipeline(
+        request.stream,
+        new FreeingWriteStream(temporary, { mode: 0o600, flags: 'wx', highWaterMark: 1024 * 1024 }),
+        {
+          signal: request.signal,
+        },
+      );
       await assertIntact(temporary);
       await removeSideFiles(target.name);
       await rename(temporary, target.name);

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { BlockChannel } from '../pipeline/channel.ts';
+import { writeAndFree } from '../util/spent-buffers.ts';
 import { FaberError, type ErrorCode } from '../output/errors.ts';
 import { cancelled, toolFailure } from './failures.ts';
 import type { DatabaseSnapshot, DumpSession } from './handler.ts';
@@ -329,7 +330,23 @@ function feedInput(input: Readable, subprocess: ChildProcess): { readonly error:
     // SIGKILL, not a closed stdin: psql --single-transaction would commit what it got so far.
     subprocess.kill('SIGKILL');
   });
-  input.pipe(sink);
+  // As pipe() does, but each chunk is written with a callback, after which a handed-over chunk is freed.
+  const resume = () => input.resume();
+  const write = (chunk: Buffer) => {
+    if (writeAndFree(sink, chunk)) return;
+    input.pause();
+    sink.once('drain', resume);
+  };
+  const end = () => sink.end();
+  input.on('data', write);
+  input.once('end', end);
+  // The tool closed its stdin (it exited, or stopped reading): what is left is read by the caller.
+  sink.once('close', () => {
+    input.off('data', write);
+    input.off('end', end);
+    sink.off('drain', resume);
+    input.pause();
+  });
   return fed;
 }
 

@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import { freeBuffer, freeIfHandedOver, handOver } from '../util/spent-buffers.ts';
 
 /**
  * The payload of an age v1 file, encrypted and decrypted by node:crypto (OpenSSL's
@@ -71,6 +72,8 @@ export class AgePayloadEncryptor extends Transform {
       this.#filled += copied;
       offset += copied;
     }
+    // Copied: when this was the compressor's, nothing reads it after this stage.
+    freeIfHandedOver(chunk);
     callback();
   }
 
@@ -97,7 +100,10 @@ export class AgePayloadEncryptor extends Transform {
     const cipher = createCipheriv('chacha20-poly1305', this.#key, chunkNonce(this.#counter, last), {
       authTagLength: AGE_TAG_BYTES,
     });
-    this.#output(cipher.update(this.#plain.subarray(0, this.#filled)));
+    const sealed = cipher.update(this.#plain.subarray(0, this.#filled));
+    this.#output(sealed);
+    // node:crypto made it for this call alone, and it has been copied.
+    if (sealed.byteLength === sealed.buffer.byteLength) freeBuffer(sealed);
     cipher.final();
     this.#output(cipher.getAuthTag());
     this.#counter += 1;
@@ -112,7 +118,11 @@ export class AgePayloadEncryptor extends Transform {
   }
 
   #pushOut(): void {
-    if (this.#out && this.#outBytes > 0) this.push(this.#out.subarray(0, this.#outBytes));
+    if (this.#out && this.#outBytes > 0) {
+      const block = this.#out.subarray(0, this.#outBytes);
+      handOver(block);
+      this.push(block);
+    }
     this.#out = undefined;
     this.#outBytes = 0;
   }
@@ -217,6 +227,8 @@ export class AgePayloadDecryptor extends Transform {
         `invalid tag: payload chunk ${this.#counter} does not authenticate${last ? ' as the final chunk' : ''}`,
       );
     }
+    // Read next by the decoder, or with no compression by the last stage: either frees it.
+    handOver(plaintext);
     this.push(plaintext);
     this.#counter += 1;
     return undefined;

@@ -1,4 +1,3 @@
-import { createWriteStream } from 'node:fs';
 import type { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fsyncFile } from '../storage/local.ts';
@@ -7,6 +6,7 @@ import { BlockReader } from './channel.ts';
 import { BlockCoalescer, BlockPool, createCompressor } from './compression.ts';
 import { DecodeCheck } from './decode-check.ts';
 import { createEncryptStage, type PreparedEncryption } from './encryption.ts';
+import { FreeingWriteStream } from '../util/spent-buffers.ts';
 import { HashingTap } from './taps.ts';
 
 export interface ArchiveOptions {
@@ -49,7 +49,7 @@ export interface ArchiveSink {
 /** A local file as a sink (created or truncated, mode 0600, fsynced on finish). */
 export function fileSink(destination: string): ArchiveSink {
   return {
-    stream: createWriteStream(destination, { flags: 'w', mode: 0o600, highWaterMark: 1024 * 1024 }),
+    stream: new FreeingWriteStream(destination, { flags: 'w', mode: 0o600, highWaterMark: 1024 * 1024 }),
     finish: () => fsyncFile(destination),
   };
 }

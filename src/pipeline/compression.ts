@@ -1,6 +1,7 @@
 import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Compression } from '../config/schema.ts';
+import { freeIfHandedOver } from '../util/spent-buffers.ts';
 
 /** zstd level 1: measured fastest at a ratio better than gzip -6 on dump text (see README). */
 export const DEFAULT_ZSTD_LEVEL = 1;
@@ -11,7 +12,7 @@ export const DEFAULT_GZIP_LEVEL = 6;
  * measured on the 870 MB reference dump: verification 1.48 s -> 1.27 s, writing ~8 % faster,
  * peak RSS +3 MB.
  */
-const CHUNK_SIZE = 1024 * 1024;
+export const ZLIB_CHUNK_SIZE = 1024 * 1024;
 
 /**
  * Dump tools write into a pipe that Node reads 64 KB at a time, and zlib runs one thread-pool
@@ -93,7 +94,7 @@ export function createCompressor(compression: Compression, level?: number): Tran
   switch (compression) {
     case 'zstd':
       return zlib.createZstdCompress({
-        chunkSize: CHUNK_SIZE,
+        chunkSize: ZLIB_CHUNK_SIZE,
         params: {
           [zlib.constants.ZSTD_c_compressionLevel]: level ?? DEFAULT_ZSTD_LEVEL,
           // The frame's own checksum lets any zstd decoder detect corruption, not just ours.
@@ -101,19 +102,36 @@ export function createCompressor(compression: Compression, level?: number): Tran
         },
       });
     case 'gzip':
-      return zlib.createGzip({ chunkSize: CHUNK_SIZE, level: level ?? DEFAULT_GZIP_LEVEL });
+      return zlib.createGzip({ chunkSize: ZLIB_CHUNK_SIZE, level: level ?? DEFAULT_GZIP_LEVEL });
     case 'none':
-      return new PassThrough({ highWaterMark: CHUNK_SIZE });
+      return new PassThrough({ highWaterMark: ZLIB_CHUNK_SIZE });
   }
 }
 
-export function createDecompressor(compression: Compression): Transform {
+/**
+ * `freeInput`: for input that nothing else reads (decrypted plaintext), each handed-over chunk is
+ * freed once the decoder has taken all of it in (see spent-buffers.ts).
+ */
+export function createDecompressor(compression: Compression, options: { freeInput?: boolean } = {}): Transform {
   switch (compression) {
     case 'zstd':
-      return zlib.createZstdDecompress({ chunkSize: CHUNK_SIZE });
+      return freeingInput(zlib.createZstdDecompress({ chunkSize: ZLIB_CHUNK_SIZE }), options.freeInput);
     case 'gzip':
-      return zlib.createGunzip({ chunkSize: CHUNK_SIZE });
+      return freeingInput(zlib.createGunzip({ chunkSize: ZLIB_CHUNK_SIZE }), options.freeInput);
     case 'none':
-      return new PassThrough({ highWaterMark: CHUNK_SIZE });
+      // Passes each chunk on as it is: the stage that reads it last frees it.
+      return new PassThrough({ highWaterMark: ZLIB_CHUNK_SIZE });
   }
+}
+
+/** zlib calls a chunk back only once it has consumed all of it: the chunk is then free to go. */
+function freeingInput(decoder: Transform, enabled = false): Transform {
+  if (!enabled) return decoder;
+  const transform = decoder._transform.bind(decoder);
+  decoder._transform = (chunk: Buffer, encoding, callback) =>
+    transform(chunk, encoding, (error, data: unknown) => {
+      freeIfHandedOver(chunk);
+      callback(error, data);
+    });
+  return decoder;
 }

@@ -1,6 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Compression } from '../config/schema.ts';
-import { createDecompressor, type BlockPool } from './compression.ts';
+import { ZLIB_CHUNK_SIZE, createDecompressor, type BlockPool } from './compression.ts';
+import { endsZlibOutputBuffer, freeBuffer, handOver } from '../util/spent-buffers.ts';
 
 /**
  * Proof, in the same pass as the write, that the compressed bytes decode to exactly what the dump
@@ -9,6 +10,9 @@ import { createDecompressor, type BlockPool } from './compression.ts';
  * it on the thread pool, so on the second core) whose output is compared byte for byte with the
  * remembered blocks. A block that has been compared goes back to the pool. No second read of the
  * file to decode it and no second content hash: the content was hashed once, on the way in.
+ * Spent buffers are freed at once (spent-buffers.ts): each decoded one once compared, and each
+ * compressed one by the storage writer once written (it is passed on only after the decoder has
+ * taken it in).
  * (Tried: the decoder in a worker thread, blocks in shared memory. Its heap let decoded buffers
  * pile up: peak RSS 125-130 MB -> 195-225 MB on a 290 MB dump, and more CPU, not less.)
  */
@@ -23,7 +27,7 @@ export class DecodeCheck extends Transform {
   #problem: string | undefined;
   readonly #decoderDone: Promise<void>;
   #decoderSettled: () => void = () => undefined;
-  /** A write waiting for the decoder to drain. */
+  /** A compressed chunk waiting for the decoder to take it in. */
   #waiting: (() => void) | undefined;
 
   constructor(compression: Exclude<Compression, 'none'>, pool: BlockPool) {
@@ -53,14 +57,17 @@ export class DecodeCheck extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (this.#problem !== undefined || this.#decoder.write(chunk)) return callback(null, chunk);
-    const resume = () => this.#waiting?.();
-    this.#waiting = () => {
+    if (this.#problem !== undefined) return callback(null, chunk);
+    // zlib calls back once it has taken the whole chunk in: from then on only the stages downstream read it.
+    const passOn = () => {
+      if (this.#waiting !== passOn) return;
       this.#waiting = undefined;
-      this.#decoder.off('drain', resume);
+      // (Not after a failure: the decoder was destroyed, and may still be reading the chunk.)
+      if (this.#problem === undefined && endsZlibOutputBuffer(chunk, ZLIB_CHUNK_SIZE)) handOver(chunk);
       callback(null, chunk);
     };
-    this.#decoder.once('drain', resume);
+    this.#waiting = passOn;
+    this.#decoder.write(chunk, passOn);
   }
 
   override _flush(callback: TransformCallback): void {
@@ -100,6 +107,7 @@ export class DecodeCheck extends Transform {
       }
     }
     this.#decodedBytes += decoded.length;
+    if (endsZlibOutputBuffer(decoded, ZLIB_CHUNK_SIZE)) freeBuffer(decoded);
   }
 
   #fail(problem: string): void {

@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,11 +11,12 @@ import type { StoredFormat } from '../catalog/formats.ts';
 import { engineOf } from '../handlers/engines.ts';
 import type { FormatCheck } from '../handlers/handler.ts';
 import type { ArchiveStats } from './archive.ts';
-import { createDecompressor } from './compression.ts';
+import { ZLIB_CHUNK_SIZE, createDecompressor } from './compression.ts';
 import { FileFeed } from './file-feed.ts';
 import { hashDirectory } from './directory.ts';
 import { AgeHeaderTap, createDecryptStage, reportAgeHeader } from './encryption.ts';
 import { EdgeTap, HashingTap } from './taps.ts';
+import { FreeingWriteStream, ZlibOutputHandOver, freeIfHandedOver, writeAndFree } from '../util/spent-buffers.ts';
 
 /** A single-file backup that is not a local file (object storage): its size (undefined: missing) and a way to stream it. */
 export interface RemoteFile {
@@ -113,11 +114,10 @@ async function verifySingleFile(target: VerifyTarget, size: number, report: Veri
     await verifyCiphertextOnly(target, encryption, new HashingTap(), report);
     return;
   }
-  const decoder = createDecompressor(target.compression);
-  // Reused read buffers only for zlib (it has taken a chunk in when it calls back); the decrypting stage gets fresh ones.
+  const decoder = createDecompressor(target.compression, { freeInput: encryption?.identities !== undefined });
   const decrypt = encryption?.identities ? createDecryptStage(encryption.identities) : undefined;
   const feed = new FileFeed(target.path, decrypt ?? decoder, {
-    reuse: !decrypt && target.compression !== 'none',
+    reuse: readsReusable(target.compression, decrypt),
     signal: target.signal,
   });
   const contentHash = new HashingTap();
@@ -125,7 +125,14 @@ async function verifySingleFile(target: VerifyTarget, size: number, report: Veri
   const formatSink = createFormatSink(target);
   try {
     await pipeline(
-      [...(decrypt ? [decrypt] : []), decoder, contentHash, edges, formatSink.writable],
+      [
+        ...(decrypt ? [decrypt] : []),
+        decoder,
+        ...handOverDecoded(target.compression),
+        contentHash,
+        edges,
+        formatSink.writable,
+      ],
       ...(target.signal ? [{ signal: target.signal }] : []),
     );
     await feed.done;
@@ -306,6 +313,23 @@ function checkEdges(target: Pick<VerifyTarget, 'format' | 'provider'>, edges: Ed
   }
 }
 
+/**
+ * Whether the stored file's read buffers can be read into again once the first stage calls back:
+ * zlib and the decrypting stage have then taken the bytes in (the decrypting stage opens whole
+ * chunks in place and copies the rest); a PassThrough (no compression) passes them on.
+ */
+function readsReusable(compression: Compression, decrypt: Transform | undefined): boolean {
+  return decrypt !== undefined || compression !== 'none';
+}
+
+/**
+ * The decoder's spent output is freed by the last stage to read it (the format sink, or the
+ * restore's tool or file); the stages between only hash it or copy from it.
+ */
+function handOverDecoded(compression: Compression): Transform[] {
+  return compression === 'none' ? [] : [new ZlibOutputHandOver(ZLIB_CHUNK_SIZE)];
+}
+
 interface FormatSink {
   writable: Writable;
   finish(report: VerifyReport): Promise<void>;
@@ -319,7 +343,13 @@ function createFormatSink(target: SinkTarget): FormatSink {
   const check = engineOf(target.provider).formatCheck(target.format, target.env);
   if (check) return toolCheckSink(check, target);
   if (target.format === 'sqlite') return sqliteIntegritySink();
-  const discard = new Writable({ highWaterMark: 1024 * 1024, write: (_chunk, _encoding, callback) => callback() });
+  const discard = new Writable({
+    highWaterMark: 1024 * 1024,
+    write: (chunk: Buffer, _encoding, callback) => {
+      freeIfHandedOver(chunk);
+      callback();
+    },
+  });
   return { writable: discard, finish: () => Promise.resolve(), discard: () => Promise.resolve() };
 }
 
@@ -348,8 +378,11 @@ function toolCheckSink(check: FormatCheck, target: SinkTarget): FormatSink {
   const writable = new Writable({
     highWaterMark: 1024 * 1024,
     write(chunk: Buffer, _encoding, callback) {
-      if (!stdinOpen || !stdin || stdin.destroyed) return callback();
-      if (stdin.write(chunk)) return callback();
+      if (!stdinOpen || !stdin || stdin.destroyed) {
+        freeIfHandedOver(chunk);
+        return callback();
+      }
+      if (writeAndFree(stdin, chunk)) return callback();
       const resume = () => {
         stdin.off('drain', resume);
         stdin.off('close', resume);
@@ -386,7 +419,7 @@ function sqliteIntegritySink(): FormatSink {
   const ready = mkdtemp(path.join(tmpdir(), 'faber-verify-')).then((created) => {
     dir = created;
     file = path.join(created, 'check.sqlite');
-    const stream = createWriteStream(file, { mode: 0o600 });
+    const stream = new FreeingWriteStream(file, { flags: 'w', mode: 0o600, highWaterMark: 1024 * 1024 });
     // Also after discard() destroyed it mid-write: the failure is reported (or moot), never thrown.
     stream.on('error', (error) => {
       copyError ??= error;
@@ -533,11 +566,13 @@ export function openDecodedStream(
   onProgress?: (decodedBytes: number) => void,
   identities?: string[],
 ): DecodedSource {
-  const decoder = createDecompressor(compression);
+  const decoder = createDecompressor(compression, { freeInput: identities !== undefined });
   const decrypt = identities ? createDecryptStage(identities) : undefined;
-  const feed = new FileFeed(filePath, decrypt ?? decoder, { reuse: !decrypt && compression !== 'none' });
+  const feed = new FileFeed(filePath, decrypt ?? decoder, { reuse: readsReusable(compression, decrypt) });
   const counted = new HashingTap(onProgress);
-  const source = decrypt ? decrypt.pipe(decoder) : decoder;
+  const decoded = decrypt ? decrypt.pipe(decoder) : decoder;
+  const [handOver] = handOverDecoded(compression);
+  const source = handOver ? decoded.pipe(handOver) : decoded;
   let decodeError: Error | undefined;
   decrypt?.on('error', (error) => {
     if (!feed.readError) decodeError ??= error;
@@ -549,6 +584,7 @@ export function openDecodedStream(
   });
   // pipe() does not pass a destroy upstream: without this, a cancelled load would leave the decoder and the file open.
   counted.once('close', () => {
+    handOver?.destroy();
     decoder.destroy();
     decrypt?.destroy();
   });

@@ -1,8 +1,9 @@
-import { constants, createWriteStream } from 'node:fs';
+import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { ensurePrivateDir, writeFileAtomic } from '../catalog/atomic-file.ts';
+import { FreeingWriteStream } from '../util/spent-buffers.ts';
 import { mapWithConcurrency } from '../catalog/concurrency.ts';
 import { FaberError } from '../output/errors.ts';
 import { notFound, type PutOptions, type Storage, type StoredObject, type StorageWriter } from './storage.ts';
@@ -161,7 +162,11 @@ export class LocalStorage implements Storage {
   async createWriter(key: string, options: { mode?: number } = {}): Promise<StorageWriter> {
     const file = this.#path(key);
     await ensurePrivateDir(path.dirname(file));
-    const stream = createWriteStream(file, { flags: 'w', mode: options.mode ?? 0o600, highWaterMark: 1024 * 1024 });
+    const stream = new FreeingWriteStream(file, {
+      flags: 'w',
+      mode: options.mode ?? 0o600,
+      highWaterMark: 1024 * 1024,
+    });
     return {
       stream,
       finish: () => fsyncFile(file),

@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import { freeIfHandedOver } from '../util/spent-buffers.ts';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -51,7 +52,11 @@ export class PartUploader extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#append(chunk).then(() => callback(), callback);
+    this.#append(chunk).then(() => {
+      // Copied into a part buffer: a chunk the pipeline handed over is read by nothing else.
+      freeIfHandedOver(chunk);
+      callback();
+    }, callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {

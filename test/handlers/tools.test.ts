@@ -95,6 +95,19 @@ describe('running client tools', () => {
     expect(Buffer.concat(chunks).toString()).toBe('hello world');
   });
 
+  it('a tool that stops reading its input early and exits 0 leaves the rest to the caller (pg_restore does)', async () => {
+    const reader = await tool('head -c 10 > /dev/null');
+    // 64 MB: more than the pipe and the socket's buffers hold, so the feed is still waiting when the tool exits.
+    const input = Readable.from(Array.from({ length: 64 }, () => Buffer.alloc(1024 * 1024, 'x')));
+    await runTool(reader, [], options({ input })).done;
+    let rest = 0;
+    input.on('data', (chunk: Buffer) => (rest += chunk.length));
+    input.resume();
+    await new Promise((resolve) => input.once('end', resolve));
+    expect(rest).toBeGreaterThan(0);
+    expect(rest).toBeLessThan(64 * 1024 * 1024);
+  });
+
   it('a failure quotes stderr with the secret removed, and is classified', async () => {
     const failing = await tool(
       'echo "connection to server failed: FATAL:  password authentication failed for user \\"app\\" (pw: Pa55:w@rd/%)" >&2; exit 2',
