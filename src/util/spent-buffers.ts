@@ -28,7 +28,12 @@ export function endsZlibOutputBuffer(chunk: Buffer, chunkSize: number): boolean 
 
 /** Frees the buffer under `chunk`; the caller holds every view of it and reads none of them again. */
 export function freeBuffer(chunk: Buffer): void {
-  if (chunk.buffer instanceof ArrayBuffer && chunk.buffer.byteLength > 0) chunk.buffer.transfer(0);
+  if (!(chunk.buffer instanceof ArrayBuffer) || chunk.buffer.byteLength === 0) return;
+  try {
+    chunk.buffer.transfer(0);
+  } catch {
+    // A buffer its owner made non-detachable (WebAssembly memory, say): left to the collector.
+  }
 }
 
 /**
