@@ -84,10 +84,16 @@ export async function writeArchive(
     const blocks = source instanceof BlockReader ? [source] : [source, new BlockCoalescer(pool)];
     const check = new DecodeCheck(options.compression, pool);
     const compressor = createCompressor(options.compression, options.level);
-    await pipeline(
-      [...blocks, content, ...taps, check.recorder, compressor, check, ...encrypt, file, output],
-      pipelineOptions,
-    );
+    try {
+      await pipeline(
+        [...blocks, content, ...taps, check.recorder, compressor, check, ...encrypt, file, output],
+        pipelineOptions,
+      );
+    } finally {
+      // The dump is through: the spare blocks are freed now, not at V8's next collection (the
+      // stored file is read back next; from S3, in HTTP buffers that pile up until one).
+      pool.trim();
+    }
     decodeCheck = { checked: true, problem: check.problem ?? null };
   }
   await sink.finish();

@@ -1,7 +1,7 @@
 import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Compression } from '../config/schema.ts';
-import { freeIfHandedOver } from '../util/spent-buffers.ts';
+import { freeBuffer, freeIfHandedOver } from '../util/spent-buffers.ts';
 
 /** zstd level 1: measured fastest at a ratio better than gzip -6 on dump text (see README). */
 export const DEFAULT_ZSTD_LEVEL = 1;
@@ -39,6 +39,11 @@ export class BlockPool {
 
   take(): Buffer {
     return this.#free.pop() ?? Buffer.allocUnsafeSlow(this.blockSize);
+  }
+
+  /** Frees the blocks waiting for reuse (nothing holds them); take() makes new ones after. */
+  trim(): void {
+    for (const block of this.#free.splice(0)) freeBuffer(block);
   }
 
   /** Returns a block (or the start of one) that take() handed out; anything else is ignored. */

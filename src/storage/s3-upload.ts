@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { freeIfHandedOver } from '../util/spent-buffers.ts';
+import { freeBuffer, freeIfHandedOver } from '../util/spent-buffers.ts';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -125,10 +125,14 @@ export class PartUploader extends Writable {
     this.#done();
   }
 
-  /** Complete: the part buffers go (the backup goes on to read the object back, which needs memory too). */
+  /**
+   * Complete: the part buffers are freed now, not at V8's next collection (the backup goes on to
+   * read the object back, whose HTTP buffers pile up until one). Every part has been sent.
+   */
   #done(): void {
     this.#completed = true;
-    this.#free.length = 0;
+    for (const buffer of this.#free.splice(0)) freeBuffer(buffer);
+    if (this.#current) freeBuffer(this.#current);
     this.#current = undefined;
   }
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
-import { BlockCoalescer } from '../../src/pipeline/compression.ts';
+import { BlockCoalescer, BlockPool } from '../../src/pipeline/compression.ts';
 
 async function blocksOf(chunks: Buffer[], blockSize: number): Promise<Buffer[]> {
   const blocks: Buffer[] = [];
@@ -35,5 +35,20 @@ describe('BlockCoalescer', () => {
     const buffers = new Set(blocks.map((block) => block.buffer));
     expect(buffers.size).toBe(blocks.length);
     expect(Buffer.concat(blocks).equals(Buffer.concat(chunks))).toBe(true);
+  });
+});
+
+describe('BlockPool', () => {
+  it('reuses the blocks given back, frees them on trim(), and makes new ones after', () => {
+    const pool = new BlockPool(1024);
+    const first = pool.take();
+    pool.give(first);
+    expect(pool.take().buffer).toBe(first.buffer);
+    pool.give(first);
+    pool.trim();
+    expect(first.buffer.byteLength).toBe(0);
+    const next = pool.take();
+    expect(next.length).toBe(1024);
+    expect(next.buffer).not.toBe(first.buffer);
   });
 });
